@@ -1,0 +1,157 @@
+"""ORM tables of the results store (SQLAlchemy 2.0 typed mappings); Alembic migrations mirror them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "mvtec" | "flat" | "builtin"
+    root: Mapped[str] = mapped_column(Text)  # folder of the images ("" for built-in sets)
+    channels: Mapped[int] = mapped_column(Integer, default=3)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    images: Mapped[list[Image]] = relationship(back_populates="dataset", cascade="all, delete-orphan")
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("dataset_id", "relpath"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    relpath: Mapped[str] = mapped_column(Text)  # e.g. "test/crack/003.png"
+    split: Mapped[str] = mapped_column(String(10))  # "train" | "test"
+    label: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 0 normal, 1 anomalous, None unlabeled
+    defect_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    mask_relpath: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    label_version: Mapped[int] = mapped_column(Integer, default=0)  # bumped on every label change
+    labeled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    labeled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="images")
+
+
+class LabelEvent(Base):
+    """History of label changes: who set what, when, on top of which version."""
+
+    __tablename__ = "label_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    label: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    defect_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    mask_relpath: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True)
+    dataset_name: Mapped[str] = mapped_column(String(200), index=True)
+    method: Mapped[str] = mapped_column(String(50), index=True)
+    preset: Mapped[str] = mapped_column(String(20))
+    params_json: Mapped[str] = mapped_column(Text, default="{}")
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    image_size: Mapped[int] = mapped_column(Integer, default=128)
+    status: Mapped[str] = mapped_column(String(20), default="RUNNING", index=True)  # RUNNING|FINISHED|FAILED
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+    image_auroc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pixel_auroc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fit_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predict_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    images_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
+    device: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    predictions_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # local file of the artifact
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ImagePrediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("run_id", "image_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"), nullable=True)
+    image_name: Mapped[str] = mapped_column(Text)
+    label: Mapped[int] = mapped_column(Integer)
+    defect_type: Mapped[str] = mapped_column(String(100))
+    score: Mapped[float] = mapped_column(Float)
+    score_normalized: Mapped[float] = mapped_column(Float)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian
+
+
+class Job(Base):
+    """Queued training work; the worker claims QUEUED jobs and writes progress here."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="train")
+    payload_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="QUEUED", index=True)  # QUEUED|RUNNING|DONE|FAILED|CANCELLED
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    epochs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=True, index=True)
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=True)
+    image_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

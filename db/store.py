@@ -1,0 +1,285 @@
+"""The one place that opens SQLAlchemy sessions: connection, migrations, and typed read/write helpers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy.orm import Session
+
+from db.models import Dataset, Image, ImagePrediction, Run, utcnow
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _default_url() -> str:
+    # Imported lazily so that `db` does not need the engine package at import time.
+    from engine.config import db_url
+
+    return db_url()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def migrate(url: str) -> None:
+    """Bring the schema at `url` to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(cfg, "head")
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """A process-wide engine for `url` (default `WORKBENCH_DB_URL`), migrated on first use."""
+    url = url or _default_url()
+    with _lock:
+        if url in _engines:
+            return _engines[url]
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+        if url.startswith("sqlite"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        migrate(url)
+        _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests switch databases)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(get_engine(url), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+# --- datasets and images ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    relpath: str
+    split: str
+    label: int | None
+    defect_type: str | None
+    mask_relpath: str | None
+    sha256: str
+    width: int
+    height: int
+    channels: int
+
+
+def add_dataset(name: str, kind: str, root: str, channels: int, images: Sequence[ImageRow], url: str | None = None) -> int:
+    """Record a dataset and all its images in one transaction; returns the dataset id."""
+    with session_scope(url) as s:
+        if s.scalar(select(Dataset.id).where(Dataset.name == name)) is not None:
+            raise ValueError(f"a dataset named {name!r} already exists; pick another --name")
+        ds = Dataset(name=name, kind=kind, root=root, channels=channels)
+        s.add(ds)
+        s.flush()
+        s.add_all(Image(dataset_id=ds.id, **vars(row)) for row in images)
+        return ds.id
+
+
+def get_dataset(name: str, url: str | None = None) -> Dataset | None:
+    with session_scope(url) as s:
+        return s.scalar(select(Dataset).where(Dataset.name == name, Dataset.deleted_at.is_(None)))
+
+
+def list_datasets(url: str | None = None) -> list[Dataset]:
+    with session_scope(url) as s:
+        return list(s.scalars(select(Dataset).where(Dataset.deleted_at.is_(None)).order_by(Dataset.name)))
+
+
+def list_images(dataset_id: int, split: str | None = None, url: str | None = None) -> list[Image]:
+    with session_scope(url) as s:
+        query = select(Image).where(Image.dataset_id == dataset_id)
+        if split:
+            query = query.where(Image.split == split)
+        return list(s.scalars(query.order_by(Image.relpath)))
+
+
+def image_counts(dataset_id: int, url: str | None = None) -> dict[tuple[str, str], int]:
+    """Counts per (split, defect type or 'unlabeled')."""
+    with session_scope(url) as s:
+        rows = s.execute(
+            select(Image.split, func.coalesce(Image.defect_type, "unlabeled"), func.count())
+            .where(Image.dataset_id == dataset_id)
+            .group_by(Image.split, Image.defect_type)
+        )
+        return {(split, defect): n for split, defect, n in rows}
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def create_run(
+    *,
+    dataset_name: str,
+    method: str,
+    preset: str,
+    params: dict[str, Any],
+    seed: int,
+    image_size: int,
+    mlflow_run_id: str | None = None,
+    url: str | None = None,
+) -> int:
+    """A new RUNNING run; returns its id."""
+    with session_scope(url) as s:
+        dataset_id = s.scalar(select(Dataset.id).where(Dataset.name == dataset_name))
+        run = Run(
+            dataset_id=dataset_id,
+            dataset_name=dataset_name,
+            method=method,
+            preset=preset,
+            params_json=json.dumps(params, sort_keys=True, default=str),
+            seed=seed,
+            image_size=image_size,
+            mlflow_run_id=mlflow_run_id,
+            status="RUNNING",
+        )
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def update_run(run_id: int, url: str | None = None, **fields: Any) -> None:
+    """Set columns of a run (e.g. status, metrics_json, fit_seconds)."""
+    with session_scope(url) as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise KeyError(f"no run with id {run_id}")
+        for name, value in fields.items():
+            if not hasattr(Run, name):
+                raise AttributeError(f"Run has no column {name!r}")
+            setattr(run, name, value)
+        if fields.get("status") in ("FINISHED", "FAILED") and run.ended_at is None:
+            run.ended_at = utcnow()
+
+
+def fail_stale_runs(url: str | None = None, older_than_id: int | None = None) -> int:
+    """Mark RUNNING runs FAILED (after a crash of the process that ran them); returns how many."""
+    with session_scope(url) as s:
+        query = select(Run).where(Run.status == "RUNNING")
+        if older_than_id is not None:
+            query = query.where(Run.id < older_than_id)
+        runs = list(s.scalars(query))
+        for run in runs:
+            run.status = "FAILED"
+            run.error = run.error or "interrupted: the process running it stopped"
+            run.ended_at = utcnow()
+        return len(runs)
+
+
+def get_run(run_id: int, url: str | None = None) -> Run | None:
+    with session_scope(url) as s:
+        return s.get(Run, run_id)
+
+
+def list_runs(
+    dataset_name: str | None = None,
+    method: str | None = None,
+    status: str | None = None,
+    url: str | None = None,
+) -> list[Run]:
+    """Runs, newest first, optionally filtered."""
+    with session_scope(url) as s:
+        query = select(Run)
+        if dataset_name:
+            query = query.where(Run.dataset_name == dataset_name)
+        if method:
+            query = query.where(Run.method == method)
+        if status:
+            query = query.where(Run.status == status)
+        return list(s.scalars(query.order_by(Run.id.desc())))
+
+
+def delete_run(run_id: int, url: str | None = None) -> None:
+    with session_scope(url) as s:
+        s.execute(delete(ImagePrediction).where(ImagePrediction.run_id == run_id))
+        s.execute(delete(Run).where(Run.id == run_id))
+
+
+# --- per-image predictions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    image_name: str
+    label: int
+    defect_type: str
+    score: float
+    score_normalized: float
+    embedding: np.ndarray  # (D,) float32
+
+
+def add_predictions(run_id: int, rows: Sequence[PredictionRow], url: str | None = None) -> None:
+    """Store per-image results of a run (one transaction)."""
+    with session_scope(url) as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise KeyError(f"no run with id {run_id}")
+        image_ids: dict[str, int] = {}
+        if run.dataset_id is not None:
+            image_ids = dict(s.execute(select(Image.relpath, Image.id).where(Image.dataset_id == run.dataset_id)).all())
+        s.add_all(
+            ImagePrediction(
+                run_id=run_id,
+                image_id=image_ids.get(row.image_name),
+                image_name=row.image_name,
+                label=int(row.label),
+                defect_type=row.defect_type,
+                score=float(row.score),
+                score_normalized=float(row.score_normalized),
+                embedding=np.asarray(row.embedding, dtype="<f4").tobytes(),
+            )
+            for row in rows
+        )
+
+
+def get_predictions(run_id: int, url: str | None = None) -> list[PredictionRow]:
+    """Per-image results of a run in the order they were stored."""
+    with session_scope(url) as s:
+        rows = s.scalars(select(ImagePrediction).where(ImagePrediction.run_id == run_id).order_by(ImagePrediction.id))
+        return [
+            PredictionRow(
+                image_name=r.image_name,
+                label=r.label,
+                defect_type=r.defect_type,
+                score=r.score,
+                score_normalized=r.score_normalized,
+                embedding=np.frombuffer(r.embedding, dtype="<f4"),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,1 @@
+"""Anomaly Workbench engine: data, methods, metrics, runs and tracking (no UI)."""

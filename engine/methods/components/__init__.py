@@ -1,0 +1,1 @@
+"""Parts shared by several methods: network blocks, backbones, Grad-CAM."""
