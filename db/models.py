@@ -82,7 +82,9 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True)
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True
+    )
     dataset_name: Mapped[str] = mapped_column(String(200), index=True)
     method: Mapped[str] = mapped_column(String(50), index=True)
     preset: Mapped[str] = mapped_column(String(20))
@@ -128,7 +130,9 @@ class Job(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="train")
     payload_json: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="QUEUED", index=True)  # QUEUED|RUNNING|DONE|FAILED|CANCELLED
+    status: Mapped[str] = mapped_column(
+        String(20), default="QUEUED", index=True
+    )  # QUEUED|RUNNING|DONE|FAILED|CANCELLED
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -149,7 +153,9 @@ class Comment(Base):
     __tablename__ = "comments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=True, index=True)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=True)
     image_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     author: Mapped[str] = mapped_column(String(100))

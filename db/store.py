@@ -100,7 +100,9 @@ class ImageRow:
     channels: int
 
 
-def add_dataset(name: str, kind: str, root: str, channels: int, images: Sequence[ImageRow], url: str | None = None) -> int:
+def add_dataset(
+    name: str, kind: str, root: str, channels: int, images: Sequence[ImageRow], url: str | None = None
+) -> int:
     """Record a dataset and all its images in one transaction; returns the dataset id."""
     with session_scope(url) as s:
         if s.scalar(select(Dataset.id).where(Dataset.name == name)) is not None:
@@ -252,7 +254,9 @@ def add_predictions(run_id: int, rows: Sequence[PredictionRow], url: str | None 
             raise KeyError(f"no run with id {run_id}")
         image_ids: dict[str, int] = {}
         if run.dataset_id is not None:
-            image_ids = dict(s.execute(select(Image.relpath, Image.id).where(Image.dataset_id == run.dataset_id)).all())
+            image_ids = dict(
+                s.execute(select(Image.relpath, Image.id).where(Image.dataset_id == run.dataset_id)).all()
+            )
         s.add_all(
             ImagePrediction(
                 run_id=run_id,
@@ -271,7 +275,9 @@ def add_predictions(run_id: int, rows: Sequence[PredictionRow], url: str | None 
 def get_predictions(run_id: int, url: str | None = None) -> list[PredictionRow]:
     """Per-image results of a run in the order they were stored."""
     with session_scope(url) as s:
-        rows = s.scalars(select(ImagePrediction).where(ImagePrediction.run_id == run_id).order_by(ImagePrediction.id))
+        rows = s.scalars(
+            select(ImagePrediction).where(ImagePrediction.run_id == run_id).order_by(ImagePrediction.id)
+        )
         return [
             PredictionRow(
                 image_name=r.image_name,

@@ -44,7 +44,9 @@ class Prediction:
             if tuple(value.shape) != shape:
                 raise ValueError(f"Prediction.{name} has shape {tuple(value.shape)}, expected {shape}")
         if self.embedding.ndim != 2 or self.embedding.shape[0] != n:
-            raise ValueError(f"Prediction.embedding has shape {tuple(self.embedding.shape)}, expected ({n}, D)")
+            raise ValueError(
+                f"Prediction.embedding has shape {tuple(self.embedding.shape)}, expected ({n}, D)"
+            )
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value is not None and not torch.isfinite(value).all():
@@ -90,7 +92,9 @@ class Method(typing.Protocol):
     presets: ClassVar[dict[str, dict[str, Any]]]
     centroid: Tensor | None
 
-    def fit(self, train: DataLoader, labeled_anomalies: DataLoader | None, on_epoch: OnEpoch | None) -> None: ...
+    def fit(
+        self, train: DataLoader, labeled_anomalies: DataLoader | None, on_epoch: OnEpoch | None
+    ) -> None: ...
 
     def predict(self, images: Tensor) -> Prediction: ...
 
@@ -124,7 +128,9 @@ class BaseMethod:
         self.notes: list[str] = []  # human-readable facts about the run (e.g. which backbone was loaded)
 
     # --- to implement -------------------------------------------------------------------------
-    def fit(self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None) -> None:
+    def fit(
+        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
+    ) -> None:
         raise NotImplementedError
 
     def predict(self, images: Tensor) -> Prediction:
@@ -207,7 +213,9 @@ def make_params(method_cls: type, preset: str = "cpu", overrides: dict[str, Any]
     values = dict(method_cls.presets.get(preset, {}))
     for name, raw in (overrides or {}).items():
         if name not in fields:
-            raise ValueError(f"unknown parameter {name!r} for method {method_cls.key!r}; choose from {sorted(fields)}")
+            raise ValueError(
+                f"unknown parameter {name!r} for method {method_cls.key!r}; choose from {sorted(fields)}"
+            )
         values[name] = _coerce(name, raw, hints.get(name))
     params = params_cls(**values)
     validate = getattr(params, "validate", None)

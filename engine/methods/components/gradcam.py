@@ -7,7 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def grad_cam(activations: Tensor, target: Tensor, size: tuple[int, int], retain_graph: bool = False) -> Tensor:
+def grad_cam(
+    activations: Tensor, target: Tensor, size: tuple[int, int], retain_graph: bool = False
+) -> Tensor:
     """Class activation map of `target` (N,) w.r.t. `activations` (N, K, h, w) -> (N, H, W) in [0, 1].
 
     `activations` must be part of the graph that produced `target`. Channel weights are the spatial mean

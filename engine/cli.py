@@ -1,0 +1,202 @@
+"""`python -m engine`: methods, datasets, import, runs, train, worker, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _parse_sets(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        out.append((key.strip(), value.strip()))
+    return tuple(out)
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from engine.methods import METHODS
+
+    for key in METHODS:
+        print(key)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from engine.data import known_datasets
+
+    for name in known_datasets():
+        print(name)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from engine.data import import_dataset
+
+    report = import_dataset(Path(args.path), args.name)
+    total = sum(report.counts.values())
+    print(f"imported {total} images into {report.name!r} at {report.root}")
+    for (split, defect), n in sorted(report.counts.items()):
+        print(f"  {split}/{defect}: {n}")
+    for name, reason in report.skipped:
+        print(f"  skipped {name}: {reason}")
+    for name, first in report.duplicates:
+        print(f"  duplicate {name} (same content as {first}); skipped")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from db import store
+
+    runs = store.list_runs(dataset_name=args.dataset, method=args.method)
+    if args.json:
+        print(json.dumps([_run_row(r) for r in runs]))
+        return 0
+    print(
+        f"{'id':>4}  {'method':<15} {'dataset':<22} {'preset':<6} {'status':<9} {'AUROC':>6} {'pixAUROC':>8} {'fit s':>7}"
+    )
+    for r in runs:
+        print(
+            f"{r.id:>4}  {r.method:<15} {r.dataset_name[:22]:<22} {r.preset:<6} {r.status:<9} "
+            f"{_fmt(r.image_auroc):>6} {_fmt(r.pixel_auroc):>8} {_fmt(r.fit_seconds, 1):>7}"
+        )
+    return 0
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _run_row(r: Any) -> dict[str, Any]:
+    return {
+        "run_id": r.id,
+        "method": r.method,
+        "dataset": r.dataset_name,
+        "preset": r.preset,
+        "status": r.status,
+        "image_auroc": r.image_auroc,
+        "pixel_auroc": r.pixel_auroc,
+        "fit_seconds": r.fit_seconds,
+        "error": r.error,
+    }
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.run import Progress, RunConfig, train_and_evaluate
+
+    config = RunConfig(
+        dataset=args.dataset,
+        method=args.method,
+        preset=args.preset,
+        overrides=_parse_sets(args.set),
+        image_size=args.image_size,
+        seed=args.seed,
+        device=args.device,
+        n_labeled_anomalies=args.labeled_anomalies,
+    )
+    bar = tqdm(
+        total=100,
+        desc=f"{args.method} on {args.dataset}",
+        unit="%",
+        file=sys.stderr,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+    )
+
+    def on_progress(p: Progress) -> None:
+        bar.n = round(p.fraction * 100)
+        post = p.phase
+        if p.epoch is not None:
+            post += f" epoch {p.epoch}/{p.epochs}"
+        if p.losses:
+            post += " " + " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:3])
+        bar.set_postfix_str(post)
+
+    try:
+        result = train_and_evaluate(config, progress=on_progress)
+    finally:
+        bar.close()
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key:>18}: {value}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from engine import jobs
+
+    return jobs.run_worker(once=args.once, poll_seconds=args.poll)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine import bench
+
+    return bench.main(args.suite, args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Anomaly Workbench engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("methods", help="list method keys").set_defaults(func=cmd_methods)
+    sub.add_parser("datasets", help="list built-in and imported datasets").set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("import", help="import a category folder, a flat folder or a .zip of images")
+    p.add_argument("path")
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("runs", help="list recorded runs")
+    p.add_argument("--dataset")
+    p.add_argument("--method")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("train", help="train, evaluate and record one method on one dataset")
+    p.add_argument("--dataset", required=True, help="built-in name, imported name or MVTec category folder")
+    p.add_argument("--method", required=True)
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a method parameter"
+    )
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--labeled-anomalies",
+        type=int,
+        default=0,
+        help="give fit() this many test anomalies (left out of evaluation), e.g. for deep_svdd mode=semi",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("worker", help="run queued jobs from the results store")
+    p.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    p.add_argument("--poll", type=float, default=1.0)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("bench", help="run a benchmark suite")
+    p.add_argument("suite")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,175 @@
+"""Evaluation metrics on arrays: image AUROC/AP/ROC/best-F1, pixel AUROC, PRO, score normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+NORMAL_CEILING = 0.5  # normalised score of the highest normal training score
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+
+
+@dataclass(frozen=True)
+class ImageMetrics:
+    image_auroc: float | None
+    average_precision: float | None
+    best_f1: float | None
+    best_f1_threshold: float | None  # on raw scores
+    best_f1_threshold_normalized: float | None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels).astype(int).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in length")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores hold NaN or inf")
+    return labels, scores
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return bool(labels.min() != labels.max()) if labels.size else False
+
+
+def image_auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve of image scores; None when only one class is present."""
+    labels, scores = _check(labels, scores)
+    return float(roc_auc_score(labels, scores)) if _both_classes(labels) else None
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    labels, scores = _check(labels, scores)
+    return float(average_precision_score(labels, scores)) if _both_classes(labels) else None
+
+
+def roc_points(labels: np.ndarray, scores: np.ndarray) -> RocCurve:
+    """ROC curve points (false/true positive rate per threshold)."""
+    labels, scores = _check(labels, scores)
+    if not _both_classes(labels):
+        raise ValueError("a ROC curve needs both normal (0) and anomalous (1) labels")
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=True)
+    thresholds = np.where(np.isinf(thresholds), scores.max() + 1e-6, thresholds)
+    return RocCurve(fpr=fpr, tpr=tpr, thresholds=thresholds)
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float] | None:
+    """(best F1, threshold reaching it) over all thresholds, predicting anomalous when score >= threshold."""
+    labels, scores = _check(labels, scores)
+    if not _both_classes(labels):
+        return None
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.clip(precision[:-1] + recall[:-1], 1e-12, None)
+    best = int(np.argmax(f1))
+    return float(f1[best]), float(thresholds[best])
+
+
+def normalize_scores(scores: np.ndarray, train_scores: np.ndarray) -> np.ndarray:
+    """Map scores to 0-1 against normal training scores: min -> 0, max -> 0.5, twice the range -> 1."""
+    scores = np.asarray(scores, dtype=np.float64)
+    train_scores = np.asarray(train_scores, dtype=np.float64)
+    if train_scores.size == 0:
+        raise ValueError("normalisation needs at least one training score")
+    lo, hi = float(train_scores.min()), float(train_scores.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1e-12)
+    return np.clip((scores - lo) / span * NORMAL_CEILING, 0.0, 1.0)
+
+
+def image_metrics(labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarray) -> ImageMetrics:
+    """All image-level figures for one run."""
+    best = best_f1_threshold(labels, scores)
+    threshold = None if best is None else best[1]
+    return ImageMetrics(
+        image_auroc=image_auroc(labels, scores),
+        average_precision=average_precision(labels, scores),
+        best_f1=None if best is None else best[0],
+        best_f1_threshold=threshold,
+        best_f1_threshold_normalized=(
+            None if threshold is None else float(normalize_scores(np.array([threshold]), train_scores)[0])
+        ),
+    )
+
+
+def auroc_per_defect_type(
+    labels: np.ndarray, scores: np.ndarray, defect_types: list[str]
+) -> dict[str, float]:
+    """AUROC of each defect type against the normal images."""
+    labels, scores = _check(labels, scores)
+    types = np.asarray(defect_types)
+    normal = labels == 0
+    result: dict[str, float] = {}
+    for defect in sorted(set(types[labels == 1])):
+        keep = normal | (types == defect)
+        value = image_auroc(labels[keep], scores[keep])
+        if value is not None:
+            result[str(defect)] = value
+    return result
+
+
+def pixel_auroc(masks: np.ndarray, maps: np.ndarray, max_pixels: int = 20_000_000) -> float | None:
+    """AUROC over all pixels of (N, H, W) ground-truth masks and anomaly maps; None without defect pixels.
+
+    Beyond `max_pixels` a fixed-stride subsample keeps memory bounded.
+    """
+    masks = np.asarray(masks).astype(bool).ravel()
+    maps = np.asarray(maps, dtype=np.float32).ravel()
+    if masks.shape != maps.shape:
+        raise ValueError(f"masks {masks.shape} and maps {maps.shape} differ in size")
+    if masks.size > max_pixels:
+        step = int(np.ceil(masks.size / max_pixels))
+        masks, maps = masks[::step], maps[::step]
+    if not masks.any() or masks.all():
+        return None
+    return float(roc_auc_score(masks, maps))
+
+
+def pro_score(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 200) -> float | None:
+    """Per-region overlap (Bergmann et al., MVTec AD) integrated up to `fpr_limit`, scaled to 0-1.
+
+    For each threshold, PRO is the mean over connected defect regions of the fraction of the region
+    above the threshold; it is integrated against the pixel false-positive rate on normal pixels.
+    """
+    masks = np.asarray(masks).astype(bool)
+    maps = np.asarray(maps, dtype=np.float32)
+    if masks.shape != maps.shape or masks.ndim != 3:
+        raise ValueError(f"masks {masks.shape} and maps {maps.shape} must both be (N, H, W)")
+    if not masks.any() or masks.all():
+        return None
+    region_ids = np.zeros(masks.shape, dtype=np.int64)
+    offset = 0
+    for i in range(masks.shape[0]):
+        labeled, count = ndimage.label(masks[i])
+        region_ids[i] = np.where(labeled > 0, labeled + offset, 0)
+        offset += count
+    thresholds = np.quantile(maps[~masks], np.linspace(1.0, 1.0 - min(1.0, fpr_limit * 1.5), steps))
+    regions = region_ids[masks]  # region id of every defect pixel
+    region_sizes = np.bincount(regions, minlength=offset + 1)[1:]
+    defect_scores = maps[masks]
+    normal_scores = np.sort(maps[~masks])
+    fprs, pros = [], []
+    for t in thresholds:
+        fpr = 1.0 - np.searchsorted(normal_scores, t, side="left") / normal_scores.size
+        hit = np.bincount(regions[defect_scores >= t], minlength=offset + 1)[1:]
+        fprs.append(fpr)
+        pros.append(float(np.mean(hit / region_sizes)))
+    fprs_a, pros_a = np.asarray(fprs), np.asarray(pros)
+    order = np.argsort(fprs_a)
+    fprs_a, pros_a = fprs_a[order], pros_a[order]
+    keep = fprs_a <= fpr_limit
+    if keep.sum() < 2:
+        return None
+    fx = np.append(fprs_a[keep], fpr_limit)
+    fy = np.append(pros_a[keep], np.interp(fpr_limit, fprs_a, pros_a))
+    return float(np.trapezoid(fy, fx) / fpr_limit)

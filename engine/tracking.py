@@ -1,0 +1,334 @@
+"""The one place that records a run: MLflow (params, losses, metrics, artifacts) and the results store."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from db import store
+from engine import config
+
+PREDICTIONS_FILE = "predictions.npz"
+WEIGHTS_FILE = "weights.pt"
+MAX_TRAIN_EMBEDDINGS = 500
+
+
+def mlflow_client(uri: str | None = None):
+    """An explicit MlflowClient (never the process-global fluent API)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = uri or config.mlflow_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client: Any, dataset: str) -> str:
+    """The MLflow experiment of a dataset, created with artifacts under `mlruns/artifacts`."""
+    name = f"workbench/{dataset}"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
+    location = Path(config.mlflow_artifact_root()) / safe
+    location.mkdir(parents=True, exist_ok=True)
+    try:
+        return client.create_experiment(name, artifact_location=location.as_uri())
+    except Exception:  # another process created it first
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class PeakMemory:
+    """Samples this process's resident memory (and CUDA allocations) while running; peak in MiB."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def rss_mb() -> float:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        """Stop sampling (idempotent) and return the peak in MiB."""
+        if self._stop.is_set():
+            return self.peak_mb
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self.rss_mb())
+        if torch.cuda.is_available():
+            self.peak_mb = max(self.peak_mb, torch.cuda.max_memory_allocated() / 2**20)
+        return self.peak_mb
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class RunArrays:
+    """Per-image results of a run, written as one compressed predictions artifact."""
+
+    names: list[str]
+    labels: np.ndarray  # (N,)
+    defect_types: list[str]
+    scores: np.ndarray  # (N,)
+    scores_normalized: np.ndarray  # (N,)
+    embeddings: np.ndarray  # (N, D)
+    centroid: np.ndarray  # (D,)
+    train_embeddings: np.ndarray  # (M, D), a sample of normal training embeddings
+    train_scores: np.ndarray  # (M,)
+    anomaly_maps: np.ndarray  # (N, H, W)
+    reconstructions: np.ndarray | None = None  # (N, C, H, W) in [0, 1]
+    attentions: np.ndarray | None = None  # (N, H, W) in [0, 1] (or raw, as the method returns)
+    masks: np.ndarray | None = None  # (N, H, W) {0, 1}
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, np.ndarray] = {
+            "names": np.asarray(self.names, dtype=str),
+            "labels": np.asarray(self.labels, dtype=np.int8),
+            "defect_types": np.asarray(self.defect_types, dtype=str),
+            "scores": np.asarray(self.scores, dtype=np.float32),
+            "scores_normalized": np.asarray(self.scores_normalized, dtype=np.float32),
+            "embeddings": np.asarray(self.embeddings, dtype=np.float16),
+            "centroid": np.asarray(self.centroid, dtype=np.float32),
+            "train_embeddings": np.asarray(self.train_embeddings, dtype=np.float16),
+            "train_scores": np.asarray(self.train_scores, dtype=np.float32),
+            "anomaly_maps": np.asarray(self.anomaly_maps, dtype=np.float16),
+        }
+        if self.reconstructions is not None:
+            arrays["reconstructions"] = np.round(np.clip(self.reconstructions, 0, 1) * 255).astype(np.uint8)
+        if self.attentions is not None:
+            arrays["attentions"] = np.asarray(self.attentions, dtype=np.float16)
+        if self.masks is not None:
+            arrays["masks"] = np.asarray(self.masks, dtype=np.uint8)
+        np.savez_compressed(path, **arrays)
+
+
+class Predictions:
+    """Lazy view of a predictions artifact: arrays are read from the file on first access."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._npz = np.load(self.path, allow_pickle=False)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._npz.files)
+
+    def get(self, key: str) -> np.ndarray | None:
+        if key not in self._npz.files:
+            return None
+        value = self._npz[key]
+        if key == "reconstructions":
+            return value.astype(np.float32) / 255.0
+        return value
+
+
+def predictions_path(run: Any, mlflow_uri: str | None = None) -> Path:
+    """Local path of a run's predictions artifact (downloaded from MLflow if not on this disk)."""
+    if run.predictions_path and Path(run.predictions_path).exists():
+        return Path(run.predictions_path)
+    if not run.mlflow_run_id:
+        raise FileNotFoundError(f"run {run.id} has no predictions artifact")
+    target = Path(tempfile.mkdtemp(prefix=f"run{run.id}-"))
+    local = mlflow_client(mlflow_uri).download_artifacts(run.mlflow_run_id, PREDICTIONS_FILE, str(target))
+    return Path(local)
+
+
+def load_predictions(run: Any, mlflow_uri: str | None = None) -> Predictions:
+    return Predictions(predictions_path(run, mlflow_uri))
+
+
+def _flat_params(params: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v)[:500] for k, v in params.items()}
+
+
+class RunTracker:
+    """Records one run in both stores; as a context manager an exception ends the run FAILED in both."""
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        method: str,
+        preset: str,
+        params: dict[str, Any],
+        seed: int,
+        image_size: int,
+        device: str,
+        db_url: str | None = None,
+        mlflow_uri: str | None = None,
+    ) -> None:
+        self.dataset, self.method = dataset, method
+        self.db_url = db_url
+        self.client = mlflow_client(mlflow_uri)
+        exp = experiment_id(self.client, dataset)
+        all_params = {
+            **params,
+            "method": method,
+            "dataset": dataset,
+            "preset": preset,
+            "seed": seed,
+            "image_size": image_size,
+            "device": device,
+        }
+        mlrun = self.client.create_run(
+            exp,
+            run_name=f"{method} on {dataset}",
+            tags={"workbench.method": method, "workbench.dataset": dataset, "workbench.preset": preset},
+        )
+        self.mlflow_run_id: str = mlrun.info.run_id
+        self.artifact_uri: str = mlrun.info.artifact_uri
+        self._log(params=_flat_params(all_params))
+        self.run_id = store.create_run(
+            dataset_name=dataset,
+            method=method,
+            preset=preset,
+            params=params,
+            seed=seed,
+            image_size=image_size,
+            mlflow_run_id=self.mlflow_run_id,
+            url=db_url,
+        )
+        store.update_run(self.run_id, url=db_url, device=device)
+        self.finished = False
+
+    def _log(
+        self,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        step: int = 0,
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.mlflow_run_id,
+            metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items() if v is not None],
+            params=[Param(k, v) for k, v in (params or {}).items()],
+            tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+        )
+
+    def log_epoch(self, epoch: int, losses: dict[str, float]) -> None:
+        self._log(metrics={f"train_{k}": v for k, v in losses.items()}, step=epoch)
+
+    def finish(
+        self,
+        *,
+        metrics: dict[str, Any],
+        arrays: RunArrays,
+        weights: dict[str, Any] | None,
+        notes: list[str],
+        timings: dict[str, float],
+    ) -> None:
+        """Write artifacts, final metrics and per-image rows; mark the run FINISHED in both stores."""
+        scalar = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        self._log(metrics={**scalar, **timings}, tags={"workbench.notes": " | ".join(notes)[:4000]})
+        with tempfile.TemporaryDirectory() as tmp:
+            pred_file = Path(tmp) / PREDICTIONS_FILE
+            arrays.save(pred_file)
+            self.client.log_artifact(self.mlflow_run_id, str(pred_file))
+            if weights is not None:
+                weights_file = Path(tmp) / WEIGHTS_FILE
+                torch.save(weights, weights_file)
+                self.client.log_artifact(self.mlflow_run_id, str(weights_file), artifact_path="model")
+            (Path(tmp) / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+            self.client.log_artifact(self.mlflow_run_id, str(Path(tmp) / "metrics.json"))
+        local = self._local_artifact(PREDICTIONS_FILE)
+        store.add_predictions(
+            self.run_id,
+            [
+                store.PredictionRow(name, int(label), defect, float(score), float(norm), emb)
+                for name, label, defect, score, norm, emb in zip(
+                    arrays.names,
+                    arrays.labels,
+                    arrays.defect_types,
+                    arrays.scores,
+                    arrays.scores_normalized,
+                    np.asarray(arrays.embeddings, dtype=np.float32),
+                    strict=True,
+                )
+            ],
+            url=self.db_url,
+        )
+        store.update_run(
+            self.run_id,
+            url=self.db_url,
+            status="FINISHED",
+            metrics_json=json.dumps(metrics, default=float),
+            image_auroc=metrics.get("image_auroc"),
+            pixel_auroc=metrics.get("pixel_auroc"),
+            fit_seconds=timings.get("fit_seconds"),
+            predict_seconds=timings.get("predict_seconds"),
+            images_per_second=timings.get("images_per_second"),
+            peak_memory_mb=timings.get("peak_memory_mb"),
+            notes="\n".join(notes) or None,
+            predictions_path=str(local) if local else None,
+        )
+        self.client.set_terminated(self.mlflow_run_id, "FINISHED")
+        self.finished = True
+
+    def _local_artifact(self, name: str) -> Path | None:
+        if self.artifact_uri.startswith("file://"):
+            from urllib.parse import unquote, urlparse
+
+            path = Path(unquote(urlparse(self.artifact_uri).path)) / name
+            return path if path.exists() else None
+        return None
+
+    def fail(self, error: str) -> None:
+        """End the run FAILED in both stores with its error (best effort for each store)."""
+        try:
+            self._log(tags={"workbench.error": error[:4000]})
+            self.client.set_terminated(self.mlflow_run_id, "FAILED")
+        finally:
+            store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error[:10000])
+        self.finished = True
+
+    def __enter__(self) -> RunTracker:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and not self.finished:
+            detail = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+            if isinstance(exc, KeyboardInterrupt):
+                detail = "interrupted (KeyboardInterrupt)"
+            self.fail(detail)
+        elif not self.finished:
+            self.fail("run ended without results")

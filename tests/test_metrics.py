@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from engine import metrics
+
+
+def test_image_auroc_hand_computed():
+    # 2 normals (0.1, 0.4), 2 anomalies (0.35, 0.8): pairs ranked right: (0.35>0.1), (0.8>0.1), (0.8>0.4) = 3/4
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    assert metrics.image_auroc(labels, scores) == pytest.approx(0.75)
+
+
+def test_auroc_needs_both_classes():
+    assert metrics.image_auroc(np.zeros(3), np.arange(3.0)) is None
+    with pytest.raises(ValueError, match="both normal"):
+        metrics.roc_points(np.zeros(3), np.arange(3.0))
+
+
+def test_average_precision_hand_computed():
+    # ranking: 0.8(1) 0.4(0) 0.35(1) 0.1(0): AP = 1/2 * (1/1 + 2/3)
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    assert metrics.average_precision(labels, scores) == pytest.approx(0.5 * (1 + 2 / 3))
+
+
+def test_best_f1_threshold():
+    labels = np.array([0, 0, 0, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.7, 0.9])
+    f1, threshold = metrics.best_f1_threshold(labels, scores)
+    assert f1 == pytest.approx(1.0)
+    assert threshold == pytest.approx(0.7)
+
+
+def test_roc_points_monotonic_and_finite():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(50), np.ones(50)]
+    scores = np.r_[rng.normal(0, 1, 50), rng.normal(1, 1, 50)]
+    roc = metrics.roc_points(labels, scores)
+    assert roc.fpr[0] == 0 and roc.tpr[-1] == 1
+    assert np.all(np.diff(roc.fpr) >= 0) and np.all(np.isfinite(roc.thresholds))
+
+
+def test_mismatched_lengths_and_nan_rejected():
+    with pytest.raises(ValueError, match="differ"):
+        metrics.image_auroc(np.array([0, 1]), np.array([0.1]))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.image_auroc(np.array([0, 1]), np.array([0.1, np.nan]))
+
+
+def test_normalize_scores_against_training():
+    train = np.array([1.0, 2.0, 3.0])
+    out = metrics.normalize_scores(np.array([1.0, 3.0, 5.0, 100.0, -4.0]), train)
+    assert out.tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0])
+
+
+def test_auroc_per_defect_type():
+    labels = np.array([0, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.9, 0.15, 0.05])
+    types = ["good", "good", "crack", "scratch", "scratch"]
+    per = metrics.auroc_per_defect_type(labels, scores, types)
+    assert per["crack"] == pytest.approx(1.0)
+    # scratch: 0.15 beats 0.1 only -> 1 of 4 pairs
+    assert per["scratch"] == pytest.approx(0.25)
+
+
+def test_pixel_auroc_perfect_and_random():
+    masks = np.zeros((2, 4, 4))
+    masks[0, :2, :2] = 1
+    assert metrics.pixel_auroc(masks, masks * 0.9 + 0.05) == pytest.approx(1.0)
+    assert metrics.pixel_auroc(masks, 1 - masks) == pytest.approx(0.0)
+    assert metrics.pixel_auroc(np.zeros((1, 4, 4)), np.zeros((1, 4, 4))) is None
+
+
+def test_pro_score_perfect_vs_half_detected():
+    masks = np.zeros((1, 20, 20))
+    masks[0, 2:6, 2:6] = 1  # region A
+    masks[0, 12:16, 12:16] = 1  # region B
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(0, 0.1, masks.shape)
+    perfect = metrics.pro_score(masks, noise + masks)
+    assert perfect == pytest.approx(1.0, abs=0.02)
+    half = masks.copy()
+    half[0, 12:16, 12:16] = 0  # region B is missed entirely
+    only_a = metrics.pro_score(masks, noise + half)
+    assert only_a == pytest.approx(0.5, abs=0.1)
