@@ -45,6 +45,7 @@ class Progress:
     epoch: int | None = None
     epochs: int | None = None
     losses: dict[str, float] = field(default_factory=dict)
+    run_id: int | None = None  # results-store id, known from the "fit" phase on
 
 
 @dataclass
@@ -198,12 +199,12 @@ def train_and_evaluate(
         batch = _batch_size(params)
         train_loader = make_loader(data.train.images, batch, shuffle=True, seed=config.seed)
         labeled_loader = make_loader(labeled, batch) if labeled is not None else None
-        report(Progress("fit", 0.05))
+        report(Progress("fit", 0.05, run_id=tracker.run_id))
         start = time.perf_counter()
         method.fit(train_loader, labeled_loader, on_epoch)
         fit_seconds = time.perf_counter() - start
 
-        report(Progress("predict", 0.86))
+        report(Progress("predict", 0.86, run_id=tracker.run_id))
         test_images = data.test.images[torch.from_numpy(keep)]
         start = time.perf_counter()
         pred = method.predict_loader(make_loader(test_images, batch)).check(test_images)
@@ -212,7 +213,7 @@ def train_and_evaluate(
         if should_stop is not None and should_stop():
             raise RunCancelled("cancelled by the user")
 
-        report(Progress("save", 0.95))
+        report(Progress("save", 0.95, run_id=tracker.run_id))
         labels = data.test.labels.numpy()[keep]
         defect_types = [d for d, k in zip(data.test.defect_types, keep, strict=True) if k]
         names = [n for n, k in zip(data.test.names, keep, strict=True) if k]
@@ -245,7 +246,7 @@ def train_and_evaluate(
         tracker.finish(
             metrics=result_metrics, arrays=arrays, weights=method.state_dict(), notes=notes, timings=timings
         )
-    report(Progress("done", 1.0))
+    report(Progress("done", 1.0, run_id=tracker.run_id))
     return RunResult(
         run_id=tracker.run_id,
         mlflow_run_id=tracker.mlflow_run_id,

@@ -1,0 +1,27 @@
+"""Anomaly Workbench dashboard: a router over the pages in dashboard/pages plus the shared sidebar."""
+
+import streamlit as st
+
+from dashboard import sidebar
+
+st.set_page_config(page_title="Anomaly Workbench", page_icon=":material/troubleshoot:", layout="wide")
+
+PAGES = {
+    "Data": [
+        st.Page("dashboard/pages/datasets.py", title="Datasets", icon=":material/folder:", default=True),
+        st.Page("dashboard/pages/label.py", title="Label", icon=":material/label:"),
+    ],
+    "Models": [
+        st.Page("dashboard/pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("dashboard/pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+        st.Page("dashboard/pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+        st.Page("dashboard/pages/inspect.py", title="Inspect", icon=":material/image_search:"),
+    ],
+    "Meeting": [
+        st.Page("dashboard/pages/review.py", title="Review", icon=":material/groups:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+sidebar.render()
+page.run()
