@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated workbench (store, MLflow, data dir in tmp) and the shared datasets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    """`../shared/datasets` beside the project; tests that need it skip in a clone without it."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"real datasets not found at {SHARED_DATASETS} (only present beside the dev checkout)")
+    return SHARED_DATASETS
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store migrated once per session; tests copy it (creating one costs seconds)."""
+    from engine.tracking import mlflow_client
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    mlflow_client(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def workbench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_template: Path) -> dict[str, str]:
+    """Point the results store, MLflow and the data directory at tmp_path for one test."""
+    from db import store
+
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(mlflow_template, tmp_path / "mlruns" / "mlflow.db")
+    env = {
+        "WORKBENCH_DB_URL": f"sqlite:///{tmp_path / 'workbench.db'}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+        "WORKBENCH_DATA_DIR": str(tmp_path / "data"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    store.dispose_engines()
+    yield env
+    store.dispose_engines()

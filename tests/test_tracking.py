@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+
+from db import store
+from engine import tracking
+
+
+def _tracker(**kw):
+    return tracking.RunTracker(
+        dataset="toy",
+        method="vae",
+        preset="smoke",
+        params={"epochs": 1},
+        seed=0,
+        image_size=16,
+        device="cpu",
+        **kw,
+    )
+
+
+def _arrays(n=4, d=3):
+    rng = np.random.default_rng(0)
+    return tracking.RunArrays(
+        names=[f"test/x/{i}.png" for i in range(n)],
+        labels=np.array([0, 0, 1, 1][:n]),
+        defect_types=["good", "good", "crack", "crack"][:n],
+        scores=rng.random(n),
+        scores_normalized=rng.random(n),
+        embeddings=rng.random((n, d)),
+        centroid=np.zeros(d),
+        train_embeddings=rng.random((2, d)),
+        train_scores=rng.random(2),
+        anomaly_maps=rng.random((n, 16, 16)),
+        reconstructions=rng.random((n, 1, 16, 16)),
+    )
+
+
+def test_crash_inside_run_ends_failed_in_both_stores(workbench_env):
+    with pytest.raises(RuntimeError, match="boom"), _tracker() as t:
+        raise RuntimeError("boom")
+    run = store.get_run(t.run_id)
+    assert run.status == "FAILED"
+    assert "boom" in run.error
+    mlrun = tracking.mlflow_client().get_run(t.mlflow_run_id)
+    assert mlrun.info.status == "FAILED"
+    assert "boom" in mlrun.data.tags["workbench.error"]
+
+
+def test_finish_writes_artifact_rows_and_metrics(workbench_env):
+    arrays = _arrays()
+    with _tracker() as t:
+        t.log_epoch(1, {"loss": 0.5})
+        t.log_epoch(2, {"loss": 0.25})
+        t.finish(
+            metrics={"image_auroc": 0.75, "pixel_auroc": None, "roc": {"fpr": [0, 1]}},
+            arrays=arrays,
+            weights={"w": np.zeros(2)},
+            notes=["backbone: random"],
+            timings={"fit_seconds": 1.5, "predict_seconds": 0.5, "images_per_second": 8.0},
+        )
+    run = store.get_run(t.run_id)
+    assert run.status == "FINISHED" and run.image_auroc == 0.75 and run.fit_seconds == 1.5
+    assert json.loads(run.metrics_json)["roc"] == {"fpr": [0, 1]}
+    rows = store.get_predictions(t.run_id)
+    assert [r.image_name for r in rows] == arrays.names
+    np.testing.assert_allclose(rows[2].embedding, arrays.embeddings[2].astype(np.float32), rtol=1e-6)
+    loaded = tracking.load_predictions(run)
+    assert loaded.get("anomaly_maps").shape == (4, 16, 16)
+    np.testing.assert_allclose(loaded.get("reconstructions"), arrays.reconstructions, atol=1 / 255)
+    assert loaded.get("attentions") is None
+    client = tracking.mlflow_client()
+    history = client.get_metric_history(t.mlflow_run_id, "train_loss")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [0.5, 0.25]
+    assert client.get_run(t.mlflow_run_id).data.metrics["image_auroc"] == 0.75
+
+
+def test_stale_running_runs_can_be_failed(workbench_env):
+    t = _tracker()
+    assert store.get_run(t.run_id).status == "RUNNING"
+    assert store.fail_stale_runs() == 1
+    assert store.get_run(t.run_id).status == "FAILED"
