@@ -1,0 +1,459 @@
+"""Benchmark suites (`python -m engine bench SUITE`): each seed's protocol, a leaderboard, and peer libraries.
+
+Every suite writes `benchmarks/results/<suite>.csv` (one row per run) and a Markdown summary beside it,
+and prints its own runtime. Runs are recorded in a separate store under `benchmarks/results/store/`
+so that benchmark runs do not crowd the dashboard (pass --store main to record them there instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from engine.config import PROJECT_ROOT
+
+RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
+SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
+TEXTURES = ["piped/pa_bdp01_tl", "piped/pa_brg01_rl", "piped/pa_flr01_tl", "magnetic_tile/magnetic_tile"]
+OBJECTS = ["mvtec_3d_ad/tire"]
+ALL_SHARED = TEXTURES + OBJECTS
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A method with fixed parameter overrides, labelled as in the seed's table."""
+
+    label: str
+    method: str
+    overrides: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Row:
+    suite: str
+    dataset: str
+    impl: str
+    method: str
+    variant: str
+    seed: int
+    image_size: int | None
+    preset: str
+    image_auroc: float | None
+    pixel_auroc: float | None
+    fit_seconds: float | None
+    predict_seconds: float | None
+    images_per_second: float | None
+    peak_memory_mb: float | None
+    device: str
+    notes: str
+
+
+COLUMNS = [f.name for f in fields(Row)]
+
+# Reference numbers from the seeds' tables (image AUROC), printed beside ours.
+PAPER_NOISY_MNIST = {"vae": 0.64, "anogan": 0.54, "vaegan": 0.69, "vaegan+attn": 0.73}
+PAPER_TEXTURES = {
+    "vae (ssim)": 0.615,
+    "fusion": 0.641,
+    "fusion+center": 0.663,
+}  # seed 000, MVTec textures mean
+PAPER_OBJECTS = {"cutpaste": 0.937, "simclr_local": 0.942}  # seed 004, MVTec objects mean
+
+NOISY_MNIST_VARIANTS = [
+    Variant("vae", "vae"),
+    Variant("anogan", "anogan"),
+    Variant("vaegan", "vaegan", (("attention", "false"),)),
+    Variant("vaegan+attn", "vaegan", (("attention", "true"),)),
+]
+TEXTURE_VARIANTS = [
+    Variant("vae (recon)", "vae"),
+    Variant("vae (ssim)", "vae_fusion", (("score", "ssim"), ("center_loss", "false"))),
+    Variant("fusion", "vae_fusion", (("score", "fusion"), ("center_loss", "false"))),
+    Variant("fusion+center", "vae_fusion", (("score", "fusion"), ("center_loss", "true"))),
+]
+OBJECT_VARIANTS = [
+    Variant("cutpaste", "cutpaste"),
+    Variant("simclr_local", "simclr_local"),
+    Variant("simclr_local (no ssim filter)", "simclr_local", (("ssim_filter", "false"),)),
+]
+
+
+def all_variants() -> list[Variant]:
+    from engine.methods import METHODS
+
+    return [Variant(key, key) for key in METHODS]
+
+
+def run_one(
+    suite: str, dataset: str, variant: Variant, preset: str, seed: int, image_size: int | None
+) -> Row:
+    """Train and evaluate one variant; a failure becomes a row with its error, never an abort."""
+    from engine.run import RunConfig, train_and_evaluate
+
+    config = RunConfig(
+        dataset=dataset,
+        method=variant.method,
+        preset=preset,
+        overrides=variant.overrides,
+        image_size=image_size,
+        seed=seed,
+    )
+    name = Path(dataset).name if os.sep in dataset else dataset
+    try:
+        result = train_and_evaluate(config)
+    except Exception as exc:  # recorded in the CSV, the suite goes on
+        return Row(
+            suite,
+            name,
+            "ours",
+            variant.method,
+            variant.label,
+            seed,
+            image_size,
+            preset,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "",
+            f"failed: {exc}"[:300],
+        )
+    return Row(
+        suite,
+        result.dataset,
+        "ours",
+        variant.method,
+        variant.label,
+        seed,
+        image_size,
+        preset,
+        result.metrics.get("image_auroc"),
+        result.metrics.get("pixel_auroc"),
+        round(result.fit_seconds, 2),
+        round(result.predict_seconds, 2),
+        round(result.images_per_second, 1),
+        round(result.peak_memory_mb),
+        result.device,
+        "; ".join(result.notes)[:300],
+    )
+
+
+def write_rows(path: Path, rows: Sequence[Row]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(asdict(row))
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _f(value: str | float | None) -> float | None:
+    if value is None or value == "":
+        return None
+    return float(value)
+
+
+def mean_std(values: Iterable[float | None]) -> str:
+    kept = [v for v in values if v is not None]
+    if not kept:
+        return "-"
+    return f"{np.mean(kept):.3f} ± {np.std(kept):.3f}" if len(kept) > 1 else f"{kept[0]:.3f}"
+
+
+def summary_table(rows: Sequence[Row], by: str, paper: dict[str, float] | None = None) -> str:
+    """Markdown: one line per variant, one column per `by` value, then the mean (± std over the rest)."""
+    variants = list(dict.fromkeys(r.variant for r in rows))
+    groups = list(dict.fromkeys(getattr(r, by) for r in rows))
+    head = ["variant", *map(str, groups), "mean", "fit s (mean)"] + (["paper"] if paper else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in variants:
+        cells = [v]
+        for g in groups:
+            cells.append(mean_std(r.image_auroc for r in rows if r.variant == v and getattr(r, by) == g))
+        per_group = [
+            np.mean(vals)
+            if (
+                vals := [
+                    r.image_auroc
+                    for r in rows
+                    if r.variant == v and getattr(r, by) == g and r.image_auroc is not None
+                ]
+            )
+            else None
+            for g in groups
+        ]
+        cells.append(mean_std(per_group))
+        fits = [r.fit_seconds for r in rows if r.variant == v and r.fit_seconds is not None]
+        cells.append(f"{np.mean(fits):.1f}" if fits else "-")
+        if paper:
+            cells.append(f"{paper[v]:.3f}" if v in paper else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _datasets(names: Sequence[str]) -> list[str]:
+    out = []
+    for name in names:
+        path = SHARED_DATASETS / name
+        if path.is_dir():
+            out.append(str(path))
+        elif Path(name).is_dir() or ":" in name or name.startswith("mnist"):
+            out.append(name)
+        else:
+            print(f"skipping {name}: not found under {SHARED_DATASETS}", file=sys.stderr)
+    return out
+
+
+def run_grid(
+    suite: str,
+    datasets: Sequence[str],
+    variants: Sequence[Variant],
+    preset: str,
+    seeds: Sequence[int],
+    image_size: int | None,
+) -> list[Row]:
+    rows: list[Row] = []
+    total = len(datasets) * len(variants) * len(seeds)
+    for dataset in datasets:
+        for seed in seeds:
+            for variant in variants:
+                start = time.perf_counter()
+                row = run_one(suite, dataset, variant, preset, seed, image_size)
+                rows.append(row)
+                auroc = "-" if row.image_auroc is None else f"{row.image_auroc:.3f}"
+                print(
+                    f"[{len(rows)}/{total}] {suite} {row.dataset} {variant.label} seed={seed}: "
+                    f"AUROC {auroc} ({time.perf_counter() - start:.0f} s) {row.notes if row.image_auroc is None else ''}",
+                    flush=True,
+                )
+    return rows
+
+
+def save(suite: str, rows: list[Row], markdown: str, out_dir: Path) -> None:
+    write_rows(out_dir / f"{suite}.csv", rows)
+    (out_dir / f"{suite}.md").write_text(markdown + "\n")
+    print(markdown)
+    print(f"wrote {out_dir / f'{suite}.csv'} and {out_dir / f'{suite}.md'}")
+
+
+def suite_noisy_mnist(args: argparse.Namespace) -> tuple[list[Row], str]:
+    digits = [int(d) for d in args.digits.split(",")]
+    variants = NOISY_MNIST_VARIANTS + (
+        [v for v in all_variants() if v.method not in {"vae", "anogan", "vaegan"}] if args.all_methods else []
+    )
+    rows = run_grid(
+        "noisy-mnist",
+        [f"mnist-noisy:{d}" for d in digits],
+        variants,
+        args.preset,
+        args.seeds,
+        args.image_size,
+    )
+    for r in rows:  # group by normal digit
+        r.dataset = r.dataset.replace("mnist-noisy:", "digit ")
+    md = (
+        f"### noisy-mnist (seed 002 protocol; preset {args.preset}; seeds {args.seeds}; image AUROC mean ± std "
+        f"over seeds per digit, mean ± std over digits)\n\n"
+        + summary_table(rows, "dataset", PAPER_NOISY_MNIST)
+    )
+    return rows, md
+
+
+def suite_textures(args: argparse.Namespace) -> tuple[list[Row], str]:
+    rows = run_grid(
+        "textures",
+        _datasets(args.datasets or TEXTURES),
+        TEXTURE_VARIANTS,
+        args.preset,
+        args.seeds,
+        args.image_size,
+    )
+    md = f"### textures (seed 000 comparison; preset {args.preset})\n\n" + summary_table(
+        rows, "dataset", PAPER_TEXTURES
+    )
+    return rows, md
+
+
+def suite_objects(args: argparse.Namespace) -> tuple[list[Row], str]:
+    rows = run_grid(
+        "objects",
+        _datasets(args.datasets or OBJECTS),
+        OBJECT_VARIANTS,
+        args.preset,
+        args.seeds,
+        args.image_size,
+    )
+    md = f"### objects (seed 004 comparison; preset {args.preset})\n\n" + summary_table(
+        rows, "dataset", PAPER_OBJECTS
+    )
+    return rows, md
+
+
+def leaderboard_table(rows: Sequence[Row]) -> str:
+    head = ["dataset", "method", "image AUROC", "pixel AUROC", "fit s", "images/s", "peak MiB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+
+        def fmt(v: float | None, spec: str = ".3f") -> str:
+            return "-" if v is None else format(v, spec)
+
+        lines.append(
+            f"| {r.dataset} | {r.variant} | {fmt(r.image_auroc)} | {fmt(r.pixel_auroc)} | "
+            f"{fmt(r.fit_seconds, '.1f')} | {fmt(r.images_per_second, '.1f')} | {fmt(r.peak_memory_mb, '.0f')} |"
+        )
+    return "\n".join(lines)
+
+
+def suite_leaderboard(args: argparse.Namespace) -> tuple[list[Row], str]:
+    variants = all_variants()
+    if args.methods:
+        variants = [v for v in variants if v.method in args.methods.split(",")]
+    rows = run_grid(
+        "leaderboard",
+        _datasets(args.datasets or ALL_SHARED),
+        variants,
+        args.preset,
+        args.seeds,
+        args.image_size,
+    )
+    return rows, f"### leaderboard (preset {args.preset})\n\n" + leaderboard_table(rows)
+
+
+PEER_PAIRS = {  # peer method -> our method implementing the same idea
+    "padim": "padim",
+    "patchcore": "patchcore",
+    "ganomaly": "vaegan",
+    "autoencoder": "autoencoder",
+    "vae": "vae",
+    "deep_svdd": "deep_svdd",
+    "anogan": "anogan",
+}
+
+
+def best_of(rows: Sequence[dict[str, str]], dataset: str) -> tuple[str, float | None]:
+    """(method, image AUROC) of the best row of `dataset`, or ("-", None)."""
+    scored = [(r["method"], _f(r["image_auroc"])) for r in rows if r["dataset"] == dataset]
+    scored = [s for s in scored if s[1] is not None]
+    return max(scored, key=lambda s: s[1]) if scored else ("-", None)
+
+
+def compare_with_peers(ours: Sequence[dict[str, str]], peers: Sequence[dict[str, str]]) -> str:
+    """Markdown: per (dataset, peer) the AUROC difference and fit-time ratio against our same idea."""
+    index = {(r["dataset"], r["method"]): r for r in ours if r["variant"] == r["method"]}
+    head = ["dataset", "peer", "ours", "peer AUROC", "our AUROC", "Δ AUROC", "fit-time ratio", "targets met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p in peers:
+        mine = index.get((p["dataset"], PEER_PAIRS.get(p["method"], "")))
+        pa, ma = _f(p["image_auroc"]), _f(mine["image_auroc"]) if mine else None
+        pf, mf = _f(p["fit_seconds"]), _f(mine["fit_seconds"]) if mine else None
+        delta = "-" if pa is None or ma is None else f"{ma - pa:+.3f}"
+        ratio = "-" if not pf or mf is None else f"{mf / pf:.2f}x"
+        met = (
+            "-"
+            if pa is None or ma is None or not pf or mf is None
+            else ("yes" if ma >= pa and mf <= 1.5 * pf else "no")
+        )
+        lines.append(
+            f"| {p['dataset']} | {p['impl']} {p['method']} | {mine['method'] if mine else '-'} | "
+            f"{'-' if pa is None else f'{pa:.3f}'} | {'-' if ma is None else f'{ma:.3f}'} | {delta} | "
+            f"{ratio} | {met} |"
+        )
+    lines += [
+        "",
+        "Best method per dataset:",
+        "",
+        "| dataset | our best | AUROC | peer best | AUROC | ours ≥ peers |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dataset in sorted({r["dataset"] for r in peers}):
+        om, oa = best_of(ours, dataset)
+        pm, pa = best_of(peers, dataset)
+        ok = "-" if oa is None or pa is None else ("yes" if oa >= pa else "no")
+        lines.append(
+            f"| {dataset} | {om} | {'-' if oa is None else f'{oa:.3f}'} | {pm} | "
+            f"{'-' if pa is None else f'{pa:.3f}'} | {ok} |"
+        )
+    return "\n".join(lines)
+
+
+def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
+    """Run the leaderboard's methods and the peers on the same data in one go, then pair them."""
+    python = PROJECT_ROOT / ".venv-peers" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit("peer libraries are not installed: run `bash benchmarks/setup_peers.sh` first")
+    datasets = _datasets(args.datasets or ALL_SHARED)
+    methods = sorted(set(PEER_PAIRS.values()))
+    rows = run_grid(
+        "peers", datasets, [Variant(m, m) for m in methods], args.preset, args.seeds, args.image_size
+    )
+    peers_csv = args.out / "peers_raw.csv"
+    cmd = [
+        str(python),
+        str(PROJECT_ROOT / "benchmarks" / "peers.py"),
+        "--datasets",
+        *datasets,
+        "--image-size",
+        str(args.image_size or 128),
+        "--out",
+        str(peers_csv),
+    ]
+    print("running peers:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    ours = [{k: str(v) if v is not None else "" for k, v in asdict(r).items()} for r in rows]
+    md = f"### peers (preset {args.preset}, image size {args.image_size or 128})\n\n" + compare_with_peers(
+        ours, read_rows(peers_csv)
+    )
+    return rows, md
+
+
+SUITES = {
+    "noisy-mnist": suite_noisy_mnist,
+    "textures": suite_textures,
+    "objects": suite_objects,
+    "leaderboard": suite_leaderboard,
+    "peers": suite_peers,
+}
+
+
+def main(suite: str, argv: Sequence[str]) -> int:
+    if suite not in SUITES:
+        print(f"error: unknown suite {suite!r}; choose from {sorted(SUITES)}", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog=f"python -m engine bench {suite}")
+    parser.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
+    parser.add_argument("--datasets", nargs="*", default=None)
+    parser.add_argument("--methods", default=None, help="comma-separated method keys (leaderboard)")
+    parser.add_argument("--all-methods", action="store_true", help="noisy-mnist: add every other method")
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--store", choices=["bench", "main"], default="bench")
+    args = parser.parse_args(list(argv))
+    if args.store == "bench":
+        bench_store = args.out / "store"
+        bench_store.mkdir(parents=True, exist_ok=True)
+        os.environ["WORKBENCH_DB_URL"] = f"sqlite:///{bench_store / 'workbench.db'}"
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{bench_store / 'mlflow.db'}"
+    start = time.perf_counter()
+    rows, markdown = SUITES[suite](args)
+    elapsed = time.perf_counter() - start
+    markdown += f"\n\nSuite runtime: {elapsed / 60:.1f} min on {os.cpu_count()} CPU cores ({rows[0].device if rows else '-'})."
+    save(suite, rows, markdown, args.out)
+    return 0
