@@ -1,0 +1,92 @@
+import csv
+
+import pytest
+
+from engine import bench
+from tests.synthetic import make_mvtec_folder
+
+
+def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_env, capsys):
+    folder = make_mvtec_folder(tmp_path / "toy")
+    out = tmp_path / "results"
+    code = bench.main(
+        "leaderboard",
+        [
+            "--preset",
+            "smoke",
+            "--datasets",
+            str(folder),
+            "--methods",
+            "autoencoder,vae",
+            "--out",
+            str(out),
+            "--store",
+            "main",
+        ],
+    )
+    assert code == 0
+    with (out / "leaderboard.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["method"] for r in rows] == ["autoencoder", "vae"]
+    assert set(rows[0]) == set(bench.COLUMNS)
+    for r in rows:
+        assert 0.0 <= float(r["image_auroc"]) <= 1.0 and r["dataset"] == "toy" and r["impl"] == "ours"
+        assert float(r["fit_seconds"]) > 0
+    md = (out / "leaderboard.md").read_text()
+    assert "| toy | autoencoder |" in md and "Suite runtime" in md
+
+
+def test_failed_run_becomes_a_row_not_an_abort(tmp_path, workbench_env):
+    row = bench.run_one("x", str(tmp_path / "missing"), bench.Variant("vae", "vae"), "smoke", 0, None)
+    assert row.image_auroc is None and row.notes.startswith("failed:")
+
+
+def test_unknown_suite_lists_choices(capsys):
+    assert bench.main("nope", []) == 2
+    assert "choose from" in capsys.readouterr().err
+
+
+def test_compare_with_peers_pairs_same_idea():
+    ours = [
+        {"dataset": "d", "method": "padim", "variant": "padim", "image_auroc": "0.9", "fit_seconds": "10"},
+        {"dataset": "d", "method": "vae", "variant": "vae", "image_auroc": "0.6", "fit_seconds": "40"},
+    ]
+    peers = [
+        {"dataset": "d", "impl": "anomalib", "method": "padim", "image_auroc": "0.8", "fit_seconds": "8"},
+        {"dataset": "d", "impl": "pyod", "method": "vae", "image_auroc": "0.7", "fit_seconds": "20"},
+    ]
+    md = bench.compare_with_peers(ours, peers)
+    assert "| d | anomalib padim | padim | 0.800 | 0.900 | +0.100 | 1.25x | yes |" in md
+    assert "| d | pyod vae | vae | 0.700 | 0.600 | -0.100 | 2.00x | no |" in md
+    assert "| d | padim | 0.900 | padim | 0.800 | yes |" in md
+
+
+def test_summary_table_means_and_paper_column():
+    rows = [
+        bench.Row(
+            "s",
+            f"digit {d}",
+            "ours",
+            "vae",
+            "vae",
+            seed,
+            None,
+            "smoke",
+            auc,
+            None,
+            1.0,
+            1.0,
+            1.0,
+            1.0,
+            "cpu",
+            "",
+        )
+        for d, seed, auc in [(0, 0, 0.6), (0, 1, 0.8), (1, 0, 0.5)]
+    ]
+    md = bench.summary_table(rows, "dataset", {"vae": 0.64})
+    assert "| vae | 0.700 ± 0.100 | 0.500 | 0.600 ± 0.100 | 1.0 | 0.640 |" in md
+
+
+@pytest.mark.parametrize("values, text", [([None, None], "-"), ([0.5], "0.500")])
+def test_mean_std_edge_cases(values, text):
+    assert bench.mean_std(values) == text
