@@ -1,0 +1,108 @@
+"""Datasets by name: built-in MNIST sets, datasets recorded in the results store, or MVTec AD folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from db import store
+from db.models import Dataset as DatasetRecord
+from engine.data.builtin import BUILTIN_DEFAULT_SIZE, BUILTIN_NAMES, is_builtin, load_builtin, parse_builtin
+from engine.data.importer import ImportReport, import_dataset
+from engine.data.loaders import make_loader
+from engine.data.mvtec import dataset_channels, is_mvtec_folder, load_split, scan_flat, scan_mvtec
+from engine.data.types import NORMAL, DatasetError, ImageItem, ImageSplit, LoadedDataset
+
+DEFAULT_IMAGE_SIZE = 128
+
+__all__ = [
+    "BUILTIN_DEFAULT_SIZE",
+    "BUILTIN_NAMES",
+    "DEFAULT_IMAGE_SIZE",
+    "DatasetError",
+    "ImageItem",
+    "ImageSplit",
+    "ImportReport",
+    "LoadedDataset",
+    "import_dataset",
+    "known_datasets",
+    "load_dataset",
+    "make_loader",
+    "scan_flat",
+    "scan_mvtec",
+]
+
+
+def known_datasets(db_url: str | None = None) -> list[str]:
+    """Built-in base names, then the names recorded in the store."""
+    return [*BUILTIN_NAMES, *(ds.name for ds in store.list_datasets(url=db_url))]
+
+
+def load_dataset(
+    name_or_path: str, image_size: int | None = None, seed: int = 0, db_url: str | None = None
+) -> LoadedDataset:
+    """A dataset ready for training and evaluation: a built-in name, a store name, or an MVTec folder path."""
+    name = str(name_or_path)
+    looks_like_path = "/" in name or "\\" in name
+    if not looks_like_path and is_builtin(name):
+        parse_builtin(name)  # a bad digit fails here with the valid choices
+        return load_builtin(name, image_size, seed)
+    if not looks_like_path and (record := store.get_dataset(name, url=db_url)) is not None:
+        return _load_stored(record, image_size or DEFAULT_IMAGE_SIZE, db_url)
+    if Path(name).is_dir():
+        return load_folder(Path(name), image_size or DEFAULT_IMAGE_SIZE)
+    raise DatasetError(
+        f"unknown dataset {name!r}; choose from {known_datasets(db_url)} (built-ins also as 'mnist:D' or "
+        "'mnist-noisy:D' for normal digit D), or give the path of a folder in MVTec AD layout"
+    )
+
+
+def load_folder(root: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> LoadedDataset:
+    """An MVTec AD folder loaded directly (not recorded in the store); named after the folder."""
+    root = Path(root)
+    if not is_mvtec_folder(root):
+        scan_flat(root)  # a folder without images fails here with its own message
+        raise DatasetError(
+            f"{root} is a flat folder of normal images with no test split; training and evaluation need a "
+            "folder in MVTec AD layout (train/good, test/<type>, ground_truth/<type>), or import it and label "
+            "test images in the dashboard"
+        )
+    items = scan_mvtec(root)
+    return _load_items(root.resolve().name, items, image_size, dataset_channels(items))
+
+
+def _load_stored(record: DatasetRecord, image_size: int, db_url: str | None) -> LoadedDataset:
+    """Items from the store's image rows, so labels edited in the dashboard are used.
+
+    Train images labeled anomalous move to the test split; test images without a label are left out."""
+    root = Path(record.root)
+    items = []
+    for row in store.list_images(record.id, url=db_url):
+        split = "test" if row.split == "test" or row.label == 1 else "train"
+        if split == "test" and row.label is None:
+            continue
+        label = int(row.label or 0)
+        defect = (
+            NORMAL if label == 0 else row.defect_type if row.defect_type not in (None, NORMAL) else "anomaly"
+        )
+        mask = root / row.mask_relpath if row.mask_relpath else None
+        items.append(ImageItem(root / row.relpath, split, label, defect, mask, row.relpath))
+    return _load_items(record.name, items, image_size, record.channels)
+
+
+def _load_items(name: str, items: list[ImageItem], image_size: int, channels: int) -> LoadedDataset:
+    train = [item for item in items if item.split == "train"]
+    test = [item for item in items if item.split == "test"]
+    if not train:
+        raise DatasetError(f"dataset {name!r} has no normal train images")
+    if not test:
+        raise DatasetError(
+            f"dataset {name!r} has no labeled test images; add test/<type> folders or label images in the dashboard"
+        )
+    with_masks = any(item.mask_path is not None for item in items)
+    return LoadedDataset(
+        name=name,
+        channels=channels,
+        image_size=image_size,
+        train=load_split(train, image_size, channels, with_masks),
+        test=load_split(test, image_size, channels, with_masks),
+    )

@@ -1,0 +1,237 @@
+"""Importing a folder or zip (MVTec AD layout, or a flat folder of normal images) into the managed data
+directory and the results store: every image validated and hashed, bad files skipped, nothing half-imported."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from db import store
+from db.store import ImageRow
+from engine.config import data_dir as default_data_dir
+from engine.data.builtin import BUILTIN_NAMES, is_builtin
+from engine.data.images import IMAGE_SUFFIXES, MAX_FILE_BYTES, read_image
+from engine.data.mvtec import is_mvtec_folder, scan_flat, scan_mvtec
+from engine.data.types import NORMAL, DatasetError, ImageItem
+
+MAX_ZIP_TOTAL_BYTES = 2 * 1024**3  # uncompressed, from the zip directory
+MAX_ZIP_MEMBERS = 200_000
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+IGNORED_ZIP_PARTS = ("__MACOSX",)
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts per (split, defect type), skipped files and duplicates by name."""
+
+    name: str
+    root: Path
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (skipped name, kept name)
+    kind: str = "mvtec"  # or "flat"
+    channels: int = 3
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def validate_name(name: str, db_url: str | None = None) -> None:
+    """Letters, digits, `_ . -`, 1-64 chars, not a built-in name, not in the store; raises DatasetError."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or set(name) == {"."}:
+        raise DatasetError(
+            f"bad dataset name {name!r}: use 1-64 letters, digits, '_', '.' or '-' (not only dots)"
+        )
+    if is_builtin(name) or name.lower() in BUILTIN_NAMES:
+        raise DatasetError(
+            f"dataset name {name!r} is taken by a built-in set {list(BUILTIN_NAMES)}; pick another"
+        )
+    if store.get_dataset(name, url=db_url) is not None:
+        raise DatasetError(f"a dataset named {name!r} already exists; pick another name")
+
+
+def check_zip(archive: zipfile.ZipFile, source: Path) -> list[zipfile.ZipInfo]:
+    """The image members to extract, after refusing unsafe members and sizes over the limits."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise DatasetError(f"zip {source} has {len(infos)} members; the limit is {MAX_ZIP_MEMBERS}")
+    members, total = [], 0
+    for info in infos:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            raise DatasetError(
+                f"zip {source} has an unsafe member path {name!r} (absolute, drive letter or '..')"
+            )
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise DatasetError(f"zip {source} has a symbolic link {name!r}; links are not allowed")
+        if info.flag_bits & 0x1:
+            raise DatasetError(
+                f"zip {source} has an encrypted member {name!r}; encrypted zips are not supported"
+            )
+        if info.is_dir() or any(p in IGNORED_ZIP_PARTS or p.startswith(".") for p in parts if p):
+            continue
+        if PurePosixPath(name.replace("\\", "/")).suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if info.file_size > MAX_FILE_BYTES:
+            raise DatasetError(
+                f"zip member {name!r} is {info.file_size / 2**20:.1f} MB uncompressed; "
+                f"the per-image limit is {MAX_FILE_BYTES // 2**20} MB"
+            )
+        total += info.file_size
+        members.append(info)
+    if total > MAX_ZIP_TOTAL_BYTES:
+        raise DatasetError(
+            f"zip {source} holds {total / 2**30:.2f} GB of images uncompressed; the limit is "
+            f"{MAX_ZIP_TOTAL_BYTES / 2**30:.0f} GB"
+        )
+    return members
+
+
+def extract_zip(source: Path, target: Path) -> Path:
+    """Extract the images of a checked zip into `target`; returns the content root (one top folder is skipped)."""
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(source) as archive:
+            for info in check_zip(archive, source):
+                dest = target.joinpath(*[p for p in info.filename.replace("\\", "/").split("/") if p])
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as src, open(dest, "wb") as out:
+                    copied = 0
+                    while chunk := src.read(1 << 20):
+                        copied += len(chunk)
+                        if copied > info.file_size:  # zipfile checks this too; be explicit about the bound
+                            raise DatasetError(
+                                f"zip member {info.filename!r} is larger than its directory says"
+                            )
+                        out.write(chunk)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise DatasetError(f"cannot read zip {source}: {exc}") from exc
+    root = target
+    while True:
+        entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+        if len(entries) == 1 and entries[0].is_dir() and not is_mvtec_folder(root):
+            root = entries[0]
+        else:
+            return root
+
+
+def import_dataset(
+    source: Path,
+    name: str,
+    data_dir: Path | None = None,
+    db_url: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Copy a category folder, a flat folder of normal images or a .zip of either into `data_dir/<name>/`
+    (MVTec AD layout) and record every image in the store; on any failure nothing is left behind."""
+    source = Path(source)
+    validate_name(name, db_url)
+    data_dir = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
+    final = data_dir / name
+    if final.exists():
+        raise DatasetError(f"folder {final} already exists; pick another name or remove it")
+    if not source.exists():
+        raise DatasetError(f"import source {source} does not exist; give a folder or a .zip file")
+    if source.is_file() and source.suffix.lower() != ".zip":
+        raise DatasetError(f"import source {source} is a file but not a .zip; give a folder or a .zip file")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".import-{name}-", dir=data_dir))
+    try:
+        content = extract_zip(source, work / "source") if source.is_file() else source
+        kind = "mvtec" if is_mvtec_folder(content) else "flat"
+        items = scan_mvtec(content) if kind == "mvtec" else scan_flat(content)
+        report, rows = _copy_items(items, work / "out", name, final, kind, progress)
+        (work / "out").rename(final)
+        try:
+            store.add_dataset(name, kind, str(final), report.channels, rows, url=db_url)
+        except Exception:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+    except DatasetError:
+        raise
+    except ValueError as exc:  # the store refuses a name taken meanwhile by another import
+        raise DatasetError(str(exc)) from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _copy_items(
+    items: list[ImageItem],
+    out: Path,
+    name: str,
+    final: Path,
+    kind: str,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[ImportReport, list[ImageRow]]:
+    """Validate, deduplicate and copy items into `out`; returns the report and the store rows."""
+    report = ImportReport(name=name, root=final, kind=kind, channels=3)
+    rows: list[ImageRow] = []
+    first_by_hash: dict[str, str] = {}
+    train_channels: list[int] = []
+    for done, item in enumerate(items, start=1):
+        row = _copy_item(item, out, report, first_by_hash)
+        if row is not None:
+            rows.append(row)
+            if row.split == "train":
+                train_channels.append(row.channels)
+        if progress is not None:
+            progress(done, len(items))
+    if not train_channels:
+        reasons = "; ".join(f"{n}: {r}" for n, r in report.skipped[:5])
+        raise DatasetError(
+            f"no readable train/{NORMAL} images to import ({len(report.skipped)} skipped: {reasons})"
+        )
+    report.channels = 1 if all(c == 1 for c in train_channels) else 3
+    report.counts = dict(sorted(Counter((row.split, row.defect_type or "unlabeled") for row in rows).items()))
+    return report, rows
+
+
+def _copy_item(
+    item: ImageItem, out: Path, report: ImportReport, first_by_hash: dict[str, str]
+) -> ImageRow | None:
+    """Validate and copy one image (and its mask) into `out`; None when skipped or a duplicate."""
+    try:
+        _, info = read_image(item.path)
+    except DatasetError as exc:
+        report.skipped.append((item.name, str(exc)))
+        return None
+    if info.sha256 in first_by_hash:
+        report.duplicates.append((item.name, first_by_hash[info.sha256]))
+        return None
+    first_by_hash[info.sha256] = item.name
+    _copy(item.path, out / item.name)
+    mask_relpath = None
+    if item.mask_path is not None:
+        mask_relpath = f"ground_truth/{item.defect_type}/{item.mask_path.name}"
+        try:
+            read_image(item.mask_path)
+            _copy(item.mask_path, out / mask_relpath)
+        except DatasetError as exc:
+            report.skipped.append((mask_relpath, f"{exc}; its image is kept without a mask"))
+            mask_relpath = None
+    return ImageRow(
+        relpath=item.name,
+        split=item.split,
+        label=item.label,
+        defect_type=item.defect_type,
+        mask_relpath=mask_relpath,
+        sha256=info.sha256,
+        width=info.width,
+        height=info.height,
+        channels=info.channels,
+    )
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
