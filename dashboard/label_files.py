@@ -1,0 +1,73 @@
+"""File panels of the Label page: add images to label, and the MVTec-layout export for download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import cache
+from engine.config import data_dir
+from engine.data import DatasetError
+from engine.data.additions import add_test_images
+from engine.data.export import export_mvtec
+
+
+def add_images_panel(dataset: str, url: str) -> None:
+    """Upload images into the dataset's test split as unlabeled, with a progress bar and skipped files."""
+    with st.expander("Add images to label", icon=":material/add_photo_alternate:"):
+        uploads = st.file_uploader(
+            "Images (added to the test split, unlabeled)", accept_multiple_files=True, key="label_upload"
+        )
+        if not st.button("Add images", key="add_images", disabled=not uploads):
+            return
+        bar = st.progress(0.0, text="Adding images...")
+        files = [(f.name, f.getvalue()) for f in uploads]
+        try:
+            report = add_test_images(dataset, files, url, lambda done, total: bar.progress(done / total))
+        except DatasetError as exc:
+            st.error(f"Upload refused: {exc}")
+            return
+        st.success(
+            f"Added {report.total} image(s) to {dataset}; skipped {len(report.skipped)}, "
+            f"duplicates {len(report.duplicates)}."
+        )
+        for file, reason in report.skipped:
+            st.warning(f"{file}: {reason}")
+        for file, first in report.duplicates:
+            st.info(f"{file}: same content as {first}")
+        cache.clear_dataset_caches()
+
+
+def export_panel(dataset: str, url: str) -> None:
+    """Build the zip on request, then offer it for download."""
+    st.subheader("Export")
+    st.caption(
+        "The labeled images in MVTec AD layout (train/good, test/<type>, ground_truth/<type>) plus labels.csv."
+    )
+    if st.button("Build export zip", key="build_export", icon=":material/archive:"):
+        target = data_dir() / ".exports" / f"{dataset}.zip"
+        try:
+            with st.spinner("Writing the zip..."):
+                report = export_mvtec(dataset, target, db_url=url)
+        except DatasetError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["label_export"] = (
+                str(report.path),
+                report.total,
+                report.masks,
+                len(report.left_out),
+            )
+    export = st.session_state.get("label_export")
+    if not export or Path(export[0]).stem != dataset or not Path(export[0]).is_file():
+        return
+    path, total, n_masks, left_out = export
+    st.write(f"{total} images, {n_masks} masks; {left_out} unlabeled image(s) left out.")
+    st.download_button(
+        "Download zip",
+        Path(path).read_bytes(),
+        file_name=Path(path).name,
+        mime="application/zip",
+        key="download_export",
+    )

@@ -1,0 +1,170 @@
+"""Widgets and button callbacks of the Label page (kept here so the page file stays a short script)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import cache, labeling
+from db import labels
+from db.labels import LabelState, SaveResult
+from engine.data import DatasetError
+from engine.data.masks import overlay
+
+NEW_TYPE = "(new type...)"
+
+
+def author() -> str:
+    return (st.session_state.get("user") or "").strip() or "anonymous"
+
+
+def chosen_defect() -> str:
+    choice = st.session_state.get("defect_choice")
+    return (st.session_state.get("defect_new") or "").strip() if choice in (None, NEW_TYPE) else choice
+
+
+def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
+    if isinstance(outcome, labeling.Conflict):
+        st.session_state["label_conflict"] = outcome
+        st.session_state["label_message"] = None
+        return
+    st.session_state["label_conflict"] = None
+    if outcome.saved:
+        who = f" by {outcome.state.labeled_by}" if outcome.state.labeled_by else ""
+        text = f"Saved {outcome.state.relpath}: {outcome.state.text} (version {outcome.state.version}{who})"
+        st.session_state["label_message"] = ("success", text)
+        if advance:
+            st.session_state["label_index"] = st.session_state.get("label_index", 0) + 1
+    else:
+        st.session_state["label_message"] = ("info", f"Kept the other label: {outcome.state.text}")
+    st.session_state["label_nonce"] = st.session_state.get("label_nonce", 0) + 1
+    cache.clear_dataset_caches()
+
+
+def apply_label(
+    state: LabelState, label: int | None, root: str, size: tuple[int, int], advance: bool, url: str
+) -> None:
+    """Button callback: save `label` on top of the version this page showed (`state.version`)."""
+    image_id, strokes = st.session_state.get("label_strokes", (None, None))
+    strokes = strokes if image_id == state.image_id else None
+    try:
+        change = labeling.prepare(Path(root), state, label, chosen_defect(), strokes, size)
+    except DatasetError as exc:
+        st.session_state["label_message"] = ("error", str(exc))
+        return
+    _after(labeling.save(change, state.version, author(), url), advance)
+
+
+def resolve(keep_mine: bool, root: str, url: str) -> None:
+    conflict = st.session_state.get("label_conflict")
+    if conflict is not None:
+        _after(labeling.resolve(conflict, keep_mine, author(), Path(root), url), advance=False)
+
+
+def move(step: int, count: int) -> None:
+    st.session_state["label_index"] = (st.session_state.get("label_index", 0) + step) % max(count, 1)
+    st.session_state["label_conflict"] = None
+    st.session_state["label_message"] = None
+
+
+def show_message() -> None:
+    message = st.session_state.get("label_message")
+    if message:
+        kind, text = message
+        {"success": st.success, "error": st.error, "info": st.info}[kind](text)
+
+
+def conflict_panel(state: LabelState, root: str, url: str, pixels, mask_of) -> None:
+    """Who changed the image meanwhile, both values side by side, and the choice between them."""
+    conflict: labeling.Conflict | None = st.session_state.get("label_conflict")
+    if conflict is None or conflict.mine.image_id != state.image_id:
+        return
+    theirs = conflict.theirs
+    when = theirs.labeled_at.strftime("%Y-%m-%d %H:%M:%S") if theirs.labeled_at else "?"
+    st.warning(
+        f"**Conflict:** {theirs.labeled_by or 'someone'} changed this image at {when} UTC to "
+        f"**{theirs.text}** (version {theirs.version}) while you were looking at version "
+        f"{conflict.shown_version}. Yours: **{conflict.mine.text}**. Nothing was overwritten; choose one.",
+        icon=":material/warning:",
+    )
+    left, right = st.columns(2)
+    left.image(
+        overlay(pixels, mask_of(theirs.mask_relpath)), caption=f"theirs: {theirs.text}", width="stretch"
+    )
+    right.image(
+        overlay(pixels, mask_of(conflict.mine.mask_relpath)),
+        caption=f"yours: {conflict.mine.text}",
+        width="stretch",
+    )
+    a, b = st.columns(2)
+    a.button("Keep theirs", key="keep_theirs", on_click=resolve, args=(False, root, url), width="stretch")
+    b.button(
+        "Use mine", key="use_mine", type="primary", on_click=resolve, args=(True, root, url), width="stretch"
+    )
+
+
+def label_buttons(
+    state: LabelState, root: str, size: tuple[int, int], advance: bool, url: str, dataset_id: int
+) -> None:
+    """Defect type picker and the label buttons with their keyboard shortcuts."""
+    known = labels.defect_types(dataset_id, url=url)
+    options = [*known, NEW_TYPE]
+    default = (
+        options.index(state.defect_type) if state.defect_type in known else (0 if known else len(options) - 1)
+    )
+    st.selectbox("Defect type", options, index=default, key="defect_choice")
+    if st.session_state.get("defect_choice") == NEW_TYPE:
+        st.text_input("New defect type", key="defect_new", placeholder="e.g. scratch")
+    args = (root, size, advance, url)
+    a, b, c = st.columns(3)
+    a.button(
+        "Normal",
+        key="label_normal",
+        shortcut="N",
+        icon=":material/check_circle:",
+        on_click=apply_label,
+        args=(state, 0, *args),
+        width="stretch",
+    )
+    b.button(
+        "Anomalous",
+        key="label_anomalous",
+        shortcut="A",
+        type="primary",
+        icon=":material/report:",
+        on_click=apply_label,
+        args=(state, 1, *args),
+        width="stretch",
+    )
+    c.button(
+        "Unlabeled",
+        key="label_none",
+        shortcut="U",
+        on_click=apply_label,
+        args=(state, None, *args),
+        width="stretch",
+    )
+    st.caption(
+        "Keys: **N** normal, **A** anomalous (saves the drawn mask), **U** unlabeled, **←/→** previous/next."
+    )
+
+
+def history(image_id: int, url: str) -> None:
+    events = labels.label_history(image_id, url=url)
+    with st.expander(f"History ({len(events)} change(s))"):
+        rows = [
+            (
+                e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.author,
+                {0: "normal", 1: "anomalous"}.get(e.label, "unlabeled"),
+                e.defect_type or "",
+                e.version,
+            )
+            for e in events
+        ]
+        st.dataframe(
+            pd.DataFrame(rows, columns=["when (UTC)", "who", "label", "defect type", "version"]),
+            hide_index=True,
+        )

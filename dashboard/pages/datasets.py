@@ -1,0 +1,114 @@
+"""Datasets: built-in and imported sets with counts and sample pictures; upload a new one; delete one."""
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import cache
+from dashboard.datasets_view import COLUMNS, sample_paths, stage_upload, summary_row
+from db import store
+from db.datasets import soft_delete
+from engine.config import data_dir, db_url
+from engine.data import BUILTIN_NAMES, DatasetError, import_dataset
+from engine.data.images import IMAGE_SUFFIXES
+
+url = db_url()
+st.title("Datasets")
+summaries = {s.name: s for s in cache.dataset_summaries(url)}
+builtins = {name: cache.builtin_overview(name) for name in BUILTIN_NAMES}
+rows = [row for row, _ in builtins.values()] + [summary_row(s) for s in summaries.values()]
+st.dataframe(pd.DataFrame(rows, columns=list(COLUMNS)), hide_index=True, width="stretch")
+st.caption("Built-in sets also come as `mnist:D` / `mnist-noisy:D` with digit D as the normal class.")
+
+# --- sample pictures ------------------------------------------------------------------------------
+names = [*BUILTIN_NAMES, *summaries]
+current = st.session_state.get("dataset")
+shown = st.selectbox(
+    "Pictures of", names, index=names.index(current) if current in names else 0, key="pictures_of"
+)
+if shown in builtins:
+    pictures = builtins[shown][1]
+else:
+    paths = sample_paths(summaries[shown], store.list_images(summaries[shown].id, url=url))
+    pictures = [(cache.file_thumbnail(str(p), p.stat().st_mtime if p.exists() else 0.0), c) for p, c in paths]
+columns = st.columns(8)
+for i, (png, caption) in enumerate(pictures):
+    columns[i % 8].image(png, caption=caption, width="stretch")
+
+# --- upload ---------------------------------------------------------------------------------------
+st.subheader("Add a dataset")
+st.markdown(
+    "Upload **one zip** (a category in MVTec AD layout, `train/good`, `test/<type>`, `ground_truth/<type>`, "
+    "or a flat folder of normal images) or **many image files** (a new normal dataset). "
+    "Label test images afterwards on the Label page."
+)
+with st.form("upload", clear_on_submit=False):
+    new_name = st.text_input(
+        "Name", placeholder="e.g. bottle-line-3", help="1-64 letters, digits, '_', '.' or '-'"
+    )
+    files = st.file_uploader(
+        "Zip or images", type=["zip", *(s.lstrip(".") for s in IMAGE_SUFFIXES)], accept_multiple_files=True
+    )
+    submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
+
+if submitted:
+    uploads = [(f.name, f.getvalue()) for f in files or []]
+    source_name = uploads[0][0] if len(uploads) == 1 else f"{len(uploads)} files"
+    bar = st.progress(0.0, text="Checking the upload...")
+    staged: Path | None = None
+    data_dir().mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".upload-", dir=data_dir()) as tmp:
+            staged, refused = stage_upload(uploads, Path(tmp))
+
+            def on_progress(done: int, total: int) -> None:
+                bar.progress(done / max(total, 1), text=f"Importing {done}/{total} images")
+
+            report = import_dataset(staged, new_name.strip(), progress=on_progress)
+    except (DatasetError, OSError) as exc:  # OSError: disk full, permissions
+        bar.empty()
+        message = str(exc).replace(str(staged), source_name) if staged else str(exc)
+        st.error(f"Upload {source_name!r} refused: {message}", icon=":material/error:")
+    else:
+        bar.progress(1.0, text="Done")
+        cache.clear_dataset_caches()
+        st.session_state["last_import"] = (report, refused)
+
+if "last_import" in st.session_state:
+    report, refused = st.session_state["last_import"]
+    st.success(
+        f"Imported {report.total} images into **{report.name}** ({report.kind}, {report.channels} channel(s))."
+    )
+    counts = pd.DataFrame(
+        [(s, d, n) for (s, d), n in report.counts.items()], columns=["split", "type", "images"]
+    )
+    st.dataframe(counts, hide_index=True)
+    skipped = [*refused, *report.skipped]
+    if skipped:
+        st.warning(f"{len(skipped)} file(s) skipped")
+        st.dataframe(pd.DataFrame(skipped, columns=["file", "reason"]), hide_index=True)
+    if report.duplicates:
+        st.info(f"{len(report.duplicates)} duplicate(s) skipped (same content as an earlier file)")
+        dupes = pd.DataFrame(report.duplicates, columns=["file", "same as"])
+        st.dataframe(dupes, hide_index=True)
+
+# --- delete ---------------------------------------------------------------------------------------
+with st.expander("Delete a dataset", icon=":material/delete:"):
+    if not summaries:
+        st.write("No imported datasets. Built-in sets cannot be deleted.")
+    else:
+        victim = st.selectbox("Dataset to delete", list(summaries), key="delete_name")
+        s = summaries[victim]
+        st.write(
+            f"**{victim}** has {sum(s.counts.values())} images and {s.runs} run(s). Deleting hides it from the "
+            "lists; its files and runs are kept, so Compare and Review can still show them. The name stays taken."
+        )
+        typed = st.text_input("Type the dataset name to confirm", key="delete_confirm")
+        if st.button("Delete", type="primary", disabled=typed.strip() != victim, key="delete_button"):
+            soft_delete(victim, url=url)
+            cache.clear_dataset_caches()
+            st.session_state.pop("last_import", None)
+            st.toast(f"Deleted {victim}")
+            st.rerun()

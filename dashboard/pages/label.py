@@ -1,0 +1,114 @@
+"""Label: step through images, set normal / anomalous / defect type, draw or erase defect masks, export."""
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from dashboard import cache, label_files, label_panels, labeling
+from dashboard.thumbs import read_rgb, resized
+from db import store
+from engine.config import db_url
+from engine.data.masks import DRAW_COLOR, ERASE_COLOR, inside, load_mask, overlay
+
+CANVAS_WIDTH = 448
+
+url = db_url()
+st.title("Label")
+name = st.session_state.get("dataset")
+record = store.get_dataset(name, url=url) if name else None
+if record is None:
+    st.info(
+        "Pick an imported dataset in the sidebar; built-in sets come labeled. Add one on the Datasets page."
+    )
+    st.stop()
+root = str(record.root)
+
+label_files.add_images_panel(name, url)
+
+c1, c2, c3 = st.columns([1, 1, 2])
+split = c1.radio("Images", list(labeling.SPLITS), horizontal=True, key="label_split")
+only_unlabeled = c2.toggle("Only unlabeled", key="label_only_unlabeled")
+order = c3.selectbox(
+    "Order",
+    list(labeling.ORDERS),
+    key="label_order",
+    help="Suggest next uses the latest finished run of each method",
+)
+scores = cache.method_scores(name, url) if labeling.ORDERS[order] else {}
+queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, url)
+if labeling.ORDERS[order] and not scores:
+    st.info("No finished runs on this dataset yet, so there is nothing to suggest from; showing file order.")
+
+if queue:
+    index = st.session_state.get("label_index", 0) % len(queue)
+    st.session_state["label_index"] = index
+    state = queue[index]
+    nav = st.columns([1, 3, 1])
+    nav[0].button(
+        "Previous",
+        key="prev",
+        shortcut="Left",
+        icon=":material/arrow_back:",
+        on_click=label_panels.move,
+        args=(-1, len(queue)),
+        width="stretch",
+    )
+    nav[1].progress((index + 1) / len(queue), text=f"Image {index + 1} of {len(queue)}: `{state.relpath}`")
+    nav[2].button(
+        "Next",
+        key="next",
+        shortcut="Right",
+        icon=":material/arrow_forward:",
+        on_click=label_panels.move,
+        args=(1, len(queue)),
+        width="stretch",
+    )
+
+    pixels = read_rgb(inside(Path(root), state.relpath))  # (H, W, 3)
+    height, width = pixels.shape[:2]
+
+    def mask_of(relpath: str | None):
+        return load_mask(Path(root), relpath, height, width)
+
+    left, right = st.columns([3, 2])
+    with left:
+        tools = st.columns(2)
+        brush = tools[0].radio(
+            "Brush", ["draw", "erase"], horizontal=True, key="brush", help="Red adds to the mask, blue erases"
+        )
+        stroke = tools[1].slider("Brush size", 2, 40, 12, key="brush_size")
+        canvas_height = max(32, round(CANVAS_WIDTH * height / width))
+        canvas = st_canvas(
+            stroke_color=DRAW_COLOR if brush == "draw" else ERASE_COLOR,
+            stroke_width=stroke,
+            background_image=resized(
+                overlay(pixels, mask_of(state.mask_relpath)), CANVAS_WIDTH, canvas_height
+            ),
+            height=canvas_height,
+            width=CANVAS_WIDTH,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=f"canvas-{state.image_id}-{st.session_state.get('label_nonce', 0)}",
+        )
+        st.session_state["label_strokes"] = (state.image_id, canvas.image_data)
+        st.caption(
+            "The saved mask is tinted red. Strokes are saved with **Anomalous**; undo/reset in the canvas toolbar."
+        )
+    with right:
+        who = f" by {state.labeled_by} at {state.labeled_at:%Y-%m-%d %H:%M} UTC" if state.labeled_by else ""
+        st.markdown(f"**Now:** {state.text} · version {state.version}{who}")
+        if (hint := suggestions.get(state.relpath)) and hint.methods:
+            st.markdown(
+                f"**Methods:** mean normalised score {hint.mean:.2f}, spread {hint.spread:.2f} over {hint.methods} method(s)"
+            )
+        label_panels.show_message()
+        label_panels.conflict_panel(state, root, url, pixels, mask_of)
+        label_panels.label_buttons(state, root, (height, width), not only_unlabeled, url, record.id)
+        label_panels.history(state.image_id, url)
+else:
+    st.info("No images match these filters.")
+    label_panels.show_message()
+
+st.divider()
+label_files.export_panel(record.name, url)

@@ -1,0 +1,99 @@
+"""Train: pick a dataset, methods and a preset, adjust parameters, enqueue; watch the queue (a worker runs it)."""
+
+import streamlit as st
+
+from dashboard import cache, params_form, train_panels
+from db import labels, store
+from engine import jobs
+from engine.config import db_url
+from engine.methods import METHODS
+from engine.methods.base import PRESETS
+from engine.run import RunConfig
+
+SIZES = ["dataset default", 32, 64, 128, 256]
+PRESET_HELP = "smoke: seconds (tests); cpu: minutes on a laptop; paper: the paper's settings (GPU)"
+
+url = db_url()
+executor = cache.executor(url)
+st.title("Train")
+
+names = cache.dataset_names()
+current = st.session_state.get("dataset")
+c1, c2 = st.columns([2, 1])
+dataset = c1.selectbox(
+    "Dataset", names, index=names.index(current) if current in names else 0, key="train_dataset"
+)
+preset = c2.radio(
+    "Preset", PRESETS, index=PRESETS.index("cpu"), horizontal=True, key="train_preset", help=PRESET_HELP
+)
+methods = st.multiselect(
+    "Methods", list(METHODS), key="train_methods", placeholder="Choose one or more methods"
+)
+c3, c4 = st.columns(2)
+size = c3.selectbox("Image size (px)", SIZES, key="train_size")
+seed = int(c4.number_input("Seed", min_value=0, value=0, step=1, key="train_seed"))
+
+record = store.get_dataset(dataset, url=url) if dataset else None
+labeled = labels.labeled_anomalies(record.id, url=url) if record else []
+semi = [m for m in methods if getattr(METHODS[m], "uses_labeled_anomalies", False)]
+sources = ["none", f"the {len(labeled)} labeled on the Label page", "random test anomalies"]
+
+with st.form("enqueue"):
+    values = {}
+    for method in methods:
+        with st.expander(f"{method} parameters ({preset} preset)"):
+            values[method] = params_form.render(METHODS[method], preset, key=f"params-{method}")
+    source, n_random = sources[0], 0
+    if semi:
+        st.markdown(f"**Labeled anomalies** for {', '.join(semi)} (set `mode` to `semi` where there is one):")
+        source = st.radio("Learn from", sources, horizontal=True, key="train_labeled_source")
+        n_random = int(st.number_input("How many random test anomalies", 1, 500, 5, key="train_n_random"))
+        st.caption("Images a run learns from are recorded with it and left out of its evaluation.")
+    submitted = st.form_submit_button(
+        f"Enqueue {len(methods)} job(s)", type="primary", icon=":material/play_arrow:"
+    )
+
+if submitted:
+    if not methods:
+        st.warning("Choose at least one method.")
+    configs, errors = [], []
+    for method in methods:
+        try:
+            overrides = params_form.overrides(METHODS[method], preset, values.get(method, {}))
+        except ValueError as exc:
+            errors.append(f"{method}: {exc}")
+            continue
+        learns = method in semi
+        configs.append(
+            RunConfig(
+                dataset=dataset,
+                method=method,
+                preset=preset,
+                overrides=overrides,
+                image_size=None if size == SIZES[0] else int(size),
+                seed=seed,
+                labeled_anomalies=tuple(labeled) if learns and source == sources[1] else (),
+                n_labeled_anomalies=n_random if learns and source == sources[2] else 0,
+            )
+        )
+    for error in errors:
+        st.error(error, icon=":material/error:")
+    if configs and not errors:
+        if source == sources[1] and not labeled:
+            st.warning(
+                "No anomalies are labeled on the Label page for this dataset; the runs learn from none."
+            )
+        ids = [jobs.enqueue(config, db_url=url) for config in configs]
+        started = executor.ensure_running()
+        st.success(
+            f"Queued job(s) {', '.join(f'#{i}' for i in ids)}" + ("; started a worker." if started else ".")
+        )
+
+
+@st.fragment(run_every=2)
+def queue() -> None:
+    train_panels.queue_panel(executor, url)
+
+
+st.subheader("Queue")
+queue()

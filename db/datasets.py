@@ -1,0 +1,75 @@
+"""Dataset overview queries (counts per split and label, runs) and soft deletion (runs stay readable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from db import store
+from db.models import Dataset, Image, Run, utcnow
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    id: int
+    name: str
+    kind: str
+    root: str
+    channels: int
+    created_at: datetime
+    runs: int
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (split, normal|anomalous|unlabeled)
+    defect_counts: dict[str, int] = field(default_factory=dict)  # defect type -> images
+
+    def count(self, split: str, label: str | None = None) -> int:
+        return sum(n for (sp, lab), n in self.counts.items() if sp == split and label in (None, lab))
+
+
+LABEL_NAMES = {0: "normal", 1: "anomalous", None: "unlabeled"}
+
+
+def summaries(url: str | None = None) -> list[DatasetSummary]:
+    """Every dataset that is not deleted, by name, with image counts and how many runs used it."""
+    with store.session_scope(url) as s:
+        datasets = list(s.scalars(select(Dataset).where(Dataset.deleted_at.is_(None)).order_by(Dataset.name)))
+        counts: dict[int, dict[tuple[str, str], int]] = {}
+        for dataset_id, split, label, n in s.execute(
+            select(Image.dataset_id, Image.split, Image.label, func.count()).group_by(
+                Image.dataset_id, Image.split, Image.label
+            )
+        ):
+            counts.setdefault(dataset_id, {})[(split, LABEL_NAMES.get(label, str(label)))] = n
+        defects: dict[int, dict[str, int]] = {}
+        for dataset_id, defect, n in s.execute(
+            select(Image.dataset_id, Image.defect_type, func.count())
+            .where(Image.label == 1)
+            .group_by(Image.dataset_id, Image.defect_type)
+        ):
+            defects.setdefault(dataset_id, {})[defect or "anomaly"] = n
+        runs = dict(s.execute(select(Run.dataset_id, func.count()).group_by(Run.dataset_id)).all())
+        return [
+            DatasetSummary(
+                id=d.id,
+                name=d.name,
+                kind=d.kind,
+                root=d.root,
+                channels=d.channels,
+                created_at=d.created_at,
+                runs=runs.get(d.id, 0),
+                counts=counts.get(d.id, {}),
+                defect_counts=defects.get(d.id, {}),
+            )
+            for d in datasets
+        ]
+
+
+def soft_delete(name: str, url: str | None = None) -> None:
+    """Hide a dataset (sets `deleted_at`); its files, images and runs are kept so runs stay readable."""
+    with store.session_scope(url) as s:
+        dataset = s.scalar(select(Dataset).where(Dataset.name == name, Dataset.deleted_at.is_(None)))
+        if dataset is None:
+            names = sorted(s.scalars(select(Dataset.name).where(Dataset.deleted_at.is_(None))))
+            raise KeyError(f"no dataset named {name!r}; choose from {names}")
+        dataset.deleted_at = utcnow()

@@ -1,0 +1,143 @@
+"""Queries of the training queue (the `jobs` table): add, claim atomically, progress, cancel, finish, fail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from db import store
+from db.models import Job, Run, utcnow
+
+STATUSES = ("QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
+ACTIVE = ("QUEUED", "RUNNING")
+
+
+def add_job(payload_json: str, kind: str = "train", url: str | None = None) -> int:
+    """A new QUEUED job; returns its id."""
+    with store.session_scope(url) as s:
+        job = Job(kind=kind, payload_json=payload_json, status="QUEUED", progress=0.0)
+        s.add(job)
+        s.flush()
+        return job.id
+
+
+def claim_next(worker_pid: int, url: str | None = None) -> Job | None:
+    """Move the oldest QUEUED job to RUNNING for `worker_pid` and return it; None when the queue is empty.
+
+    The conditional UPDATE (`WHERE status = 'QUEUED'`) makes the claim atomic across worker processes."""
+    while True:
+        with store.session_scope(url) as s:
+            job_id = s.scalar(select(Job.id).where(Job.status == "QUEUED").order_by(Job.id).limit(1))
+            if job_id is None:
+                return None
+            now = utcnow()
+            claimed = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "QUEUED")
+                .values(status="RUNNING", worker_pid=worker_pid, started_at=now, heartbeat_at=now)
+            ).rowcount
+            if claimed == 1:
+                s.flush()
+                return s.get(Job, job_id, populate_existing=True)
+        # another worker claimed it between the select and the update: try the next one
+
+
+def update_job(job_id: int, url: str | None = None, **fields: Any) -> None:
+    """Set columns of a job (progress, epoch, loss, run_id...) and refresh its heartbeat."""
+    unknown = [name for name in fields if not hasattr(Job, name)]
+    if unknown:
+        raise AttributeError(f"Job has no column(s) {unknown}")
+    with store.session_scope(url) as s:
+        s.execute(update(Job).where(Job.id == job_id).values(**fields, heartbeat_at=utcnow()))
+
+
+def finish_job(
+    job_id: int, status: str, error: str | None = None, url: str | None = None, **fields: Any
+) -> None:
+    """End a job as DONE, FAILED or CANCELLED."""
+    if status not in ("DONE", "FAILED", "CANCELLED"):
+        raise ValueError(f"bad final job status {status!r}; choose from ['DONE', 'FAILED', 'CANCELLED']")
+    now = utcnow()
+    with store.session_scope(url) as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status=status, error=error, ended_at=now, heartbeat_at=now, eta_seconds=None, **fields)
+        )
+
+
+def request_cancel(job_id: int, url: str | None = None) -> str:
+    """Cancel a QUEUED job at once or ask a RUNNING one to stop; returns the job's status afterwards."""
+    with store.session_scope(url) as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise KeyError(f"no job with id {job_id}")
+        if job.status == "QUEUED":
+            done = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "QUEUED")
+                .values(
+                    status="CANCELLED",
+                    cancel_requested=True,
+                    ended_at=utcnow(),
+                    error="cancelled before it started",
+                )
+            ).rowcount
+            if done == 1:
+                return "CANCELLED"
+            s.refresh(job)
+        if job.status == "RUNNING":
+            job.cancel_requested = True
+        return job.status
+
+
+def cancel_requested(job_id: int, url: str | None = None) -> bool:
+    with store.session_scope(url) as s:
+        return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def get_job(job_id: int, url: str | None = None) -> Job | None:
+    with store.session_scope(url) as s:
+        return s.get(Job, job_id)
+
+
+def list_jobs(statuses: tuple[str, ...] | None = None, limit: int = 100, url: str | None = None) -> list[Job]:
+    """Jobs, newest first, optionally only those with one of `statuses`."""
+    with store.session_scope(url) as s:
+        query = select(Job)
+        if statuses:
+            query = query.where(Job.status.in_(statuses))
+        return list(s.scalars(query.order_by(Job.id.desc()).limit(limit)))
+
+
+def running_jobs(url: str | None = None) -> list[Job]:
+    with store.session_scope(url) as s:
+        return list(s.scalars(select(Job).where(Job.status == "RUNNING").order_by(Job.id)))
+
+
+def fail_job_and_run(job_id: int, error: str, url: str | None = None) -> bool:
+    """Mark a RUNNING job FAILED and its run (if still RUNNING) FAILED with `error`; False if it was not RUNNING."""
+    now = utcnow()
+    with store.session_scope(url) as s:
+        done = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "RUNNING")
+            .values(status="FAILED", error=error, ended_at=now, eta_seconds=None)
+        ).rowcount
+        if done != 1:
+            return False
+        run_id = s.scalar(select(Job.run_id).where(Job.id == job_id))
+        if run_id is not None:
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == "RUNNING")
+                .values(status="FAILED", error=error, ended_at=now)
+            )
+        return True
+
+
+def stale_before(seconds: float) -> datetime:
+    """The heartbeat time before which a RUNNING job counts as abandoned."""
+    return utcnow() - timedelta(seconds=seconds)

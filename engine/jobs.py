@@ -1,0 +1,380 @@
+"""The training queue and its worker: jobs live in the results store, a worker process claims and runs them.
+
+`enqueue` adds a job, `run_worker` (the CLI `python -m engine worker`) runs the queue, writing progress,
+heartbeats and results to the job row; a worker that died leaves jobs the next worker marks FAILED. How a
+worker is started is an `Executor`: `LocalProcessExecutor` starts one local process; a cluster executor
+(e.g. Ray, running many method x dataset x seed jobs at once) implements the same two methods.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from db import jobs as db_jobs
+from db.models import Job
+from engine import config as locations
+from engine.run import Progress, RunCancelled, RunConfig, train_and_evaluate
+
+HEARTBEAT_SECONDS = 5.0  # how often a running job proves its worker is alive
+STALE_AFTER_SECONDS = 120.0  # a RUNNING job without a heartbeat for this long is abandoned
+RECOVER_EVERY_SECONDS = 30.0  # how often an idle worker looks for abandoned jobs
+SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
+
+
+# --- the queue -----------------------------------------------------------------------------------
+
+
+def config_to_json(config: RunConfig) -> str:
+    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+def config_from_json(payload: str) -> RunConfig:
+    """The RunConfig of a job payload; unknown keys are refused by name."""
+    data = json.loads(payload)
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"job payload has unknown RunConfig fields {unknown}; valid: {sorted(fields)}")
+    data["overrides"] = tuple((str(k), str(v)) for k, v in data.get("overrides", ()))
+    data["labeled_anomalies"] = tuple(data.get("labeled_anomalies", ()))
+    return RunConfig(**data)
+
+
+def enqueue(config: RunConfig, db_url: str | None = None) -> int:
+    """Queue one training run; returns the job id."""
+    return db_jobs.add_job(config_to_json(config), kind="train", url=db_url)
+
+
+def cancel(job_id: int, db_url: str | None = None) -> str:
+    """Cancel a queued job, or ask a running one to stop after its current epoch; returns its status."""
+    return db_jobs.request_cancel(job_id, url=db_url)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job row with its run configuration unpacked, for listing."""
+
+    id: int
+    status: str
+    method: str
+    dataset: str
+    preset: str
+    progress: float
+    phase: str | None
+    epoch: int | None
+    epochs: int | None
+    loss: float | None
+    eta_seconds: float | None
+    run_id: int | None
+    error: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    config: RunConfig | None
+
+
+def _view(job: Job) -> JobView:
+    try:
+        config: RunConfig | None = config_from_json(job.payload_json)
+    except (ValueError, TypeError):
+        config = None
+    return JobView(
+        id=job.id,
+        status=job.status,
+        method=config.method if config else "?",
+        dataset=config.dataset if config else "?",
+        preset=config.preset if config else "?",
+        progress=float(job.progress or 0.0),
+        phase=job.message,
+        epoch=job.epoch,
+        epochs=job.epochs,
+        loss=job.loss,
+        eta_seconds=job.eta_seconds,
+        run_id=job.run_id,
+        error=job.error,
+        cancel_requested=bool(job.cancel_requested),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        config=config,
+    )
+
+
+def list_jobs(
+    statuses: tuple[str, ...] | None = None, limit: int = 100, db_url: str | None = None
+) -> list[JobView]:
+    """Jobs, newest first, optionally only those with one of `statuses`."""
+    return [_view(job) for job in db_jobs.list_jobs(statuses, limit, url=db_url)]
+
+
+def get_job(job_id: int, db_url: str | None = None) -> JobView | None:
+    job = db_jobs.get_job(job_id, url=db_url)
+    return None if job is None else _view(job)
+
+
+# --- recovery ------------------------------------------------------------------------------------
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this id exists on this machine and is not a zombie."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with suppress(OSError, IndexError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def recover_abandoned(db_url: str | None = None, stale_after: float = STALE_AFTER_SECONDS) -> list[int]:
+    """Mark RUNNING jobs whose worker is dead or silent FAILED (their runs too); returns their ids."""
+    failed = []
+    limit = db_jobs.stale_before(stale_after)
+    for job in db_jobs.running_jobs(url=db_url):
+        if job.worker_pid == os.getpid():
+            continue  # this process runs it (in-process workers, tests)
+        if not pid_alive(job.worker_pid):
+            reason = f"worker process {job.worker_pid} stopped while running this job"
+        elif job.heartbeat_at is None or job.heartbeat_at < limit:
+            reason = f"no heartbeat from worker {job.worker_pid} for over {stale_after:.0f} s"
+        else:
+            continue
+        if db_jobs.fail_job_and_run(job.id, f"interrupted: {reason}", url=db_url):
+            failed.append(job.id)
+    return failed
+
+
+# --- running one job -----------------------------------------------------------------------------
+
+
+def eta_seconds(elapsed: float, fraction: float) -> float | None:
+    """Remaining seconds if the rest goes at the pace so far; None until there is a pace to go by."""
+    if fraction <= 0.05 or elapsed <= 0:
+        return None
+    return max(0.0, elapsed * (1.0 - fraction) / fraction)
+
+
+def _main_loss(losses: dict[str, float]) -> float | None:
+    if not losses:
+        return None
+    return float(losses.get("loss", next(iter(losses.values()))))
+
+
+@contextmanager
+def _heartbeat(job_id: int, db_url: str | None) -> Iterator[None]:
+    """Refresh the job's heartbeat from a thread while the body runs (epochs may be long)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with suppress(Exception):  # a busy store must not kill the run; the next beat retries
+                db_jobs.update_job(job_id, url=db_url)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-job-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _error_text(exc: BaseException) -> str:
+    """The exception's one-line summary, then the innermost traceback lines."""
+    summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    tail = "".join(traceback.format_tb(exc.__traceback__)[-3:]).rstrip()
+    return f"{summary}\n\n{tail}" if tail else summary
+
+
+def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) -> str:
+    """Run one claimed job to DONE, FAILED or CANCELLED; returns that status."""
+    try:
+        config = config_from_json(job.payload_json)
+    except (ValueError, TypeError) as exc:
+        db_jobs.finish_job(job.id, "FAILED", f"bad job payload: {exc}", url=db_url)
+        return "FAILED"
+    start = time.monotonic()
+
+    def on_progress(p: Progress) -> None:
+        fields: dict[str, Any] = {"progress": p.fraction, "message": p.phase}
+        if p.epoch is not None:
+            fields.update(epoch=p.epoch, epochs=p.epochs)
+        if (loss := _main_loss(p.losses)) is not None:
+            fields["loss"] = loss
+        if p.run_id is not None:
+            fields["run_id"] = p.run_id
+        fields["eta_seconds"] = eta_seconds(time.monotonic() - start, p.fraction)
+        db_jobs.update_job(job.id, url=db_url, **fields)
+
+    def should_stop() -> bool:
+        return db_jobs.cancel_requested(job.id, url=db_url)
+
+    with _heartbeat(job.id, db_url):
+        try:
+            result = train_and_evaluate(
+                config, on_progress, should_stop, db_url=db_url, mlflow_uri=mlflow_uri
+            )
+        except RunCancelled:
+            db_jobs.finish_job(job.id, "CANCELLED", "cancelled by the user", url=db_url)
+            return "CANCELLED"
+        except Exception as exc:
+            db_jobs.finish_job(job.id, "FAILED", _error_text(exc), url=db_url)
+            return "FAILED"
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit from SIGTERM: record, then stop
+            db_jobs.fail_job_and_run(
+                job.id, f"interrupted: worker stopped ({type(exc).__name__})", url=db_url
+            )
+            raise
+    db_jobs.finish_job(job.id, "DONE", url=db_url, progress=1.0, run_id=result.run_id)
+    return "DONE"
+
+
+# --- the worker ----------------------------------------------------------------------------------
+
+
+def worker_lock_path(db_url: str | None = None) -> Path:
+    """The lock file a worker holds while it runs; one per results store."""
+    url = db_url or locations.db_url()
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return locations.data_dir() / ".workers" / f"worker-{digest}.lock"
+
+
+def _try_lock(path: Path) -> Any | None:
+    """An open, exclusively locked file, or None when another process holds the lock."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the worker's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _raise_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(f"worker stopped by signal {signum}")
+
+
+def run_worker(
+    once: bool = False,
+    poll_seconds: float = 1.0,
+    db_url: str | None = None,
+    mlflow_uri: str | None = None,
+    max_jobs: int | None = None,
+) -> int:
+    """Run queued jobs one after another (`once`: until the queue is empty, else forever); exit code 0.
+
+    On start and every RECOVER_EVERY_SECONDS, jobs abandoned by a dead worker are marked FAILED."""
+    lock = _try_lock(worker_lock_path(db_url))  # others may run too; the lock tells the app one is alive
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        for job_id in recover_abandoned(db_url):
+            print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
+        last_recovery, done = time.monotonic(), 0
+        while max_jobs is None or done < max_jobs:
+            job = db_jobs.claim_next(os.getpid(), url=db_url)
+            if job is None:
+                if once:
+                    break
+                time.sleep(poll_seconds)
+                if time.monotonic() - last_recovery > RECOVER_EVERY_SECONDS:
+                    recover_abandoned(db_url)
+                    last_recovery = time.monotonic()
+                continue
+            status = run_job(job, db_url, mlflow_uri)
+            print(f"job {job.id}: {status}", file=sys.stderr)
+            done += 1
+        return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if lock is not None:
+            lock.close()
+
+
+# --- executors -----------------------------------------------------------------------------------
+
+
+class Executor(Protocol):
+    """Starts whatever runs the queue. A cluster executor (e.g. Ray) implements the same interface."""
+
+    def ensure_running(self) -> bool:
+        """Start a worker if none is alive; True when one was started."""
+        ...
+
+    def is_running(self) -> bool:
+        """Whether a worker for this results store is alive."""
+        ...
+
+
+class LocalProcessExecutor:
+    """One detached `python -m engine worker --once` on this machine; it exits when the queue is empty."""
+
+    def __init__(self, db_url: str | None = None) -> None:
+        self.db_url = db_url
+        self._children: list[tuple[subprocess.Popen, float]] = []
+
+    def is_running(self) -> bool:
+        now = time.monotonic()
+        alive = []
+        for child, started in self._children:
+            if child.poll() is None:  # poll() also reaps a finished child (no zombies)
+                alive.append((child, started))
+        self._children = alive
+        if any(now - started < SPAWN_GRACE_SECONDS for _, started in alive):
+            return True
+        lock = _try_lock(worker_lock_path(self.db_url))
+        if lock is None:
+            return True
+        lock.close()
+        return False
+
+    def ensure_running(self) -> bool:
+        if self.is_running():
+            return False
+        log = locations.data_dir() / ".workers" / "worker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if self.db_url:
+            env["WORKBENCH_DB_URL"] = self.db_url
+        with open(log, "ab") as out:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "engine", "worker", "--once"],
+                cwd=locations.PROJECT_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives the dashboard; Ctrl+C on the app does not reach it
+            )
+        self._children.append((child, time.monotonic()))
+        return True

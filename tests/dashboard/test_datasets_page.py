@@ -1,0 +1,109 @@
+import io
+import zipfile
+
+import pytest
+
+from dashboard.datasets_view import stage_upload
+from db import store
+from db.datasets import summaries
+from engine.data import DatasetError, import_dataset
+from tests.synthetic_mvtec import make_flat_zip, make_mvtec_folder
+
+PAGE = "dashboard/pages/datasets.py"
+
+
+def test_overview_counts_and_pictures(dashboard_env, app):
+    at = app(PAGE, dataset="toy")
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("dataset")
+    assert {"mnist", "mnist-noisy", "toy"} <= set(table.index)
+    toy = table.loc["toy"]
+    assert (toy["train normal"], toy["test normal"], toy["test anomalous"], toy["runs"]) == (16, 6, 6, 2)
+    assert toy["defect types"] == "square (6)"
+    assert table.loc["mnist", "train normal"] > 0 and table.loc["mnist", "test anomalous"] > 0
+    assert at.selectbox(key="pictures_of").value == "toy"
+    captions = [c for image in at.image for c in image.captions]
+    assert len(captions) == 12  # 4 per group: train/good, test/good, test/square
+    assert captions.count("train/good") == captions.count("test/square") == 4
+
+
+def _upload(at, name: str, files: list[tuple[str, bytes, str]]):
+    at.text_input[0].input(name)
+    at.file_uploader[0].set_value(files)
+    at.form_submit_button[0].click()
+    return at.run()
+
+
+def test_upload_through_the_page_reports_skipped_files(fresh_env, app):
+    at = app(PAGE)
+    first = zipfile.ZipFile(io.BytesIO(make_flat_zip(n=5))).read("img_00.png")
+    zipped = make_flat_zip(n=5, extra={"broken.png": b"not a png", "zz_copy.png": first})
+    at = _upload(at, "line-3", [("line 3.zip", zipped, "application/zip")])
+    assert not at.exception
+    assert "Imported 5 images into **line-3**" in at.success[0].value
+    skipped = at.dataframe[2].value
+    assert list(skipped["file"]) == ["train/good/broken.png"]
+    duplicates = at.dataframe[3].value
+    assert (list(duplicates["file"]), list(duplicates["same as"])) == (
+        ["train/good/zz_copy.png"],
+        ["train/good/img_00.png"],
+    )
+    assert store.get_dataset("line-3").kind == "flat"
+
+
+def test_corrupt_zip_is_refused_with_its_name(fresh_env, app):
+    at = _upload(app(PAGE), "bad", [("broken-upload.zip", b"PK\x03\x04 truncated", "application/zip")])
+    assert not at.exception
+    assert "broken-upload.zip" in at.error[0].value and "cannot read zip" in at.error[0].value
+    assert store.get_dataset("bad") is None
+
+
+def test_delete_needs_the_typed_name_and_keeps_runs(fresh_env, app, tmp_path):
+    import_dataset(
+        make_mvtec_folder(tmp_path / "src", n_train=4, n_good=2, defects={"dent": 2}, size=16), "doomed"
+    )
+    run_id = store.create_run(
+        dataset_name="doomed", method="vae", preset="smoke", params={}, seed=0, image_size=16
+    )
+    at = app(PAGE)
+    at.selectbox(key="delete_name").select("doomed").run()
+    assert at.button(key="delete_button").disabled
+    at.text_input(key="delete_confirm").input("doomed").run()
+    assert not at.button(key="delete_button").disabled
+    at.button(key="delete_button").click().run()
+    assert not at.exception
+    assert store.get_dataset("doomed") is None
+    assert [s.name for s in summaries()] == []
+    assert store.get_run(run_id).dataset_name == "doomed"  # runs stay readable
+    assert "doomed" not in list(at.dataframe[0].value["dataset"])
+
+
+def test_upload_of_images_with_a_corrupt_file_reports_it(fresh_env, tmp_path):
+    flat = zipfile.ZipFile(io.BytesIO(make_flat_zip(n=4)))
+    files = [(name, flat.read(name)) for name in flat.namelist()]
+    files += [("../../etc/evil name.png", files[0][1]), ("broken.png", b"not an image"), ("notes.txt", b"hi")]
+    staged, refused = stage_upload(files, tmp_path / "stage")
+    assert sorted(p.name for p in staged.iterdir()) == [
+        "broken.png",
+        "evil_name.png",
+        "img_00.png",
+        "img_01.png",
+        "img_02.png",
+        "img_03.png",
+    ]
+    assert [name for name, _ in refused] == ["notes.txt"]
+    report = import_dataset(staged, "uploaded")
+    assert report.kind == "flat" and report.total == 4
+    assert [name for name, _ in report.skipped] == ["train/good/broken.png"]
+    assert [name for name, _ in report.duplicates] == ["train/good/img_00.png"]  # same bytes as evil_name.png
+
+
+def test_upload_of_a_zip_and_refusals(fresh_env, tmp_path):
+    staged, refused = stage_upload([("My Set.zip", make_flat_zip(n=3))], tmp_path / "a")
+    assert staged.name == "upload.zip" and refused == []
+    assert import_dataset(staged, "zipped").total == 3
+    with pytest.raises(DatasetError, match="either one zip or image files"):
+        stage_upload([("a.zip", b"x"), ("b.png", b"y")], tmp_path / "b")
+    corrupt, _ = stage_upload([("bad.zip", b"PK\x03\x04 truncated")], tmp_path / "c")
+    with pytest.raises(DatasetError, match="cannot read zip"):
+        import_dataset(corrupt, "corrupt")

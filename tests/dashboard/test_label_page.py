@@ -1,0 +1,140 @@
+import zipfile
+
+import numpy as np
+import pytest
+
+from dashboard import labeling
+from dashboard.label_panels import NEW_TYPE
+from db import labels, store
+from engine.data import import_dataset
+from engine.data.masks import DRAW_COLOR, load_mask
+from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
+
+PAGE = "dashboard/pages/label.py"
+
+
+@pytest.fixture
+def toy(fresh_env, tmp_path):
+    import_dataset(
+        make_mvtec_folder(tmp_path / "src", n_train=4, n_good=3, defects={"square": 3}, size=32), "toy"
+    )
+    return store.get_dataset("toy")
+
+
+def _shown(at) -> str:
+    return at.main.get("progress")[0].proto.text
+
+
+def _strokes(box: tuple[slice, slice], color: str = DRAW_COLOR, size: int = 448) -> np.ndarray:
+    """A canvas image (RGBA) with one opaque stroke of `color` over `box` (in canvas pixels)."""
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    rgba[box] = [*rgb, 255]
+    return rgba
+
+
+def test_step_and_label_with_keyboard_buttons(toy, app):
+    at = app(PAGE, dataset="toy", user="ann")
+    assert not at.exception
+    assert "Image 1 of 6" in _shown(at) and "test/good/000.png" in _shown(at)
+    assert at.button(key="label_normal").proto.shortcut.lower() == "n"
+    at.button(key="next").click().run()
+    assert "Image 2 of 6" in _shown(at)
+    at.button(key="label_normal").click().run()  # saves and advances
+    assert not at.exception
+    assert "Image 3 of 6" in _shown(at)
+    state = next(s for s in labels.images_to_label(toy.id) if s.relpath == "test/good/001.png")
+    assert (state.label, state.labeled_by, state.version) == (0, "ann", 1)
+    assert "Saved test/good/001.png: normal (version 1 by ann)" in at.success[0].value
+
+
+def test_conflict_is_shown_and_resolved_by_choice(toy, app):
+    at = app(PAGE, dataset="toy", user="bob")  # bob is shown test/good/000.png at version 0
+    image = labels.images_to_label(toy.id)[0]
+    labels.save_label(image.image_id, shown_version=0, author="ann", label=1, defect_type="square")
+
+    at.button(key="label_normal").click().run()
+    assert not at.exception
+    warning = at.warning[0].value
+    assert (
+        "Conflict" in warning and "ann" in warning and "anomalous (square)" in warning and "normal" in warning
+    )
+    assert labels.label_state(image.image_id).labeled_by == "ann"  # nothing overwritten
+
+    at.button(key="use_mine").click().run()
+    state = labels.label_state(image.image_id)
+    assert (state.label, state.labeled_by, state.version) == (0, "bob", 2)
+    assert [e.author for e in labels.label_history(image.image_id)] == ["bob", "ann"]
+    assert not at.warning
+
+
+def test_keep_theirs_leaves_their_label(toy, app):
+    at = app(PAGE, dataset="toy", user="bob")
+    image = labels.images_to_label(toy.id)[0]
+    labels.save_label(image.image_id, shown_version=0, author="ann", label=0)
+    at.button(key="label_anomalous").click().run()
+    assert "Conflict" in at.warning[0].value
+    at.button(key="keep_theirs").click().run()
+    assert labels.label_state(image.image_id).labeled_by == "ann"
+    assert "Kept the other label" in at.info[0].value
+
+
+def test_drawn_strokes_become_the_mask(toy, app):
+    at = app(PAGE, dataset="toy", user="ann")
+    image = labels.images_to_label(toy.id)[0]  # a normal 32x32 image
+    at.selectbox(key="defect_choice").select(NEW_TYPE).run()
+    at.text_input(key="defect_new").input("blob").run()
+    # what the canvas sends after a red stroke over its top-left quarter (448 px canvas -> 32 px image)
+    at.session_state["label_strokes"] = (image.image_id, _strokes((slice(0, 224), slice(0, 224))))
+    at.button(key="label_anomalous").click().run()
+    assert not at.exception
+    state = labels.label_state(image.image_id)
+    assert (state.label, state.defect_type) == (1, "blob")
+    assert state.mask_relpath.startswith("ground_truth/blob/000_")
+    mask = load_mask(toy.root, state.mask_relpath, 32, 32)
+    assert mask[:16, :16].all() and not mask[16:, :].any()
+
+
+def test_prepare_erases_part_of_an_existing_mask(toy):
+    image = labels.images_to_label(toy.id, split="test")[-1]  # test/square/002.png, has a mask
+    base = load_mask(toy.root, image.mask_relpath, 32, 32)
+    erase = np.zeros((32, 32, 4), dtype=np.uint8)
+    erase[..., 2], erase[..., 3] = 255, 255  # blue everywhere: erase all
+    change = labeling.prepare(toy.root, image, 1, "square", erase, (32, 32))
+    assert base.any() and change.new_mask
+    assert not load_mask(toy.root, change.mask_relpath, 32, 32).any()
+
+
+def test_suggest_next_orders_by_disagreement(dashboard_env, app):
+    at = app(PAGE, dataset="toy")
+    at.selectbox(key="label_order").select("suggest next: methods disagree").run()
+    assert not at.exception
+    record = store.get_dataset("toy")
+    scores = labels.latest_method_scores("toy")
+    assert set(scores) == {"autoencoder", "vae"}
+    names = [s.relpath for s in labels.images_to_label(record.id)]
+    top = labels.rank_for_labeling(names, scores, "disagreement")[0]
+    assert top.name in _shown(at)
+    assert f"spread {top.spread:.2f} over 2 method(s)" in " ".join(m.value for m in at.markdown)
+
+
+def test_add_images_then_export(toy, app, tmp_path):
+    at = app(PAGE, dataset="toy", user="ann")
+    new = png_bytes(normal_image(np.random.default_rng(9), 32, 3))
+    at.file_uploader(key="label_upload").set_value(
+        [("new one.png", new, "image/png"), ("x.png", b"junk", "image/png")]
+    )
+    at.run()
+    at.button(key="add_images").click().run()
+    assert "Added 1 image(s) to toy; skipped 1" in at.success[0].value
+    at.toggle(key="label_only_unlabeled").set_value(True).run()
+    assert "Image 1 of 1" in _shown(at) and "test/unlabeled/new_one.png" in _shown(at)
+
+    at.button(key="build_export").click().run()
+    assert not at.exception
+    data = at.get("download_button")[0]
+    assert data is not None
+    path = store.get_dataset("toy").root.rsplit("/", 1)[0]
+    with zipfile.ZipFile(f"{path}/.exports/toy.zip") as archive:
+        names = archive.namelist()
+    assert "toy/test/square/000.png" in names and not any("unlabeled" in n for n in names)

@@ -1,0 +1,119 @@
+import json
+from datetime import datetime
+
+import pytest
+
+from dashboard import params_form, train_panels
+from db import labels, store
+from engine import jobs
+from engine.data import import_dataset
+from engine.methods import METHODS
+from engine.run import RunConfig
+from tests.synthetic_mvtec import make_mvtec_folder
+
+PAGE = "dashboard/pages/train.py"
+
+
+@pytest.fixture
+def toy(fresh_env, tmp_path):
+    import_dataset(
+        make_mvtec_folder(tmp_path / "src", n_train=8, n_good=3, defects={"square": 3}, size=32), "toy"
+    )
+    return store.get_dataset("toy")
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """Record the page's worker launches instead of starting processes; the test runs the queue itself."""
+    calls = []
+    monkeypatch.setattr(jobs.LocalProcessExecutor, "ensure_running", lambda self: calls.append(1) or True)
+    monkeypatch.setattr(jobs.LocalProcessExecutor, "is_running", lambda self: False)
+    return calls
+
+
+def test_param_specs_follow_the_dataclass_and_preset():
+    specs = {s.name: s for s in params_form.param_specs(METHODS["deep_svdd"], "smoke")}
+    assert specs["mode"].kind == "choice" and specs["mode"].choices == ("one_class", "semi")
+    assert (specs["epochs"].kind, specs["epochs"].default) == ("int", 1)  # the smoke preset's value
+    assert specs["lr"].kind == "float"
+    assert "Deep SAD" in specs["mode"].help  # from the source comment
+    values = {name: s.default for name, s in specs.items()} | {"mode": "semi", "epochs": 2}
+    assert params_form.overrides(METHODS["deep_svdd"], "smoke", values) == (("epochs", "2"), ("mode", "semi"))
+    with pytest.raises(ValueError, match="batch_size"):
+        params_form.overrides(METHODS["deep_svdd"], "smoke", {"batch_size": "many"})
+
+
+def test_progress_text():
+    view = jobs.JobView(
+        3,
+        "RUNNING",
+        "vae",
+        "toy",
+        "cpu",
+        0.5,
+        "fit",
+        2,
+        10,
+        0.01234,
+        42.0,
+        7,
+        None,
+        False,
+        datetime(2026, 1, 1),
+        None,
+        None,
+        None,
+    )
+    assert train_panels.progress_text(view) == "#3 vae on toy (cpu): fit, epoch 2/10, loss 0.01234, ETA 0:42"
+    assert train_panels.duration(3723) == "1:02:03"
+
+
+def test_enqueue_two_methods_with_labeled_anomalies_and_watch_them_finish(toy, app, launches):
+    anomaly = next(s for s in labels.images_to_label(toy.id) if s.relpath == "test/square/001.png")
+    labels.save_label(
+        anomaly.image_id, shown_version=anomaly.version, author="ann", label=1, defect_type="square"
+    )
+
+    at = app(PAGE, dataset="toy")
+    at.radio(key="train_preset").set_value("smoke").run()
+    at.multiselect(key="train_methods").set_value(["autoencoder", "deep_svdd"]).run()
+    at.selectbox(key="train_size").set_value(32).run()
+    at.selectbox(key="params-deep_svdd-smoke-mode").set_value("semi")
+    at.radio(key="train_labeled_source").set_value("the 1 labeled on the Label page")
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert "Queued job(s) #1, #2" in at.success[0].value
+    assert launches  # the page asked the executor for a worker; no training ran in the script
+
+    queued = {v.method: v for v in jobs.list_jobs()}
+    assert {v.status for v in queued.values()} == {"QUEUED"}
+    assert queued["autoencoder"].config == RunConfig("toy", "autoencoder", "smoke", image_size=32)
+    svdd = queued["deep_svdd"].config
+    assert svdd.overrides == (("mode", "semi"),)
+    assert svdd.labeled_anomalies == ("test/square/001.png",)
+
+    jobs.run_worker(once=True)
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table["status"]) == ["DONE", "DONE"]
+    run = store.get_run(jobs.get_job(queued["deep_svdd"].id).run_id)
+    assert json.loads(run.params_json)["labeled_anomalies"] == 1
+    assert "test/square/001.png" not in [p.image_name for p in store.get_predictions(run.id)]
+
+
+def test_queue_shows_progress_cancel_and_failures(fresh_env, app, launches):
+    failing = jobs.enqueue(RunConfig("no-such-dataset", "vae", "smoke"))
+    jobs.run_worker(once=True)
+    waiting = jobs.enqueue(RunConfig("mnist", "vae", "smoke"))
+
+    at = app(PAGE)
+    assert not at.exception
+    assert "#2 vae on mnist (smoke): waiting for the worker" in at.main.get("progress")[0].proto.text
+    assert f"Job #{failing} (vae on no-such-dataset) failed" in at.error[0].value
+    assert "unknown dataset 'no-such-dataset'" in at.error[0].value
+    assert launches  # a queued job and no worker: the panel starts one
+
+    at.button(key=f"cancel-{waiting}").click().run()
+    assert jobs.get_job(waiting).status == "CANCELLED"
+    assert not at.main.get("progress")
