@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from db import jobs as db_jobs
+from db import store
 from db.models import Job
 from engine import config as locations
+from engine import tracking
 from engine.run import Progress, RunCancelled, RunConfig, train_and_evaluate
 
 HEARTBEAT_SECONDS = 5.0  # how often a running job proves its worker is alive
@@ -162,7 +164,17 @@ def recover_abandoned(db_url: str | None = None, stale_after: float = STALE_AFTE
             continue
         if db_jobs.fail_job_and_run(job.id, f"interrupted: {reason}", url=db_url):
             failed.append(job.id)
+            _fail_in_mlflow(job.run_id, f"interrupted: {reason}", db_url)
     return failed
+
+
+def _fail_in_mlflow(run_id: int | None, error: str, db_url: str | None) -> None:
+    run = store.get_run(run_id, url=db_url) if run_id is not None else None
+    if run is not None and run.mlflow_run_id:
+        try:
+            tracking.fail_mlflow_run(run.mlflow_run_id, error)
+        except Exception as exc:  # the results store already says FAILED; MLflow is best effort
+            print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)
 
 
 # --- running one job -----------------------------------------------------------------------------

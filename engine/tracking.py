@@ -174,6 +174,17 @@ def load_predictions(run: Any, mlflow_uri: str | None = None) -> Predictions:
     return Predictions(predictions_path(run, mlflow_uri))
 
 
+def fail_mlflow_run(mlflow_run_id: str, error: str, mlflow_uri: str | None = None) -> None:
+    """End an MLflow run FAILED with its error, e.g. after its worker died (no-op if it already ended)."""
+    from mlflow.entities import RunTag
+
+    client = mlflow_client(mlflow_uri)
+    if client.get_run(mlflow_run_id).info.status != "RUNNING":
+        return
+    client.log_batch(mlflow_run_id, tags=[RunTag("workbench.error", error[:4000])])
+    client.set_terminated(mlflow_run_id, "FAILED")
+
+
 def _flat_params(params: dict[str, Any]) -> dict[str, str]:
     return {k: str(v)[:500] for k, v in params.items()}
 

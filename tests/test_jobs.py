@@ -8,7 +8,7 @@ import pytest
 from db import jobs as db_jobs
 from db import store
 from db.models import utcnow
-from engine import jobs
+from engine import jobs, tracking
 from engine.run import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder
 
@@ -69,9 +69,10 @@ def test_cancel_queued_and_running(workbench_env, folder):
 def test_dead_worker_job_fails_and_queue_moves_on(workbench_env, folder):
     orphan = jobs.enqueue(_config(folder))
     db_jobs.claim_next(worker_pid=_dead_pid())
-    run_id = store.create_run(
-        dataset_name="toy", method="autoencoder", preset="smoke", params={}, seed=0, image_size=32
+    tracker = tracking.RunTracker(
+        dataset="toy", method="autoencoder", preset="smoke", params={}, seed=0, image_size=32, device="cpu"
     )
+    run_id = tracker.run_id
     db_jobs.update_job(orphan, run_id=run_id)
     waiting = jobs.enqueue(_config(folder))
 
@@ -80,6 +81,8 @@ def test_dead_worker_job_fails_and_queue_moves_on(workbench_env, folder):
     assert job.status == "FAILED"
     assert "stopped while running" in job.error
     assert store.get_run(run_id).status == "FAILED"
+    mlrun = tracking.mlflow_client().get_run(tracker.mlflow_run_id)
+    assert mlrun.info.status == "FAILED" and "stopped while running" in mlrun.data.tags["workbench.error"]
     assert jobs.get_job(waiting).status == "DONE"
 
 

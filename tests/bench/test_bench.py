@@ -3,7 +3,7 @@ import csv
 import pytest
 
 from engine import bench
-from tests.synthetic import make_mvtec_folder
+from tests.synthetic_mvtec import make_mvtec_folder
 
 
 def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_env, capsys):
