@@ -1,0 +1,79 @@
+"""Gaussian density of feature vectors and Mahalanobis distances: one Gaussian (CutPaste, SimCLR) or one per
+position, batched (PaDiM)."""
+
+from __future__ import annotations
+
+import kornia
+import torch
+import torch.nn.functional as F
+from sklearn.covariance import LedoitWolf
+from torch import Tensor
+
+
+class RunningMoments:
+    """Streaming mean and covariance of (B, ..., D) feature batches, kept in float64 per leading position."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum: Tensor | None = None  # (..., D)
+        self.outer: Tensor | None = None  # (..., D, D)
+
+    def update(self, features: Tensor) -> None:
+        x = features.double()  # (B, ..., D)
+        batch = x.movedim(0, -2)  # (..., B, D)
+        outer = batch.transpose(-1, -2) @ batch  # (..., D, D)
+        if self.sum is None or self.outer is None:
+            self.sum, self.outer = x.sum(dim=0), outer
+        else:
+            self.sum += x.sum(dim=0)
+            self.outer += outer
+        self.count += x.shape[0]
+
+    def mean_cov(self) -> tuple[Tensor, Tensor]:
+        """Mean (..., D) and unbiased covariance (..., D, D), both float64."""
+        if self.sum is None or self.outer is None or self.count < 2:
+            raise ValueError(f"need at least 2 feature vectors for a covariance, got {self.count}")
+        mean = self.sum / self.count
+        cov = (self.outer - self.count * mean.unsqueeze(-1) * mean.unsqueeze(-2)) / (self.count - 1)
+        return mean, cov
+
+
+def regularized_precision(cov: Tensor, ridge: float) -> Tensor:
+    """Inverse of (..., D, D) covariances plus `ridge` * I, via Cholesky in float64, returned as float32.
+
+    inv(S) = W^T W with W = L^-1 and S = L L^T: unlike a batched `linalg.inv`, these batched calls stay fast
+    when the CPU is oversubscribed, and the result is symmetric positive definite by construction.
+    """
+    eye = torch.eye(cov.shape[-1], dtype=torch.float64, device=cov.device)
+    lower = torch.linalg.cholesky(cov.double() + ridge * eye)  # (..., D, D)
+    whitening = torch.linalg.solve_triangular(lower, eye.expand_as(lower), upper=False)  # L^-1
+    return (whitening.transpose(-1, -2) @ whitening).float()
+
+
+def ledoit_wolf_gaussian(features: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean (D,) and Ledoit-Wolf shrunk precision (D, D) of (N, D) features, as float32 on their device."""
+    if features.shape[0] < 2:
+        raise ValueError(f"need at least 2 feature vectors for a covariance, got {features.shape[0]}")
+    x = features.detach().double().cpu().numpy()
+    estimate = LedoitWolf().fit(x)
+    mean = torch.from_numpy(estimate.location_).float().to(features.device)
+    precision = torch.from_numpy(estimate.precision_).float().to(features.device)
+    return mean, precision
+
+
+def mahalanobis(x: Tensor, mean: Tensor, precision: Tensor) -> Tensor:
+    """Distances of x (..., N, D) to Gaussians mean (..., D), precision (..., D, D) -> (..., N)."""
+    diff = x.float() - mean.unsqueeze(-2)  # (..., N, D)
+    squared = ((diff @ precision) * diff).sum(dim=-1)  # (..., N)
+    return squared.clamp_min(0.0).sqrt()
+
+
+def upsample_blur(maps: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
+    """Feature-resolution maps (N, h, w) -> (N, H, W): bilinear upsampling, then a Gaussian blur (sigma in px)."""
+    out = F.interpolate(
+        maps[:, None].float(), size=size, mode="bilinear", align_corners=False
+    )  # (N, 1, H, W)
+    if sigma > 0:
+        kernel = min(2 * round(4 * sigma) + 1, 2 * min(size) - 1)  # reflect padding needs kernel // 2 < H
+        out = kornia.filters.gaussian_blur2d(out, (kernel, kernel), (sigma, sigma), border_type="reflect")
+    return out[:, 0]

@@ -1,0 +1,169 @@
+"""CutPaste (Li et al., CVPR 2021, https://arxiv.org/abs/2104.04015): a ResNet learns to tell normal images from
+CutPaste (and scar) augmented ones; score = Mahalanobis distance of its pooled features to a Gaussian (Ledoit-Wolf
+covariance) of the normal training features; map = Grad-CAM of the anomaly logit, scaled by the score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from engine.config import DeviceInfo
+from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps, load_backbone, pooled
+from engine.methods.components.gaussian import ledoit_wolf_gaussian, mahalanobis
+from engine.methods.components.gradcam import grad_cam
+from engine.methods.components.pseudo_anomaly import cutpaste, scar
+
+VARIANTS = {"2way": 2, "3way": 3}  # classes: normal, CutPaste (, scar)
+CAM_LAYERS = ("layer2", "layer3", "layer4")
+
+
+@dataclass(frozen=True)
+class Params:
+    variant: str = "3way"  # the paper's best detector; "2way": normal vs CutPaste only
+    backbone: str = "resnet18"
+    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
+    head_dim: int = 128  # output of the MLP projection head that feeds the linear classifier
+    epochs: int = 8
+    batch_size: int = 32  # normal images per step; each step also sees one augmented copy per class
+    lr: float = 0.03
+    momentum: float = 0.9
+    weight_decay: float = 3e-5
+    jitter: float = 0.1  # colour jitter strength of the pasted patches
+    cam_layer: str = "layer3"  # Grad-CAM layer: layer4 is only 4x4 at 128 px
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r} for cutpaste; choose from {sorted(VARIANTS)}")
+        if self.backbone not in ARCHS:
+            raise ValueError(f"unknown backbone {self.backbone!r} for cutpaste; choose from {sorted(ARCHS)}")
+        if self.cam_layer not in CAM_LAYERS:
+            raise ValueError(
+                f"unknown cam_layer {self.cam_layer!r} for cutpaste; choose from {list(CAM_LAYERS)}"
+            )
+
+
+class ProjectionClassifier(nn.Module):
+    """ResNet encoder -> pooled features -> MLP projection head -> linear classifier."""
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, head_dim: int, classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Sequential(
+            nn.Linear(feature_dim, feature_dim),
+            nn.BatchNorm1d(feature_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(feature_dim, head_dim),
+            nn.BatchNorm1d(head_dim),
+            nn.ReLU(inplace=True),
+        )
+        self.classifier = nn.Linear(head_dim, classes)
+
+    def forward(self, images: Tensor, cam_layer: str = "layer4") -> tuple[Tensor, Tensor, Tensor]:
+        """Pooled features (B, F), logits (B, classes) and the `cam_layer` activation (B, K, h, w)."""
+        maps = feature_maps(self.encoder, images, (cam_layer, "layer4"))
+        features = pooled(maps["layer4"])  # (B, F)
+        return features, self.classifier(self.head(features)), maps[cam_layer]
+
+
+def anomaly_logit(logits: Tensor) -> Tensor:
+    """(B, classes) -> (B,): log-odds of "any augmentation" against "normal" (class 0)."""
+    return logits[:, 1:].logsumexp(dim=1) - logits[:, 0]
+
+
+class CutPaste(BaseMethod):
+    key: ClassVar[str] = "cutpaste"
+    Params: ClassVar[type] = Params
+    presets: ClassVar[dict] = {
+        "smoke": {"weights": "random", "epochs": 1, "batch_size": 8},
+        "cpu": {"epochs": 8, "batch_size": 32},
+        # Paper: 256 epochs, batch 96 (here: 96 normal images, each with its augmented copies), SGD lr 0.03
+        # with cosine decay, momentum 0.9, weight decay 3e-5, 256 px, ResNet18.
+        "paper": {"epochs": 256, "batch_size": 96},
+    }
+
+    def __init__(
+        self,
+        params: Params,
+        image_shape: tuple[int, int, int],
+        device: DeviceInfo | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(params, image_shape, device, seed)
+        torch.manual_seed(seed)
+        encoder, info = load_backbone(params.backbone, params.weights)
+        self.notes.append(f"backbone {info.name}, weights: {info.source}")
+        if info.message:
+            self.notes.append(info.message)
+        feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
+        self.model = ProjectionClassifier(encoder, feature_dim, params.head_dim, VARIANTS[params.variant])
+        self.model.to(self.device)
+        self.mean: Tensor | None = None  # (F,) Gaussian of normal training features
+        self.precision: Tensor | None = None  # (F, F)
+
+    def augmented_batch(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Normal images (B, C, H, W) -> inputs (classes * B, C, H, W) and class labels (classes * B,)."""
+        views = [images, cutpaste(images, generator, self.params.jitter)[0]]
+        if self.params.variant == "3way":
+            views.append(scar(images, generator, self.params.jitter)[0])
+        labels = torch.arange(len(views), device=images.device).repeat_interleave(images.shape[0])
+        return torch.cat(views), labels
+
+    def fit(
+        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
+    ) -> None:
+        p = self.params
+        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
+        )
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, p.epochs))
+        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
+        for epoch in range(1, p.epochs + 1):
+            self.model.train()
+            loss_sum, correct, count = 0.0, 0, 0
+            for batch in train:
+                inputs, labels = self.augmented_batch(batch.to(self.device), generator)
+                with self.autocast():
+                    logits = self.model(inputs)[1]
+                loss = F.cross_entropy(logits.float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                loss_sum += loss.item() * labels.shape[0]
+                correct += int((logits.argmax(dim=1) == labels).sum())
+                count += labels.shape[0]
+            schedule.step()
+            if on_epoch is not None:
+                on_epoch(EpochLog(epoch, p.epochs, {"loss": loss_sum / count, "accuracy": correct / count}))
+        features = torch.cat([self.features(batch) for batch in train])  # (N, F)
+        self.mean, self.precision = ledoit_wolf_gaussian(features)
+        self.centroid = embedding_centroid(features)
+
+    @torch.no_grad()
+    def features(self, images: Tensor) -> Tensor:
+        """Pooled encoder features (B, F) of [0, 1] images, float32."""
+        self.model.eval()
+        with self.autocast():
+            return self.model(images.to(self.device))[0].float()
+
+    def predict(self, images: Tensor) -> Prediction:
+        if self.mean is None or self.precision is None:
+            raise RuntimeError("cutpaste: call fit() before predict()")
+        self.model.eval()
+        with torch.enable_grad():
+            with self.autocast():
+                features, logits, activation = self.model(images.to(self.device), self.params.cam_layer)
+            cam = grad_cam(activation, anomaly_logit(logits.float()), tuple(images.shape[-2:]))  # (B, H, W)
+        features = features.detach().float()
+        score = mahalanobis(features, self.mean, self.precision)  # (B,)
+        return Prediction(
+            score=score, anomaly_map=cam * score[:, None, None], embedding=features, attention=cam
+        )

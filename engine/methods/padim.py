@@ -1,0 +1,119 @@
+"""PaDiM (Defard et al., ICPR 2020, https://arxiv.org/abs/2011.08785): one Gaussian per feature-map position of
+CNN features (ResNet layers 1-3, random channel subset); anomaly map = Mahalanobis distance, score = its max."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from engine.config import DeviceInfo
+from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps, load_backbone
+from engine.methods.components.gaussian import (
+    RunningMoments,
+    mahalanobis,
+    regularized_precision,
+    upsample_blur,
+)
+
+LAYERS = ("layer1", "layer2", "layer3")
+PAPER_D = {"resnet18": 100, "wide_resnet50_2": 550}  # channels kept in the paper
+
+
+@dataclass(frozen=True)
+class Params:
+    backbone: str = "resnet18"
+    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
+    d: int = 0  # channels kept by random selection; 0 = the paper's 100 (resnet18) or 550 (wide_resnet50_2)
+    ridge: float = 0.01  # added to every covariance diagonal
+    blur_sigma: float = 4.0  # px, on the upsampled map
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ARCHS:
+            raise ValueError(f"unknown backbone {self.backbone!r} for padim; choose from {sorted(ARCHS)}")
+        total = sum(LAYER_CHANNELS[self.backbone][name] for name in LAYERS)
+        if not 0 <= self.d <= total:
+            raise ValueError(f"d={self.d} for padim with {self.backbone}: choose 0 (paper) to {total}")
+
+
+def concat_layers(maps: dict[str, Tensor]) -> Tensor:
+    """Layer maps at strides 4, 8, 16 -> (B, sum K, H/4, W/4), deeper layers upsampled (nearest)."""
+    size = maps[LAYERS[0]].shape[-2:]
+    return torch.cat([F.interpolate(maps[name].float(), size=size, mode="nearest") for name in LAYERS], dim=1)
+
+
+class Padim(BaseMethod):
+    key: ClassVar[str] = "padim"
+    Params: ClassVar[type] = Params
+    presets: ClassVar[dict] = {
+        "smoke": {"weights": "random", "d": 32, "batch_size": 8},
+        "cpu": {"batch_size": 32},
+        "paper": {"backbone": "wide_resnet50_2", "d": 550, "batch_size": 32},
+    }
+
+    def __init__(
+        self,
+        params: Params,
+        image_shape: tuple[int, int, int],
+        device: DeviceInfo | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(params, image_shape, device, seed)
+        torch.manual_seed(seed)  # a random-init backbone is the same for the same seed
+        self.backbone, info = load_backbone(params.backbone, params.weights)
+        self.backbone.to(self.device).eval().requires_grad_(False)
+        self.notes.append(f"backbone {info.name}, weights: {info.source}")
+        if info.message:
+            self.notes.append(info.message)
+        total = sum(LAYER_CHANNELS[params.backbone][name] for name in LAYERS)
+        d = params.d or min(PAPER_D[params.backbone], total)
+        generator = torch.Generator().manual_seed(seed)
+        self.channels = torch.randperm(total, generator=generator)[:d].sort().values.to(self.device)  # (d,)
+        self.mean: Tensor | None = None  # (P, d), P = positions of the layer1 map
+        self.precision: Tensor | None = None  # (P, d, d)
+
+    @torch.no_grad()
+    def features(self, images: Tensor) -> Tensor:
+        """[0, 1] images (B, C, H, W) -> selected features (B, d, H/4, W/4), float32."""
+        with self.autocast():
+            maps = feature_maps(self.backbone, images.to(self.device), LAYERS)
+        return concat_layers(maps).index_select(1, self.channels).float()
+
+    def fit(
+        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
+    ) -> None:
+        torch.manual_seed(self.seed)
+        moments = RunningMoments()
+        pooled = []
+        for batch in train:
+            feats = self.features(batch)  # (B, d, h, w)
+            moments.update(feats.flatten(2).transpose(1, 2))  # (B, P, d)
+            pooled.append(feats.mean(dim=(2, 3)))
+        mean, cov = moments.mean_cov()  # (P, d), (P, d, d)
+        self.mean = mean.float()
+        self.precision = regularized_precision(cov, self.params.ridge)  # (P, d, d)
+        self.centroid = embedding_centroid(torch.cat(pooled))
+        # mean squared Mahalanobis distance of the training features, tr(precision @ cov): no loss to report
+        fit_distance = (self.precision.double() * cov).sum(dim=(1, 2)).mean().item()
+        if on_epoch is not None:
+            on_epoch(EpochLog(1, 1, {"loss": fit_distance}))
+
+    def predict(self, images: Tensor) -> Prediction:
+        if self.mean is None or self.precision is None:
+            raise RuntimeError("padim: call fit() before predict()")
+        feats = self.features(images)  # (B, d, h, w)
+        b, _, h, w = feats.shape
+        per_position = feats.flatten(2).permute(2, 0, 1)  # (P, B, d)
+        distance = mahalanobis(per_position, self.mean, self.precision).T.reshape(b, h, w)  # (B, h, w)
+        anomaly_map = upsample_blur(distance, tuple(images.shape[-2:]), self.params.blur_sigma)  # (B, H, W)
+        return Prediction(
+            score=anomaly_map.flatten(1).amax(dim=1),
+            anomaly_map=anomaly_map,
+            embedding=feats.mean(dim=(2, 3)),
+        )

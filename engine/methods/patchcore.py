@@ -1,0 +1,180 @@
+"""PatchCore (Roth et al., CVPR 2022, https://arxiv.org/abs/2106.08265): a memory bank of locally aggregated
+layer2+layer3 patch features, thinned by greedy coreset selection; anomaly = distance to the nearest patch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from engine.config import DeviceInfo
+from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.components.backbone import ARCHS, feature_maps, load_backbone
+from engine.methods.components.gaussian import upsample_blur
+
+LAYERS = ("layer2", "layer3")
+CHUNK_ELEMENTS = 1 << 24  # distance-matrix entries per chunk (64 MB in float32)
+
+
+@dataclass(frozen=True)
+class Params:
+    backbone: str = "resnet18"
+    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
+    coreset_ratio: float = 0.1  # fraction of the (capped) bank kept by greedy coreset selection
+    projection_dim: int = 128  # random projection used only to pick the coreset; 0 = none
+    max_bank: int = 100_000  # patches sampled uniformly from the training set before the coreset
+    reweight: bool = True  # the paper's score reweighting by the neighbourhood of the nearest patch
+    neighbours: int = 9  # b of the reweighting
+    blur_sigma: float = 4.0  # px, on the upsampled map
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ARCHS:
+            raise ValueError(f"unknown backbone {self.backbone!r} for patchcore; choose from {sorted(ARCHS)}")
+        if not 0 < self.coreset_ratio <= 1:
+            raise ValueError(f"coreset_ratio={self.coreset_ratio} for patchcore: choose a value in (0, 1]")
+        if self.max_bank < 1 or self.neighbours < 1 or self.projection_dim < 0:
+            raise ValueError("patchcore: max_bank and neighbours must be >= 1, projection_dim >= 0")
+
+
+def aggregate(maps: dict[str, Tensor]) -> Tensor:
+    """Layer maps -> (B, K2 + K3, h2, w2): 3x3 local average of each, layer3 upsampled to layer2's size."""
+    size = maps[LAYERS[0]].shape[-2:]
+    parts = []
+    for name in LAYERS:
+        local = F.avg_pool2d(maps[name].float(), kernel_size=3, stride=1, padding=1)
+        parts.append(F.interpolate(local, size=size, mode="bilinear", align_corners=False))
+    return torch.cat(parts, dim=1)
+
+
+def greedy_coreset(features: Tensor, size: int, projection_dim: int, generator: torch.Generator) -> Tensor:
+    """Indices (size,) of a k-center greedy coreset of (N, D) features, chosen in a random projection."""
+    n, dim = features.shape
+    size = min(size, n)
+    z = features.float()
+    if 0 < projection_dim < dim:
+        projection = torch.randn(dim, projection_dim, generator=generator) / projection_dim**0.5
+        z = z @ projection.to(z.device)  # (N, k), distances roughly kept (Johnson-Lindenstrauss)
+    squared = (z * z).sum(dim=1)  # (N,)
+    chosen = torch.empty(size, dtype=torch.long, device=z.device)
+    current = torch.randint(n, (1,), generator=generator).to(z.device)[0]
+    nearest = torch.full((n,), float("inf"), device=z.device)  # squared distance to the closest chosen point
+    for i in range(size):
+        chosen[i] = current
+        distance = torch.addmv(squared, z, z[current], alpha=-2.0) + squared[current]  # (N,)
+        torch.minimum(nearest, distance, out=nearest)
+        current = nearest.argmax()
+    return chosen
+
+
+def nearest_neighbours(queries: Tensor, bank: Tensor) -> tuple[Tensor, Tensor]:
+    """Distance (Q,) and index (Q,) of each query's nearest bank row, computed in memory-bounded chunks."""
+    rows = max(1, CHUNK_ELEMENTS // max(1, bank.shape[0]))
+    distances, indices = [], []
+    for start in range(0, queries.shape[0], rows):
+        d = torch.cdist(queries[start : start + rows].float(), bank.float())  # (rows, M)
+        best = d.min(dim=1)
+        distances.append(best.values)
+        indices.append(best.indices)
+    return torch.cat(distances), torch.cat(indices)
+
+
+class Patchcore(BaseMethod):
+    key: ClassVar[str] = "patchcore"
+    Params: ClassVar[type] = Params
+    presets: ClassVar[dict] = {
+        "smoke": {"weights": "random", "max_bank": 2_000, "batch_size": 8},
+        "cpu": {"max_bank": 30_000, "batch_size": 32},
+        "paper": {
+            "backbone": "wide_resnet50_2",
+            "coreset_ratio": 0.1,
+            "max_bank": 1_000_000,
+            "batch_size": 32,
+        },
+    }
+
+    def __init__(
+        self,
+        params: Params,
+        image_shape: tuple[int, int, int],
+        device: DeviceInfo | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(params, image_shape, device, seed)
+        torch.manual_seed(seed)  # a random-init backbone is the same for the same seed
+        self.backbone, info = load_backbone(params.backbone, params.weights)
+        self.backbone.to(self.device).eval().requires_grad_(False)
+        self.notes.append(f"backbone {info.name}, weights: {info.source}")
+        if info.message:
+            self.notes.append(info.message)
+        self.memory_bank: Tensor | None = None  # (M, D) coreset of training patch features
+
+    @torch.no_grad()
+    def features(self, images: Tensor) -> Tensor:
+        """[0, 1] images (B, C, H, W) -> patch features (B, D, H/8, W/8), float32."""
+        with self.autocast():
+            maps = feature_maps(self.backbone, images.to(self.device), LAYERS)
+        return aggregate(maps)
+
+    def fit(
+        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
+    ) -> None:
+        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        cap = self.params.max_bank
+        kept, keys, pooled = [], [], []  # a uniform sample of patches: the `cap` smallest random keys
+        seen = 0
+        for batch in train:
+            feats = self.features(batch)  # (B, D, h, w)
+            pooled.append(feats.mean(dim=(2, 3)))
+            patches = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1])  # (B*h*w, D)
+            seen += patches.shape[0]
+            kept.append(patches)
+            keys.append(torch.rand(patches.shape[0], generator=generator).to(self.device))
+            if sum(k.shape[0] for k in keys) > 2 * cap:
+                kept, keys = self._subsample(kept, keys, cap)
+        if sum(k.shape[0] for k in keys) > cap:
+            kept, keys = self._subsample(kept, keys, cap)
+        bank = torch.cat(kept)  # (N, D)
+        size = max(1, round(self.params.coreset_ratio * bank.shape[0]))
+        chosen = greedy_coreset(bank, size, self.params.projection_dim, generator)
+        self.memory_bank = bank[chosen].contiguous()  # (M, D)
+        self.centroid = embedding_centroid(torch.cat(pooled))
+        self.notes.append(
+            f"memory bank: {self.memory_bank.shape[0]} coreset patches from {bank.shape[0]} of {seen}"
+        )
+        if on_epoch is not None:  # no training loss: report the coverage radius of the coreset over the bank
+            radius = nearest_neighbours(bank, self.memory_bank)[0].max().item()
+            on_epoch(EpochLog(1, 1, {"loss": radius}))
+
+    @staticmethod
+    def _subsample(kept: list[Tensor], keys: list[Tensor], cap: int) -> tuple[list[Tensor], list[Tensor]]:
+        all_keys = torch.cat(keys)
+        keep = all_keys.topk(cap, largest=False).indices
+        return [torch.cat(kept)[keep]], [all_keys[keep]]
+
+    def predict(self, images: Tensor) -> Prediction:
+        if self.memory_bank is None:
+            raise RuntimeError("patchcore: call fit() before predict()")
+        feats = self.features(images)  # (B, D, h, w)
+        b, dim, h, w = feats.shape
+        patches = feats.permute(0, 2, 3, 1).reshape(b, h * w, dim)  # (B, P, D)
+        distance, index = nearest_neighbours(patches.reshape(-1, dim), self.memory_bank)
+        distance, index = distance.view(b, h * w), index.view(b, h * w)  # (B, P)
+        score, worst = distance.max(dim=1)  # (B,) most anomalous patch per image
+        if self.params.reweight:
+            score = score * self.reweighting(patches[torch.arange(b), worst], index[torch.arange(b), worst])
+        anomaly_map = upsample_blur(distance.view(b, h, w), tuple(images.shape[-2:]), self.params.blur_sigma)
+        return Prediction(score=score, anomaly_map=anomaly_map, embedding=feats.mean(dim=(2, 3)))
+
+    def reweighting(self, test_patch: Tensor, nearest: Tensor) -> Tensor:
+        """Paper eq. 7: 1 - softmax weight of the nearest bank patch m* among its b neighbours, per image (B,)."""
+        bank = self.memory_bank
+        b = min(self.params.neighbours, bank.shape[0])
+        around = torch.cdist(bank[nearest], bank).topk(b, largest=False).indices  # (B, b), m* itself first
+        distances = (test_patch[:, None, :] - bank[around]).norm(dim=-1)  # (B, b)
+        return 1.0 - distances.softmax(dim=1)[:, 0]

@@ -1,0 +1,267 @@
+"""Local pseudo-anomalies + SimCLR (seed 004: Honda & Yamauchi; SimCLR: Chen et al. 2020,
+https://arxiv.org/abs/2002.05709): two views of a normal image are positives, its locally patched copies (kept only
+when SSIM with the original < T) extra negatives; score = Mahalanobis distance of features; map = Grad-CAM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from engine.config import DeviceInfo
+from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.components.backbone import (
+    ARCHS,
+    LAYER_CHANNELS,
+    feature_maps,
+    load_backbone,
+    pooled,
+    save_backbone,
+)
+from engine.methods.components.gaussian import ledoit_wolf_gaussian, mahalanobis
+from engine.methods.components.gradcam import grad_cam
+from engine.methods.components.pseudo_anomaly import Patches, color_jitter, local_patches, paste, uniform
+
+CAM_LAYERS = ("layer2", "layer3", "layer4")
+SSIM_WINDOW = 11  # kornia window taps (Gaussian, sigma 1.5)
+RIM = SSIM_WINDOW // 2  # margin of the SSIM probe paste, see `patch_ssim`
+
+
+@dataclass(frozen=True)
+class Params:
+    ssim_filter: bool = True  # discard (and redraw) pseudo-anomalies too similar to the original
+    # SSIM inside the pasted patch (see `patch_ssim`): a recoloured flat background scores >= 0.97 at any size,
+    # while at 128 px 97-100 % of patches on the PIPED, tire and magnetic-tile textures score < 0.95
+    # (median 0.6-0.83); at 32-64 px textures blur and more draws are redrawn.
+    ssim_threshold: float = 0.95
+    max_attempts: int = 5  # draws per image before the least similar candidate is kept anyway
+    patch_area_min: float = 0.02  # fraction of the image area
+    patch_area_max: float = 0.08
+    max_angle: float = 15.0  # degrees
+    max_shift: float = 0.03  # fraction of the image size (4 px at 128 px)
+    color_change: float = (
+        0.15  # colour jitter strength of the patch: mild, so flat background stays invisible
+    )
+    backbone: str = "resnet18"
+    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
+    proj_dim: int = 128  # output of the 2-layer projection head
+    temperature: float = 0.5  # NT-Xent temperature (SimCLR's choice for small batches)
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    cam_layer: str = "layer3"  # Grad-CAM layer: layer4 is only 4x4 at 128 px
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ARCHS:
+            raise ValueError(
+                f"unknown backbone {self.backbone!r} for simclr_local; choose from {sorted(ARCHS)}"
+            )
+        if self.cam_layer not in CAM_LAYERS:
+            raise ValueError(
+                f"unknown cam_layer {self.cam_layer!r} for simclr_local; choose from {list(CAM_LAYERS)}"
+            )
+        if not 0 < self.patch_area_min <= self.patch_area_max < 1:
+            raise ValueError("simclr_local: need 0 < patch_area_min <= patch_area_max < 1")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts={self.max_attempts} for simclr_local: choose 1 or more")
+
+
+class ContrastiveEncoder(nn.Module):
+    """ResNet encoder -> pooled features -> two fully connected layers (the SimCLR projection head)."""
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, proj_dim: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projection = nn.Sequential(
+            nn.Linear(feature_dim, feature_dim), nn.ReLU(inplace=True), nn.Linear(feature_dim, proj_dim)
+        )
+
+    def forward(self, images: Tensor, cam_layer: str = "layer4") -> tuple[Tensor, Tensor, Tensor]:
+        """Pooled features (B, F), projections (B, proj_dim) and the `cam_layer` activation (B, K, h, w)."""
+        maps = feature_maps(self.encoder, images, (cam_layer, "layer4"))
+        features = pooled(maps["layer4"])  # (B, F)
+        return features, self.projection(features), maps[cam_layer]
+
+
+def patch_ssim(original: Tensor, source: Tensor, patches: Patches, mask: Tensor) -> Tensor:
+    """Mean SSIM (B,) between `original` and the content pasted from `source` by `patches`, over the patch `mask`.
+
+    The SSIM map is taken on a copy pasted RIM px wider, so no window centred in the patch straddles the seam:
+    the value says whether the pasted content differs from what it covers (windowed eq. 1 of seed 004), not
+    merely that a seam exists, which a recoloured flat background also has. The whole-image mean would be
+    diluted by the 92-98 % of untouched pixels, so T would depend on the patch size.
+    """
+    wider = Patches(patches.src, patches.dst, patches.size + 2 * RIM, patches.angle)
+    probe, _ = paste(original, source, wider)
+    similarity = kornia.metrics.ssim(original, probe, SSIM_WINDOW).mean(dim=1)  # (B, H, W)
+    return (similarity * mask).flatten(1).sum(dim=1) / mask.flatten(1).sum(dim=1).clamp_min(1.0)
+
+
+def local_anomalies(images: Tensor, p: Params, generator: torch.Generator) -> tuple[Tensor, Tensor, int]:
+    """Seed 004's pseudo-anomalies of (B, C, H, W) images: (anomalies, SSIM with the originals (B,), rejected draws).
+
+    With `p.ssim_filter`, a candidate whose SSIM >= `p.ssim_threshold` is redrawn, up to `p.max_attempts` draws;
+    an image that never passes keeps its least similar candidate.
+    """
+    b, _, h, w = images.shape
+    best = images.clone()
+    best_ssim = torch.full((b,), float("inf"), device=images.device)
+    todo = torch.arange(b, device=images.device)
+    rejected = 0
+    for _ in range(p.max_attempts):
+        subset = images[todo]
+        patches = local_patches(
+            len(todo), h, w, generator, (p.patch_area_min, p.patch_area_max), p.max_angle, p.max_shift
+        )
+        source = color_jitter(subset, p.color_change, generator)
+        candidate, mask = paste(subset, source, patches)
+        similarity = patch_ssim(subset, source, patches, mask)  # (n,)
+        better = similarity < best_ssim[todo]
+        best[todo[better]] = candidate[better]
+        best_ssim[todo[better]] = similarity[better]
+        if not p.ssim_filter:
+            break
+        passed = similarity < p.ssim_threshold
+        rejected += int((~passed).sum())
+        todo = todo[~passed]
+        if len(todo) == 0:
+            break
+    return best, best_ssim, rejected
+
+
+def simclr_view(images: Tensor, generator: torch.Generator) -> Tensor:
+    """A mild SimCLR view of each image: random crop of 70-100 % of the area, horizontal flip, colour jitter."""
+    b = images.shape[0]
+    scale = uniform(b, 0.7, 1.0, generator).sqrt()  # side fraction of the crop
+    shift = (1 - scale) * uniform(2 * b, -1.0, 1.0, generator).view(2, b)  # crop centre, normalised coords
+    flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = scale * flip, scale
+    theta[:, 0, 2], theta[:, 1, 2] = shift[0], shift[1]
+    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    view = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return color_jitter(view, 0.1, generator)
+
+
+def nt_xent(z1: Tensor, z2: Tensor, negatives: Tensor, temperature: float) -> Tensor:
+    """SimCLR's NT-Xent loss over the 2B views (z1[i], z2[i] positives), with `negatives` (M, D) added to every
+    anchor's denominator."""
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, D)
+    extra = F.normalize(negatives.float(), dim=1)  # (M, D)
+    n = z1.shape[0]
+    views = z @ z.T / temperature  # (2B, 2B)
+    views = views.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    logits = torch.cat([views, z @ extra.T / temperature], dim=1)  # (2B, 2B + M)
+    targets = (torch.arange(2 * n, device=z.device) + n) % (2 * n)
+    return F.cross_entropy(logits, targets)
+
+
+class SimclrLocal(BaseMethod):
+    key: ClassVar[str] = "simclr_local"
+    Params: ClassVar[type] = Params
+    presets: ClassVar[dict] = {
+        "smoke": {"weights": "random", "epochs": 1, "batch_size": 8},
+        "cpu": {"epochs": 8, "batch_size": 32},
+        # Seed 004 gives no training settings; these match the CutPaste baseline it compares against (256
+        # epochs, ResNet18, 256 px) with SimCLR's Adam-style small-batch setup.
+        "paper": {"epochs": 256, "batch_size": 64},
+    }
+
+    def __init__(
+        self,
+        params: Params,
+        image_shape: tuple[int, int, int],
+        device: DeviceInfo | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(params, image_shape, device, seed)
+        torch.manual_seed(seed)
+        encoder, info = load_backbone(params.backbone, params.weights)
+        self.notes.append(f"backbone {info.name}, weights: {info.source}")
+        if info.message:
+            self.notes.append(info.message)
+        feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
+        self.model = ContrastiveEncoder(encoder, feature_dim, params.proj_dim).to(self.device)
+        self.mean: Tensor | None = None  # (F,) Gaussian of normal training features
+        self.precision: Tensor | None = None  # (F, F)
+
+    def fit(
+        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
+    ) -> None:
+        p = self.params
+        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, p.epochs))
+        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
+        rejected = drawn = 0
+        for epoch in range(1, p.epochs + 1):
+            self.model.train()
+            loss_sum, count, ssim_sum = 0.0, 0, 0.0
+            for batch in train:
+                x = batch.to(self.device)
+                anomalies, similarity, rejects = local_anomalies(x, p, generator)
+                rejected, drawn = rejected + rejects, drawn + rejects + x.shape[0]
+                inputs = torch.cat(
+                    [simclr_view(x, generator), simclr_view(x, generator), simclr_view(anomalies, generator)]
+                )
+                with self.autocast():
+                    z = self.model(inputs)[1]
+                z1, z2, za = z.float().chunk(3)
+                loss = nt_xent(z1, z2, za, p.temperature)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                loss_sum += loss.item() * x.shape[0]
+                ssim_sum += similarity.sum().item()
+                count += x.shape[0]
+            schedule.step()
+            if on_epoch is not None:
+                on_epoch(
+                    EpochLog(
+                        epoch, p.epochs, {"loss": loss_sum / count, "pseudo_anomaly_ssim": ssim_sum / count}
+                    )
+                )
+        if p.ssim_filter and drawn:
+            self.notes.append(
+                f"SSIM filter (T={p.ssim_threshold}) rejected {rejected} of {drawn} pseudo-anomaly draws"
+            )
+        features = torch.cat([self.features(batch) for batch in train])  # (N, F)
+        self.mean, self.precision = ledoit_wolf_gaussian(features)
+        self.centroid = embedding_centroid(features)
+
+    @torch.no_grad()
+    def features(self, images: Tensor) -> Tensor:
+        """Pooled encoder features (B, F) of [0, 1] images, float32."""
+        self.model.eval()
+        with self.autocast():
+            return self.model(images.to(self.device))[0].float()
+
+    def predict(self, images: Tensor) -> Prediction:
+        if self.mean is None or self.precision is None:
+            raise RuntimeError("simclr_local: call fit() before predict()")
+        self.model.eval()
+        with torch.enable_grad():
+            with self.autocast():
+                features, _, activation = self.model(images.to(self.device), self.params.cam_layer)
+            score = mahalanobis(features.float(), self.mean, self.precision)  # (B,)
+            cam = grad_cam(activation, score, tuple(images.shape[-2:]))  # (B, H, W)
+        score = score.detach()
+        return Prediction(
+            score=score,
+            anomaly_map=cam * score[:, None, None],
+            embedding=features.detach().float(),
+            attention=cam,
+        )
+
+    def save_encoder(self, path: str | Path) -> Path:
+        """Write the trained ResNet as a backbone file that `load_backbone(name, weights=path)` reads."""
+        return save_backbone(self.model.encoder, path, self.params.backbone, origin=self.key)

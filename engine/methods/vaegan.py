@@ -1,0 +1,205 @@
+"""VAE-GAN (Larsen et al., ICML 2016, https://arxiv.org/abs/1512.09300) for anomaly detection with an optional
+Grad-CAM attention of the discriminator on the error image (Kimura et al., seed 002, eq. (1)-(2))."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from engine.config import DeviceInfo
+from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.components.dcgan import Discriminator, Encoder, Generator, feature_size
+from engine.methods.components.gradcam import grad_cam
+
+ATTENTION_TARGETS = ("real", "fake")
+
+
+@dataclass(frozen=True)
+class Params:
+    latent_dim: int = 128
+    width: int = 64  # channels of the first conv stage of encoder and discriminator (decoder mirrors it)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-4
+    beta1: float = 0.5  # Adam momentum, as in DCGAN
+    prior_weight: float = 1.0  # λ of eq. (1) on KL(q(z|x) || p(z))
+    feature_weight: float = 1e-2  # γ of Larsen et al.: L_feat against L_GAN in the decoder update
+    pixel_weight: float = 0.0  # optional pixel MSE next to L_feat (0 = the paper)
+    attention: bool = False  # weight the error image by the discriminator's Grad-CAM
+    attention_target: str = "fake"  # Grad-CAM of -logit (evidence against "normal"), or of the "real" logit
+
+    def validate(self) -> None:
+        if self.attention_target not in ATTENTION_TARGETS:
+            raise ValueError(
+                f"unknown attention_target {self.attention_target!r}; choose from {list(ATTENTION_TARGETS)}"
+            )
+        for name in ("latent_dim", "width", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("prior_weight", "feature_weight", "pixel_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+class VaeGanLosses(NamedTuple):
+    prior: Tensor  # KL(q(z|x) || N(0, I)), summed over z, batch mean
+    feat: Tensor  # 0.5 ||Dis_l(x) - Dis_l(x~)||^2, summed over features, batch mean
+    pixel: Tensor  # 0.5 ||x - x~||^2, summed over pixels, batch mean
+    gan_generator: Tensor  # -log D(x~) - log D(G(z_p)): non-saturating form of eq. (2) for the decoder
+
+
+def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per image, (N,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def half_squared_error(a: Tensor, b: Tensor) -> Tensor:
+    """0.5 ||a - b||^2 per image, (N,): the Gaussian negative log-likelihood up to a constant."""
+    return 0.5 * (a.float() - b.float()).pow(2).flatten(1).sum(dim=1)
+
+
+def bce_logits(logit: Tensor, real: bool) -> Tensor:
+    """Mean -log D (real) or -log(1 - D) (generated) from logits, numerically stable."""
+    target = torch.ones_like(logit) if real else torch.zeros_like(logit)
+    return F.binary_cross_entropy_with_logits(logit.float(), target)
+
+
+class VaeGan(BaseMethod):
+    key = "vaegan"
+    Params = Params
+    presets = {
+        "smoke": {"latent_dim": 16, "width": 8, "epochs": 1, "batch_size": 8},
+        # lr 1e-4: at 3e-4 the discriminator overfits a few hundred images within a few epochs
+        "cpu": {"latent_dim": 64, "width": 16, "epochs": 20, "batch_size": 32, "lr": 1e-4},
+        "paper": {},
+    }
+
+    def __init__(
+        self,
+        params: Params,
+        image_shape: tuple[int, int, int],
+        device: DeviceInfo | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(params, image_shape, device, seed)
+        channels, size, _ = self.image_shape
+        feature_size(size)
+        torch.manual_seed(seed)
+        self.encoder = Encoder(channels, size, params.width, params.latent_dim).to(self.device)
+        self.decoder = Generator(params.latent_dim, channels, size, params.width).to(self.device)
+        self.discriminator = Discriminator(channels, size, params.width).to(self.device)
+
+    def fit(
+        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
+    ) -> None:
+        p = self.params
+        torch.manual_seed(self.seed)
+        enc, dec, dis = self.encoder, self.decoder, self.discriminator
+        betas = (p.beta1, 0.999)
+        opt_enc = torch.optim.Adam(enc.parameters(), lr=p.lr, betas=betas)
+        opt_dec = torch.optim.Adam(dec.parameters(), lr=p.lr, betas=betas)
+        opt_dis = torch.optim.Adam(dis.parameters(), lr=p.lr, betas=betas)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
+        scaler_dis = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
+        for epoch in range(1, p.epochs + 1):
+            for module in (enc, dec, dis):
+                module.train()
+            totals: dict[str, float] = {}
+            batches = 0
+            for batch in train:
+                x = batch.to(self.device)  # (B, C, H, W)
+                with self.autocast():
+                    mu, logvar = enc(x)  # (B, Z) each
+                    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+                    x_rec = dec(z)  # (B, C, H, W)
+                    x_prior = dec(torch.randn_like(mu))  # (B, C, H, W) from z_p ~ p(z)
+                    # D step: maximise eq. (2), i.e. minimise its binary cross-entropy.
+                    loss_dis = (
+                        bce_logits(dis(x).logit, True)
+                        + bce_logits(dis(x_rec.detach()).logit, False)
+                        + bce_logits(dis(x_prior.detach()).logit, False)
+                    )
+                opt_dis.zero_grad(set_to_none=True)
+                scaler_dis.scale(loss_dis).backward()
+                scaler_dis.step(opt_dis)
+                scaler_dis.update()
+
+                with self.autocast():
+                    with torch.no_grad():
+                        real_features = dis(x).last_conv
+                    out_rec = dis(x_rec)
+                    losses = VaeGanLosses(
+                        prior=kl_to_standard_normal(mu.float(), logvar.float()).mean(),
+                        feat=half_squared_error(out_rec.last_conv, real_features).mean(),
+                        pixel=half_squared_error(x_rec, x).mean(),
+                        gan_generator=bce_logits(out_rec.logit, True) + bce_logits(dis(x_prior).logit, True),
+                    )
+                loss_enc = p.prior_weight * losses.prior + losses.feat + p.pixel_weight * losses.pixel
+                loss_dec = (
+                    p.feature_weight * losses.feat + losses.gan_generator + p.pixel_weight * losses.pixel
+                )
+                # Each network gets the gradient of its own loss (Larsen et al., Algorithm 1); D is left alone.
+                enc_params, dec_params = list(enc.parameters()), list(dec.parameters())
+                enc_grads = torch.autograd.grad(scaler.scale(loss_enc), enc_params, retain_graph=True)
+                dec_grads = torch.autograd.grad(scaler.scale(loss_dec), dec_params)
+                for param, grad in zip(enc_params + dec_params, enc_grads + dec_grads, strict=True):
+                    param.grad = grad
+                scaler.step(opt_enc)
+                scaler.step(opt_dec)
+                scaler.update()
+
+                for name, value in (("loss_dis", loss_dis), *losses._asdict().items()):
+                    totals[name] = totals.get(name, 0.0) + value.item()
+                batches += 1
+            logged = {k: v / max(batches, 1) for k, v in totals.items()}
+            logged["loss"] = (
+                p.prior_weight * logged["prior"] + logged["feat"] + p.pixel_weight * logged["pixel"]
+            )
+            if on_epoch is not None:
+                on_epoch(EpochLog(epoch, p.epochs, logged))
+        self.centroid = embedding_centroid(torch.cat([self._encode_mean(batch) for batch in train]))
+        self.notes.append(
+            "embedding = encoder mean mu; attention = discriminator Grad-CAM, returned with attention on or off"
+        )
+
+    @torch.no_grad()
+    def _encode_mean(self, images: Tensor) -> Tensor:
+        self.encoder.eval()
+        with self.autocast():
+            mu, _ = self.encoder(images.to(self.device))
+        return mu.float()
+
+    def attention_map(self, images: Tensor) -> Tensor:
+        """Grad-CAM (N, H, W) in [0, 1] of the discriminator's logit w.r.t. its last conv activations.
+
+        Where the rectified map is zero everywhere (no positive evidence), the image gets uniform attention 1.
+        """
+        self.discriminator.eval()
+        with torch.enable_grad(), self.autocast():
+            out = self.discriminator(images.to(self.device))
+            target = out.logit if self.params.attention_target == "real" else -out.logit
+            cam = grad_cam(out.last_conv, target.float(), size=tuple(images.shape[-2:]))  # (N, H, W)
+        empty = cam.flatten(1).amax(dim=1) == 0  # (N,)
+        return torch.where(empty[:, None, None], torch.ones_like(cam), cam)
+
+    def predict(self, images: Tensor) -> Prediction:
+        x = images.to(self.device).float()  # (N, C, H, W)
+        mu = self._encode_mean(x)  # (N, Z)
+        self.decoder.eval()
+        with torch.no_grad(), self.autocast():
+            x_rec = self.decoder(mu).float()  # (N, C, H, W)
+        error = (x - x_rec).abs().mean(dim=1)  # (N, H, W)
+        cam = self.attention_map(x)  # (N, H, W)
+        anomaly_map = cam * error if self.params.attention else error
+        return Prediction(
+            score=anomaly_map.flatten(1).mean(dim=1),
+            anomaly_map=anomaly_map,
+            embedding=mu,
+            reconstruction=x_rec,
+            attention=cam,
+        )

@@ -1,0 +1,72 @@
+"""PaDiM: the batched per-position Gaussian equals a per-position loop; a bright square scores and maps higher."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.data.loaders import make_loader
+from engine.methods import make_params
+from engine.methods.components.gaussian import mahalanobis
+from engine.methods.padim import Padim
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def fitted(make_images) -> Padim:
+    method = Padim(make_params(Padim, "smoke", {"d": 24}), (1, SIZE, SIZE), seed=0)
+    method.fit(make_loader(make_images(24, 1, SIZE, seed=1), batch_size=8))
+    return method
+
+
+def test_random_channel_subset_is_seeded_and_sized() -> None:
+    a = Padim(make_params(Padim, "smoke", {"d": 24}), (3, SIZE, SIZE), seed=0)
+    b = Padim(make_params(Padim, "smoke", {"d": 24}), (3, SIZE, SIZE), seed=0)
+    c = Padim(make_params(Padim, "smoke", {"d": 24}), (3, SIZE, SIZE), seed=1)
+    assert a.channels.shape == (24,) and a.channels.unique().numel() == 24
+    assert torch.equal(a.channels, b.channels) and not torch.equal(a.channels, c.channels)
+    assert Padim(make_params(Padim, "smoke", {"d": 0}), (3, SIZE, SIZE)).channels.numel() == 100  # paper's d
+    assert any("backbone resnet18, weights: random" in note for note in a.notes)
+
+
+def test_bad_d_names_the_valid_range() -> None:
+    with pytest.raises(ValueError, match="choose 0"):
+        make_params(Padim, "cpu", {"d": 5000})
+
+
+def test_gaussian_per_position_matches_a_loop(fitted: Padim, make_images) -> None:
+    train = make_images(24, 1, SIZE, seed=1)
+    feats = fitted.features(train)  # (N, d, h, w)
+    n, d, h, w = feats.shape
+    for position in (0, h * w // 2 + 3, h * w - 1):
+        x = feats.flatten(2)[:, :, position].double()  # (N, d)
+        cov = torch.cov(x.T) + 0.01 * torch.eye(d, dtype=torch.float64)
+        torch.testing.assert_close(fitted.mean[position].double(), x.mean(dim=0), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            fitted.precision[position].double(), torch.linalg.inv(cov), rtol=1e-3, atol=1e-3
+        )
+    test = make_images(2, 1, SIZE, seed=7)
+    tf = fitted.features(test).flatten(2)  # (2, d, P)
+    p = 5
+    diff = (tf[:, :, p] - fitted.mean[p]).double()
+    expected = torch.einsum("bi,ij,bj->b", diff, fitted.precision[p].double(), diff).sqrt()
+    got = mahalanobis(tf.permute(2, 0, 1), fitted.mean, fitted.precision)[p]
+    torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_bright_square_scores_higher_and_is_localised(fitted: Padim, make_images) -> None:
+    normal = make_images(6, 1, SIZE, seed=3)
+    anomalous = normal.clone()
+    anomalous[:, :, 4:12, 18:26] = 1.0
+    pred_n, pred_a = fitted.predict(normal).check(normal), fitted.predict(anomalous).check(anomalous)
+    assert pred_a.score.min() > pred_n.score.max()
+    inside = pred_a.anomaly_map[:, 4:12, 18:26].mean()
+    outside = pred_a.anomaly_map[:, 20:, :10].mean()
+    assert inside > outside
+    assert fitted.centroid.shape == (24,) and pred_a.embedding.shape == (6, 24)
+
+
+def test_predict_before_fit_says_so() -> None:
+    with pytest.raises(RuntimeError, match="fit"):
+        Padim(make_params(Padim, "smoke"), (1, SIZE, SIZE)).predict(torch.rand(1, 1, SIZE, SIZE))

@@ -1,0 +1,75 @@
+"""Every registered method: smoke preset on tiny seeded data fits, predicts the right shapes, and repeats."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from engine.data.loaders import make_loader
+from engine.methods import METHODS, EpochLog, get_method, make_params
+from engine.methods.base import PRESETS
+
+SIZE = 32
+
+
+def build(key: str, channels: int, seed: int = 0):
+    cls = get_method(key)
+    fields = {f.name for f in dataclasses.fields(cls.Params)}
+    overrides = {"epochs": 1} if "epochs" in fields else {}
+    return cls(make_params(cls, "smoke", overrides), image_shape=(channels, SIZE, SIZE), seed=seed)
+
+
+def fit_and_predict(key: str, channels: int, make_images, seed: int = 0):
+    method = build(key, channels, seed)
+    train = make_loader(make_images(8, channels, SIZE, seed=1), batch_size=4, shuffle=True, seed=seed)
+    anomalies = None
+    if method.uses_labeled_anomalies:
+        anomalies = make_loader(make_images(4, channels, SIZE, seed=2, anomalous=True), batch_size=4)
+    logs: list[EpochLog] = []
+    method.fit(train, anomalies, on_epoch=logs.append)
+    test = torch.cat(
+        [make_images(3, channels, SIZE, seed=3), make_images(3, channels, SIZE, seed=4, anomalous=True)]
+    )
+    return method, logs, test, method.predict(test)
+
+
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_registry_entry_is_consistent(key: str) -> None:
+    cls = METHODS[key]
+    assert cls.key == key
+    assert set(cls.presets) == set(PRESETS), f"{key}: presets must be exactly {PRESETS}"
+    for preset in PRESETS:
+        make_params(cls, preset)  # every preset names real fields with valid values
+    assert dataclasses.is_dataclass(cls.Params)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cls.Params().__setattr__(dataclasses.fields(cls.Params)[0].name, None)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_smoke_fit_predict(key: str, channels: int, make_images) -> None:
+    method, logs, test, pred = fit_and_predict(key, channels, make_images)
+    pred.check(test)
+    assert logs, f"{key}: fit() never called on_epoch"
+    assert all(isinstance(log, EpochLog) and log.epoch <= log.epochs for log in logs)
+    assert all(torch.isfinite(torch.tensor(v)) for log in logs for v in log.losses.values())
+    assert logs[-1].epoch == logs[-1].epochs
+    assert method.centroid is not None, f"{key}: fit() must set the centroid"
+    assert method.centroid.shape == (pred.embedding.shape[1],)
+    assert torch.isfinite(method.centroid).all()
+    assert pred.score.dtype.is_floating_point and pred.anomaly_map.dtype.is_floating_point
+
+
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_smoke_runs_repeat_with_the_same_seed(key: str, make_images) -> None:
+    *_, first = fit_and_predict(key, 1, make_images, seed=0)
+    *_, second = fit_and_predict(key, 1, make_images, seed=0)
+    torch.testing.assert_close(first.score, second.score)
+    torch.testing.assert_close(first.embedding, second.embedding)
+
+
+def test_unknown_key_lists_the_choices() -> None:
+    with pytest.raises(ValueError, match="choose from"):
+        get_method("no_such_method")

@@ -1,0 +1,62 @@
+"""VAE projection: the iterative projection lowers the VAE loss, stays in [0, 1] and near the input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.data.loaders import make_loader
+from engine.methods import make_params
+from engine.methods.vae import vae_terms
+from engine.methods.vae_projection import VaeProjection, project, top_fraction_mean
+
+TINY = {"latent_dim": 8, "width": 8, "epochs": 4, "batch_size": 8, "steps": 10}
+
+
+@pytest.fixture(scope="module")
+def trained(make_images) -> VaeProjection:
+    method = VaeProjection(make_params(VaeProjection, "smoke", TINY), (1, 32, 32), seed=0)
+    method.fit(make_loader(make_images(24, 1, 32, seed=1), batch_size=8, shuffle=True))
+    return method
+
+
+@torch.no_grad()
+def vae_loss(method: VaeProjection, x: torch.Tensor) -> torch.Tensor:
+    method.model.eval()
+    sse, kl = vae_terms(x, *method.model(x))
+    return sse + kl  # (N,)
+
+
+def test_projection_reduces_the_vae_loss(trained, make_images) -> None:
+    x0 = make_images(6, 1, 32, seed=4, anomalous=True)
+    projected = project(trained.model, x0, steps=10, step_size=1.0, lam=0.05)
+    assert (vae_loss(trained, projected) < vae_loss(trained, x0)).all()
+    assert projected.min() >= 0.0 and projected.max() <= 1.0
+    assert not projected.requires_grad
+
+
+def test_larger_lambda_keeps_the_projection_nearer_the_input(trained, make_images) -> None:
+    x0 = make_images(4, 1, 32, seed=4, anomalous=True)
+    loose = project(trained.model, x0, steps=10, step_size=1.0, lam=0.0)
+    tight = project(trained.model, x0, steps=10, step_size=1.0, lam=1.0)
+    assert (tight - x0).abs().sum() < (loose - x0).abs().sum()
+    torch.testing.assert_close(project(trained.model, x0, steps=0, step_size=1.0, lam=0.0), x0)
+
+
+def test_prediction_is_the_projection_and_its_difference(trained, make_images) -> None:
+    images = torch.cat([make_images(3, 1, 32, seed=3), make_images(3, 1, 32, seed=4, anomalous=True)])
+    pred = trained.predict(images).check(images)
+    torch.testing.assert_close(pred.anomaly_map, (images - pred.reconstruction).abs().mean(dim=1))
+    torch.testing.assert_close(pred.score, top_fraction_mean(pred.anomaly_map, trained.params.topk))
+    torch.testing.assert_close(pred.embedding, trained.model.encode(images)[0].detach())
+
+
+def test_top_fraction_mean_on_hand_made_numbers() -> None:
+    maps = torch.arange(10.0).view(1, 2, 5)
+    torch.testing.assert_close(top_fraction_mean(maps, 0.2), torch.tensor([8.5]))
+    torch.testing.assert_close(top_fraction_mean(maps, 1.0), torch.tensor([4.5]))
+
+
+def test_bad_score_lists_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"choose from \['mean', 'topk'\]"):
+        make_params(VaeProjection, "cpu", {"score": "max"})
