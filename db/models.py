@@ -158,6 +158,22 @@ class Comment(Base):
     )
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=True)
     image_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dataset_name: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     author: Mapped[str] = mapped_column(String(100))
     text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Flag(Base):
+    """An image chosen for the review meeting (flagged from the Inspect page), at most once per dataset."""
+
+    __tablename__ = "flags"
+    __table_args__ = (UniqueConstraint("dataset_name", "image_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_name: Mapped[str] = mapped_column(String(200), index=True)
+    image_name: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    author: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,170 @@
+"""Review-meeting notes: comments on a run or an image (author, time), and images flagged for the meeting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+
+from db import store
+from db.models import Comment, Dataset, Flag, Image, Run
+
+MAX_COMMENT_CHARS = 5000
+MAX_AUTHOR_CHARS = 100
+
+
+@dataclass(frozen=True)
+class CommentRow:
+    id: int
+    dataset_name: str | None
+    run_id: int | None
+    image_name: str | None
+    author: str
+    text: str
+    created_at: datetime
+
+    @property
+    def target(self) -> str:
+        """What the comment is about, e.g. 'run #3', 'test/crack/001.png' or 'run #3, test/crack/001.png'."""
+        parts = [f"run #{self.run_id}"] if self.run_id is not None else []
+        if self.image_name:
+            parts.append(self.image_name)
+        return ", ".join(parts) or "dataset"
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    id: int
+    dataset_name: str
+    image_name: str
+    run_id: int | None
+    author: str
+    note: str | None
+    created_at: datetime
+
+
+def _author(author: str) -> str:
+    author = (author or "").strip()
+    if not author:
+        raise ValueError("author is empty; enter your name in the sidebar")
+    if len(author) > MAX_AUTHOR_CHARS:
+        raise ValueError(f"author is {len(author)} characters long; at most {MAX_AUTHOR_CHARS} are allowed")
+    return author
+
+
+def add_comment(
+    dataset_name: str,
+    author: str,
+    text: str,
+    run_id: int | None = None,
+    image_name: str | None = None,
+    url: str | None = None,
+) -> int:
+    """Record a comment on a run and/or an image of `dataset_name`; returns its id."""
+    author = _author(author)
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("comment text is empty")
+    if len(text) > MAX_COMMENT_CHARS:
+        raise ValueError(
+            f"comment text is {len(text)} characters long; at most {MAX_COMMENT_CHARS} are allowed"
+        )
+    if run_id is None and not image_name:
+        raise ValueError("a comment needs a run_id or an image_name to be about")
+    with store.session_scope(url) as s:
+        if run_id is not None:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise KeyError(f"no run with id {run_id}")
+            if run.dataset_name != dataset_name:
+                raise ValueError(f"run {run_id} is on dataset {run.dataset_name!r}, not {dataset_name!r}")
+        image_id = None
+        if image_name:
+            image_id = s.scalar(
+                select(Image.id)
+                .join(Dataset, Image.dataset_id == Dataset.id)
+                .where(Dataset.name == dataset_name, Image.relpath == image_name)
+            )
+        comment = Comment(
+            dataset_name=dataset_name,
+            run_id=run_id,
+            image_id=image_id,
+            image_name=image_name or None,
+            author=author,
+            text=text,
+        )
+        s.add(comment)
+        s.flush()
+        return comment.id
+
+
+def list_comments(
+    dataset_name: str, run_id: int | None = None, image_name: str | None = None, url: str | None = None
+) -> list[CommentRow]:
+    """Comments on `dataset_name` (or on its runs), oldest first; optionally only those on a run or image."""
+    with store.session_scope(url) as s:
+        runs_of_dataset = select(Run.id).where(Run.dataset_name == dataset_name)
+        query = select(Comment).where(
+            or_(Comment.dataset_name == dataset_name, Comment.run_id.in_(runs_of_dataset))
+        )
+        if run_id is not None:
+            query = query.where(Comment.run_id == run_id)
+        if image_name is not None:
+            query = query.where(Comment.image_name == image_name)
+        rows = s.scalars(query.order_by(Comment.created_at, Comment.id))
+        return [
+            CommentRow(
+                id=c.id,
+                dataset_name=c.dataset_name or dataset_name,
+                run_id=c.run_id,
+                image_name=c.image_name,
+                author=c.author,
+                text=c.text,
+                created_at=c.created_at,
+            )
+            for c in rows
+        ]
+
+
+def flag_image(
+    dataset_name: str,
+    image_name: str,
+    author: str,
+    run_id: int | None = None,
+    note: str | None = None,
+    url: str | None = None,
+) -> int:
+    """Choose an image as an example for the review (again: update run, author and note); returns the flag id."""
+    author = _author(author)
+    if not image_name:
+        raise ValueError("image_name is empty; pick an image to flag")
+    with store.session_scope(url) as s:
+        if run_id is not None and s.get(Run, run_id) is None:
+            raise KeyError(f"no run with id {run_id}")
+        flag = s.scalar(select(Flag).where(Flag.dataset_name == dataset_name, Flag.image_name == image_name))
+        if flag is None:
+            flag = Flag(dataset_name=dataset_name, image_name=image_name, author=author)
+            s.add(flag)
+        flag.run_id, flag.author, flag.note = run_id, author, (note or "").strip() or None
+        s.flush()
+        return flag.id
+
+
+def unflag_image(dataset_name: str, image_name: str, url: str | None = None) -> bool:
+    """Remove an image from the review examples; True when it was flagged."""
+    with store.session_scope(url) as s:
+        result = s.execute(
+            delete(Flag).where(Flag.dataset_name == dataset_name, Flag.image_name == image_name)
+        )
+        return bool(result.rowcount)
+
+
+def list_flags(dataset_name: str, url: str | None = None) -> list[FlagRow]:
+    """Images flagged for the review of `dataset_name`, in the order they were flagged."""
+    with store.session_scope(url) as s:
+        rows = s.scalars(select(Flag).where(Flag.dataset_name == dataset_name).order_by(Flag.id))
+        return [
+            FlagRow(f.id, f.dataset_name, f.image_name, f.run_id, f.author, f.note, f.created_at)
+            for f in rows
+        ]

@@ -1,0 +1,92 @@
+import pytest
+
+from db import comments, store
+from engine.data import import_dataset
+from tests.synthetic_mvtec import make_mvtec_folder
+
+
+@pytest.fixture
+def toy(workbench_env, tmp_path):
+    folder = make_mvtec_folder(tmp_path / "src", n_train=2, n_good=1, defects={"square": 1}, size=16)
+    import_dataset(folder, "toy")
+    run_id = store.create_run(
+        dataset_name="toy", method="vae", preset="smoke", params={}, seed=0, image_size=16
+    )
+    other = store.create_run(
+        dataset_name="other", method="vae", preset="smoke", params={}, seed=0, image_size=16
+    )
+    return run_id, other
+
+
+def test_comments_keep_author_time_target_and_order(toy):
+    run_id, _ = toy
+    first = comments.add_comment("toy", " ann ", "looks good", run_id=run_id)
+    second = comments.add_comment("toy", "bob", "why so bright?", image_name="test/square/000.png")
+    rows = comments.list_comments("toy")
+    assert [r.id for r in rows] == [first, second]
+    assert (rows[0].author, rows[0].text, rows[0].run_id, rows[0].target) == (
+        "ann",
+        "looks good",
+        run_id,
+        f"run #{run_id}",
+    )
+    assert rows[1].target == "test/square/000.png" and rows[1].created_at >= rows[0].created_at
+    assert [r.id for r in comments.list_comments("toy", run_id=run_id)] == [first]
+    assert [r.id for r in comments.list_comments("toy", image_name="test/square/000.png")] == [second]
+    assert comments.list_comments("other") == []
+
+
+def test_image_comment_links_the_stored_image_row(toy):
+    comment_id = comments.add_comment("toy", "ann", "dent?", image_name="test/square/000.png")
+    with store.session_scope() as s:
+        from db.models import Comment, Image
+
+        comment = s.get(Comment, comment_id)
+        assert s.get(Image, comment.image_id).relpath == "test/square/000.png"
+
+
+def test_comment_rows_follow_a_deleted_run(toy):
+    run_id, _ = toy
+    comments.add_comment("toy", "ann", "gone soon", run_id=run_id)
+    store.delete_run(run_id)
+    assert comments.list_comments("toy") == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"author": "", "text": "x", "image_name": "a.png"}, "author is empty"),
+        ({"author": "ann", "text": "   ", "image_name": "a.png"}, "comment text is empty"),
+        ({"author": "ann", "text": "x" * 5001, "image_name": "a.png"}, "at most 5000"),
+        ({"author": "ann", "text": "x"}, "needs a run_id or an image_name"),
+    ],
+)
+def test_bad_comments_are_refused_with_the_field_named(toy, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        comments.add_comment("toy", **kwargs)
+    assert comments.list_comments("toy") == []
+
+
+def test_comment_on_a_run_of_another_dataset_is_refused(toy):
+    _, other = toy
+    with pytest.raises(ValueError, match="is on dataset 'other'"):
+        comments.add_comment("toy", "ann", "x", run_id=other)
+    with pytest.raises(KeyError, match="no run with id 999"):
+        comments.add_comment("toy", "ann", "x", run_id=999)
+
+
+def test_flags_are_unique_per_image_and_can_be_removed(toy):
+    run_id, _ = toy
+    first = comments.flag_image("toy", "test/square/000.png", "ann", run_id=run_id, note="clear miss")
+    again = comments.flag_image("toy", "test/square/000.png", "bob", note=" ")
+    comments.flag_image("toy", "test/good/000.png", "ann")
+    flags = comments.list_flags("toy")
+    assert first == again
+    assert [(f.image_name, f.author, f.note, f.run_id) for f in flags] == [
+        ("test/square/000.png", "bob", None, None),
+        ("test/good/000.png", "ann", None, None),
+    ]
+    assert comments.unflag_image("toy", "test/good/000.png") is True
+    assert comments.unflag_image("toy", "test/good/000.png") is False
+    assert [f.image_name for f in comments.list_flags("toy")] == ["test/square/000.png"]
+    assert comments.list_flags("other") == []
