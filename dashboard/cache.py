@@ -27,3 +27,250 @@ def db_ready() -> None:
 @st.cache_resource(show_spinner=False)
 def _engine():
     return store.get_engine()
+
+
+# --- datasets, labeling and training pages ----------------------------------------------------------
+
+
+@st.cache_data(ttl=5, max_entries=8, show_spinner=False)
+def dataset_summaries(db_url: str):
+    """Stored datasets with counts per split and label (refreshed every few seconds)."""
+    from db.datasets import summaries
+
+    return summaries(url=db_url)
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading the built-in set...")
+def builtin_overview(name: str) -> tuple[dict, list[tuple[bytes, str]]]:
+    """Overview row and sample thumbnails of a built-in set (loaded once per process)."""
+    import torch
+
+    from dashboard.datasets_view import builtin_overview as overview
+    from dashboard.thumbs import tensor_thumbnails
+
+    row, data, samples = overview(name)
+    images = torch.cat([data.train.images, data.test.images])
+    pictures = tensor_thumbnails(images, [i for i, _ in samples])
+    return row, [(png, caption) for png, (_, caption) in zip(pictures, samples, strict=True)]
+
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+def file_thumbnail(path: str, mtime: float, size: int = 96) -> bytes:
+    """PNG thumbnail of an image file; `mtime` makes a changed file a new entry."""
+    from pathlib import Path
+
+    from dashboard.thumbs import file_thumbnail as thumbnail
+
+    return thumbnail(Path(path), size)
+
+
+@st.cache_data(ttl=30, max_entries=8, show_spinner=False)
+def method_scores(dataset: str, db_url: str) -> dict[str, dict[str, float]]:
+    """Normalised scores of the latest finished run of each method on a dataset (for "suggest next")."""
+    from db.labels import latest_method_scores
+
+    return latest_method_scores(dataset, url=db_url)
+
+
+@st.cache_resource(show_spinner=False)
+def executor(db_url: str):
+    """The one local worker launcher of this app process for a results store."""
+    from engine.jobs import LocalProcessExecutor
+
+    return LocalProcessExecutor(db_url=db_url)
+
+
+def clear_dataset_caches() -> None:
+    """Forget dataset lists and counts after an import, a deletion or new labels."""
+    dataset_names.clear()
+    dataset_summaries.clear()
+
+
+# --- results pages: compare, embeddings, inspect, review ---------------------------------------------
+# Public helpers fill in the store locations, so cache keys hold them and tests with fresh stores never
+# see another store's runs. Per-run data never changes after a run finished, so it has no ttl.
+
+MAX_TRAIN_POINTS = 200  # normal training embeddings mapped with the test points
+
+
+def _locations() -> tuple[str, str]:
+    from engine import config
+
+    return config.db_url(), config.mlflow_uri()
+
+
+def finished_runs(dataset: str) -> list:
+    """`RunInfo`s of the finished runs on `dataset`, newest first (refreshed every few seconds)."""
+    return _finished_runs(dataset, _locations()[0])
+
+
+@st.cache_data(ttl=5, max_entries=16, show_spinner=False)
+def _finished_runs(dataset: str, db_url: str) -> list:
+    from dashboard.results import run_info
+
+    return [run_info(r) for r in store.list_runs(dataset_name=dataset, status="FINISHED", url=db_url)]
+
+
+def run_datasets() -> list[str]:
+    """Names of the datasets that have finished runs (refreshed every few seconds)."""
+    return _run_datasets(_locations()[0])
+
+
+@st.cache_data(ttl=5, max_entries=4, show_spinner=False)
+def _run_datasets(db_url: str) -> list[str]:
+    return sorted({r.dataset_name for r in store.list_runs(status="FINISHED", url=db_url)})
+
+
+def score_table(run_id: int):
+    """The `ScoreTable` (names, labels, defect types, raw and normalised scores) of a finished run."""
+    return _score_table(run_id, _locations()[0])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _score_table(run_id: int, db_url: str):
+    from dashboard.results import score_table as table
+
+    return table(store.get_predictions(run_id, url=db_url))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _artifact_path(run_id: int, db_url: str, mlflow_uri: str) -> str:
+    from engine.tracking import predictions_path
+
+    run = store.get_run(run_id, url=db_url)
+    if run is None:
+        raise KeyError(f"no run with id {run_id}")
+    return str(predictions_path(run, mlflow_uri))
+
+
+def artifact_array(run_id: int, key: str):
+    """One array of a run's predictions artifact (None when the run has none); reconstructions as uint8.
+    Read-only and shared, not copied: maps are tens of MB per run and Inspect slices one image at a time."""
+    return _artifact_array(run_id, key, *_locations())
+
+
+@st.cache_resource(max_entries=48, show_spinner=False)
+def _artifact_array(run_id: int, key: str, db_url: str, mlflow_uri: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    from engine.tracking import Predictions
+
+    value = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri))).get(key)
+    if value is None:
+        return None
+    if key == "reconstructions":
+        value = np.round(value * 255).astype(np.uint8)  # (N, C, H, W), a quarter of the float size
+    value.setflags(write=False)
+    return value
+
+
+def image_views(run_id: int, image_name: str):
+    """`ImageViews` (anomaly map, reconstruction, attention, mask) of one test image; None if absent."""
+    return _image_views(run_id, image_name, *_locations())
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _image_views(run_id: int, image_name: str, db_url: str, mlflow_uri: str):
+    from dashboard.pictures import to_uint8
+    from dashboard.results import ImageViews
+
+    names = _artifact_array(run_id, "names", db_url, mlflow_uri)
+    hits = [i for i, n in enumerate(names) if n == image_name]
+    if not hits:
+        return None
+    i = hits[0]
+
+    def item(key: str):
+        array = _artifact_array(run_id, key, db_url, mlflow_uri)
+        return None if array is None else array[i]
+
+    reconstruction = item("reconstructions")
+    return ImageViews(
+        anomaly_map=item("anomaly_maps").astype("float32"),
+        reconstruction=None if reconstruction is None else to_uint8(reconstruction),
+        attention=None if (a := item("attentions")) is None else a.astype("float32"),
+        mask=item("masks"),
+    )
+
+
+def map_range(run_id: int, key: str = "anomaly_maps") -> tuple[float, float]:
+    """(low, high) of a run's maps over all test images (0.5th and 99.5th percentiles), so one colour scale
+    serves every image of the run and a normal image's map does not look as hot as a defect's."""
+    return _map_range(run_id, key, *_locations())
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _map_range(run_id: int, key: str, db_url: str, mlflow_uri: str) -> tuple[float, float]:
+    import numpy as np
+
+    maps = _artifact_array(run_id, key, db_url, mlflow_uri)
+    if maps is None or maps.size == 0:
+        return 0.0, 1.0
+    values = np.asarray(maps, dtype=np.float32).ravel()[:: max(1, maps.size // 2_000_000)]
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    return float(lo), float(max(hi, lo + 1e-12))
+
+
+def embedding_map(run_id: int):
+    """The 2-D t-SNE map of a run's test embeddings with its training sample and centroid (computed once)."""
+    return _embedding_map(run_id, *_locations())
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    from dashboard.projection import embedding_map as project
+    from engine.tracking import Predictions
+
+    preds = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri)))
+    train = preds.get("train_embeddings")
+    if train is not None and len(train) > MAX_TRAIN_POINTS:
+        train = train[np.sort(np.random.default_rng(0).choice(len(train), MAX_TRAIN_POINTS, replace=False))]
+    return project(
+        preds.get("embeddings"),
+        train,
+        preds.get("centroid"),
+        names=tuple(str(n) for n in preds.get("names")),
+        labels=preds.get("labels").astype(int),
+        defect_types=tuple(str(d) for d in preds.get("defect_types")),
+        scores=preds.get("scores"),
+    )
+
+
+@st.cache_resource(ttl=600, max_entries=3, show_spinner="Loading the dataset's images...")
+def _loaded_dataset(name: str, image_size: int, db_url: str):
+    from engine.data import DatasetError, load_dataset
+
+    try:
+        return load_dataset(name, image_size=image_size, db_url=db_url)
+    except (DatasetError, OSError):
+        return None
+
+
+def input_image(dataset: str, image_size: int, image_name: str):
+    """A test image of `dataset` at `image_size` as (H, W[, 3]) uint8, or None when it cannot be found."""
+    return _input_image(dataset, image_size, image_name, _locations()[0])
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def _input_image(dataset: str, image_size: int, image_name: str, db_url: str):
+    from dashboard.pictures import to_uint8
+
+    data = _loaded_dataset(dataset, image_size, db_url)
+    if data is None or image_name not in data.test.names:
+        return None
+    return to_uint8(data.test.images[data.test.names.index(image_name)].numpy())
+
+
+def clear_results_caches() -> None:
+    """Forget cached run lists (per-run data stays: a finished run does not change)."""
+    _finished_runs.clear()
+    _run_datasets.clear()

@@ -1,0 +1,180 @@
+"""Plotly figures of the results pages, built by pure functions from run summaries and arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from dashboard.projection import EmbeddingMap
+from dashboard.results import Confusion, RunInfo, fmt
+
+PALETTE = qualitative.Plotly + qualitative.Dark2 + qualitative.Set1
+NORMAL_COLOUR = "#3b6fb6"
+ANOMALY_COLOUR = "#d1495b"
+TRAIN_COLOUR = "#b8b8b8"
+COLOUR_BY = ("label", "defect type")
+
+
+def run_colours(runs: Sequence[RunInfo]) -> dict[int, str]:
+    """A distinct colour per run id, stable for a given selection order."""
+    return {run.id: PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(
+        title=title, height=height, margin={"l": 50, "r": 20, "t": 50, "b": 45}, template="plotly_white"
+    )
+    return fig
+
+
+def roc_figure(runs: Sequence[RunInfo]) -> go.Figure:
+    """ROC curves of all runs on one figure; the legend says method, run id and AUROC."""
+    colours = run_colours(runs)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "#999"},
+            name="chance",
+            hoverinfo="skip",
+        )
+    )
+    for run in runs:
+        if not run.roc_fpr:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=list(run.roc_fpr),
+                y=list(run.roc_tpr),
+                mode="lines",
+                line={"color": colours[run.id], "width": 2, "shape": "hv"},
+                name=f"{run.label} (AUROC {fmt(run.image_auroc)})",
+                hovertemplate="FPR %{x:.3f}<br>TPR %{y:.3f}<extra>" + run.label + "</extra>",
+            )
+        )
+    fig.update_xaxes(title="false positive rate", range=[0, 1], constrain="domain")
+    fig.update_yaxes(title="true positive rate", range=[0, 1.02], scaleanchor="x", scaleratio=1)
+    fig.update_layout(legend={"x": 0.98, "y": 0.02, "xanchor": "right", "yanchor": "bottom"})
+    return _layout(fig, "ROC curves (image level)", height=460)
+
+
+def defect_auroc_figure(runs: Sequence[RunInfo]) -> go.Figure:
+    """Grouped bars: AUROC of each defect type against the normal test images, one bar group per type."""
+    colours = run_colours(runs)
+    types = sorted({t for run in runs for t in run.auroc_per_defect_type})
+    fig = go.Figure()
+    for run in runs:
+        values = [run.auroc_per_defect_type.get(t) for t in types]
+        fig.add_trace(
+            go.Bar(
+                x=types,
+                y=values,
+                name=run.label,
+                marker_color=colours[run.id],
+                text=[fmt(v, 2) for v in values],
+                textposition="outside",
+                hovertemplate="%{x}: AUROC %{y:.3f}<extra>" + run.label + "</extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="AUROC", range=[0, 1.1])
+    fig.update_xaxes(title="defect type")
+    return _layout(fig, "AUROC per defect type")
+
+
+def confusion_figure(confusion: Confusion, title: str) -> go.Figure:
+    """2x2 confusion matrix at one threshold (rows: truth, columns: call)."""
+    matrix = confusion.matrix
+    names = ["TN", "FP", "FN", "TP"]
+    text = [[f"{names[2 * r + c]}<br>{matrix[r, c]}" for c in range(2)] for r in range(2)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.tolist(),
+            x=["called normal", "called anomalous"],
+            y=["normal", "anomalous"],
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 16},
+            colorscale="Blues",
+            showscale=False,
+            hovertemplate="truth %{y}, %{x}: %{z}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title="truth")
+    return _layout(fig, f"{title} at {confusion.threshold:.2f}", height=260)
+
+
+def _label_groups(emap: EmbeddingMap, colour_by: str) -> list[tuple[str, np.ndarray, str]]:
+    if colour_by not in COLOUR_BY:
+        raise ValueError(f"unknown colouring {colour_by!r}; choose from {list(COLOUR_BY)}")
+    labels = np.asarray(emap.labels)
+    if colour_by == "label":
+        return [
+            ("normal", labels == 0, NORMAL_COLOUR),
+            ("anomalous", labels == 1, ANOMALY_COLOUR),
+        ]
+    types = np.asarray(emap.defect_types)
+    defects = sorted({t for t, lab in zip(emap.defect_types, labels, strict=True) if lab == 1})
+    groups = [("good", labels == 0, NORMAL_COLOUR)]
+    groups += [
+        (t, (types == t) & (labels == 1), PALETTE[(i + 1) % len(PALETTE)]) for i, t in enumerate(defects)
+    ]
+    return groups
+
+
+def embedding_figure(emap: EmbeddingMap, colour_by: str = "label", title: str = "") -> go.Figure:
+    """Scatter of the 2-D map: test points coloured by label or defect type, normal training sample in grey,
+    the normal training centroid as a star. Each test point carries [name, label text, score] as customdata."""
+    fig = go.Figure()
+    if len(emap.train):
+        fig.add_trace(
+            go.Scatter(
+                x=emap.train[:, 0],
+                y=emap.train[:, 1],
+                mode="markers",
+                marker={"color": TRAIN_COLOUR, "size": 4},
+                name="train (normal)",
+                hoverinfo="skip",
+            )
+        )
+    for name, keep, colour in _label_groups(emap, colour_by):
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            continue
+        custom = [[emap.names[i], name, float(emap.scores[i])] for i in idx]
+        fig.add_trace(
+            go.Scatter(
+                x=emap.test[idx, 0],
+                y=emap.test[idx, 1],
+                mode="markers",
+                marker={"color": colour, "size": 7, "line": {"width": 0.5, "color": "white"}},
+                name=f"{name} ({len(idx)})",
+                customdata=custom,
+                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>score %{customdata[2]:.4g}<extra></extra>",
+            )
+        )
+    if emap.centroid is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[emap.centroid[0]],
+                y=[emap.centroid[1]],
+                mode="markers",
+                marker={
+                    "symbol": "star",
+                    "size": 18,
+                    "color": "black",
+                    "line": {"width": 1, "color": "white"},
+                },
+                name="normal centroid",
+                hovertemplate="centroid of the normal training embeddings<extra></extra>",
+            )
+        )
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    fig.update_layout(legend={"orientation": "h", "y": -0.05}, clickmode="event+select")
+    return _layout(fig, f"{title} ({emap.method})" if title else emap.method, height=460)

@@ -1,0 +1,87 @@
+"""Parts of the Inspect page: the picking gallery and one row of pictures and facts per run."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import cache, pictures, results
+from dashboard.results import RunInfo, ScoreTable
+
+GALLERY_SIZE = 12
+GALLERY_COLUMNS = 6
+PICTURE_PX = 192  # pictures in a run's row are drawn at this width
+
+
+def _choose(name: str) -> None:
+    st.session_state["inspect_image"] = name
+
+
+def gallery(run: RunInfo, table: ScoreTable, names: list[str]) -> None:
+    """Thumbnails of the first candidates, each with an Open button."""
+    lo, hi = cache.map_range(run.id)
+    ranks = results.ranks(table.scores)
+    shown = names[:GALLERY_SIZE]
+    for start in range(0, len(shown), GALLERY_COLUMNS):
+        for column, name in zip(
+            st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS], strict=False
+        ):
+            i = table.index(name)
+            picture = cache.input_image(run.dataset, run.image_size, name)
+            if picture is None:
+                views = cache.image_views(run.id, name)
+                picture = pictures.heat(views.anomaly_map, lo, hi) if views is not None else None
+            if picture is not None:
+                column.image(
+                    pictures.png_bytes(picture, 96), caption=f"#{ranks[i]} · {table.scores_normalized[i]:.2f}"
+                )
+            column.button(
+                "Open", key=f"open_{name}", on_click=_choose, args=(name,), help=name, width="stretch"
+            )
+
+
+def _verdict(called: bool, label: int) -> str:
+    if called:
+        return "anomalous ✓" if label == 1 else "anomalous ✗ (false positive)"
+    return "normal ✓" if label == 0 else "normal ✗ (false negative)"
+
+
+def run_row(run: RunInfo, name: str, threshold: float) -> None:
+    """Input (mask outlined), reconstruction, error map (one colour scale per run), attention overlay, then
+    score, rank and the call at `threshold`."""
+    st.markdown(f"##### {run.label} · {run.preset}")
+    table = cache.score_table(run.id)
+    i = table.index(name)
+    views = cache.image_views(run.id, name)
+    if i is None or views is None:
+        st.caption(f"{name} is not among the test images of {run.label} (left out of its evaluation).")
+        return
+    picture = cache.input_image(run.dataset, run.image_size, name)
+    base = picture if picture is not None else np.zeros(views.anomaly_map.shape, np.uint8)
+    cols = st.columns([1, 1, 1, 1, 1.2])
+    if picture is not None:
+        shown = pictures.outline(picture, views.mask) if views.mask is not None else picture
+        cols[0].image(
+            pictures.png_bytes(shown, PICTURE_PX),
+            caption="input (defect outlined)" if views.mask is not None else "input",
+        )
+    else:
+        cols[0].caption("input image not available")
+    if views.reconstruction is not None:
+        cols[1].image(pictures.png_bytes(views.reconstruction, PICTURE_PX), caption="reconstruction")
+    else:
+        cols[1].caption("no reconstruction (the method has none)")
+    lo, hi = cache.map_range(run.id)
+    error = pictures.heat(views.anomaly_map, lo, hi)
+    cols[2].image(pictures.png_bytes(error, PICTURE_PX), caption="error map (scale shared by the run)")
+    if views.attention is not None:
+        att = pictures.overlay(base, views.attention, alpha=0.6)
+        cols[3].image(pictures.png_bytes(att, PICTURE_PX), caption="attention")
+    else:
+        cols[3].caption("no attention map (the method has none)")
+    rank = int(results.ranks(table.scores)[i])
+    called = bool(table.scores_normalized[i] >= threshold)
+    cols[4].markdown(
+        f"score **{table.scores[i]:.4g}**  \nnormalised **{table.scores_normalized[i]:.2f}**"
+        f"  \nrank **{rank}** of {len(table.names)}  \nat {threshold:.2f}: {_verdict(called, int(table.labels[i]))}"
+    )

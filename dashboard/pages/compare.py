@@ -1,0 +1,60 @@
+"""Compare: ROC curves, the figures table, AUROC per defect type and a threshold per run with its confusion."""
+
+import streamlit as st
+
+from dashboard import cache, figures, results, selection
+
+st.title("Compare")
+dataset = selection.dataset_in_view()
+if not dataset:
+    st.stop()
+runs = selection.pick_runs(dataset)
+if not runs:
+    st.stop()
+
+left, right = st.columns([3, 2])
+left.plotly_chart(figures.roc_figure(runs), key="roc")
+if any(run.auroc_per_defect_type for run in runs):
+    right.plotly_chart(figures.defect_auroc_figure(runs), key="defect_auroc")
+else:
+    right.info("No AUROC per defect type: the test split has a single defect type or no anomalies.")
+
+st.subheader("Figures")
+st.dataframe(
+    results.leaderboard(runs),
+    hide_index=True,
+    key="figures_table",
+    column_config={
+        name: st.column_config.NumberColumn(format="%.3f")
+        for name in ("image AUROC", "AP", "best F1", "pixel AUROC", "PRO")
+    }
+    | {
+        "fit s": st.column_config.NumberColumn(format="%.1f"),
+        "images/s": st.column_config.NumberColumn(format="%.1f"),
+        "peak MiB": st.column_config.NumberColumn(format="%.0f"),
+    },
+)
+notes = [(run, run.notes) for run in runs if run.notes]
+if notes:
+    with st.expander("Run notes"):
+        for run, text in notes:
+            st.markdown(f"**{run.label}**: " + text.replace("\n", "; "))
+
+st.subheader("Thresholds")
+st.caption(
+    "Scores normalised to 0-1 against the normal training images (0.5 = the highest normal training score). "
+    "An image is called anomalous when its score reaches the threshold; the start value is the best-F1 one. "
+    "The Inspect page lists the false positives and negatives at these thresholds."
+)
+per_row = 3 if len(runs) > 4 else max(1, min(2, len(runs)))
+for start in range(0, len(runs), per_row):
+    for column, run in zip(st.columns(per_row), runs[start : start + per_row], strict=False):
+        with column:
+            value = selection.threshold_slider(run)
+            table = cache.score_table(run.id)
+            confusion = results.confusion_at(table.labels, table.scores_normalized, value)
+            st.plotly_chart(figures.confusion_figure(confusion, run.label), key=f"confusion_{run.id}")
+            st.markdown(
+                f"precision **{results.fmt(confusion.precision, 2)}** · recall **{results.fmt(confusion.recall, 2)}**"
+                f" · {confusion.fp} false positive(s) · {confusion.fn} false negative(s)"
+            )

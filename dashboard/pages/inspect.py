@@ -1,0 +1,79 @@
+"""Inspect: pick an image (gallery by score, or false positives / negatives at the Compare thresholds), then
+one row per run: input, reconstruction, error map, attention overlay, score and rank."""
+
+import streamlit as st
+
+from dashboard import cache, inspect_view, results, selection
+from db import comments
+
+st.title("Inspect")
+dataset = selection.dataset_in_view()
+if not dataset:
+    st.stop()
+runs = selection.pick_runs(dataset)
+if not runs:
+    st.stop()
+by_id = {run.id: run for run in runs}
+
+c1, c2 = st.columns([3, 2])
+source = c1.radio(
+    "Pick from", results.SOURCES, horizontal=True, key="inspect_source", format_func=lambda s: s.capitalize()
+)
+if st.session_state.get("inspect_reference") not in by_id:
+    st.session_state["inspect_reference"] = runs[0].id
+reference = by_id[
+    c2.selectbox(
+        "Ordered by the scores and threshold of",
+        list(by_id),
+        format_func=lambda i: by_id[i].label,
+        key="inspect_reference",
+    )
+]
+threshold = selection.threshold(reference)
+table = cache.score_table(reference.id)
+names = results.candidates(table, source, threshold)
+if source != "gallery":
+    st.caption(
+        f"{len(names)} {source} of {reference.label} at threshold {threshold:.2f} (set on the Compare page)."
+    )
+if not names:
+    st.info(f"No {source} for {reference.label} at threshold {threshold:.2f}.")
+    st.stop()
+
+with st.expander("Gallery", expanded=True):
+    inspect_view.gallery(reference, table, names)
+
+if st.session_state.get("inspect_image") not in names:
+    st.session_state["inspect_image"] = names[0]
+normalized = dict(zip(table.names, table.scores_normalized, strict=True))
+name = st.selectbox(
+    "Image",
+    names,
+    key="inspect_image",
+    format_func=lambda n: f"{n} · {normalized[n]:.2f}",
+    help="Type to search; the number is the normalised score of the reference run",
+)
+
+i = table.index(name)
+truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
+head, flag_col = st.columns([4, 1])
+head.subheader(f"{name} · {truth}")
+dataset = reference.dataset  # the variant the runs were recorded under, e.g. 'mnist:3'
+if name in {f.image_name for f in comments.list_flags(dataset)}:
+    if flag_col.button(
+        "Unflag", key="unflag", icon=":material/flag:", help="Remove from the Review examples"
+    ):
+        comments.unflag_image(dataset, name)
+        st.rerun()
+elif flag_col.button(
+    "Flag for review", key="flag", icon=":material/outlined_flag:", help="Show it on the Review page"
+):
+    try:
+        comments.flag_image(dataset, name, st.session_state.get("user", ""), run_id=reference.id)
+    except ValueError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()
+
+for run in runs:
+    inspect_view.run_row(run, name, selection.threshold(run))

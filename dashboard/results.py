@@ -1,0 +1,245 @@
+"""Pure helpers of the results pages: run summaries, the leaderboard table, thresholds, confusion, ranks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_THRESHOLD = 0.5  # normalised score of the highest normal training score
+SOURCES = ("gallery", "false positives", "false negatives")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One finished run as the pages show it (a detached copy of the store row plus its parsed metrics)."""
+
+    id: int
+    method: str
+    preset: str
+    dataset: str
+    image_size: int
+    status: str
+    started_at: datetime | None
+    image_auroc: float | None
+    average_precision: float | None
+    best_f1: float | None
+    best_f1_threshold_normalized: float | None
+    pixel_auroc: float | None
+    pro: float | None
+    fit_seconds: float | None
+    images_per_second: float | None
+    peak_memory_mb: float | None
+    device: str | None
+    roc_fpr: tuple[float, ...] = ()
+    roc_tpr: tuple[float, ...] = ()
+    auroc_per_defect_type: dict[str, float] = field(default_factory=dict)
+    notes: str | None = None
+    mlflow_run_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Short name used in legends and headings, e.g. 'vae #12'."""
+        return f"{self.method} #{self.id}"
+
+    @property
+    def description(self) -> str:
+        """Longer name for pickers, e.g. 'vae #12 · smoke · AUROC 0.912 · 2026-11-24 07:01'."""
+        when = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else "?"
+        return f"{self.label} · {self.preset} · AUROC {fmt(self.image_auroc)} · {when}"
+
+
+def run_info(run: Any) -> RunInfo:
+    """A `RunInfo` from a `db.models.Run` row."""
+    metrics = json.loads(run.metrics_json or "{}")
+    roc = metrics.get("roc") or {}
+    return RunInfo(
+        id=run.id,
+        method=run.method,
+        preset=run.preset,
+        dataset=run.dataset_name,
+        image_size=run.image_size,
+        status=run.status,
+        started_at=run.started_at,
+        image_auroc=run.image_auroc if run.image_auroc is not None else metrics.get("image_auroc"),
+        average_precision=metrics.get("average_precision"),
+        best_f1=metrics.get("best_f1"),
+        best_f1_threshold_normalized=metrics.get("best_f1_threshold_normalized"),
+        pixel_auroc=run.pixel_auroc if run.pixel_auroc is not None else metrics.get("pixel_auroc"),
+        pro=metrics.get("pro"),
+        fit_seconds=run.fit_seconds,
+        images_per_second=run.images_per_second,
+        peak_memory_mb=run.peak_memory_mb,
+        device=run.device,
+        roc_fpr=tuple(float(v) for v in roc.get("fpr", ())),
+        roc_tpr=tuple(float(v) for v in roc.get("tpr", ())),
+        auroc_per_defect_type={
+            str(k): float(v) for k, v in (metrics.get("auroc_per_defect_type") or {}).items()
+        },
+        notes=run.notes,
+        mlflow_run_id=run.mlflow_run_id,
+    )
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def latest_per_method(runs: Sequence[RunInfo]) -> list[RunInfo]:
+    """The newest run (highest id) of each method, ordered by method name."""
+    latest: dict[str, RunInfo] = {}
+    for run in runs:
+        if run.method not in latest or run.id > latest[run.method].id:
+            latest[run.method] = run
+    return [latest[m] for m in sorted(latest)]
+
+
+LEADERBOARD_COLUMNS = (
+    "run",
+    "method",
+    "preset",
+    "image AUROC",
+    "AP",
+    "best F1",
+    "pixel AUROC",
+    "PRO",
+    "fit s",
+    "images/s",
+    "peak MiB",
+    "device",
+)
+
+
+def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:
+    """One row per run with its figures; `sort` orders by image AUROC, best first (runs without one last)."""
+    rows = [
+        (
+            run.label,
+            run.method,
+            run.preset,
+            run.image_auroc,
+            run.average_precision,
+            run.best_f1,
+            run.pixel_auroc,
+            run.pro,
+            run.fit_seconds,
+            run.images_per_second,
+            run.peak_memory_mb,
+            run.device,
+        )
+        for run in runs
+    ]
+    table = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
+    if sort:
+        table = table.sort_values("image AUROC", ascending=False, na_position="last", kind="stable")
+    return table.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """Per-image results of one run on its test split."""
+
+    names: tuple[str, ...]
+    labels: np.ndarray  # (N,) 0 normal / 1 anomalous
+    defect_types: tuple[str, ...]
+    scores: np.ndarray  # (N,) raw, higher = more anomalous
+    scores_normalized: np.ndarray  # (N,) 0..1, 0.5 = highest normal training score
+
+    def index(self, name: str) -> int | None:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            return None
+
+
+def score_table(rows: Sequence[Any]) -> ScoreTable:
+    """A `ScoreTable` from `db.store.PredictionRow`s."""
+    return ScoreTable(
+        names=tuple(r.image_name for r in rows),
+        labels=np.array([int(r.label) for r in rows], dtype=np.int64),
+        defect_types=tuple(r.defect_type for r in rows),
+        scores=np.array([float(r.score) for r in rows], dtype=np.float64),
+        scores_normalized=np.array([float(r.score_normalized) for r in rows], dtype=np.float64),
+    )
+
+
+def default_threshold(run: RunInfo) -> float:
+    """The normalised best-F1 threshold of a run, else 0.5 (the highest normal training score)."""
+    t = run.best_f1_threshold_normalized
+    return float(np.clip(t, 0.0, 1.0)) if t is not None else DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Counts at one threshold; an image is called anomalous when its score >= threshold."""
+
+    threshold: float
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+    @property
+    def precision(self) -> float | None:
+        called = self.tp + self.fp
+        return self.tp / called if called else None
+
+    @property
+    def recall(self) -> float | None:
+        anomalous = self.tp + self.fn
+        return self.tp / anomalous if anomalous else None
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """[[TN, FP], [FN, TP]]: rows true normal/anomalous, columns called normal/anomalous."""
+        return np.array([[self.tn, self.fp], [self.fn, self.tp]])
+
+
+def confusion_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Confusion:
+    labels = np.asarray(labels).astype(bool)
+    called = np.asarray(scores) >= threshold
+    return Confusion(
+        threshold=float(threshold),
+        tp=int((called & labels).sum()),
+        fp=int((called & ~labels).sum()),
+        tn=int((~called & ~labels).sum()),
+        fn=int((~called & labels).sum()),
+    )
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """Rank of each score, 1 = the most anomalous (ties share the better rank)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    ordered = np.sort(scores)[::-1]
+    return np.searchsorted(-ordered, -scores, side="left") + 1
+
+
+def candidates(table: ScoreTable, source: str, threshold: float) -> list[str]:
+    """Image names to pick from: all by score (most anomalous first), or the false positives (highest
+    normalised score first) or false negatives (lowest first) at `threshold`."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown image source {source!r}; choose from {list(SOURCES)}")
+    order = np.argsort(-table.scores, kind="stable")
+    if source == "gallery":
+        return [table.names[i] for i in order]
+    called = table.scores_normalized >= threshold
+    if source == "false positives":
+        keep = called & (table.labels == 0)
+        return [table.names[i] for i in order if keep[i]]
+    keep = ~called & (table.labels == 1)
+    return [table.names[i] for i in order[::-1] if keep[i]]
+
+
+@dataclass(frozen=True)
+class ImageViews:
+    """What a run's predictions artifact holds for one test image."""
+
+    anomaly_map: np.ndarray  # (H, W)
+    reconstruction: np.ndarray | None  # (H, W) or (H, W, 3) uint8
+    attention: np.ndarray | None  # (H, W)
+    mask: np.ndarray | None  # (H, W) {0, 1}

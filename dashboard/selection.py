@@ -1,0 +1,76 @@
+"""Widgets shared by the results pages: the dataset in view, the run picker and per-run thresholds.
+
+Choices are kept in plain session-state dicts as well as in the widgets, so they survive page switches
+(Streamlit forgets the state of widgets that a page run did not draw)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import cache
+from dashboard.results import RunInfo, default_threshold, latest_per_method
+
+
+def dataset_in_view() -> str | None:
+    """The sidebar's dataset, or None (with a hint) when there is none."""
+    dataset = st.session_state.get("dataset")
+    if not dataset:
+        st.info("Import a dataset on the Datasets page, then pick it in the sidebar.")
+    return dataset
+
+
+def _variants(dataset: str) -> list[str]:
+    """`dataset` and the names its runs were recorded under with a normal digit, e.g. 'mnist:3'."""
+    names = [n for n in cache.run_datasets() if n == dataset or n.startswith(f"{dataset}:")]
+    return sorted(set(names) | {dataset})
+
+
+def pick_runs(dataset: str, key: str = "runs") -> list[RunInfo]:
+    """A multiselect of the finished runs on `dataset` (default: the latest of each method)."""
+    variants = _variants(dataset)
+    if len(variants) > 1:
+        dataset = st.selectbox("Dataset variant", variants, key=f"{key}_variant_{dataset}")
+    runs = cache.finished_runs(dataset)
+    if not runs:
+        st.info(f"No finished runs on {dataset!r} yet: enqueue some on the Train page.")
+        return []
+    by_id = {run.id: run for run in runs}
+    saved: dict[str, list[int]] = st.session_state.setdefault("selected_runs", {})
+    widget = f"{key}_picker_{dataset}"
+    chosen = [i for i in st.session_state.get(widget, saved.get(dataset, [])) if i in by_id]
+    if not chosen and widget not in st.session_state:
+        chosen = [run.id for run in latest_per_method(runs)]
+    st.session_state[widget] = chosen
+    picked = st.multiselect(
+        "Runs",
+        list(by_id),
+        format_func=lambda i: by_id[i].description,
+        key=widget,
+        help="Default: the latest finished run of each method",
+        placeholder="Choose runs to compare",
+    )
+    saved[dataset] = list(picked)
+    return [by_id[i] for i in picked]
+
+
+def threshold(run: RunInfo) -> float:
+    """The threshold chosen for `run` on the Compare page (default: its best-F1 threshold)."""
+    return float(st.session_state.setdefault("thresholds", {}).get(run.id, default_threshold(run)))
+
+
+def threshold_slider(run: RunInfo) -> float:
+    """A 0-1 slider on normalised scores for one run; the value is shared with the Inspect page."""
+    saved: dict[int, float] = st.session_state.setdefault("thresholds", {})
+    widget = f"threshold_{run.id}"
+    if widget not in st.session_state:
+        st.session_state[widget] = round(saved.get(run.id, default_threshold(run)), 3)
+    value = st.slider(
+        f"Threshold for {run.label}",
+        0.0,
+        1.0,
+        step=0.005,
+        key=widget,
+        help="On normalised scores: 0.5 is the highest score of a normal training image",
+    )
+    saved[run.id] = float(value)
+    return float(value)

@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+
+from db import store
+from tests.dashboard.plotly_spec import figures_on as charts
+
+PAGE = "dashboard/pages/compare.py"
+
+
+def test_default_runs_roc_table_and_defect_types(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    assert not at.exception
+    picker = at.multiselect[0]
+    assert picker.value == results_env.latest  # latest finished run of each method
+    assert len(picker.options) == 3  # the FAILED run is not offered
+
+    new, svdd = store.get_run(results_env.autoencoder), store.get_run(results_env.deep_svdd)
+    roc = charts(at)["ROC curves (image level)"]
+    curves = {t["name"]: t for t in roc["data"] if t["name"] != "chance"}
+    assert set(curves) == {
+        f"autoencoder #{new.id} (AUROC {new.image_auroc:.3f})",
+        f"deep_svdd #{svdd.id} (AUROC {svdd.image_auroc:.3f})",
+    }
+    stored_roc = json.loads(new.metrics_json)["roc"]
+    curve = curves[f"autoencoder #{new.id} (AUROC {new.image_auroc:.3f})"]
+    assert curve["x"] == pytest.approx(stored_roc["fpr"]) and curve["y"] == pytest.approx(stored_roc["tpr"])
+
+    table = at.dataframe[0].value.set_index("run")
+    assert list(table.index) == [f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"]
+    row = table.loc[f"deep_svdd #{svdd.id}"]
+    metrics = json.loads(svdd.metrics_json)
+    assert row["image AUROC"] == pytest.approx(svdd.image_auroc)
+    assert row["AP"] == pytest.approx(metrics["average_precision"])
+    assert row["pixel AUROC"] == pytest.approx(svdd.pixel_auroc)
+    assert row["PRO"] == pytest.approx(metrics["pro"])
+    assert row["fit s"] == pytest.approx(svdd.fit_seconds)
+    assert row["images/s"] == pytest.approx(svdd.images_per_second)
+    assert row["peak MiB"] == pytest.approx(svdd.peak_memory_mb) and row["device"] == "cpu"
+
+    bars = charts(at)["AUROC per defect type"]["data"]
+    assert [b["name"] for b in bars] == [f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"]
+    assert bars[1]["x"] == ["spot", "square"]
+    per_type = metrics["auroc_per_defect_type"]
+    assert bars[1]["y"] == pytest.approx([per_type["spot"], per_type["square"]])
+
+
+def _confusion(at, run_id: int) -> list[list[int]]:
+    for title, spec in charts(at).items():
+        if title.startswith(f"autoencoder #{run_id} at") or title.startswith(f"deep_svdd #{run_id} at"):
+            return spec["data"][0]["z"]
+    raise AssertionError(f"no confusion matrix of run {run_id}")
+
+
+def test_threshold_slider_moves_the_confusion_matrix(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    run_id = results_env.deep_svdd
+    rows = store.get_predictions(run_id)
+    labels = np.array([r.label for r in rows])
+    normalized = np.array([r.score_normalized for r in rows])
+
+    slider = at.slider(key=f"threshold_{run_id}")
+    metrics = json.loads(store.get_run(run_id).metrics_json)
+    assert slider.value == pytest.approx(np.clip(metrics["best_f1_threshold_normalized"], 0, 1), abs=1e-3)
+
+    at = slider.set_value(0.0).run()
+    assert not at.exception
+    assert _confusion(at, run_id) == [[0, int((labels == 0).sum())], [0, int((labels == 1).sum())]]
+
+    cut = float(np.median(normalized))
+    at = at.slider(key=f"threshold_{run_id}").set_value(round(cut, 3)).run()
+    called = normalized >= round(cut, 3)
+    expected = [
+        [int((~called & (labels == 0)).sum()), int((called & (labels == 0)).sum())],
+        [int((~called & (labels == 1)).sum()), int((called & (labels == 1)).sum())],
+    ]
+    assert _confusion(at, run_id) == expected
+    tp, fp = expected[1][1], expected[0][1]
+    text = " ".join(m.value for m in at.markdown)
+    assert f"precision **{tp / (tp + fp):.2f}**" in text
+    assert f"{fp} false positive(s)" in text
+
+
+def test_picking_the_older_run_adds_its_curve(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    at = at.multiselect[0].select(results_env.old_autoencoder).run()
+    assert not at.exception
+    names = [t["name"] for t in charts(at)["ROC curves (image level)"]["data"]]
+    assert any(n.startswith(f"autoencoder #{results_env.old_autoencoder} ") for n in names)
+    assert len(at.dataframe[0].value) == 3
+
+
+def test_dataset_without_runs_says_so(results_env, app):
+    at = app(PAGE, dataset="mnist")
+    assert not at.exception
+    assert "No finished runs on 'mnist'" in at.info[0].value
+    assert not at.get("plotly_chart")

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+import dashboard.projection
+from db import store
+from engine import tracking
+from tests.dashboard.plotly_spec import array, figures_on
+
+PAGE = "dashboard/pages/embeddings.py"
+
+
+def test_one_map_per_run_with_all_test_points_training_sample_and_centroid(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    assert not at.exception
+    figures = figures_on(at)
+    assert set(figures) == {
+        f"autoencoder #{results_env.autoencoder} (t-SNE)",
+        f"deep_svdd #{results_env.deep_svdd} (t-SNE)",
+    }
+
+    run = store.get_run(results_env.deep_svdd)
+    rows = {r.image_name: r for r in store.get_predictions(run.id)}
+    traces = {t["name"]: t for t in figures[f"deep_svdd #{run.id} (t-SNE)"]["data"]}
+    assert set(traces) == {"train (normal)", "normal (6)", "anomalous (8)", "normal centroid"}
+    shown = {}
+    for name in ("normal (6)", "anomalous (8)"):
+        for custom in traces[name]["customdata"]:
+            shown[custom[0]] = custom
+    assert set(shown) == set(rows)
+    assert all(custom[2] == pytest.approx(rows[n].score, rel=1e-5) for n, custom in shown.items())
+    assert all(custom[1] == ("normal" if rows[n].label == 0 else "anomalous") for n, custom in shown.items())
+    train_sample = tracking.load_predictions(run).get("train_embeddings")
+    assert len(array(traces["train (normal)"]["x"])) == min(200, len(train_sample))
+    centroid = traces["normal centroid"]
+    assert len(array(centroid["x"])) == 1 and np.isfinite(array(centroid["x"])).all()
+    assert np.isfinite(array(traces["anomalous (8)"]["x"])).all()
+
+
+def test_colour_by_defect_type(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    at = at.radio(key="embedding_colour").set_value("defect type").run()
+    assert not at.exception
+    traces = [t["name"] for t in figures_on(at)[f"autoencoder #{results_env.autoencoder} (t-SNE)"]["data"]]
+    assert traces == ["train (normal)", "good (6)", "spot (4)", "square (4)", "normal centroid"]
+
+
+def test_coordinates_are_computed_once_per_run(results_env, app, monkeypatch):
+    calls = []
+    original = dashboard.projection.embedding_map
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard.projection, "embedding_map", counting)
+    at = app(PAGE, dataset=results_env.dataset)
+    first = figures_on(at)
+    at = at.radio(key="embedding_colour").set_value("defect type").run()
+    at = at.radio(key="embedding_colour").set_value("label").run()
+    assert not at.exception
+    assert len(calls) == 2  # two runs, three page runs
+    assert figures_on(at) == first
+
+
+def test_side_panel_shows_the_image_and_its_score_in_each_run(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    name = "test/square/001.png"
+    at = at.selectbox(key="embedding_image").set_value(name).run()
+    assert not at.exception
+    assert name in [c for image in at.image for c in image.captions]
+    text = " ".join(m.value for m in at.markdown)
+    for run_id in results_env.latest:
+        row = next(r for r in store.get_predictions(run_id) if r.image_name == name)
+        assert f"score {row.score:.4g} (normalised {row.score_normalized:.2f})" in text
+    assert "anomalous (square)" in text
