@@ -1,0 +1,130 @@
+"""benchmarks/peers.py: helpers in-process (system python), and the --smoke suite end to end in .venv-peers."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.synthetic_mvtec import make_mvtec_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "peers.py"
+VENV_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+
+
+def _load_peers():
+    spec = importlib.util.spec_from_file_location("bench_peers_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+peers = _load_peers()
+
+
+def _venv_has(module: str) -> bool:
+    if not VENV_PYTHON.exists():
+        return False
+    return subprocess.run([str(VENV_PYTHON), "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def test_columns_match_the_bench_suites():
+    from engine import bench
+
+    assert peers.COLUMNS == bench.COLUMNS
+
+
+def test_append_writes_header_once_and_refuses_other_columns(tmp_path):
+    out = tmp_path / "peers.csv"
+    row = peers.Row(
+        "peers", "toy", "pyod", "vae", "vae", 0, 32, "smoke", 0.5, None, 1.0, 0.1, 80.0, 100, "cpu", "n"
+    )
+    peers.append_row(out, row)
+    peers.append_row(out, row)
+    lines = out.read_text().splitlines()
+    assert lines[0] == ",".join(peers.COLUMNS) and len(lines) == 3
+    with out.open() as handle:
+        first = next(csv.DictReader(handle))
+    assert first["pixel_auroc"] == "" and first["image_auroc"] == "0.5"
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(SystemExit, match="expected"):
+        peers.append_row(other, row)
+
+
+def test_a_failing_method_becomes_a_row_with_the_error(tmp_path, monkeypatch):
+    data = peers.scan_folder(
+        make_mvtec_folder(tmp_path / "toy", n_train=4, n_good=2, defects={"sq": 2}), peers.PRESETS["smoke"], 0
+    )
+
+    def boom(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(peers.RUNNERS, "vae", boom)
+    row = peers.run_one("vae", data, 32, peers.PRESETS["smoke"], 0, "cpu")
+    assert row.image_auroc is None and row.fit_seconds is None
+    assert "failed: RuntimeError: boom" in row.notes and row.impl == "pyod" and row.dataset == "toy"
+
+
+def test_download_attempts_are_explained():
+    note = peers.explain(OSError("Cannot reach huggingface.co: offline mode is enabled"))
+    assert note.startswith("failed: tried to download weights") and "pre_trained must stay False" in note
+
+
+def test_smoke_caps_images_and_keeps_both_classes(tmp_path):
+    root = make_mvtec_folder(tmp_path / "toy", n_train=20, n_good=10, defects={"a": 5, "b": 6}, channels=1)
+    data = peers.scan_folder(root, peers.PRESETS["smoke"], 0)
+    assert len(data.train) == 16 and data.channels == 1 and data.has_all_masks
+    assert sorted(t.label for t in data.test) == [0] * 8 + [1] * 8
+    flat = peers.load_flat(data.train[:3], 16, data.channels)
+    assert flat.shape == (3, 256) and flat.dtype == np.float32 and 0.0 <= flat.min() <= flat.max() <= 1.0
+
+
+def test_unknown_dataset_lists_choices(tmp_path):
+    with pytest.raises(SystemExit, match="piped/pa_bdp01_tl"):
+        peers.resolve_dataset(str(tmp_path / "nope"))
+
+
+def test_pixel_auroc_ranks_defect_pixels():
+    masks = np.zeros((2, 4, 4))
+    masks[1, :2, :2] = 1
+    maps = masks * 2 + 0.1
+    assert peers.pixel_auroc(masks, maps) == 1.0
+    assert peers.pixel_auroc(np.zeros((1, 4, 4)), maps[:1]) is None
+
+
+@pytest.mark.skipif(
+    not _venv_has("pyod"), reason="peer libraries not installed: run bash benchmarks/setup_peers.sh"
+)
+def test_smoke_suite_writes_a_well_formed_csv(tmp_path):
+    folder = make_mvtec_folder(tmp_path / "toy", n_train=12, n_good=4, defects={"square": 4}, size=32)
+    methods = peers.ALL_METHODS if _venv_has("anomalib") else peers.PYOD_METHODS
+    out = tmp_path / "results" / "peers.csv"
+    cmd = [str(VENV_PYTHON), str(SCRIPT), "--smoke", "--datasets", str(folder), "--image-size", "32",
+           "--out", str(out), "--methods", ",".join(methods)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Suite runtime" in done.stdout
+    with out.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == peers.COLUMNS
+    assert [r["method"] for r in rows] == methods
+    for r in rows:
+        assert not r["notes"].startswith("failed"), r["notes"]
+        assert r["dataset"] == "toy" and r["impl"] == peers.impl_of(r["method"]) and r["preset"] == "smoke"
+        assert 0.0 <= float(r["image_auroc"]) <= 1.0 and float(r["fit_seconds"]) > 0
+        if r["impl"] == "pyod":
+            assert r["pixel_auroc"] == "" and r["image_size"] == "16"
+    if "padim" in methods:
+        padim = next(r for r in rows if r["method"] == "padim")
+        assert 0.0 <= float(padim["pixel_auroc"]) <= 1.0
+    md = out.with_suffix(".md").read_text()
+    assert "| toy | pyod | vae |" in md and "Suite runtime" in md
