@@ -1,0 +1,54 @@
+"""Copy the benchmark summaries in benchmarks/results/*.md into README.md between their markers.
+
+Each `<!-- results:NAME -->` ... `<!-- /results:NAME -->` block in the README is replaced by
+benchmarks/results/NAME.md, so every figure in the README is what a suite printed.
+
+    python benchmarks/readme_tables.py          # rewrite README.md in place
+    python benchmarks/readme_tables.py --check  # exit 1 when the README differs from the results
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT / "benchmarks" / "results"
+BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
+
+
+def filled(readme: str, results: Path = RESULTS) -> str:
+    """`readme` with every results block replaced by the matching summary (missing ones say so)."""
+
+    def replace(match: re.Match[str]) -> str:
+        path = results / f"{match['name']}.md"
+        if path.is_file():
+            body = path.read_text().strip() + "\n"
+        else:
+            body = f"(not measured yet: run `bash benchmarks/run_all.sh {match['name']}`)\n"
+        return match.group(1) + body + match.group(4)
+
+    return BLOCK.sub(replace, readme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    readme = PROJECT / "README.md"
+    before = readme.read_text()
+    after = filled(before)
+    if args.check:
+        if after != before:
+            print("README.md is out of date with benchmarks/results: run python benchmarks/readme_tables.py")
+            return 1
+        return 0
+    readme.write_text(after)
+    print(f"README.md: {len(BLOCK.findall(before))} results blocks filled")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
