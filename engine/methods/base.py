@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo, pick_device
+from engine.methods.components.backbone import BackboneInfo, load_backbone
 
 PRESETS = ("smoke", "cpu", "paper")
 
@@ -146,6 +147,15 @@ class BaseMethod:
     def predict_loader(self, loader: Iterable[Tensor]) -> Prediction:
         """Predict every batch of a loader and join the results on the CPU."""
         return Prediction.concat([self.predict(batch).to_cpu() for batch in loader])
+
+    def feature_backbone(self, name: str, weights: str) -> tuple[nn.Module, BackboneInfo]:
+        """A ResNet from `load_backbone` (random init repeats with the seed); notes where its weights came from."""
+        torch.manual_seed(self.seed)
+        model, info = load_backbone(name, weights)
+        self.notes.append(f"backbone {info.name}, weights: {info.source}")
+        if info.message:
+            self.notes.append(info.message)
+        return model, info
 
     def modules(self) -> Iterator[tuple[str, nn.Module]]:
         for name, value in vars(self).items():

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps, load_backbone, pooled
+from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps, pooled
 from engine.methods.components.gaussian import ledoit_wolf_gaussian, mahalanobis
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.components.pseudo_anomaly import cutpaste, scar
@@ -95,11 +95,7 @@ class CutPaste(BaseMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        torch.manual_seed(seed)
-        encoder, info = load_backbone(params.backbone, params.weights)
-        self.notes.append(f"backbone {info.name}, weights: {info.source}")
-        if info.message:
-            self.notes.append(info.message)
+        encoder, _ = self.feature_backbone(params.backbone, params.weights)
         feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
         self.model = ProjectionClassifier(encoder, feature_dim, params.head_dim, VARIANTS[params.variant])
         self.model.to(self.device)

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps, load_backbone
+from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps
 from engine.methods.components.gaussian import (
     RunningMoments,
     mahalanobis,
@@ -65,12 +65,8 @@ class Padim(BaseMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        torch.manual_seed(seed)  # a random-init backbone is the same for the same seed
-        self.backbone, info = load_backbone(params.backbone, params.weights)
+        self.backbone, _ = self.feature_backbone(params.backbone, params.weights)
         self.backbone.to(self.device).eval().requires_grad_(False)
-        self.notes.append(f"backbone {info.name}, weights: {info.source}")
-        if info.message:
-            self.notes.append(info.message)
         total = sum(LAYER_CHANNELS[params.backbone][name] for name in LAYERS)
         d = params.d or min(PAPER_D[params.backbone], total)
         generator = torch.Generator().manual_seed(seed)

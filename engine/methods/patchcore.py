@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.backbone import ARCHS, feature_maps, load_backbone
+from engine.methods.components.backbone import ARCHS, feature_maps
 from engine.methods.components.gaussian import upsample_blur
 
 LAYERS = ("layer2", "layer3")
@@ -105,12 +105,8 @@ class Patchcore(BaseMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        torch.manual_seed(seed)  # a random-init backbone is the same for the same seed
-        self.backbone, info = load_backbone(params.backbone, params.weights)
+        self.backbone, _ = self.feature_backbone(params.backbone, params.weights)
         self.backbone.to(self.device).eval().requires_grad_(False)
-        self.notes.append(f"backbone {info.name}, weights: {info.source}")
-        if info.message:
-            self.notes.append(info.message)
         self.memory_bank: Tensor | None = None  # (M, D) coreset of training patch features
 
     @torch.no_grad()

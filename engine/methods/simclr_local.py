@@ -20,7 +20,6 @@ from engine.methods.components.backbone import (
     ARCHS,
     LAYER_CHANNELS,
     feature_maps,
-    load_backbone,
     pooled,
     save_backbone,
 )
@@ -182,11 +181,7 @@ class SimclrLocal(BaseMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        torch.manual_seed(seed)
-        encoder, info = load_backbone(params.backbone, params.weights)
-        self.notes.append(f"backbone {info.name}, weights: {info.source}")
-        if info.message:
-            self.notes.append(info.message)
+        encoder, _ = self.feature_backbone(params.backbone, params.weights)
         feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
         self.model = ContrastiveEncoder(encoder, feature_dim, params.proj_dim).to(self.device)
         self.mean: Tensor | None = None  # (F,) Gaussian of normal training features
