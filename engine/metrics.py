@@ -77,14 +77,18 @@ def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, fl
 
 
 def normalize_scores(scores: np.ndarray, train_scores: np.ndarray) -> np.ndarray:
-    """Map scores to 0-1 against normal training scores: min -> 0, max -> 0.5, twice the range -> 1."""
+    """Map scores to 0-1 against normal training scores: their min -> 0, their max -> 0.5, linear between;
+    above, 0.5 + 0.5 * (1 - 1 / (1 + log(1 + excess / range))), so far-off scores stay ordered below 1."""
     scores = np.asarray(scores, dtype=np.float64)
     train_scores = np.asarray(train_scores, dtype=np.float64)
     if train_scores.size == 0:
         raise ValueError("normalisation needs at least one training score")
     lo, hi = float(train_scores.min()), float(train_scores.max())
     span = hi - lo if hi > lo else max(abs(hi), 1e-12)
-    return np.clip((scores - lo) / span * NORMAL_CEILING, 0.0, 1.0)
+    inside = np.clip((scores - lo) / span, 0.0, 1.0) * NORMAL_CEILING
+    excess = np.maximum(scores - hi, 0.0) / span
+    tail = (1.0 - NORMAL_CEILING) * (1.0 - 1.0 / (1.0 + np.log1p(excess)))
+    return np.where(scores > hi, NORMAL_CEILING + tail, inside)
 
 
 def image_metrics(labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarray) -> ImageMetrics:

@@ -50,8 +50,13 @@ def test_mismatched_lengths_and_nan_rejected():
 
 def test_normalize_scores_against_training():
     train = np.array([1.0, 2.0, 3.0])
-    out = metrics.normalize_scores(np.array([1.0, 3.0, 5.0, 100.0, -4.0]), train)
-    assert out.tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0])
+    out = metrics.normalize_scores(np.array([1.0, 2.0, 3.0, 5.0, 100.0, 1e6, -4.0]), train)
+    # inside the training range: linear from 0 to 0.5; below it: 0
+    assert out[[0, 1, 2, 6]].tolist() == pytest.approx([0.0, 0.25, 0.5, 0.0])
+    # above it: 5 lies 1 range above the max -> 0.5 + 0.5 * (1 - 1 / (1 + ln 2))
+    assert out[3] == pytest.approx(0.5 + 0.5 * (1 - 1 / (1 + np.log(2))))
+    # far-off scores keep their order and never reach 1, so a threshold can still separate them
+    assert out[2] < out[3] < out[4] < out[5] < 1.0
 
 
 def test_auroc_per_defect_type():
