@@ -19,6 +19,7 @@ from engine.methods import EpochLog, Prediction, get_method, make_params
 from engine.tracking import MAX_TRAIN_EMBEDDINGS, PeakMemory, RunArrays, RunTracker
 
 MAX_TRAIN_SCORED = 128  # training images scored after fit (for normalisation and the t-SNE view)
+MIN_BATCHES_PER_EPOCH = 8  # `cpu` preset: an epoch over a tiny training set passes over it several times
 
 
 class RunCancelled(Exception):
@@ -118,6 +119,16 @@ def _batch_size(params: Any) -> int:
     return int(getattr(params, "batch_size", 32))
 
 
+def epoch_repeats(params: Any, preset: str, n_train: int) -> int:
+    """Passes over the training set per epoch: 1, except at the `cpu` preset for methods trained in epochs,
+    where a set too small for MIN_BATCHES_PER_EPOCH batches is repeated (32 images would give a few dozen
+    gradient steps in all, too few for Deep SVDD or the GANs to learn anything)."""
+    if preset != "cpu" or not hasattr(params, "epochs"):
+        return 1
+    batches = -(-n_train // max(1, min(_batch_size(params), n_train)))  # ceil
+    return max(1, MIN_BATCHES_PER_EPOCH // batches)  # whole passes only: 7 batches stay 1 pass
+
+
 def _train_sample(data: LoadedDataset, seed: int) -> torch.Tensor:
     n = len(data.train)
     if n <= MAX_TRAIN_SCORED:
@@ -197,7 +208,10 @@ def train_and_evaluate(
                 raise RunCancelled("cancelled by the user")
 
         batch = _batch_size(params)
-        train_loader = make_loader(data.train.images, batch, shuffle=True, seed=config.seed)
+        repeats = epoch_repeats(params, config.preset, len(data.train))
+        if repeats > 1:
+            notes.append(f"each epoch passes {repeats} times over the {len(data.train)} training images")
+        train_loader = make_loader(data.train.images, batch, shuffle=True, seed=config.seed, repeats=repeats)
         labeled_loader = make_loader(labeled, batch) if labeled is not None else None
         report(Progress("fit", 0.05, run_id=tracker.run_id))
         start = time.perf_counter()
