@@ -163,6 +163,20 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def row_from_csv(record: dict[str, str]) -> Row:
+    """A `Row` back from its CSV strings (empty cells are None)."""
+    values: dict[str, object] = {}
+    for f in fields(Row):
+        raw = record.get(f.name, "")
+        if f.type in ("int", "int | None"):
+            values[f.name] = int(raw) if raw else None
+        elif f.type == "float | None":
+            values[f.name] = _f(raw)
+        else:
+            values[f.name] = raw
+    return Row(**values)
+
+
 def _f(value: str | float | None) -> float | None:
     if value is None or value == "":
         return None
@@ -332,6 +346,11 @@ def suite_leaderboard(args: argparse.Namespace) -> tuple[list[Row], str]:
         args.seeds,
         args.image_size,
     )
+    earlier = args.out / "leaderboard.csv"
+    if args.append and earlier.is_file():  # keep the other datasets' rows, replace the re-run ones
+        redone = {(r.dataset, r.variant, r.seed) for r in rows}
+        kept = [row_from_csv(r) for r in read_rows(earlier)]
+        rows = [r for r in kept if (r.dataset, r.variant, r.seed) not in redone] + rows
     return rows, f"### leaderboard (preset {args.preset})\n\n" + leaderboard_table(rows)
 
 
@@ -445,6 +464,9 @@ def main(suite: str, argv: Sequence[str]) -> int:
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--store", choices=["bench", "main"], default="bench")
+    parser.add_argument(
+        "--append", action="store_true", help="leaderboard: keep earlier rows of datasets not re-run"
+    )
     args = parser.parse_args(list(argv))
     if args.store == "bench":
         bench_store = args.out / "store"

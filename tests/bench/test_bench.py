@@ -36,6 +36,57 @@ def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_en
     assert "| toy | autoencoder |" in md and "Suite runtime" in md
 
 
+def test_leaderboard_append_keeps_other_datasets_and_replaces_rerun_rows(tmp_path, workbench_env):
+    out = tmp_path / "results"
+    old = [
+        bench.Row(
+            "leaderboard",
+            "other",
+            "ours",
+            "vae",
+            "vae",
+            0,
+            128,
+            "cpu",
+            0.7,
+            None,
+            1.0,
+            0.5,
+            9.0,
+            900.0,
+            "cpu",
+            "",
+        ),
+        bench.Row(
+            "leaderboard",
+            "toy",
+            "ours",
+            "vae",
+            "vae",
+            0,
+            32,
+            "smoke",
+            0.1,
+            0.2,
+            1.0,
+            0.5,
+            9.0,
+            900.0,
+            "cpu",
+            "",
+        ),
+    ]
+    bench.write_rows(out / "leaderboard.csv", old)
+    assert [bench.row_from_csv(r) for r in bench.read_rows(out / "leaderboard.csv")] == old  # round trip
+
+    folder = make_mvtec_folder(tmp_path / "toy")
+    args = ["--preset", "smoke", "--datasets", str(folder), "--methods", "vae", "--out", str(out), "--append"]
+    assert bench.main("leaderboard", [*args, "--store", "main"]) == 0
+    rows = bench.read_rows(out / "leaderboard.csv")
+    assert [(r["dataset"], r["preset"]) for r in rows] == [("other", "cpu"), ("toy", "smoke")]
+    assert "| other | vae | 0.700 |" in (out / "leaderboard.md").read_text()
+
+
 def test_failed_run_becomes_a_row_not_an_abort(tmp_path, workbench_env):
     row = bench.run_one("x", str(tmp_path / "missing"), bench.Variant("vae", "vae"), "smoke", 0, None)
     assert row.image_auroc is None and row.notes.startswith("failed:")
