@@ -118,7 +118,7 @@ def label_buttons(
     if st.session_state.get("defect_choice") == NEW_TYPE:
         st.text_input("New defect type", key="defect_new", placeholder="e.g. scratch")
     args = (root, size, advance, url)
-    a, b, c = st.columns(3)
+    a, b = st.columns(2)  # two to a row: three do not fit "Anomalous" beside the canvas on a laptop
     a.button(
         "Normal",
         key="label_normal",
@@ -138,13 +138,12 @@ def label_buttons(
         args=(state, 1, *args),
         width="stretch",
     )
-    c.button(
+    st.button(
         "Unlabeled",
         key="label_none",
         shortcut="U",
         on_click=apply_label,
         args=(state, None, *args),
-        width="stretch",
     )
     st.caption(
         "Keys: **N** normal, **A** anomalous (saves the drawn mask), **U** unlabeled, **←/→** previous/next."

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.pictures import data_url
+from dashboard.results import LEADERBOARD_DIGITS
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -47,16 +48,7 @@ class ReportComment:
 def _table(leaderboard: pd.DataFrame) -> str:
     formatters = {
         col: (lambda v, d=digits: "–" if pd.isna(v) else f"{v:.{d}f}")
-        for col, digits in {
-            "image AUROC": 3,
-            "AP": 3,
-            "best F1": 3,
-            "pixel AUROC": 3,
-            "PRO": 3,
-            "fit s": 1,
-            "images/s": 1,
-            "peak MiB": 0,
-        }.items()
+        for col, digits in LEADERBOARD_DIGITS.items()
         if col in leaderboard.columns
     }
     return leaderboard.to_html(

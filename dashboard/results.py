@@ -113,6 +113,16 @@ LEADERBOARD_COLUMNS = (
     "peak MiB",
     "device",
 )
+LEADERBOARD_DIGITS = {  # decimals shown for the number columns, on the pages and in the report
+    "image AUROC": 3,
+    "AP": 3,
+    "best F1": 3,
+    "pixel AUROC": 3,
+    "PRO": 3,
+    "fit s": 1,
+    "images/s": 1,
+    "peak MiB": 0,
+}
 
 
 def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:

@@ -25,13 +25,8 @@ st.dataframe(
     hide_index=True,
     key="figures_table",
     column_config={
-        name: st.column_config.NumberColumn(format="%.3f")
-        for name in ("image AUROC", "AP", "best F1", "pixel AUROC", "PRO")
-    }
-    | {
-        "fit s": st.column_config.NumberColumn(format="%.1f"),
-        "images/s": st.column_config.NumberColumn(format="%.1f"),
-        "peak MiB": st.column_config.NumberColumn(format="%.0f"),
+        name: st.column_config.NumberColumn(format=f"%.{digits}f")
+        for name, digits in results.LEADERBOARD_DIGITS.items()
     },
 )
 notes = [(run, run.notes) for run in runs if run.notes]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache
+from dashboard import cache, sidebar
 from dashboard.datasets_view import COLUMNS, sample_paths, stage_upload, summary_row
 from db import store
 from db.datasets import soft_delete
@@ -24,10 +24,10 @@ st.caption("Built-in sets also come as `mnist:D` / `mnist-noisy:D` with digit D 
 
 # --- sample pictures ------------------------------------------------------------------------------
 names = [*BUILTIN_NAMES, *summaries]
-current = st.session_state.get("dataset")
-shown = st.selectbox(
-    "Pictures of", names, index=names.index(current) if current in names else 0, key="pictures_of"
-)
+if st.session_state.get("pictures_of") not in names:  # first visit, or right after an import or a delete
+    current = st.session_state.get("dataset")
+    st.session_state["pictures_of"] = current if current in names else names[0]
+shown = st.selectbox("Pictures of", names, key="pictures_of")
 if shown in builtins:
     pictures = builtins[shown][1]
 else:
@@ -72,9 +72,11 @@ if submitted:
         message = str(exc).replace(str(staged), source_name) if staged else str(exc)
         st.error(f"Upload {source_name!r} refused: {message}", icon=":material/error:")
     else:
-        bar.progress(1.0, text="Done")
         cache.clear_dataset_caches()
         st.session_state["last_import"] = (report, refused)
+        sidebar.select_dataset(report.name)  # the next pages (Label, Train) start on it
+        st.session_state.pop("pictures_of", None)  # and its pictures are shown
+        st.rerun()  # draw the overview table and the sidebar again, with the new dataset
 
 if "last_import" in st.session_state:
     report, refused = st.session_state["last_import"]

@@ -58,7 +58,12 @@ with plots:
 with panel:
     st.markdown("**Image**")
     name = st.selectbox(
-        "Image", names, index=None, key="embedding_image", placeholder="Click a point or pick a name"
+        "Image",
+        names,
+        index=None,
+        key="embedding_image",
+        placeholder="Click a point",
+        help="Or type to search the test image names",
     )
     if name:
         first = runs[0]

@@ -24,8 +24,8 @@ st.dataframe(
     hide_index=True,
     key="leaderboard",
     column_config={
-        c: st.column_config.NumberColumn(format="%.3f")
-        for c in ("image AUROC", "AP", "best F1", "pixel AUROC", "PRO")
+        name: st.column_config.NumberColumn(format=f"%.{digits}f")
+        for name, digits in results.LEADERBOARD_DIGITS.items()
     },
 )
 st.plotly_chart(figures.roc_figure(runs), key="review_roc")
