@@ -50,7 +50,9 @@ def test_fusion_against_plain_vae_on_piped(shared_datasets) -> None:
 
     assert vae > 0.8, f"the plain VAE should find PIPED impurities (AUROC {vae:.3f})"
     if by_score["fusion"] > vae:
-        pytest.fail(f"fusion {by_score['fusion']:.3f} now beats the plain VAE {vae:.3f}: update the README note")
+        pytest.fail(
+            f"fusion {by_score['fusion']:.3f} now beats the plain VAE {vae:.3f}: update the README note"
+        )
     # Why fusion loses here: the image-space cue works, the latent-space cue is at or below chance ...
     assert by_score["ssim"] > 0.6 and by_score["latent"] < 0.55, by_score
     # ... and taking the decision further from its threshold lands between the two.

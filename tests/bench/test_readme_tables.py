@@ -19,7 +19,9 @@ def test_blocks_are_replaced_by_their_summaries(tmp_path: Path) -> None:
     )
     out = readme_tables.filled(readme, tmp_path)
     assert "old table" not in out
-    assert "<!-- results:leaderboard -->\n| a | b |\n|---|---|\n| 1 | 2 |\n<!-- /results:leaderboard -->" in out
+    assert (
+        "<!-- results:leaderboard -->\n| a | b |\n|---|---|\n| 1 | 2 |\n<!-- /results:leaderboard -->" in out
+    )
     assert "run `bash benchmarks/run_all.sh peers`" in out
     assert out.startswith("intro\n") and "\nmiddle\n" in out and out.endswith("end\n")
     assert readme_tables.filled(out, tmp_path) == out  # filling twice changes nothing

@@ -1,0 +1,454 @@
+"""End to end in a real browser: `streamlit run streamlit_app.py` driven by headless Chromium through Playwright.
+
+One Streamlit session goes through the whole workflow on real images (../shared/datasets/piped/pa_bdp01_tl):
+import a zip on Datasets, label an image with a drawn mask on Label, train two smoke jobs on Train, see both
+ROC curves on Compare, open Embeddings and Inspect, comment and download the report on Review. The steps run
+in order and share the page; a failed step skips the rest. Screenshots go to test-artifacts/e2e/, and the
+Compare one, downscaled, to docs/compare.png for the README (with WORKBENCH_UPDATE_DOCS=1).
+
+Waiting: every widget action waits until a script run that started after the browser sent the action's rerun
+request has finished, read from Streamlit's own messages on the page's websocket (the "Running..." indicator
+shows too late to rely on, and the drawing canvas asks for runs of its own); page content is then checked
+with Playwright's retrying `expect`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.harness import ARTIFACTS, CHROMIUM, PROJECT_ROOT, Flow, Server
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+from playwright.sync_api import Locator, Page, expect  # noqa: E402
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    ),
+]
+
+CATEGORY = "piped/pa_bdp01_tl"
+DATASET = "piped-bdp01"
+METHODS = ("autoencoder", "padim")
+NEW_DEFECT = "scratch"
+FIRST_LOAD_MS = 120_000  # the first script run imports torch and builds the MNIST overview
+RUN_MS = 90_000  # one script run after a click, on a busy 2-core machine
+TRAIN_SECONDS = 300
+# the README's picture; written only with WORKBENCH_UPDATE_DOCS=1, so test runs leave the checkout as it was
+COMPARE_PNG = PROJECT_ROOT / "docs" / "compare.png"
+SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()  # as tests/conftest.py finds it
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+class App:
+    """The page plus what its websocket shows of Streamlit's script runs.
+
+    `act` needs to know that the run it waits for saw the action: a full run that *started* after the browser
+    sent the action's rerun request. A run already under way, or one asked for by a component just before
+    (the drawing canvas sends its state when it mounts), may finish after the action without having seen it."""
+
+    def __init__(self, page: Page) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self.page = page
+        self.requests = 0  # rerun requests of the whole page (not of a fragment) the browser has sent
+        self._started_after = 0  # `requests` when the run under way started
+        self.seen_by_last_finished = 0  # `requests` when the last finished run started
+        self._back, self._forward = BackMsg, ForwardMsg
+        page.on("websocket", self._watch)
+
+    def _watch(self, ws) -> None:
+        ws.on("framesent", self._sent)
+        ws.on("framereceived", self._received)
+
+    @staticmethod
+    def _parse(message, payload: str | bytes):
+        if not isinstance(payload, bytes | bytearray):
+            return None
+        try:
+            message.ParseFromString(bytes(payload))
+        except Exception:  # not a Streamlit message (nothing else is sent on this socket today)
+            return None
+        return message
+
+    def _sent(self, payload: str | bytes) -> None:
+        msg = self._parse(self._back(), payload)
+        if msg is not None and msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.fragment_id:
+            self.requests += 1
+
+    def _received(self, payload: str | bytes) -> None:
+        msg = self._parse(self._forward(), payload)
+        kind = msg.WhichOneof("type") if msg is not None else None
+        if kind == "new_session":  # sent when a full run starts
+            self._started_after = self.requests
+        elif kind == "script_finished" and msg.script_finished == self._forward.FINISHED_SUCCESSFULLY:
+            self.seen_by_last_finished = self._started_after
+
+    def wait_until(self, done: Callable[[], bool], timeout_ms: float, what: str) -> None:
+        """Let the page run (its events update the counts) until `done()`; fail naming `what` after the timeout."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout_ms / 1000:.0f} s waiting for {what}")
+            self.page.wait_for_timeout(100)
+
+    def act(self, action: Callable[[], object], what: str, timeout_ms: float = RUN_MS) -> None:
+        """Do `action` (a click, a key press...) and wait until the script run it causes has finished."""
+        before = self.requests
+        action()
+        self.wait_until(lambda: self.requests > before, timeout_ms, f"the browser to send {what}")
+        self.wait_until(
+            lambda: self.seen_by_last_finished > before, timeout_ms, f"the script run after {what}"
+        )
+
+    def open(self, title: str) -> None:
+        """Open a page from the sidebar navigation and wait for its script run."""
+        link = self.page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)
+        self.act(link.click, f"opening {title}")
+        expect(self.page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+        no_exception(self.page)
+
+    def choose(self, box: Locator, option: str) -> None:
+        """Pick `option` in a selectbox or multiselect."""
+        box.click()
+        self.act(self.page.get_by_role("option", name=option, exact=True).click, f"choosing {option!r}")
+        listbox = self.page.get_by_role("listbox")
+        if listbox.count():  # a multiselect stays open, hiding the rest of the page from its users
+            self.page.keyboard.press("Escape")
+        expect(listbox).to_have_count(0)
+
+
+def no_exception(page: Page) -> None:
+    errors = page.get_by_test_id("stException")
+    if errors.count():
+        raise AssertionError(
+            "the page shows a Streamlit exception:\n" + "\n---\n".join(errors.all_inner_texts())
+        )
+
+
+def snap(page: Page, name: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the window is made as tall
+    as that content first."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    height = page.evaluate(
+        """() => Math.max(document.body.scrollHeight,
+            ...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')]
+                .map(e => e.scrollHeight))"""
+    )
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 10_000)})
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.screenshot(path=path, full_page=True)
+    page.set_viewport_size(size)
+    return path
+
+
+def save_for_readme(screenshot: Path, target: Path, width: int = 1000, max_bytes: int = 200_000) -> None:
+    """`screenshot` at most `width` px wide, palette-quantised, made smaller until under `max_bytes`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(screenshot) as original:
+        picture = original.convert("RGB")
+    while True:
+        scale = min(1.0, width / picture.width)
+        small = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.LANCZOS)
+        buffer = io.BytesIO()
+        small.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(buffer, format="PNG", optimize=True)
+        if buffer.tell() <= max_bytes or width < 400:
+            break
+        width = int(width * 0.85)
+    target.write_bytes(buffer.getvalue())
+
+
+def zip_category(folder: Path, target: Path) -> Path:
+    """The category folder zipped with its top folder, as someone would zip it for the upload."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, Path(folder.name) / path.relative_to(folder))
+    return target
+
+
+def distinct_images(folder: Path) -> int:
+    """Images under train/ and test/ with distinct content (the importer skips duplicates by hash)."""
+    digests = {
+        hashlib.sha256(p.read_bytes()).hexdigest()
+        for split in ("train", "test")
+        for p in (folder / split).rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    }
+    return len(digests)
+
+
+def jobs_text(server: Server) -> str:
+    from engine import jobs
+
+    rows = jobs.list_jobs(db_url=server.db_url)
+    return "\n".join(f"#{j.id} {j.method} {j.status} {j.phase or ''} {j.error or ''}" for j in rows)
+
+
+# --- fixtures ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app(ui: Page, server: Server) -> App:
+    """The Datasets page loaded once; the steps go on from page to page through the sidebar."""
+    app = App(ui)
+    app.act(lambda: ui.goto(server.url), "the first page load", timeout_ms=FIRST_LOAD_MS)
+    expect(ui.get_by_role("heading", name="Datasets", exact=True)).to_be_visible()
+    no_exception(ui)
+    return app
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_real_data() -> None:
+    """Every step builds on the imported real images: skip before a server and a browser are started."""
+    if not (SHARED_DATASETS / CATEGORY).is_dir():
+        pytest.skip(
+            f"real images not found at {SHARED_DATASETS / CATEGORY} "
+            "(../shared/datasets is only present beside the dev checkout)"
+        )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_store_connections():
+    yield
+    from db import store
+
+    store.dispose_engines()
+
+
+# --- the steps ---------------------------------------------------------------------------------------
+
+
+def test_01_datasets_imports_a_zip(app: App, server: Server, flow: Flow, shared_datasets: Path, tmp_path):
+    from db import store
+
+    page = app.page
+    source = shared_datasets / CATEGORY
+    upload = zip_category(source, tmp_path / f"{source.name}.zip")
+
+    form = page.get_by_test_id("stForm")
+    form.get_by_role("textbox", name="Name", exact=True).fill(DATASET)
+    form.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(upload)
+    expect(form.get_by_text(upload.name)).to_be_visible()
+    app.act(form.get_by_role("button", name="Import").click, "Import", timeout_ms=180_000)
+
+    expected = distinct_images(source)
+    success = page.get_by_test_id("stAlertContentSuccess")
+    expect(success).to_contain_text(f"Imported {expected} images into {DATASET} (mvtec, 3 channel(s))")
+    no_exception(page)
+    record = store.get_dataset(DATASET, url=server.db_url)
+    assert record is not None and record.kind == "mvtec"
+    images = store.list_images(record.id, url=server.db_url)
+    assert len(images) == expected
+    assert {i.split for i in images} == {"train", "test"}
+    # the new dataset is in the overview table and picked in the sidebar for the next pages
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Dataset")).to_have_value(DATASET)
+    expect(page.get_by_test_id("stDataFrame").first).to_contain_text(DATASET)
+    expect(page.get_by_role("combobox", name="Pictures of")).to_have_value(DATASET)
+    expect(page.get_by_test_id("stImage").filter(has_text="train/good")).not_to_have_count(0)
+    snap(page, "01-datasets")
+    flow.facts["dataset_id"] = record.id
+
+
+def test_02_label_draws_and_saves_a_mask(app: App, server: Server, flow: Flow):
+    from db import labels, store
+
+    page = app.page
+    app.open("Label")
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Dataset")).to_have_value(DATASET)
+    position = page.get_by_test_id("stProgress").filter(has_text=re.compile(r"Image \d+ of \d+"))
+    expect(position).to_contain_text("Image 1 of")
+    relpath = re.search(r"Image 1 of \d+: (\S+)", position.inner_text()).group(1)
+    before = {s.relpath: s for s in labels.images_to_label(flow.facts["dataset_id"], url=server.db_url)}
+    assert relpath in before, f"{relpath} is not a test image of {DATASET}"
+    assert before[relpath].label == 0, "the first test image in file order should be a normal one"
+
+    # a new defect type, then a stroke across the middle of the picture
+    app.choose(page.get_by_role("combobox", name="Defect type"), "(new type...)")
+    defect = page.get_by_role("textbox", name="New defect type")
+    defect.fill(NEW_DEFECT)
+    app.act(lambda: defect.press("Enter"), "typing the defect type")
+    canvas = page.locator("[data-testid=stBidiComponentIsolated] canvas.upper-canvas")
+    expect(canvas).to_be_visible()
+    box = canvas.bounding_box()
+    assert box and box["width"] > 100, f"the drawing canvas is not laid out: {box}"
+
+    def stroke() -> None:
+        x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for step in range(1, 16):
+            page.mouse.move(x + step * box["width"] * 0.025, y + step * box["height"] * 0.02)
+        page.mouse.up()
+
+    app.act(stroke, "drawing on the canvas")
+    anomalous = page.get_by_role("button", name=re.compile(r"^Anomalous"))
+    app.act(anomalous.click, "Anomalous")
+
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text(
+        f"Saved {relpath}: anomalous ({NEW_DEFECT})"
+    )
+    no_exception(page)
+    state = labels.label_state(before[relpath].image_id, url=server.db_url)
+    assert (state.label, state.defect_type, state.labeled_by) == (1, NEW_DEFECT, "anonymous")
+    assert state.version == before[relpath].version + 1
+    assert state.mask_relpath, "the drawn stroke was not saved as a mask"
+    root = Path(store.get_dataset(DATASET, url=server.db_url).root)
+    mask = np.asarray(Image.open(root / state.mask_relpath).convert("L")) > 127
+    assert 0.002 < mask.mean() < 0.5, f"mask covers {mask.mean():.1%} of the image; expected one stroke"
+    rows, cols = np.nonzero(mask)
+    height, width = mask.shape
+    assert 0.2 < rows.mean() / height < 0.7 and 0.2 < cols.mean() / width < 0.8, "the stroke is off-place"
+
+    # saving moved on to the next image; back to the labeled one, which shows its label and mask
+    expect(position).to_contain_text(f"Image 2 of {len(before)}")
+    app.act(page.get_by_role("button", name=re.compile(r"^Previous")).click, "Previous")
+    expect(position).to_contain_text(f"Image 1 of {len(before)}: {relpath}")
+    expect(
+        page.get_by_text(f"Now: anomalous ({NEW_DEFECT}) · version {state.version} by anonymous")
+    ).to_be_visible()
+    no_exception(page)
+    snap(page, "02-label")
+
+
+def test_03_train_runs_two_smoke_jobs(app: App, server: Server, flow: Flow):
+    from engine import jobs
+
+    page = app.page
+    app.open("Train")
+    expect(page.get_by_test_id("stMain").get_by_role("combobox", name="Dataset")).to_have_value(DATASET)
+    preset = page.get_by_test_id("stRadio").filter(has_text="Preset")
+    app.act(preset.get_by_text("smoke", exact=True).click, "the smoke preset")
+    for method in METHODS:
+        app.choose(page.get_by_role("combobox", name="Methods"), method)
+        expect(
+            page.get_by_test_id("stExpander").filter(has_text=f"{method} parameters (smoke preset)")
+        ).to_be_visible()
+    enqueue = page.get_by_role("button", name=f"Enqueue {len(METHODS)} job(s)")
+    app.act(enqueue.click, "Enqueue")
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Queued job(s) #")
+    for method in METHODS:
+        expect(page.get_by_text(re.compile(rf"#\d+ {method} on {DATASET} \(smoke\)"))).to_be_visible()
+
+    # the queue fragment refreshes every 2 s; wait until it shows no active job
+    idle = page.get_by_text(re.compile(r"Queue: 0 active job\(s\)"))
+    try:
+        expect(idle).to_be_visible(timeout=TRAIN_SECONDS * 1000)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"the two smoke jobs did not finish within {TRAIN_SECONDS} s.\nJobs:\n{jobs_text(server)}\n"
+            f"{server.log_tail()}"
+        ) from exc
+    views = {v.method: v for v in jobs.list_jobs(db_url=server.db_url)}
+    assert {m: views[m].status for m in METHODS} == dict.fromkeys(METHODS, "DONE"), jobs_text(server)
+    assert all(views[m].run_id for m in METHODS)
+    expect(page.get_by_text(re.compile(r"Job #\d+ .* failed"))).to_have_count(0)
+    finished = page.get_by_test_id("stDataFrame").locator("tbody tr").filter(has_text="DONE")
+    expect(finished).to_have_count(len(METHODS))
+    no_exception(page)
+    snap(page, "03-train")
+    flow.facts["runs"] = {m: views[m].run_id for m in METHODS}
+
+
+def test_04_compare_shows_both_roc_curves(app: App, flow: Flow):
+    page = app.page
+    app.open("Compare")
+    runs = flow.facts["runs"]
+    roc = page.locator(".st-key-roc .js-plotly-plot")
+    expect(roc).to_be_visible()
+    legend = roc.locator(".legendtext")
+    for method in METHODS:
+        expect(
+            legend.filter(has_text=re.compile(rf"^{method} #{runs[method]} \(AUROC 0\.\d{{3}}\)$"))
+        ).to_have_count(1)
+    expect(roc.locator(".scatterlayer .trace")).to_have_count(1 + len(METHODS))  # chance + one per run
+    no_exception(page)
+    shot = snap(page, "04-compare")
+    target = (
+        COMPARE_PNG if os.environ.get("WORKBENCH_UPDATE_DOCS") == "1" else ARTIFACTS / "compare-small.png"
+    )
+    save_for_readme(shot, target)
+    assert target.stat().st_size < 220_000
+    with Image.open(target) as small:
+        assert small.width <= 1000
+
+
+def test_05_embeddings_opens(app: App, flow: Flow):
+    page = app.page
+    app.open("Embeddings")
+    maps = page.locator("[class*='st-key-tsne_'] .js-plotly-plot")
+    expect(maps).to_have_count(len(METHODS), timeout=RUN_MS)
+    expect(maps.first.locator(".legendtext").filter(has_text="normal centroid")).to_have_count(1)
+    no_exception(page)
+    snap(page, "05-embeddings")
+
+
+def test_06_inspect_opens_and_flags_an_image(app: App, server: Server, flow: Flow):
+    from db import comments
+
+    page = app.page
+    app.open("Inspect")
+    runs = flow.facts["runs"]
+    for method in METHODS:
+        expect(page.get_by_role("heading", name=f"{method} #{runs[method]} · smoke")).to_be_visible()
+    expect(page.get_by_text("error map (scale shared by the run)")).to_have_count(len(METHODS))
+    heading = page.get_by_role("heading", level=3).filter(has_text=" · ")
+    image = heading.inner_text().split(" · ")[0].strip()
+    app.act(page.get_by_role("button", name="Flag for review").click, "Flag for review")
+    expect(page.get_by_role("button", name="Unflag")).to_be_visible()
+    no_exception(page)
+    assert image in {f.image_name for f in comments.list_flags(DATASET, url=server.db_url)}
+    snap(page, "06-inspect")
+    flow.facts["flagged"] = image
+
+
+def test_07_review_comments_and_exports_the_report(app: App, server: Server, flow: Flow):
+    from db import comments
+
+    page = app.page
+    app.open("Review")
+    expect(page.locator(".st-key-review_roc .js-plotly-plot")).to_be_visible()
+    expect(page.get_by_text(flow.facts["flagged"], exact=True)).to_be_visible()  # the chosen example
+
+    text = f"Both runs find the large impurities; check the faint ones ({time.strftime('%H:%M:%S')})"
+    form = page.get_by_test_id("stForm")
+    form.get_by_role("textbox", name="Comment").fill(text)
+    app.act(form.get_by_role("button", name="Add comment").click, "Add comment")
+    message = page.get_by_test_id("stChatMessage").filter(has_text=text)
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("anonymous")
+    assert [c.text for c in comments.list_comments(DATASET, url=server.db_url)] == [text]
+    no_exception(page)
+
+    with page.expect_download(timeout=RUN_MS) as download_info:
+        page.get_by_role("button", name="Download the HTML report").click()
+    download = download_info.value
+    assert download.failure() is None, download.failure()
+    assert re.fullmatch(rf"review-{DATASET}-\d{{8}}-\d{{4}}\.html", download.suggested_filename)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = ARTIFACTS / "07-review-report.html"
+    download.save_as(report)
+    html = report.read_text(encoding="utf-8")
+    assert html.lstrip().startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert 'class="plotly-graph-div"' in html and "Plotly.newPlot" in html, "no Plotly figure in the report"
+    for method in METHODS:
+        assert f"{method} #{flow.facts['runs'][method]}" in html
+    assert text in html and flow.facts["flagged"] in html  # the comment and the chosen example
+    snap(page, "07-review")
