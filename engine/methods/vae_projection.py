@@ -9,10 +9,9 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
-from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
-from engine.methods.vae import ConvVAE, encode_mean, fit_vae
+from engine.methods.base import Prediction
+from engine.methods.vae import ConvVAE, Vae
 
 SCORES = ("mean", "topk")
 
@@ -66,7 +65,9 @@ def top_fraction_mean(maps: Tensor, fraction: float) -> Tensor:
     return flat.topk(k, dim=1).values.mean(dim=1)
 
 
-class VaeProjection(BaseMethod):
+class VaeProjection(Vae):
+    """The plain VAE, trained the same way; only its prediction projects the input first."""
+
     key = "vae_projection"
     Params = Params
     presets: ClassVar = {
@@ -74,20 +75,6 @@ class VaeProjection(BaseMethod):
         "cpu": {"latent_dim": 64, "width": 16, "epochs": 40, "batch_size": 32, "steps": 20},
         "paper": {"latent_dim": 25, "width": 32, "epochs": 300, "batch_size": 128, "lr": 1e-4, "steps": 100},
     }
-
-    def __init__(self, params: Params, image_shape, device=None, seed: int = 0) -> None:
-        super().__init__(params, image_shape, device, seed)
-        c, h, _ = self.image_shape
-        torch.manual_seed(seed)
-        self.model = ConvVAE(c, h, params.latent_dim, params.width).to(self.device)
-
-    def fit(
-        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
-    ) -> None:
-        p = self.params
-        torch.manual_seed(self.seed)
-        fit_vae(self, self.model, train, p.epochs, p.lr, p.beta, on_epoch)
-        self.centroid = embedding_centroid(encode_mean(self, self.model, train))
 
     def predict(self, images: Tensor) -> Prediction:
         p = self.params
