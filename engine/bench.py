@@ -476,6 +476,7 @@ def main(suite: str, argv: Sequence[str]) -> int:
     start = time.perf_counter()
     rows, markdown = SUITES[suite](args)
     elapsed = time.perf_counter() - start
-    markdown += f"\n\nSuite runtime: {elapsed / 60:.1f} min on {os.cpu_count()} CPU cores ({rows[0].device if rows else '-'})."
+    scope = " of this invocation (--append kept earlier rows)" if args.append else ""
+    markdown += f"\n\nSuite runtime{scope}: {elapsed / 60:.1f} min on {os.cpu_count()} CPU cores ({rows[0].device if rows else '-'})."
     save(suite, rows, markdown, args.out)
     return 0
