@@ -13,9 +13,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import EpochLog, OnEpoch, Prediction
 from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps, pooled
-from engine.methods.components.gaussian import ledoit_wolf_gaussian, mahalanobis
+from engine.methods.components.feature_density import FeatureDensityMethod
+from engine.methods.components.gaussian import mahalanobis
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.components.pseudo_anomaly import cutpaste, scar
 
@@ -76,7 +77,7 @@ def anomaly_logit(logits: Tensor) -> Tensor:
     return logits[:, 1:].logsumexp(dim=1) - logits[:, 0]
 
 
-class CutPaste(BaseMethod):
+class CutPaste(FeatureDensityMethod):
     key: ClassVar[str] = "cutpaste"
     Params: ClassVar[type] = Params
     presets: ClassVar[dict] = {
@@ -99,8 +100,6 @@ class CutPaste(BaseMethod):
         feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
         self.model = ProjectionClassifier(encoder, feature_dim, params.head_dim, VARIANTS[params.variant])
         self.model.to(self.device)
-        self.mean: Tensor | None = None  # (F,) Gaussian of normal training features
-        self.precision: Tensor | None = None  # (F, F)
 
     def augmented_batch(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Normal images (B, C, H, W) -> inputs (classes * B, C, H, W) and class labels (classes * B,)."""
@@ -139,16 +138,7 @@ class CutPaste(BaseMethod):
             schedule.step()
             if on_epoch is not None:
                 on_epoch(EpochLog(epoch, p.epochs, {"loss": loss_sum / count, "accuracy": correct / count}))
-        features = torch.cat([self.features(batch) for batch in train])  # (N, F)
-        self.mean, self.precision = ledoit_wolf_gaussian(features)
-        self.centroid = embedding_centroid(features)
-
-    @torch.no_grad()
-    def features(self, images: Tensor) -> Tensor:
-        """Pooled encoder features (B, F) of [0, 1] images, float32."""
-        self.model.eval()
-        with self.autocast():
-            return self.model(images.to(self.device))[0].float()
+        self.fit_density(train)
 
     def predict(self, images: Tensor) -> Prediction:
         if self.mean is None or self.precision is None:

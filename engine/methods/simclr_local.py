@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import EpochLog, OnEpoch, Prediction
 from engine.methods.components.backbone import (
     ARCHS,
     LAYER_CHANNELS,
@@ -23,7 +23,8 @@ from engine.methods.components.backbone import (
     pooled,
     save_backbone,
 )
-from engine.methods.components.gaussian import ledoit_wolf_gaussian, mahalanobis
+from engine.methods.components.feature_density import FeatureDensityMethod
+from engine.methods.components.gaussian import mahalanobis
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.components.pseudo_anomaly import Patches, color_jitter, local_patches, paste, uniform
 
@@ -162,7 +163,7 @@ def nt_xent(z1: Tensor, z2: Tensor, negatives: Tensor, temperature: float) -> Te
     return F.cross_entropy(logits, targets)
 
 
-class SimclrLocal(BaseMethod):
+class SimclrLocal(FeatureDensityMethod):
     key: ClassVar[str] = "simclr_local"
     Params: ClassVar[type] = Params
     presets: ClassVar[dict] = {
@@ -184,8 +185,6 @@ class SimclrLocal(BaseMethod):
         encoder, _ = self.feature_backbone(params.backbone, params.weights)
         feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
         self.model = ContrastiveEncoder(encoder, feature_dim, params.proj_dim).to(self.device)
-        self.mean: Tensor | None = None  # (F,) Gaussian of normal training features
-        self.precision: Tensor | None = None  # (F, F)
 
     def fit(
         self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
@@ -229,16 +228,7 @@ class SimclrLocal(BaseMethod):
             self.notes.append(
                 f"SSIM filter (T={p.ssim_threshold}) rejected {rejected} of {drawn} pseudo-anomaly draws"
             )
-        features = torch.cat([self.features(batch) for batch in train])  # (N, F)
-        self.mean, self.precision = ledoit_wolf_gaussian(features)
-        self.centroid = embedding_centroid(features)
-
-    @torch.no_grad()
-    def features(self, images: Tensor) -> Tensor:
-        """Pooled encoder features (B, F) of [0, 1] images, float32."""
-        self.model.eval()
-        with self.autocast():
-            return self.model(images.to(self.device))[0].float()
+        self.fit_density(train)
 
     def predict(self, images: Tensor) -> Prediction:
         if self.mean is None or self.precision is None:
