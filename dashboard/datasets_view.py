@@ -18,8 +18,8 @@ COLUMNS = (
     "test normal",
     "test anomalous",
     "unlabeled",
-    "defect types",
     "runs",
+    "defect types",  # last: the built-in sets list nine digits here, which would push later columns off
 )
 
 

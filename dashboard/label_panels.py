@@ -35,6 +35,10 @@ def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
         who = f" by {outcome.state.labeled_by}" if outcome.state.labeled_by else ""
         text = f"Saved {outcome.state.relpath}: {outcome.state.text} (version {outcome.state.version}{who})"
         st.session_state["label_message"] = ("success", text)
+        if st.session_state.get("defect_choice") == NEW_TYPE and outcome.state.defect_type:
+            # the new type is now a known one: keep it picked for the next images, and empty the text box
+            st.session_state["defect_choice"] = outcome.state.defect_type
+            st.session_state["defect_new"] = ""
         if advance:
             st.session_state["label_index"] = st.session_state.get("label_index", 0) + 1
     else:
@@ -114,7 +118,9 @@ def label_buttons(
     default = (
         options.index(state.defect_type) if state.defect_type in known else (0 if known else len(options) - 1)
     )
-    st.selectbox("Defect type", options, index=default, key="defect_choice")
+    if st.session_state.get("defect_choice") not in options:  # first visit, or another dataset's type
+        st.session_state["defect_choice"] = options[default]
+    st.selectbox("Defect type", options, key="defect_choice")
     if st.session_state.get("defect_choice") == NEW_TYPE:
         st.text_input("New defect type", key="defect_new", placeholder="e.g. scratch")
     args = (root, size, advance, url)

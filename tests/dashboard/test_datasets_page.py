@@ -20,6 +20,7 @@ def test_overview_counts_and_pictures(dashboard_env, app):
     toy = table.loc["toy"]
     assert (toy["train normal"], toy["test normal"], toy["test anomalous"], toy["runs"]) == (16, 6, 6, 2)
     assert toy["defect types"] == "square (6)"
+    assert list(table.columns)[-1] == "defect types"  # the long text last, so it pushes no column off
     assert table.loc["mnist", "train normal"] > 0 and table.loc["mnist", "test anomalous"] > 0
     assert at.selectbox(key="pictures_of").value == "toy"
     captions = [c for image in at.image for c in image.captions]

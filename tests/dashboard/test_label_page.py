@@ -93,6 +93,9 @@ def test_drawn_strokes_become_the_mask(toy, app):
     assert state.mask_relpath.startswith("ground_truth/blob/000_")
     mask = load_mask(toy.root, state.mask_relpath, 32, 32)
     assert mask[:16, :16].all() and not mask[16:, :].any()
+    # the new type stays picked for the next image, and its text box is gone
+    assert at.selectbox(key="defect_choice").value == "blob"
+    assert not [t for t in at.text_input if t.key == "defect_new"]
 
 
 def test_prepare_erases_part_of_an_existing_mask(toy):
