@@ -12,6 +12,12 @@ MAX_INPUT_DIMS = 50  # embeddings wider than this are reduced by PCA first (the 
 # beside a training worker) 2 threads measured 2-10x slower than 1 (see benchmarks/dashboard_perf.py).
 TSNE_THREADS = 1
 FFT_FROM_POINTS = 2000
+# Exact neighbours: for 5,000 64-D points 0.3 s against 1.5 s for Annoy (openTSNE's "auto" choice); the
+# exact search grows with N squared, so Annoy takes over for larger sets.
+EXACT_NEIGHBOURS_UP_TO = 10_000
+# Iterations after the early exaggeration phase (openTSNE's default is 500). Measured on 5,000 64-D points
+# in two clusters, one thread: 500 iterations 10.5 s, KL 3.600; 350 with a coarser FFT grid 6.8 s, KL 3.623.
+TSNE_ITERATIONS = 350
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,18 @@ def project_2d(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     from openTSNE import TSNE
 
     perplexity = float(min(30.0, max(1.0, (n - 1) / 3)))
+    fft = n >= FFT_FROM_POINTS
     embedding = TSNE(
         perplexity=perplexity,
+        n_iter=TSNE_ITERATIONS,
         n_jobs=TSNE_THREADS,
         random_state=seed,
+        neighbors="exact" if n <= EXACT_NEIGHBOURS_UP_TO else "auto",
         # FFT interpolation from a few thousand points on (openTSNE's "auto" waits until 10,000): 5,000
-        # points took 24 s with it against 32 s with Barnes-Hut on a busy 2-core machine
-        negative_gradient_method="fft" if n >= FFT_FROM_POINTS else "bh",
+        # points took 24 s with it against 32 s with Barnes-Hut on a busy 2-core machine. Two grid intervals
+        # per unit instead of one: about 10% faster, the layout looks the same.
+        negative_gradient_method="fft" if fft else "bh",
+        ints_in_interval=2 if fft else 1,
         verbose=False,
     ).fit(x)
     coords = np.asarray(embedding, dtype=np.float64)
