@@ -74,8 +74,10 @@ class VaeGan(BaseMethod):
     Params = Params
     presets = {
         "smoke": {"latent_dim": 16, "width": 8, "epochs": 1, "batch_size": 8},
-        # lr 1e-4: at 3e-4 the discriminator overfits a few hundred images within a few epochs
-        "cpu": {"latent_dim": 64, "width": 16, "epochs": 20, "batch_size": 32, "lr": 1e-4},
+        # lr 1e-3: the few hundred steps of a `cpu` run leave the reconstructions far from the input at
+        # 1e-4 (summed squared error 590 against the VAE's 29 on noisy MNIST digit 1). Measured, image AUROC
+        # 1e-4 -> 1e-3: noisy MNIST digit 1 0.37 -> 0.83, PIPED pa_bdp01_tl 0.50 -> 0.71.
+        "cpu": {"latent_dim": 64, "width": 16, "epochs": 20, "batch_size": 32, "lr": 1e-3},
         "paper": {},
     }
 

@@ -76,6 +76,7 @@ def test_leaderboard_append_keeps_other_datasets_and_replaces_rerun_rows(tmp_pat
             "",
         ),
     ]
+    old.reverse()  # the re-run dataset first: its new row must take the old row's place, not go last
     bench.write_rows(out / "leaderboard.csv", old)
     assert [bench.row_from_csv(r) for r in bench.read_rows(out / "leaderboard.csv")] == old  # round trip
 
@@ -83,7 +84,7 @@ def test_leaderboard_append_keeps_other_datasets_and_replaces_rerun_rows(tmp_pat
     args = ["--preset", "smoke", "--datasets", str(folder), "--methods", "vae", "--out", str(out), "--append"]
     assert bench.main("leaderboard", [*args, "--store", "main"]) == 0
     rows = bench.read_rows(out / "leaderboard.csv")
-    assert [(r["dataset"], r["preset"]) for r in rows] == [("other", "cpu"), ("toy", "smoke")]
+    assert [(r["dataset"], r["preset"]) for r in rows] == [("toy", "smoke"), ("other", "cpu")]
     assert "| other | vae | 0.700 |" in (out / "leaderboard.md").read_text()
 
 
