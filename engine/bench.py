@@ -261,6 +261,15 @@ def run_grid(
     return rows
 
 
+def merge_earlier(rows: list[Row], earlier: Path) -> list[Row]:
+    """`earlier`'s rows with those re-run now replaced where they stood, then the new ones (--append)."""
+    if not earlier.is_file():
+        return rows
+    redone = {(r.dataset, r.variant, r.seed): r for r in rows}
+    merged = [redone.pop((r.dataset, r.variant, r.seed), r) for r in map(row_from_csv, read_rows(earlier))]
+    return merged + list(redone.values())
+
+
 def save(suite: str, rows: list[Row], markdown: str, out_dir: Path) -> None:
     write_rows(out_dir / f"{suite}.csv", rows)
     (out_dir / f"{suite}.md").write_text(markdown + "\n")
@@ -283,8 +292,11 @@ def suite_noisy_mnist(args: argparse.Namespace) -> tuple[list[Row], str]:
     )
     for r in rows:  # group by normal digit
         r.dataset = r.dataset.replace("mnist-noisy:", "digit ")
+    if args.append:  # e.g. more seeds beside the recorded ones
+        rows = merge_earlier(rows, args.out / "noisy-mnist.csv")
+    seeds = sorted({r.seed for r in rows})
     md = (
-        f"### noisy-mnist (seed 002 protocol; preset {args.preset}; seeds {args.seeds}; image AUROC mean ± std "
+        f"### noisy-mnist (seed 002 protocol; preset {args.preset}; seeds {seeds}; image AUROC mean ± std "
         f"over seeds per digit, mean ± std over digits)\n\n"
         + summary_table(rows, "dataset", PAPER_NOISY_MNIST)
     )
@@ -348,12 +360,8 @@ def suite_leaderboard(args: argparse.Namespace) -> tuple[list[Row], str]:
         args.seeds,
         args.image_size,
     )
-    earlier = args.out / "leaderboard.csv"
-    if args.append and earlier.is_file():  # keep the other rows, replace the re-run ones where they stood
-        redone = {(r.dataset, r.variant, r.seed): r for r in rows}
-        kept = [row_from_csv(r) for r in read_rows(earlier)]
-        merged = [redone.pop((r.dataset, r.variant, r.seed), r) for r in kept]
-        rows = merged + list(redone.values())
+    if args.append:
+        rows = merge_earlier(rows, args.out / "leaderboard.csv")
     return rows, f"### leaderboard (preset {args.preset})\n\n" + leaderboard_table(rows)
 
 
@@ -434,6 +442,7 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
         str(args.image_size or 128),
         "--out",
         str(peers_csv),
+        "--overwrite",  # this invocation's peer rows only: they are paired with this invocation's own rows
     ]
     print("running peers:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
@@ -468,7 +477,9 @@ def main(suite: str, argv: Sequence[str]) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--store", choices=["bench", "main"], default="bench")
     parser.add_argument(
-        "--append", action="store_true", help="leaderboard: keep earlier rows of datasets not re-run"
+        "--append",
+        action="store_true",
+        help="leaderboard, noisy-mnist: keep the earlier rows that this invocation does not re-run",
     )
     args = parser.parse_args(list(argv))
     if args.store == "bench":

@@ -142,3 +142,19 @@ def test_summary_table_means_and_paper_column():
 @pytest.mark.parametrize("values, text", [([None, None], "-"), ([0.5], "0.500")])
 def test_mean_std_edge_cases(values, text):
     assert bench.mean_std(values) == text
+
+
+def test_noisy_mnist_append_adds_seeds_beside_the_recorded_ones(tmp_path, workbench_env):
+    out = tmp_path / "results"
+    base = ["--preset", "smoke", "--digits", "1", "--out", str(out), "--store", "main"]
+    assert bench.main("noisy-mnist", [*base, "--seeds", "0"]) == 0
+    first = bench.read_rows(out / "noisy-mnist.csv")
+    assert bench.main("noisy-mnist", [*base, "--seeds", "1", "--append"]) == 0
+    rows = bench.read_rows(out / "noisy-mnist.csv")
+    variants = [v.label for v in bench.NOISY_MNIST_VARIANTS]
+    assert [(r["variant"], r["seed"]) for r in rows] == [(v, "0") for v in variants] + [
+        (v, "1") for v in variants
+    ]
+    assert rows[: len(first)] == first  # the recorded seed is kept as it was
+    md = (out / "noisy-mnist.md").read_text()
+    assert "seeds [0, 1]" in md and "| digit 1 |" in md and "| vaegan+attn |" in md
