@@ -144,17 +144,38 @@ def test_mean_std_edge_cases(values, text):
     assert bench.mean_std(values) == text
 
 
-def test_noisy_mnist_append_adds_seeds_beside_the_recorded_ones(tmp_path, workbench_env):
-    out = tmp_path / "results"
-    base = ["--preset", "smoke", "--digits", "1", "--out", str(out), "--store", "main"]
-    assert bench.main("noisy-mnist", [*base, "--seeds", "0"]) == 0
-    first = bench.read_rows(out / "noisy-mnist.csv")
-    assert bench.main("noisy-mnist", [*base, "--seeds", "1", "--append"]) == 0
-    rows = bench.read_rows(out / "noisy-mnist.csv")
-    variants = [v.label for v in bench.NOISY_MNIST_VARIANTS]
-    assert [(r["variant"], r["seed"]) for r in rows] == [(v, "0") for v in variants] + [
-        (v, "1") for v in variants
+def _row(dataset: str, variant: str, seed: int, auroc: float) -> bench.Row:
+    return bench.Row(
+        "noisy-mnist",
+        dataset,
+        "ours",
+        "vae",
+        variant,
+        seed,
+        64,
+        "cpu",
+        auroc,
+        None,
+        1.0,
+        0.1,
+        9.0,
+        900.0,
+        "cpu",
+        "",
+    )
+
+
+def test_merge_earlier_replaces_rerun_rows_in_place_and_adds_new_seeds(tmp_path):
+    path = tmp_path / "noisy-mnist.csv"
+    earlier = [_row("digit 0", "vae", 0, 0.5), _row("digit 1", "vae", 0, 0.9)]
+    bench.write_rows(path, earlier)
+    now = [_row("digit 1", "vae", 1, 0.8), _row("digit 0", "vae", 0, 0.6)]
+    merged = bench.merge_earlier(now, path)
+    assert [(r.dataset, r.seed, r.image_auroc) for r in merged] == [
+        ("digit 0", 0, 0.6),  # re-run: replaced where it stood
+        ("digit 1", 0, 0.9),  # kept as recorded
+        ("digit 1", 1, 0.8),  # a new seed: added after
     ]
-    assert rows[: len(first)] == first  # the recorded seed is kept as it was
-    md = (out / "noisy-mnist.md").read_text()
-    assert "seeds [0, 1]" in md and "| digit 1 |" in md and "| vaegan+attn |" in md
+    assert bench.merge_earlier(now, tmp_path / "missing.csv") == now
+    table = bench.summary_table(merged, "dataset", bench.PAPER_NOISY_MNIST)
+    assert "| vae | 0.600 | 0.850 ± 0.050 |" in table  # digit 1 averages its two seeds
