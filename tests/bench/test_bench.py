@@ -6,6 +6,29 @@ from engine import bench
 from tests.synthetic_mvtec import make_mvtec_folder
 
 
+def _row(dataset: str, variant: str, seed: int, auroc: float, **fields) -> bench.Row:
+    """A results row with plausible figures; `fields` overrides any other column."""
+    values = dict(
+        suite="noisy-mnist",
+        dataset=dataset,
+        impl="ours",
+        method="vae",
+        variant=variant,
+        seed=seed,
+        image_size=64,
+        preset="cpu",
+        image_auroc=auroc,
+        pixel_auroc=None,
+        fit_seconds=1.0,
+        predict_seconds=0.1,
+        images_per_second=9.0,
+        peak_memory_mb=900.0,
+        device="cpu",
+        notes="",
+    )
+    return bench.Row(**{**values, **fields})
+
+
 def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_env, capsys):
     folder = make_mvtec_folder(tmp_path / "toy")
     out = tmp_path / "results"
@@ -39,42 +62,8 @@ def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_en
 def test_leaderboard_append_keeps_other_datasets_and_replaces_rerun_rows(tmp_path, workbench_env):
     out = tmp_path / "results"
     old = [
-        bench.Row(
-            "leaderboard",
-            "other",
-            "ours",
-            "vae",
-            "vae",
-            0,
-            128,
-            "cpu",
-            0.7,
-            None,
-            1.0,
-            0.5,
-            9.0,
-            900.0,
-            "cpu",
-            "",
-        ),
-        bench.Row(
-            "leaderboard",
-            "toy",
-            "ours",
-            "vae",
-            "vae",
-            0,
-            32,
-            "smoke",
-            0.1,
-            0.2,
-            1.0,
-            0.5,
-            9.0,
-            900.0,
-            "cpu",
-            "",
-        ),
+        _row("other", "vae", 0, 0.7, suite="leaderboard", image_size=128),
+        _row("toy", "vae", 0, 0.1, suite="leaderboard", image_size=32, preset="smoke", pixel_auroc=0.2),
     ]
     old.reverse()  # the re-run dataset first: its new row must take the old row's place, not go last
     bench.write_rows(out / "leaderboard.csv", old)
@@ -142,27 +131,6 @@ def test_summary_table_means_and_paper_column():
 @pytest.mark.parametrize("values, text", [([None, None], "-"), ([0.5], "0.500")])
 def test_mean_std_edge_cases(values, text):
     assert bench.mean_std(values) == text
-
-
-def _row(dataset: str, variant: str, seed: int, auroc: float) -> bench.Row:
-    return bench.Row(
-        "noisy-mnist",
-        dataset,
-        "ours",
-        "vae",
-        variant,
-        seed,
-        64,
-        "cpu",
-        auroc,
-        None,
-        1.0,
-        0.1,
-        9.0,
-        900.0,
-        "cpu",
-        "",
-    )
 
 
 def test_merge_earlier_replaces_rerun_rows_in_place_and_adds_new_seeds(tmp_path):
