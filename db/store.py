@@ -7,26 +7,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.orm import Session
 
+from db import locations, schema
 from db.models import Dataset, Image, ImagePrediction, Run, utcnow
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-
-
-def _default_url() -> str:
-    # Imported lazily so that `db` does not need the engine package at import time.
-    from engine.config import db_url
-
-    return db_url()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -37,25 +28,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def migrate(url: str) -> None:
-    """Bring the schema at `url` to the newest Alembic revision."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+def migrate(url: str | None = None) -> str:
+    """Bring the schema at `url` to the newest revision (once, under a lock); returns the revision."""
+    return schema.migrate(url or locations.db_url())
 
 
 def get_engine(url: str | None = None) -> Engine:
     """A process-wide engine for `url` (default `WORKBENCH_DB_URL`), migrated on first use."""
-    url = url or _default_url()
+    url = url or locations.db_url()
     with _lock:
         if url in _engines:
             return _engines[url]
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _sqlite_pragmas)

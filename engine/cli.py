@@ -1,4 +1,4 @@
-"""`python -m engine`: methods, datasets, import, runs, train, worker, bench."""
+"""`python -m engine`: methods, datasets, import, runs, train, migrate, worker, bench."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from db.schema import StoreError
 
 
 def _parse_sets(pairs: list[str]) -> tuple[tuple[str, str], ...]:
@@ -131,6 +133,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db import schema, store
+    from engine import config, mlflow_store
+
+    revision = store.migrate()
+    print(f"results store: {schema.describe(config.db_url())} at schema revision {revision}")
+    mlflow_store.client().search_experiments(max_results=1)
+    print(f"MLflow store: {config.mlflow_uri()} ready")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from engine import jobs
 
@@ -180,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("migrate", help="create or upgrade the results store and the MLflow store")
+    p.set_defaults(func=cmd_migrate)
+
     p = sub.add_parser("worker", help="run queued jobs from the results store")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
     p.add_argument("--poll", type=float, default=1.0)
@@ -196,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, TimeoutError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except StoreError as exc:  # a store that cannot be opened as it is: the message says what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return 3

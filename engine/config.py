@@ -1,44 +1,22 @@
-"""Locations (from environment variables) and the compute device; nothing else is read from the environment."""
+"""The compute device, plus the locations of `db.locations` (environment variables) re-exported for the engine."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from db.locations import PROJECT_ROOT, data_dir, db_url, mlflow_artifact_root, mlflow_uri
 
-
-def data_dir() -> Path:
-    """Managed data directory (`WORKBENCH_DATA_DIR`, default `data/` in the project)."""
-    return Path(os.environ.get("WORKBENCH_DATA_DIR", PROJECT_ROOT / "data")).resolve()
-
-
-def db_url() -> str:
-    """Results store URL (`WORKBENCH_DB_URL`, default a SQLite file in the data directory)."""
-    url = os.environ.get("WORKBENCH_DB_URL")
-    if url:
-        return url
-    path = data_dir() / "workbench.db"
-    return f"sqlite:///{path}"
-
-
-def mlflow_uri() -> str:
-    """MLflow tracking URI (`MLFLOW_TRACKING_URI`, default SQLite under `mlruns/`)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
-
-
-def mlflow_artifact_root() -> str:
-    """Where new MLflow experiments keep artifacts (next to a SQLite tracking DB, else `mlruns/artifacts`)."""
-    uri = mlflow_uri()
-    if uri.startswith("sqlite:///"):
-        return str(Path(uri.removeprefix("sqlite:///")).parent / "artifacts")
-    return str(PROJECT_ROOT / "mlruns" / "artifacts")
+__all__ = [
+    "PROJECT_ROOT",
+    "DeviceInfo",
+    "data_dir",
+    "db_url",
+    "mlflow_artifact_root",
+    "mlflow_uri",
+    "pick_device",
+]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from db import store
-from engine import config
+from engine import config, mlflow_store
 
 PREDICTIONS_FILE = "predictions.npz"
 WEIGHTS_FILE = "weights.pt"
@@ -24,13 +24,8 @@ MAX_TRAIN_EMBEDDINGS = 500
 
 
 def mlflow_client(uri: str | None = None):
-    """An explicit MlflowClient (never the process-global fluent API)."""
-    from mlflow.tracking import MlflowClient
-
-    uri = uri or config.mlflow_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+    """An explicit MlflowClient on a ready store (never the process-global fluent API)."""
+    return mlflow_store.client(uri)
 
 
 def experiment_id(client: Any, dataset: str) -> str:

@@ -1,0 +1,109 @@
+"""The results store's schema: brought to the newest Alembic revision once, under a lock; a store left
+half-created by an interrupted start is repaired when it holds no rows, else refused with what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, create_engine, func, inspect, pool, select
+from sqlalchemy.engine import make_url
+
+from db.locks import file_lock, lock_path_for
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"
+
+
+class StoreError(RuntimeError):
+    """A store (results or MLflow) cannot be opened as it is; the message says what to do."""
+
+
+class SchemaError(StoreError):
+    """The results store's schema cannot be used or upgraded as it is."""
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision in db/migrations."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the store is at (None for an empty or unversioned store)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def describe(url: str) -> str:
+    """The store's location for messages, without a password."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        return f"SQLite file {parsed.database}"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _scratch_engine(url: str) -> Engine:
+    args = {"timeout": 30} if url.startswith("sqlite") else {}
+    return create_engine(url, poolclass=pool.NullPool, connect_args=args)
+
+
+def is_current(url: str) -> bool:
+    engine = _scratch_engine(url)
+    try:
+        return current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def _repair_unversioned(engine: Engine, url: str) -> None:
+    """Tables without a version row are what an interrupted first start leaves: drop them if all are empty."""
+    tables = [t for t in inspect(engine).get_table_names() if t != VERSION_TABLE]
+    if not tables:
+        return
+    meta = MetaData()
+    meta.reflect(engine, only=tables)
+    with engine.begin() as conn:
+        filled = [t for t in tables if conn.scalar(select(func.count()).select_from(meta.tables[t]))]
+        if filled:
+            raise SchemaError(
+                f"the results store ({describe(url)}) has tables {sorted(tables)} but no schema version, so an "
+                f"earlier start was interrupted while creating it; {sorted(filled)} hold rows, so it is left as "
+                "it is. Move it aside (or point WORKBENCH_DB_URL elsewhere) and run `python -m engine migrate` "
+                "to start a fresh store."
+            )
+        meta.drop_all(conn)
+
+
+def migrate(url: str) -> str:
+    """Bring the store at `url` to the newest revision (one process at a time); returns that revision."""
+    from alembic import command
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    head = head_revision()
+    engine = _scratch_engine(url)
+    try:
+        if current_revision(engine) == head:
+            return head
+        with file_lock(lock_path_for(url), what="the results store"):
+            current = current_revision(engine)
+            if current == head:
+                return head  # another process upgraded it while we waited
+            if current is None:
+                _repair_unversioned(engine, url)
+            command.upgrade(_alembic_config(url), "head")
+        return head
+    finally:
+        engine.dispose()
