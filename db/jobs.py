@@ -11,6 +11,7 @@ from db import store
 from db.models import Job, Run, utcnow
 
 STATUSES = ("QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
+LEASE_SECONDS = 60.0  # a RUNNING job or run whose lease is not renewed for this long is abandoned
 ACTIVE = ("QUEUED", "RUNNING")
 
 
@@ -23,10 +24,16 @@ def add_job(payload_json: str, kind: str = "train", url: str | None = None) -> i
         return job.id
 
 
-def claim_next(worker_pid: int, url: str | None = None) -> Job | None:
-    """Move the oldest QUEUED job to RUNNING for `worker_pid` and return it; None when the queue is empty.
+def lease_until() -> datetime:
+    """When a lease taken or renewed now expires."""
+    return utcnow() + timedelta(seconds=LEASE_SECONDS)
 
-    The conditional UPDATE (`WHERE status = 'QUEUED'`) makes the claim atomic across worker processes."""
+
+def claim_next(worker_pid: int, url: str | None = None, worker_id: str | None = None) -> Job | None:
+    """Move the oldest QUEUED job to RUNNING for the worker and return it; None when the queue is empty.
+
+    The conditional UPDATE (`WHERE status = 'QUEUED'`) makes the claim atomic across worker processes and
+    hosts; the claim is a lease that the worker's heartbeats renew."""
     while True:
         with store.session_scope(url) as s:
             job_id = s.scalar(select(Job.id).where(Job.status == "QUEUED").order_by(Job.id).limit(1))
@@ -36,7 +43,14 @@ def claim_next(worker_pid: int, url: str | None = None) -> Job | None:
             claimed = s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == "QUEUED")
-                .values(status="RUNNING", worker_pid=worker_pid, started_at=now, heartbeat_at=now)
+                .values(
+                    status="RUNNING",
+                    worker_pid=worker_pid,
+                    worker_id=worker_id,
+                    started_at=now,
+                    heartbeat_at=now,
+                    lease_expires_at=lease_until(),
+                )
             ).rowcount
             if claimed == 1:
                 s.flush()
@@ -45,12 +59,16 @@ def claim_next(worker_pid: int, url: str | None = None) -> Job | None:
 
 
 def update_job(job_id: int, url: str | None = None, **fields: Any) -> None:
-    """Set columns of a job (progress, epoch, loss, run_id...) and refresh its heartbeat."""
+    """Set columns of a job (progress, epoch, loss, run_id...) and renew its heartbeat and lease."""
     unknown = [name for name in fields if not hasattr(Job, name)]
     if unknown:
         raise AttributeError(f"Job has no column(s) {unknown}")
     with store.session_scope(url) as s:
-        s.execute(update(Job).where(Job.id == job_id).values(**fields, heartbeat_at=utcnow()))
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(**fields, heartbeat_at=utcnow(), lease_expires_at=lease_until())
+        )
 
 
 def finish_job(

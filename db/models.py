@@ -105,6 +105,10 @@ class Run(Base):
     predictions_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # local file of the artifact
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(
+        String(200), nullable=True
+    )  # host:pid:random of its process
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # renewed while alive
 
 
 class ImagePrediction(Base):
@@ -143,7 +147,11 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid:random of its worker
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime, nullable=True
+    )  # renewed by heartbeats
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -7,10 +7,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from db import locations, schema
@@ -138,9 +139,11 @@ def create_run(
     seed: int,
     image_size: int,
     mlflow_run_id: str | None = None,
+    worker_id: str | None = None,
+    lease_seconds: float = 60.0,
     url: str | None = None,
 ) -> int:
-    """A new RUNNING run; returns its id."""
+    """A new RUNNING run held by `worker_id` for `lease_seconds` (renewed by `renew_run_lease`); its id."""
     with session_scope(url) as s:
         dataset_id = s.scalar(select(Dataset.id).where(Dataset.name == dataset_name))
         run = Run(
@@ -153,6 +156,8 @@ def create_run(
             image_size=image_size,
             mlflow_run_id=mlflow_run_id,
             status="RUNNING",
+            worker_id=worker_id,
+            lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
         )
         s.add(run)
         s.flush()
@@ -171,6 +176,32 @@ def update_run(run_id: int, url: str | None = None, **fields: Any) -> None:
             setattr(run, name, value)
         if fields.get("status") in ("FINISHED", "FAILED") and run.ended_at is None:
             run.ended_at = utcnow()
+
+
+def renew_run_lease(run_id: int, lease_seconds: float, url: str | None = None) -> None:
+    """Prove that the process running `run_id` is alive for another `lease_seconds`."""
+    with session_scope(url) as s:
+        s.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "RUNNING")
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+
+
+def running_runs(url: str | None = None) -> list[Run]:
+    with session_scope(url) as s:
+        return list(s.scalars(select(Run).where(Run.status == "RUNNING").order_by(Run.id)))
+
+
+def fail_run_if_running(run_id: int, error: str, url: str | None = None) -> bool:
+    """Mark a RUNNING run FAILED with `error`; False when it had already ended."""
+    with session_scope(url) as s:
+        done = s.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "RUNNING")
+            .values(status="FAILED", error=error, ended_at=utcnow())
+        ).rowcount
+        return done == 1
 
 
 def fail_stale_runs(url: str | None = None, older_than_id: int | None = None) -> int:

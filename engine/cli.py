@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from db import store
+    from engine.recovery import recover_abandoned
+
+    recover_abandoned()  # runs whose process was killed show FAILED, not RUNNING forever
 
     runs = store.list_runs(dataset_name=args.dataset, method=args.method)
     if args.json:
@@ -88,10 +92,17 @@ def _run_row(r: Any) -> dict[str, Any]:
     }
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum} (SIGTERM)")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.recovery import recover_abandoned
     from engine.run import Progress, RunConfig, train_and_evaluate
+
+    recover_abandoned()
 
     config = RunConfig(
         dataset=args.dataset,
@@ -120,9 +131,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             post += " " + " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:3])
         bar.set_postfix_str(post)
 
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # the run ends FAILED, not RUNNING forever
     try:
         result = train_and_evaluate(config, progress=on_progress)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         bar.close()
     summary = result.summary()
     if args.json:

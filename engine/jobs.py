@@ -18,22 +18,18 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from db import jobs as db_jobs
-from db import store
 from db.models import Job
 from engine import config as locations
-from engine import tracking
+from engine import recovery
+from engine.recovery import pid_alive, recover_abandoned  # noqa: F401 - the queue's recovery, re-exported
 from engine.run import Progress, RunCancelled, RunConfig, train_and_evaluate
 
-HEARTBEAT_SECONDS = 5.0  # how often a running job proves its worker is alive
-STALE_AFTER_SECONDS = 120.0  # a RUNNING job without a heartbeat for this long is abandoned
 RECOVER_EVERY_SECONDS = 30.0  # how often an idle worker looks for abandoned jobs
 SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
 
@@ -121,60 +117,14 @@ def _view(job: Job) -> JobView:
 def list_jobs(
     statuses: tuple[str, ...] | None = None, limit: int = 100, db_url: str | None = None
 ) -> list[JobView]:
-    """Jobs, newest first, optionally only those with one of `statuses`."""
+    """Jobs, newest first, optionally only those with one of `statuses` (abandoned ones marked FAILED first)."""
+    recovery.recover_now_and_then(db_url)
     return [_view(job) for job in db_jobs.list_jobs(statuses, limit, url=db_url)]
 
 
 def get_job(job_id: int, db_url: str | None = None) -> JobView | None:
     job = db_jobs.get_job(job_id, url=db_url)
     return None if job is None else _view(job)
-
-
-# --- recovery ------------------------------------------------------------------------------------
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with this id exists on this machine and is not a zombie."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with suppress(OSError, IndexError):
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
-
-
-def recover_abandoned(db_url: str | None = None, stale_after: float = STALE_AFTER_SECONDS) -> list[int]:
-    """Mark RUNNING jobs whose worker is dead or silent FAILED (their runs too); returns their ids."""
-    failed = []
-    limit = db_jobs.stale_before(stale_after)
-    for job in db_jobs.running_jobs(url=db_url):
-        if job.worker_pid == os.getpid():
-            continue  # this process runs it (in-process workers, tests)
-        if not pid_alive(job.worker_pid):
-            reason = f"worker process {job.worker_pid} stopped while running this job"
-        elif job.heartbeat_at is None or job.heartbeat_at < limit:
-            reason = f"no heartbeat from worker {job.worker_pid} for over {stale_after:.0f} s"
-        else:
-            continue
-        if db_jobs.fail_job_and_run(job.id, f"interrupted: {reason}", url=db_url):
-            failed.append(job.id)
-            _fail_in_mlflow(job.run_id, f"interrupted: {reason}", db_url)
-    return failed
-
-
-def _fail_in_mlflow(run_id: int | None, error: str, db_url: str | None) -> None:
-    run = store.get_run(run_id, url=db_url) if run_id is not None else None
-    if run is not None and run.mlflow_run_id:
-        try:
-            tracking.fail_mlflow_run(run.mlflow_run_id, error)
-        except Exception as exc:  # the results store already says FAILED; MLflow is best effort
-            print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)
 
 
 # --- running one job -----------------------------------------------------------------------------
@@ -191,25 +141,6 @@ def _main_loss(losses: dict[str, float]) -> float | None:
     if not losses:
         return None
     return float(losses.get("loss", next(iter(losses.values()))))
-
-
-@contextmanager
-def _heartbeat(job_id: int, db_url: str | None) -> Iterator[None]:
-    """Refresh the job's heartbeat from a thread while the body runs (epochs may be long)."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
-            with suppress(Exception):  # a busy store must not kill the run; the next beat retries
-                db_jobs.update_job(job_id, url=db_url)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-job-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -242,7 +173,7 @@ def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) 
     def should_stop() -> bool:
         return db_jobs.cancel_requested(job.id, url=db_url)
 
-    with _heartbeat(job.id, db_url):
+    with recovery.renewing(lambda: db_jobs.update_job(job.id, url=db_url), f"lease-job-{job.id}"):
         try:
             result = train_and_evaluate(
                 config, on_progress, should_stop, db_url=db_url, mlflow_uri=mlflow_uri
@@ -309,17 +240,17 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
-        for job_id in recover_abandoned(db_url):
+        for job_id in recover_abandoned(db_url, mlflow_uri):
             print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
         last_recovery, done = time.monotonic(), 0
         while max_jobs is None or done < max_jobs:
-            job = db_jobs.claim_next(os.getpid(), url=db_url)
+            job = db_jobs.claim_next(os.getpid(), url=db_url, worker_id=recovery.worker_id())
             if job is None:
                 if once:
                     break
                 time.sleep(poll_seconds)
                 if time.monotonic() - last_recovery > RECOVER_EVERY_SECONDS:
-                    recover_abandoned(db_url)
+                    recover_abandoned(db_url, mlflow_uri)
                     last_recovery = time.monotonic()
                 continue
             status = run_job(job, db_url, mlflow_uri)

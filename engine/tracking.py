@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 import traceback
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from db import store
-from engine import config, mlflow_store
+from engine import config, mlflow_store, recovery
 
 PREDICTIONS_FILE = "predictions.npz"
 WEIGHTS_FILE = "weights.pt"
@@ -229,10 +230,19 @@ class RunTracker:
             seed=seed,
             image_size=image_size,
             mlflow_run_id=self.mlflow_run_id,
+            worker_id=recovery.worker_id(),
+            lease_seconds=recovery.LEASE_SECONDS,
             url=db_url,
         )
         store.update_run(self.run_id, url=db_url, device=device)
         self.finished = False
+        self._lease = ExitStack()  # renews the run's lease until it ends, so a killed process is noticed
+        self._lease.enter_context(
+            recovery.renewing(
+                lambda: store.renew_run_lease(self.run_id, recovery.LEASE_SECONDS, url=db_url),
+                f"lease-run-{self.run_id}",
+            )
+        )
 
     def _log(
         self,
@@ -309,6 +319,7 @@ class RunTracker:
         )
         self.client.set_terminated(self.mlflow_run_id, "FINISHED")
         self.finished = True
+        self._lease.close()
 
     def _local_artifact(self, name: str) -> Path | None:
         if self.artifact_uri.startswith("file://"):
@@ -325,6 +336,7 @@ class RunTracker:
             self.client.set_terminated(self.mlflow_run_id, "FAILED")
         finally:
             store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error[:10000])
+            self._lease.close()
         self.finished = True
 
     def __enter__(self) -> RunTracker:

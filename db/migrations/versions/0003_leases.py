@@ -1,0 +1,29 @@
+"""leases: runs and jobs record the process that holds them and until when, so a dead one is recovered
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02 19:20:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for table in ('runs', 'jobs'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('worker_id', sa.String(length=200), nullable=True))
+            batch_op.add_column(sa.Column('lease_expires_at', sa.DateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    for table in ('jobs', 'runs'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('lease_expires_at')
+            batch_op.drop_column('worker_id')

@@ -1,0 +1,139 @@
+"""Who holds a job or a run, and recovery of those whose process is gone.
+
+A worker or `train` process is named `host:pid:random` and holds a lease on its job and run, renewed by a
+heartbeat thread. Any later command, worker or Train page marks a RUNNING job or run FAILED (in both stores)
+once its lease expires, or at once when its process ran on this host and no longer exists."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from db import jobs as db_jobs
+from db import store
+from db.models import utcnow
+
+LEASE_SECONDS = db_jobs.LEASE_SECONDS  # 60 s: a holder that stops renewing is abandoned within a minute
+RENEW_SECONDS = 5.0  # how often a holder renews (and a running job proves its worker is alive)
+STALE_AFTER_SECONDS = 120.0  # rows from before leases: abandoned when their heartbeat is this old
+
+_identity: tuple[int, str] | None = None
+
+
+def worker_id() -> str:
+    """This process's name in the store, `host:pid:random` (new after a fork)."""
+    global _identity
+    if _identity is None or _identity[0] != os.getpid():
+        _identity = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}")
+    return _identity[1]
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this id exists on this machine and is not a zombie."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with suppress(OSError, IndexError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def abandoned_reason(
+    holder: str | None,
+    pid: int | None,
+    lease_expires_at: datetime | None,
+    heartbeat_at: datetime | None,
+    now: datetime,
+) -> str | None:
+    """Why a RUNNING row's holder counts as gone, or None while it may be alive."""
+    host = None
+    if holder:
+        host, _, rest = holder.partition(":")
+        with suppress(ValueError):
+            pid = int(rest.split(":", 1)[0])
+    on_this_host = host is None or host == socket.gethostname()  # rows without a holder predate leases
+    if on_this_host and pid == os.getpid():
+        return None  # this process runs it (in-process workers, tests)
+    who = holder or f"process {pid}"
+    if on_this_host and not pid_alive(pid):
+        return f"{who} stopped while running it"
+    if lease_expires_at is not None and lease_expires_at < now:
+        return f"{who} stopped renewing its lease (expired {lease_expires_at:%H:%M:%S} UTC)"
+    if heartbeat_at is not None and heartbeat_at < now - timedelta(seconds=STALE_AFTER_SECONDS):
+        return f"no heartbeat from {who} for over {STALE_AFTER_SECONDS:.0f} s"
+    return None
+
+
+def recover_abandoned(db_url: str | None = None, mlflow_uri: str | None = None) -> list[int]:
+    """Mark RUNNING jobs and runs whose holder is gone FAILED, in both stores; returns the job ids."""
+    now, failed = utcnow(), []
+    for job in db_jobs.running_jobs(url=db_url):
+        reason = abandoned_reason(job.worker_id, job.worker_pid, job.lease_expires_at, job.heartbeat_at, now)
+        if reason and db_jobs.fail_job_and_run(job.id, f"interrupted: {reason}", url=db_url):
+            failed.append(job.id)
+            _fail_in_mlflow(job.run_id, f"interrupted: {reason}", db_url, mlflow_uri)
+    for run in store.running_runs(url=db_url):
+        if run.worker_id is None:  # recorded before leases: only its age tells
+            old = run.started_at < now - timedelta(seconds=STALE_AFTER_SECONDS)
+            reason = "the process running it stopped (recorded before leases)" if old else None
+        else:
+            reason = abandoned_reason(run.worker_id, None, run.lease_expires_at, None, now)
+        if reason and store.fail_run_if_running(run.id, f"interrupted: {reason}", url=db_url):
+            _fail_in_mlflow(run.id, f"interrupted: {reason}", db_url, mlflow_uri)
+    return failed
+
+
+def _fail_in_mlflow(run_id: int | None, error: str, db_url: str | None, mlflow_uri: str | None) -> None:
+    run = store.get_run(run_id, url=db_url) if run_id is not None else None
+    if run is not None and run.mlflow_run_id:
+        from engine import tracking
+
+        try:
+            tracking.fail_mlflow_run(run.mlflow_run_id, error, mlflow_uri)
+        except Exception as exc:  # the results store already says FAILED; MLflow is best effort
+            print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)
+
+
+_last_sweep: dict[str | None, float] = {}
+
+
+def recover_now_and_then(db_url: str | None = None, every: float = 5.0) -> None:
+    """`recover_abandoned` at most every `every` seconds per store (pages poll often)."""
+    if time.monotonic() - _last_sweep.get(db_url, -1e9) < every:
+        return
+    _last_sweep[db_url] = time.monotonic()
+    with suppress(Exception):  # a page must still render when the store is busy
+        recover_abandoned(db_url)
+
+
+@contextmanager
+def renewing(renew: Callable[[], None], name: str, every: float = RENEW_SECONDS) -> Iterator[None]:
+    """Call `renew` from a thread every `every` seconds while the body runs (epochs may be long)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            with suppress(Exception):  # a busy store must not kill the run; the next beat retries
+                renew()
+
+    thread = threading.Thread(target=beat, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

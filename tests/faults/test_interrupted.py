@@ -1,0 +1,114 @@
+"""Runs and jobs whose process is killed end FAILED in both stores, seen by any later command or page."""
+
+from __future__ import annotations
+
+import json
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+from db import jobs as db_jobs
+from db import store
+from db.models import Job, utcnow
+from engine import jobs, recovery, tracking
+from engine.run import RunConfig
+from tests.faults.conftest import wait_for
+
+LONG_FIT = ("--preset", "smoke", "--set", "epochs=5000", "--image-size", "32")  # minutes unless killed
+
+
+def _running_run():
+    runs = store.running_runs()
+    return runs[0] if runs else None
+
+
+def _mlflow_status(run) -> str:
+    return tracking.mlflow_client().get_run(run.mlflow_run_id).info.status
+
+
+def test_sigterm_ends_a_train_run_failed_at_once(engine_cli, toy_folder):
+    proc = engine_cli("train", "--dataset", str(toy_folder), "--method", "autoencoder", *LONG_FIT)
+    run = wait_for(_running_run, what="the run to start")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    run = store.get_run(run.id)  # no recovery command in between
+    assert run.status == "FAILED" and "SIGTERM" in run.error
+    assert _mlflow_status(run) == "FAILED"
+
+
+def test_sigkill_of_train_is_seen_by_the_next_command(engine_cli, toy_folder):
+    proc = engine_cli("train", "--dataset", str(toy_folder), "--method", "autoencoder", *LONG_FIT)
+    run = wait_for(_running_run, what="the run to start")
+    assert run.worker_id.split(":")[1] == str(proc.pid)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert store.get_run(run.id).status == "RUNNING"  # nothing ran in the killed process
+    listing = engine_cli("runs", "--json")
+    out, err = listing.communicate(timeout=120)
+    assert listing.returncode == 0, err
+    row = next(r for r in json.loads(out) if r["run_id"] == run.id)
+    assert row["status"] == "FAILED" and "stopped while running it" in row["error"]
+    assert _mlflow_status(run) == "FAILED"
+
+
+def test_killed_worker_with_the_only_job_shows_failed_on_the_train_page(engine_cli, toy_folder):
+    config = RunConfig(
+        dataset=str(toy_folder),
+        method="autoencoder",
+        preset="smoke",
+        image_size=32,
+        overrides=(("epochs", "5000"),),
+    )
+    job_id = jobs.enqueue(config)
+    worker = engine_cli("worker", "--once")
+    wait_for(lambda: jobs.get_job(job_id).run_id, what="the job to start its run")
+    worker.kill()
+    worker.wait(timeout=60)
+    recovery._last_sweep.clear()
+    views = jobs.list_jobs()  # what the Train page polls; no new job queued, no worker started
+    job = next(v for v in views if v.id == job_id)
+    assert job.status == "FAILED" and "stopped while running it" in job.error
+    assert store.get_run(job.run_id).status == "FAILED"
+
+
+def test_a_job_on_another_host_is_failed_by_lease_expiry_alone(workbench_env, toy_folder):
+    config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
+    job_id = jobs.enqueue(config)
+    other = "gpu-node-7:4242:abc123"  # a pid that may well exist here: only the lease may decide
+    db_jobs.claim_next(worker_pid=4242, worker_id=other)
+    assert jobs.recover_abandoned() == []  # alive: its lease is fresh
+    with store.session_scope() as s:
+        s.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+    assert jobs.recover_abandoned() == [job_id]
+    assert "stopped renewing its lease" in jobs.get_job(job_id).error
+
+
+def _remove_mlflow_store(env: dict[str, str]) -> None:
+    Path(env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).unlink()
+
+
+def test_two_workers_on_fresh_stores_run_every_job_once(workbench_env, engine_cli, toy_folder):
+    for method in ("autoencoder", "vae", "deep_svdd", "padim", "patchcore", "autoencoder"):
+        jobs.enqueue(RunConfig(dataset=str(toy_folder), method=method, preset="smoke", image_size=32))
+    _remove_mlflow_store(workbench_env)
+    workers = [engine_cli("worker", "--once") for _ in range(2)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=400)
+        assert worker.returncode == 0, err[-3000:]
+    views = jobs.list_jobs()
+    assert [v.status for v in views] == ["DONE"] * 6, [v.error for v in views]
+    run_ids = [v.run_id for v in views]
+    assert len(set(run_ids)) == 6
+    assert all(store.get_run(r).status == "FINISHED" for r in run_ids)
+
+
+def test_two_train_commands_at_once_on_fresh_stores(workbench_env, engine_cli, toy_folder):
+    _remove_mlflow_store(workbench_env)  # and the results store does not exist yet either
+    args = ("train", "--dataset", str(toy_folder), "--preset", "smoke", "--image-size", "32", "--json")
+    procs = [engine_cli(*args, "--method", m) for m in ("autoencoder", "vae")]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        assert json.loads(out.strip().splitlines()[-1])["image_auroc"] is not None
+    assert [r.status for r in store.list_runs()] == ["FINISHED", "FINISHED"]
