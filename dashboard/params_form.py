@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from engine.methods import make_params
+from engine.methods.ranges import field_range
 
 CHOICES_PATTERN = re.compile(r"choose from (\[[^\]]*\])")
 
@@ -25,6 +26,7 @@ class ParamSpec:
     default: Any  # at the chosen preset
     choices: tuple[str, ...] = ()
     help: str | None = None
+    bounds: tuple[float, float] | None = None  # inclusive range of a number (engine.methods.ranges)
 
 
 def _comments(params_cls: type) -> dict[str, str]:
@@ -75,7 +77,8 @@ def param_specs(method_cls: type, preset: str) -> list[ParamSpec]:
         if kind == "str" or typing.get_origin(annotation) is typing.Literal:
             choices = _choices(method_cls.Params, values, field.name, annotation)
             kind = "choice" if choices else "str"
-        specs.append(ParamSpec(field.name, kind, value, choices, comments.get(field.name)))
+        bounds = field_range(field) if kind in ("int", "float") else None
+        specs.append(ParamSpec(field.name, kind, value, choices, comments.get(field.name), bounds))
     return specs
 
 
@@ -98,14 +101,25 @@ def render(method_cls: type, preset: str, key: str) -> dict[str, Any]:
         if spec.kind == "bool":
             out[spec.name] = where.checkbox(spec.name, value=bool(spec.default), help=spec.help, key=wkey)
         elif spec.kind == "int":
+            lo, hi = (int(b) for b in spec.bounds) if spec.bounds else (None, None)
             out[spec.name] = int(
-                where.number_input(spec.name, value=int(spec.default), step=1, help=spec.help, key=wkey)
+                where.number_input(
+                    spec.name, lo, hi, value=int(spec.default), step=1, help=spec.help, key=wkey
+                )
             )
         elif spec.kind == "float":
+            lo, hi = (float(b) for b in spec.bounds) if spec.bounds else (None, None)
             step = abs(float(spec.default)) / 10 or 0.1
             out[spec.name] = float(
                 where.number_input(
-                    spec.name, value=float(spec.default), step=step, format="%g", help=spec.help, key=wkey
+                    spec.name,
+                    lo,
+                    hi,
+                    value=float(spec.default),
+                    step=step,
+                    format="%g",
+                    help=spec.help,
+                    key=wkey,
                 )
             )
         elif spec.kind == "choice":

@@ -31,12 +31,15 @@ class DeviceInfo:
         return "cpu"
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
 def pick_device(prefer: str = "auto") -> DeviceInfo:
     """CUDA (with mixed precision) when available and not refused, else CPU."""
-    if prefer not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {prefer!r}; choose from ['auto', 'cpu', 'cuda']")
+    if prefer not in DEVICES:
+        raise ValueError(f"unknown device {prefer!r}; choose from {list(DEVICES)}")
     if prefer != "cpu" and torch.cuda.is_available():
         return DeviceInfo(torch.device("cuda"), mixed_precision=True)
     if prefer == "cuda":
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
+        raise ValueError("device 'cuda' was asked for but this machine has no CUDA device; use auto or cpu")
     return DeviceInfo(torch.device("cpu"), mixed_precision=False)

@@ -28,7 +28,7 @@ from db.models import Job
 from engine import config as locations
 from engine import recovery
 from engine.recovery import pid_alive, recover_abandoned  # noqa: F401 - the queue's recovery, re-exported
-from engine.run import Progress, RunCancelled, RunConfig, train_and_evaluate
+from engine.run import Progress, RunCancelled, RunConfig, preflight, train_and_evaluate
 
 RECOVER_EVERY_SECONDS = 30.0  # how often an idle worker looks for abandoned jobs
 SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
@@ -54,7 +54,8 @@ def config_from_json(payload: str) -> RunConfig:
 
 
 def enqueue(config: RunConfig, db_url: str | None = None) -> int:
-    """Queue one training run; returns the job id."""
+    """Queue one training run after checking its parameters and memory need; returns the job id."""
+    preflight(config, db_url)
     return db_jobs.add_job(config_to_json(config), kind="train", url=db_url)
 
 

@@ -13,9 +13,19 @@ import numpy as np
 import torch
 
 from engine import metrics as M
-from engine.config import pick_device
-from engine.data import LoadedDataset, load_dataset, make_loader
+from engine.config import DEVICES, pick_device
+from engine.data import BUILTIN_DEFAULT_SIZE, DEFAULT_IMAGE_SIZE, LoadedDataset, load_dataset, make_loader
 from engine.methods import EpochLog, Prediction, get_method, make_params
+from engine.methods.base import PRESETS
+from engine.resources import (
+    IMAGE_SIZE_RANGE,
+    LABELED_ANOMALIES_RANGE,
+    SEED_RANGE,
+    MemoryNeed,
+    check_in_range,
+    check_memory,
+    dataset_size,
+)
 from engine.tracking import MAX_TRAIN_EMBEDDINGS, PeakMemory, RunArrays, RunTracker
 
 MAX_TRAIN_SCORED = 128  # training images scored after fit (for normalisation and the t-SNE view)
@@ -37,6 +47,30 @@ class RunConfig:
     device: str = "auto"
     labeled_anomalies: tuple[str, ...] = ()  # test image names fit() may learn from; left out of evaluation
     n_labeled_anomalies: int = 0  # else: this many test anomalies drawn at random (seeded)
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {list(PRESETS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; choose from {list(DEVICES)}")
+        check_in_range(
+            "image_size", self.image_size, IMAGE_SIZE_RANGE, " px (or none for the dataset's default)"
+        )
+        check_in_range("seed", self.seed, SEED_RANGE)
+        check_in_range("labeled_anomalies", self.n_labeled_anomalies, LABELED_ANOMALIES_RANGE)
+
+
+def preflight(config: RunConfig, db_url: str | None = None) -> tuple[type, Any]:
+    """The method class and its checked Params, after checking that the run fits this machine's memory;
+    raises ValueError (naming the field, its value and the valid range) before anything is recorded."""
+    method_cls = get_method(config.method)
+    params = make_params(method_cls, config.preset, dict(config.overrides))
+    size = dataset_size(config.dataset, db_url)
+    if size is not None:
+        images, channels = size
+        default = BUILTIN_DEFAULT_SIZE.get(config.dataset.partition(":")[0], DEFAULT_IMAGE_SIZE)
+        check_memory(MemoryNeed(images, channels, config.image_size or default, _batch_size(params)))
+    return method_cls, params
 
 
 @dataclass(frozen=True)
@@ -174,8 +208,7 @@ def train_and_evaluate(
 ) -> RunResult:
     """Fit `config.method` on `config.dataset`, evaluate on its test split and record the run."""
     report = progress or (lambda p: None)
-    method_cls = get_method(config.method)
-    params = make_params(method_cls, config.preset, dict(config.overrides))
+    method_cls, params = preflight(config, db_url)
     device = pick_device(config.device)
     report(Progress("load", 0.0))
     data = load_dataset(config.dataset, image_size=config.image_size, seed=config.seed, db_url=db_url)

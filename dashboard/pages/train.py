@@ -83,11 +83,18 @@ if submitted:
             st.warning(
                 "No anomalies are labeled on the Label page for this dataset; the runs learn from none."
             )
-        ids = [jobs.enqueue(config, db_url=url) for config in configs]
-        started = executor.ensure_running()
-        st.success(
-            f"Queued job(s) {', '.join(f'#{i}' for i in ids)}" + ("; started a worker." if started else ".")
-        )
+        ids = []
+        for config in configs:
+            try:
+                ids.append(jobs.enqueue(config, db_url=url))
+            except ValueError as exc:  # out of range or too big for this machine: checked before queuing
+                st.error(f"{config.method}: {exc}", icon=":material/error:")
+        if ids:
+            started = executor.ensure_running()
+            st.success(
+                f"Queued job(s) {', '.join(f'#{i}' for i in ids)}"
+                + ("; started a worker." if started else ".")
+            )
 
 
 @st.fragment(run_every=2)

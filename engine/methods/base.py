@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo, pick_device
 from engine.methods.components.backbone import BackboneInfo, load_backbone
+from engine.methods.ranges import check_ranges
 
 PRESETS = ("smoke", "cpu", "paper")
 
@@ -227,7 +228,11 @@ def make_params(method_cls: type, preset: str = "cpu", overrides: dict[str, Any]
                 f"unknown parameter {name!r} for method {method_cls.key!r}; choose from {sorted(fields)}"
             )
         values[name] = _coerce(name, raw, hints.get(name))
-    params = params_cls(**values)
+    try:
+        params = params_cls(**values)
+    except TypeError as exc:  # e.g. a preset names a field the class lacks
+        raise ValueError(f"bad parameters for {method_cls.key!r}: {exc}") from None
+    check_ranges(params, method_cls.key)
     validate = getattr(params, "validate", None)
     if callable(validate):
         validate()

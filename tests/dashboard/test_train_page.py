@@ -117,3 +117,21 @@ def test_queue_shows_progress_cancel_and_failures(fresh_env, app, launches):
     at.button(key=f"cancel-{waiting}").click().run()
     assert jobs.get_job(waiting).status == "CANCELLED"
     assert not at.main.get("progress")
+
+
+def test_form_inputs_carry_the_ranges_and_a_bad_value_queues_nothing(toy, app, launches):
+    specs = {s.name: s for s in params_form.param_specs(METHODS["vae"], "cpu")}
+    assert specs["epochs"].bounds == (1, 10_000) and specs["score"].bounds is None
+
+    at = app(PAGE, dataset="toy")
+    at.multiselect(key="train_methods").set_value(["vae"]).run()
+    epochs = at.number_input(key="params-vae-cpu-epochs")
+    assert (epochs.min, epochs.max) == (1, 10_000)  # the browser cannot go below or above
+    with pytest.raises(ValueError, match=r"latent_dim=0 is out of range; expected 1 to 4096"):
+        params_form.overrides(METHODS["vae"], "cpu", {"latent_dim": 0})  # what a typed value would hit
+    at.number_input(key="params-vae-cpu-batch_size").set_value(1024)
+    at.selectbox(key="train_size").set_value(256)
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert "GiB" in at.error[0].value and "lower image_size or batch_size" in at.error[0].value
+    assert not at.success and jobs.list_jobs() == []
