@@ -25,12 +25,35 @@ def chosen_defect() -> str:
     return (st.session_state.get("defect_new") or "").strip() if choice in (None, NEW_TYPE) else choice
 
 
+def pinned(dataset_id: int) -> LabelState | None:
+    """The image this session was shown, as it was shown (saves build on its version), until it moves on."""
+    pin = st.session_state.get("label_pinned")
+    return pin[1] if pin and pin[0] == dataset_id else None
+
+
+def pin(dataset_id: int, state: LabelState | None) -> None:
+    st.session_state["label_pinned"] = (dataset_id, state) if state else None
+
+
+def unpin() -> None:
+    """After navigation and finished saves: the next run shows (and pins) a fresh state."""
+    st.session_state["label_pinned"] = None
+
+
+def filters_changed() -> None:
+    """Callback of the filters: another queue, so start at its first image."""
+    unpin()
+    st.session_state["label_index"] = 0
+    st.session_state["label_conflict"] = None
+
+
 def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
     if isinstance(outcome, labeling.Conflict):
         st.session_state["label_conflict"] = outcome
         st.session_state["label_message"] = None
-        return
+        return  # the image stays pinned at the version shown until the person chooses
     st.session_state["label_conflict"] = None
+    unpin()
     if outcome.saved:
         who = f" by {outcome.state.labeled_by}" if outcome.state.labeled_by else ""
         text = f"Saved {outcome.state.relpath}: {outcome.state.text} (version {outcome.state.version}{who})"
@@ -69,6 +92,7 @@ def resolve(keep_mine: bool, root: str, url: str) -> None:
 
 def move(step: int, count: int) -> None:
     st.session_state["label_index"] = (st.session_state.get("label_index", 0) + step) % max(count, 1)
+    unpin()
     st.session_state["label_conflict"] = None
     st.session_state["label_message"] = None
 
@@ -78,6 +102,22 @@ def show_message() -> None:
     if message:
         kind, text = message
         {"success": st.success, "error": st.error, "info": st.info}[kind](text)
+
+
+def changed_meanwhile(state: LabelState, url: str) -> None:
+    """A note when someone saved this image since it was shown (a save then shows both labels to choose)."""
+    if st.session_state.get("label_conflict") is not None:
+        return  # the conflict panel says it all
+    try:
+        now = labels.label_state(state.image_id, url=url)
+    except KeyError:
+        return
+    if now.version != state.version:
+        st.info(
+            f"{now.labeled_by or 'Someone'} changed this image to **{now.text}** (version {now.version}) "
+            "since it was shown to you; saving shows both labels to choose from.",
+            icon=":material/group:",
+        )
 
 
 def conflict_panel(state: LabelState, root: str, url: str, pixels, mask_of) -> None:

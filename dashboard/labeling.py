@@ -42,6 +42,21 @@ def image_queue(
     return [by_name[r.name] for r in ranked], {r.name: r for r in ranked}
 
 
+def shown_image(
+    queue: list[LabelState], index: int, pinned: LabelState | None
+) -> tuple[int, LabelState | None]:
+    """The queue position and the image to show. A pinned image is shown as it was first shown (its version is
+    what a save builds on) wherever the queue moved it, and even after it left the queue (someone else labeled
+    it under "Only unlabeled"), so that a save lands or shows the conflict; otherwise `queue[index]`."""
+    if pinned is not None:
+        where = next((i for i, s in enumerate(queue) if s.image_id == pinned.image_id), None)
+        return (index if where is None else where), pinned
+    if not queue:
+        return 0, None
+    index %= len(queue)
+    return index, queue[index]
+
+
 def has_strokes(strokes: np.ndarray | None) -> bool:
     return (
         strokes is not None

@@ -27,23 +27,28 @@ root = str(record.root)
 label_files.add_images_panel(name, url)
 
 c1, c2, c3 = st.columns([1, 1, 2])
-split = c1.radio("Images", list(labeling.SPLITS), horizontal=True, key="label_split")
-only_unlabeled = c2.toggle("Only unlabeled", key="label_only_unlabeled")
+changed = label_panels.filters_changed
+split = c1.radio("Images", list(labeling.SPLITS), horizontal=True, key="label_split", on_change=changed)
+only_unlabeled = c2.toggle("Only unlabeled", key="label_only_unlabeled", on_change=changed)
 order = c3.selectbox(
     "Order",
     list(labeling.ORDERS),
     key="label_order",
     help="Suggest next uses the latest finished run of each method",
+    on_change=changed,
 )
 scores = cache.method_scores(name, url) if labeling.ORDERS[order] else {}
 queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, url)
 if labeling.ORDERS[order] and not scores:
     st.info("No finished runs on this dataset yet, so there is nothing to suggest from; showing file order.")
 
-if queue:
-    index = st.session_state.get("label_index", 0) % len(queue)
+index, state = labeling.shown_image(
+    queue, st.session_state.get("label_index", 0), label_panels.pinned(record.id)
+)
+label_panels.pin(record.id, state)
+if state is not None:
     st.session_state["label_index"] = index
-    state = queue[index]
+    in_queue = index < len(queue) and queue[index].image_id == state.image_id
     nav = st.columns([1, 3, 1])
     nav[0].button(
         "Previous",
@@ -54,7 +59,8 @@ if queue:
         args=(-1, len(queue)),
         width="stretch",
     )
-    nav[1].progress((index + 1) / len(queue), text=f"Image {index + 1} of {len(queue)}: `{state.relpath}`")
+    position = f"Image {index + 1} of {len(queue)}" if in_queue else "Labeled meanwhile, out of this filter"
+    nav[1].progress(min(index + 1, len(queue)) / max(len(queue), 1), text=f"{position}: `{state.relpath}`")
     nav[2].button(
         "Next",
         key="next",
@@ -103,6 +109,7 @@ if queue:
                 f"**Methods:** mean normalised score {hint.mean:.2f}, spread {hint.spread:.2f} over {hint.methods} method(s)"
             )
         label_panels.show_message()
+        label_panels.changed_meanwhile(state, url)
         label_panels.conflict_panel(state, root, url, pixels, mask_of)
         label_panels.label_buttons(state, root, (height, width), not only_unlabeled, url, record.id)
         label_panels.history(state.image_id, url)

@@ -141,3 +141,38 @@ def test_add_images_then_export(toy, app, tmp_path):
     with zipfile.ZipFile(f"{path}/.exports/toy.zip") as archive:
         names = archive.namelist()
     assert "toy/test/square/000.png" in names and not any("unlabeled" in n for n in names)
+
+
+def test_save_after_a_widget_interaction_still_shows_the_conflict(toy, app):
+    at = app(PAGE, dataset="toy", user="bob")  # bob is shown test/good/000.png at version 0
+    image = labels.images_to_label(toy.id)[0]
+    labels.save_label(image.image_id, shown_version=0, author="ann", label=1, defect_type="square")
+    at.selectbox(key="defect_choice").select(NEW_TYPE).run()  # a rerun: the page reads ann's version 1
+    at.text_input(key="defect_new").input("dent").run()
+    assert "version 0" in " ".join(m.value for m in at.markdown)  # still the version bob was shown
+    assert any("ann changed this image" in i.value for i in at.info)
+    at.button(key="label_anomalous").click().run()
+    assert not at.exception
+    assert at.warning and "Conflict" in at.warning[0].value and "ann" in at.warning[0].value
+    state = labels.label_state(image.image_id)
+    assert (state.labeled_by, state.defect_type, state.version) == ("ann", "square", 1)
+
+
+@pytest.mark.parametrize("rerun_first", [False, True], ids=["click", "rerun-then-click"])
+def test_save_in_only_unlabeled_mode_after_someone_else_labeled_it_shows_the_conflict(toy, app, rerun_first):
+    for image in labels.images_to_label(toy.id):
+        labels.save_label(image.image_id, shown_version=image.version, author="carl", label=None)
+    first = labels.images_to_label(toy.id)[0]
+    at = app(PAGE, dataset="toy", user="bob")
+    at.toggle(key="label_only_unlabeled").set_value(True).run()
+    assert "Image 1 of 6" in _shown(at) and first.relpath in _shown(at)
+    labels.save_label(first.image_id, shown_version=first.version, author="ann", label=0)  # leaves the filter
+    if rerun_first:
+        at.slider(key="brush_size").set_value(20).run()  # any widget: a rerun reads the store again
+        assert first.relpath in _shown(at)  # still the image bob was shown, at the version shown
+    at.button(key="label_none").click().run()
+    assert not at.exception
+    assert at.warning and "Conflict" in at.warning[0].value and "ann" in at.warning[0].value
+    assert labels.label_state(first.image_id).labeled_by == "ann"
+    at.button(key="keep_theirs").click().run()
+    assert "Image 1 of 5" in _shown(at) and first.relpath not in _shown(at)

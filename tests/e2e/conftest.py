@@ -101,21 +101,33 @@ def server(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> I
 
 
 @pytest.fixture(scope="module")
-def ui(server: Server) -> Iterator[object]:
-    """One Chromium page, shared by the module's steps (it keeps one Streamlit session)."""
+def chromium() -> Iterator[object]:
+    """Headless Chromium for the module; each Playwright context in it is one person with a session of its own."""
     if not CHROMIUM.is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            yield page
-            context.close()
+            yield browser
         finally:
             browser.close()
+
+
+def new_page(browser) -> object:
+    """A page in a fresh browser context (its own cookies, so its own Streamlit session)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def ui(server: Server, chromium) -> Iterator[object]:
+    """One Chromium page, shared by the module's steps (it keeps one Streamlit session)."""
+    page = new_page(chromium)
+    yield page
+    page.context.close()
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +153,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         state = funcargs.get("flow")
         if isinstance(state, Flow):
             state.failed = item.name
-        page = funcargs.get("ui")
-        if page is not None:
+        pages = {"": funcargs.get("ui")} | {f"-{n}": a.page for n, a in enumerate(funcargs.get("people", ()))}
+        for suffix, page in pages.items():
+            if page is None:
+                continue
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(Exception):  # the page may be gone; the failure itself matters more
-                page.screenshot(path=ARTIFACTS / f"failed-{item.name}.png", full_page=True)
+                page.screenshot(path=ARTIFACTS / f"failed-{item.name}{suffix}.png", full_page=True)
     return report
