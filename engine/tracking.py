@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import threading
@@ -156,14 +157,26 @@ class Predictions:
 
 
 def predictions_path(run: Any, mlflow_uri: str | None = None) -> Path:
-    """Local path of a run's predictions artifact (downloaded from MLflow if not on this disk)."""
+    """Local path of a run's predictions artifact: on this disk, else downloaded once from MLflow into
+    `<data dir>/.cache/predictions/` (a failed download leaves nothing behind)."""
     if run.predictions_path and Path(run.predictions_path).exists():
         return Path(run.predictions_path)
     if not run.mlflow_run_id:
         raise FileNotFoundError(f"run {run.id} has no predictions artifact")
-    target = Path(tempfile.mkdtemp(prefix=f"run{run.id}-"))
-    local = mlflow_client(mlflow_uri).download_artifacts(run.mlflow_run_id, PREDICTIONS_FILE, str(target))
-    return Path(local)
+    cached = config.data_dir() / ".cache" / "predictions" / run.mlflow_run_id / PREDICTIONS_FILE
+    if cached.exists():
+        return cached
+    cached.parent.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cached.parent.parent, prefix=".download-") as tmp:
+        try:
+            local = mlflow_client(mlflow_uri).download_artifacts(run.mlflow_run_id, PREDICTIONS_FILE, tmp)
+        except Exception as exc:
+            raise FileNotFoundError(
+                f"run {run.id}: its predictions could not be fetched from MLflow ({type(exc).__name__})"
+            ) from exc
+        cached.parent.mkdir(exist_ok=True)
+        os.replace(local, cached)  # atomic: a reader never sees half a file
+    return cached
 
 
 def load_predictions(run: Any, mlflow_uri: str | None = None) -> Predictions:

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +82,28 @@ def test_stale_running_runs_can_be_failed(workbench_env):
     assert store.get_run(t.run_id).status == "RUNNING"
     assert store.fail_stale_runs() == 1
     assert store.get_run(t.run_id).status == "FAILED"
+
+
+def _finished_run():
+    with _tracker() as t:
+        t.finish(metrics={"image_auroc": 0.5}, arrays=_arrays(), weights=None, notes=[], timings={})
+    return store.get_run(t.run_id)
+
+
+def test_artifact_not_on_this_disk_is_downloaded_once_into_the_cache(workbench_env):
+    run = _finished_run()
+    store.update_run(run.id, predictions_path="/no/such/file.npz")  # as on a machine without that folder
+    run = store.get_run(run.id)
+    first = tracking.predictions_path(run)
+    assert first.parent.parent.name == "predictions" and first.exists()
+    assert tracking.predictions_path(run) == first  # the second call reads the cached copy
+    assert tracking.load_predictions(run).get("scores").shape == (4,)
+
+
+def test_failed_download_says_which_run_and_leaves_no_folder(workbench_env):
+    run = _finished_run()
+    store.update_run(run.id, predictions_path=None, mlflow_run_id="0" * 32)  # an MLflow run that is not there
+    cache = Path(workbench_env["WORKBENCH_DATA_DIR"]) / ".cache" / "predictions"
+    with pytest.raises(FileNotFoundError, match=f"run {run.id}: its predictions could not be fetched"):
+        tracking.predictions_path(store.get_run(run.id))
+    assert list(cache.iterdir()) == []  # no empty temp folder left behind
