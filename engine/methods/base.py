@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo, pick_device
-from engine.methods.components.backbone import BackboneInfo, load_backbone
+from engine.methods.components.backbone import STAGES, BackboneInfo, load_backbone
 from engine.methods.ranges import check_ranges
 
 PRESETS = ("smoke", "cpu", "paper")
@@ -149,13 +149,15 @@ class BaseMethod:
         """Predict every batch of a loader and join the results on the CPU."""
         return Prediction.concat([self.predict(batch).to_cpu() for batch in loader])
 
-    def feature_backbone(self, name: str, weights: str) -> tuple[nn.Module, BackboneInfo]:
-        """A ResNet from `load_backbone` (random init repeats with the seed); notes where its weights came from."""
+    def feature_backbone(
+        self, name: str, weights: str, layers: tuple[str, ...] = STAGES
+    ) -> tuple[nn.Module, BackboneInfo]:
+        """A timm backbone from `load_backbone` giving `layers` (random init repeats with the seed), kept as
+        `self.backbone_info`; notes the architecture and the weights' source, origin and sha256."""
         torch.manual_seed(self.seed)
-        model, info = load_backbone(name, weights)
-        self.notes.append(f"backbone {info.name}, weights: {info.source}")
-        if info.message:
-            self.notes.append(info.message)
+        model, info = load_backbone(name, weights, layers)
+        self.backbone_info = info
+        self.notes.extend(info.notes())
         return model, info
 
     def modules(self) -> Iterator[tuple[str, nn.Module]]:

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import EpochLog, OnEpoch, Prediction
-from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps, pooled
+from engine.methods.components.backbone import DEFAULT_BACKBONE, check_backbone, layer_channels, pooled
 from engine.methods.components.feature_density import FeatureDensityMethod
 from engine.methods.components.gaussian import mahalanobis
 from engine.methods.components.gradcam import grad_cam
@@ -27,7 +27,7 @@ CAM_LAYERS = ("layer2", "layer3", "layer4")
 @dataclass(frozen=True)
 class Params:
     variant: str = "3way"  # the paper's best detector; "2way": normal vs CutPaste only
-    backbone: str = "resnet18"
+    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
     weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
     head_dim: int = 128  # output of the MLP projection head that feeds the linear classifier
     epochs: int = 8
@@ -41,8 +41,7 @@ class Params:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r} for cutpaste; choose from {sorted(VARIANTS)}")
-        if self.backbone not in ARCHS:
-            raise ValueError(f"unknown backbone {self.backbone!r} for cutpaste; choose from {sorted(ARCHS)}")
+        check_backbone(self.backbone, "cutpaste")
         if self.cam_layer not in CAM_LAYERS:
             raise ValueError(
                 f"unknown cam_layer {self.cam_layer!r} for cutpaste; choose from {list(CAM_LAYERS)}"
@@ -50,11 +49,14 @@ class Params:
 
 
 class ProjectionClassifier(nn.Module):
-    """ResNet encoder -> pooled features -> MLP projection head -> linear classifier."""
+    """Backbone -> pooled layer4 features -> MLP projection head -> linear classifier."""
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, head_dim: int, classes: int) -> None:
+    def __init__(
+        self, encoder: nn.Module, feature_dim: int, head_dim: int, classes: int, cam_layer: str
+    ) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = encoder  # a components.backbone.Backbone giving cam_layer and layer4
+        self.cam_layer = cam_layer
         self.head = nn.Sequential(
             nn.Linear(feature_dim, feature_dim),
             nn.BatchNorm1d(feature_dim),
@@ -65,11 +67,11 @@ class ProjectionClassifier(nn.Module):
         )
         self.classifier = nn.Linear(head_dim, classes)
 
-    def forward(self, images: Tensor, cam_layer: str = "layer4") -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Pooled features (B, F), logits (B, classes) and the `cam_layer` activation (B, K, h, w)."""
-        maps = feature_maps(self.encoder, images, (cam_layer, "layer4"))
+        maps = self.encoder(images)
         features = pooled(maps["layer4"])  # (B, F)
-        return features, self.classifier(self.head(features)), maps[cam_layer]
+        return features, self.classifier(self.head(features)), maps[self.cam_layer]
 
 
 def anomaly_logit(logits: Tensor) -> Tensor:
@@ -96,9 +98,11 @@ class CutPaste(FeatureDensityMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        encoder, _ = self.feature_backbone(params.backbone, params.weights)
-        feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
-        self.model = ProjectionClassifier(encoder, feature_dim, params.head_dim, VARIANTS[params.variant])
+        encoder, _ = self.feature_backbone(params.backbone, params.weights, (params.cam_layer, "layer4"))
+        feature_dim = layer_channels(params.backbone, ("layer4",))
+        self.model = ProjectionClassifier(
+            encoder, feature_dim, params.head_dim, VARIANTS[params.variant], params.cam_layer
+        )
         self.model.to(self.device)
 
     def augmented_batch(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -146,7 +150,7 @@ class CutPaste(FeatureDensityMethod):
         self.model.eval()
         with torch.enable_grad():
             with self.autocast():
-                features, logits, activation = self.model(images.to(self.device), self.params.cam_layer)
+                features, logits, activation = self.model(images.to(self.device))
             cam = grad_cam(activation, anomaly_logit(logits.float()), tuple(images.shape[-2:]))  # (B, H, W)
         features = features.detach().float()
         score = mahalanobis(features, self.mean, self.precision)  # (B,)

@@ -1,9 +1,10 @@
 """PaDiM (Defard et al., ICPR 2020, https://arxiv.org/abs/2011.08785): one Gaussian per feature-map position of
-CNN features (ResNet layers 1-3, random channel subset); anomaly map = Mahalanobis distance, score = its max."""
+CNN features (layers at strides 4, 8, 16, locally averaged, optionally a random channel subset); anomaly map =
+Mahalanobis distance, score = its max."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -13,7 +14,12 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.backbone import ARCHS, LAYER_CHANNELS, feature_maps
+from engine.methods.components.backbone import (
+    DEFAULT_BACKBONE,
+    check_backbone,
+    layer_channels,
+    resize_input,
+)
 from engine.methods.components.gaussian import (
     RunningMoments,
     mahalanobis,
@@ -22,39 +28,53 @@ from engine.methods.components.gaussian import (
 )
 
 LAYERS = ("layer1", "layer2", "layer3")
-PAPER_D = {"resnet18": 100, "wide_resnet50_2": 550}  # channels kept in the paper
+PAPER_D = {"resnet18": 100, "wide_resnet50_2": 550}  # channels kept in the paper; other backbones keep all
 
 
 @dataclass(frozen=True)
 class Params:
-    backbone: str = "resnet18"
+    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
     weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
-    d: int = 0  # channels kept by random selection; 0 = the paper's 100 (resnet18) or 550 (wide_resnet50_2)
+    d: int = (
+        0  # channels kept by random selection; 0 = the paper's 100 / 550 for ResNets, all (176) for lite0
+    )
+    pool: int = field(
+        default=3, metadata={"range": (1, 9)}
+    )  # local average (px of the stride-4 map), 1 = none
+    input_size: int = field(default=224, metadata={"range": (0, 1024)})  # backbone input px; 0 = as loaded
     ridge: float = 0.01  # added to every covariance diagonal
     blur_sigma: float = 4.0  # px, on the upsampled map
     batch_size: int = 32
 
     def __post_init__(self) -> None:
-        if self.backbone not in ARCHS:
-            raise ValueError(f"unknown backbone {self.backbone!r} for padim; choose from {sorted(ARCHS)}")
-        total = sum(LAYER_CHANNELS[self.backbone][name] for name in LAYERS)
+        check_backbone(self.backbone, "padim")
+        total = layer_channels(self.backbone, LAYERS)
         if not 0 <= self.d <= total:
-            raise ValueError(f"d={self.d} for padim with {self.backbone}: choose 0 (paper) to {total}")
+            raise ValueError(f"d={self.d} for padim with {self.backbone}: choose 0 (default) to {total}")
+        if self.pool % 2 == 0:
+            raise ValueError(f"pool={self.pool} for padim: choose an odd kernel size (1 = none)")
 
 
-def concat_layers(maps: dict[str, Tensor]) -> Tensor:
-    """Layer maps at strides 4, 8, 16 -> (B, sum K, H/4, W/4), deeper layers upsampled (nearest)."""
+def concat_layers(maps: dict[str, Tensor], pool: int) -> Tensor:
+    """Layer maps at strides 4, 8, 16 -> (B, sum K, H/4, W/4): each `pool` x `pool` averaged, deeper layers
+    upsampled bilinearly to the stride-4 size."""
     size = maps[LAYERS[0]].shape[-2:]
-    return torch.cat([F.interpolate(maps[name].float(), size=size, mode="nearest") for name in LAYERS], dim=1)
+    parts = []
+    for name in LAYERS:
+        x = maps[name].float()
+        if pool > 1:
+            x = F.avg_pool2d(x, pool, stride=1, padding=pool // 2, count_include_pad=False)
+        parts.append(x if x.shape[-2:] == size else F.interpolate(x, size=size, mode="bilinear"))
+    return torch.cat(parts, dim=1)
 
 
 class Padim(BaseMethod):
     key: ClassVar[str] = "padim"
     Params: ClassVar[type] = Params
     presets: ClassVar[dict] = {
-        "smoke": {"weights": "random", "d": 32, "batch_size": 8},
+        "smoke": {"weights": "random", "d": 32, "input_size": 0, "batch_size": 8},
         "cpu": {"batch_size": 32},
-        "paper": {"backbone": "wide_resnet50_2", "d": 550, "batch_size": 32},
+        "paper": {"backbone": "wide_resnet50_2", "d": 550, "pool": 1, "input_size": 224, "batch_size": 32},
     }
 
     def __init__(
@@ -65,21 +85,22 @@ class Padim(BaseMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        self.backbone, _ = self.feature_backbone(params.backbone, params.weights)
+        self.backbone, _ = self.feature_backbone(params.backbone, params.weights, LAYERS)
         self.backbone.to(self.device).eval().requires_grad_(False)
-        total = sum(LAYER_CHANNELS[params.backbone][name] for name in LAYERS)
-        d = params.d or min(PAPER_D[params.backbone], total)
+        total = layer_channels(params.backbone, LAYERS)
+        d = params.d or min(PAPER_D.get(params.backbone, total), total)
         generator = torch.Generator().manual_seed(seed)
         self.channels = torch.randperm(total, generator=generator)[:d].sort().values.to(self.device)  # (d,)
-        self.mean: Tensor | None = None  # (P, d), P = positions of the layer1 map
+        self.mean: Tensor | None = None  # (P, d), P = positions of the stride-4 map
         self.precision: Tensor | None = None  # (P, d, d)
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
-        """[0, 1] images (B, C, H, W) -> selected features (B, d, H/4, W/4), float32."""
+        """[0, 1] images (B, C, H, W) -> selected features (B, d, S/4, S/4) at S = input_size, float32."""
+        x = resize_input(images.to(self.device), self.params.input_size)
         with self.autocast():
-            maps = feature_maps(self.backbone, images.to(self.device), LAYERS)
-        return concat_layers(maps).index_select(1, self.channels).float()
+            maps = self.backbone(x)
+        return concat_layers(maps, self.params.pool).index_select(1, self.channels).float()
 
     def fit(
         self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None

@@ -3,7 +3,7 @@ layer2+layer3 patch features, thinned by greedy coreset selection; anomaly = dis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.backbone import ARCHS, feature_maps
+from engine.methods.components.backbone import DEFAULT_BACKBONE, check_backbone, resize_input
 from engine.methods.components.gaussian import upsample_blur
 
 LAYERS = ("layer2", "layer3")
@@ -22,8 +22,9 @@ CHUNK_ELEMENTS = 1 << 24  # distance-matrix entries per chunk (64 MB in float32)
 
 @dataclass(frozen=True)
 class Params:
-    backbone: str = "resnet18"
+    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
     weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
+    input_size: int = field(default=224, metadata={"range": (0, 1024)})  # backbone input px; 0 = as loaded
     coreset_ratio: float = 0.1  # fraction of the (capped) bank kept by greedy coreset selection
     projection_dim: int = 128  # random projection used only to pick the coreset; 0 = none
     max_bank: int = 100_000  # patches sampled uniformly from the training set before the coreset
@@ -33,8 +34,7 @@ class Params:
     batch_size: int = 32
 
     def __post_init__(self) -> None:
-        if self.backbone not in ARCHS:
-            raise ValueError(f"unknown backbone {self.backbone!r} for patchcore; choose from {sorted(ARCHS)}")
+        check_backbone(self.backbone, "patchcore")
         if not 0 < self.coreset_ratio <= 1:
             raise ValueError(f"coreset_ratio={self.coreset_ratio} for patchcore: choose a value in (0, 1]")
         if self.max_bank < 1 or self.neighbours < 1 or self.projection_dim < 0:
@@ -87,7 +87,7 @@ class Patchcore(BaseMethod):
     key: ClassVar[str] = "patchcore"
     Params: ClassVar[type] = Params
     presets: ClassVar[dict] = {
-        "smoke": {"weights": "random", "max_bank": 2_000, "batch_size": 8},
+        "smoke": {"weights": "random", "input_size": 0, "max_bank": 2_000, "batch_size": 8},
         "cpu": {"max_bank": 30_000, "batch_size": 32},
         "paper": {
             "backbone": "wide_resnet50_2",
@@ -105,15 +105,16 @@ class Patchcore(BaseMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        self.backbone, _ = self.feature_backbone(params.backbone, params.weights)
+        self.backbone, _ = self.feature_backbone(params.backbone, params.weights, LAYERS)
         self.backbone.to(self.device).eval().requires_grad_(False)
         self.memory_bank: Tensor | None = None  # (M, D) coreset of training patch features
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
-        """[0, 1] images (B, C, H, W) -> patch features (B, D, H/8, W/8), float32."""
+        """[0, 1] images (B, C, H, W) -> patch features (B, D, S/8, S/8) at S = input_size, float32."""
+        x = resize_input(images.to(self.device), self.params.input_size)
         with self.autocast():
-            maps = feature_maps(self.backbone, images.to(self.device), LAYERS)
+            maps = self.backbone(x)
         return aggregate(maps)
 
     def fit(

@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader
 from engine.config import DeviceInfo
 from engine.methods.base import EpochLog, OnEpoch, Prediction
 from engine.methods.components.backbone import (
-    ARCHS,
-    LAYER_CHANNELS,
-    feature_maps,
+    DEFAULT_BACKBONE,
+    check_backbone,
+    layer_channels,
     pooled,
     save_backbone,
 )
@@ -48,7 +48,7 @@ class Params:
     color_change: float = (
         0.15  # colour jitter strength of the patch: mild, so flat background stays invisible
     )
-    backbone: str = "resnet18"
+    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
     weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
     proj_dim: int = 128  # output of the 2-layer projection head
     temperature: float = 0.5  # NT-Xent temperature (SimCLR's choice for small batches)
@@ -59,10 +59,7 @@ class Params:
     cam_layer: str = "layer3"  # Grad-CAM layer: layer4 is only 4x4 at 128 px
 
     def __post_init__(self) -> None:
-        if self.backbone not in ARCHS:
-            raise ValueError(
-                f"unknown backbone {self.backbone!r} for simclr_local; choose from {sorted(ARCHS)}"
-            )
+        check_backbone(self.backbone, "simclr_local")
         if self.cam_layer not in CAM_LAYERS:
             raise ValueError(
                 f"unknown cam_layer {self.cam_layer!r} for simclr_local; choose from {list(CAM_LAYERS)}"
@@ -74,20 +71,21 @@ class Params:
 
 
 class ContrastiveEncoder(nn.Module):
-    """ResNet encoder -> pooled features -> two fully connected layers (the SimCLR projection head)."""
+    """Backbone -> pooled layer4 features -> two fully connected layers (the SimCLR projection head)."""
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, proj_dim: int) -> None:
+    def __init__(self, encoder: nn.Module, feature_dim: int, proj_dim: int, cam_layer: str) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = encoder  # a components.backbone.Backbone giving cam_layer and layer4
+        self.cam_layer = cam_layer
         self.projection = nn.Sequential(
             nn.Linear(feature_dim, feature_dim), nn.ReLU(inplace=True), nn.Linear(feature_dim, proj_dim)
         )
 
-    def forward(self, images: Tensor, cam_layer: str = "layer4") -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Pooled features (B, F), projections (B, proj_dim) and the `cam_layer` activation (B, K, h, w)."""
-        maps = feature_maps(self.encoder, images, (cam_layer, "layer4"))
+        maps = self.encoder(images)
         features = pooled(maps["layer4"])  # (B, F)
-        return features, self.projection(features), maps[cam_layer]
+        return features, self.projection(features), maps[self.cam_layer]
 
 
 def patch_ssim(original: Tensor, source: Tensor, patches: Patches, mask: Tensor) -> Tensor:
@@ -182,9 +180,11 @@ class SimclrLocal(FeatureDensityMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        encoder, _ = self.feature_backbone(params.backbone, params.weights)
-        feature_dim = LAYER_CHANNELS[params.backbone]["layer4"]
-        self.model = ContrastiveEncoder(encoder, feature_dim, params.proj_dim).to(self.device)
+        encoder, _ = self.feature_backbone(params.backbone, params.weights, (params.cam_layer, "layer4"))
+        feature_dim = layer_channels(params.backbone, ("layer4",))
+        self.model = ContrastiveEncoder(encoder, feature_dim, params.proj_dim, params.cam_layer).to(
+            self.device
+        )
 
     def fit(
         self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
@@ -236,7 +236,7 @@ class SimclrLocal(FeatureDensityMethod):
         self.model.eval()
         with torch.enable_grad():
             with self.autocast():
-                features, _, activation = self.model(images.to(self.device), self.params.cam_layer)
+                features, _, activation = self.model(images.to(self.device))
             score = mahalanobis(features.float(), self.mean, self.precision)  # (B,)
             cam = grad_cam(activation, score, tuple(images.shape[-2:]))  # (B, H, W)
         score = score.detach()
@@ -248,5 +248,5 @@ class SimclrLocal(FeatureDensityMethod):
         )
 
     def save_encoder(self, path: str | Path) -> Path:
-        """Write the trained ResNet as a backbone file that `load_backbone(name, weights=path)` reads."""
-        return save_backbone(self.model.encoder, path, self.params.backbone, origin=self.key)
+        """Write the trained encoder as a backbone file that `load_backbone(name, weights=path)` reads."""
+        return save_backbone(self.model.encoder, path, origin=self.key)

@@ -59,7 +59,7 @@ def test_grad_cam_maps_are_non_negative_and_image_sized(fitted, make_images) -> 
     assert pred.attention.shape == (4, SIZE, SIZE)
     assert pred.attention.min() >= 0 and pred.attention.max() <= 1
     torch.testing.assert_close(pred.anomaly_map, pred.attention * pred.score[:, None, None])
-    assert pred.embedding.shape == (4, 512) and method.centroid.shape == (512,)
+    assert pred.embedding.shape == (4, 320) and method.centroid.shape == (320,)  # lite0 layer4
 
 
 def test_score_is_the_distance_to_the_training_gaussian(fitted, make_images) -> None:

