@@ -138,7 +138,7 @@ def run_one(
         variant.method,
         variant.label,
         seed,
-        image_size,
+        size_used(result.run_id, image_size),
         preset,
         result.metrics.get("image_auroc"),
         result.metrics.get("pixel_auroc"),
@@ -149,6 +149,14 @@ def run_one(
         result.device,
         "; ".join(result.notes)[:300],
     )
+
+
+def size_used(run_id: int, requested: int | None) -> int | None:
+    """The image size a recorded run was trained at (the dataset's default when `requested` is None)."""
+    from db.store import get_run
+
+    record = get_run(run_id)
+    return record.image_size if record is not None else requested
 
 
 def write_rows(path: Path, rows: Sequence[Row]) -> None:

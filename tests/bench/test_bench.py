@@ -55,6 +55,7 @@ def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_en
     for r in rows:
         assert 0.0 <= float(r["image_auroc"]) <= 1.0 and r["dataset"] == "toy" and r["impl"] == "ours"
         assert float(r["fit_seconds"]) > 0
+        assert r["image_size"] == "128"  # the size used (a folder's default), not the None requested
     md = (out / "leaderboard.md").read_text()
     assert "| toy | autoencoder |" in md and "Suite runtime" in md
 
