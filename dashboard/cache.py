@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import streamlit as st
 
 from db import store
@@ -91,6 +95,22 @@ def clear_dataset_caches() -> None:
 # see another store's runs. Per-run data never changes after a run finished, so it has no ttl.
 
 MAX_TRAIN_POINTS = 200  # normal training embeddings mapped with the test points
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _reading_results(run_id: int) -> Iterator[None]:
+    """Any failure to fetch or read a run's results file becomes a ResultsFileError (a page shows one sentence
+    for that run); the details go to the server log. Not cached, so a restored file is read on the next run."""
+    from dashboard.results import ResultsFileError
+
+    try:
+        yield
+    except ResultsFileError:
+        raise
+    except Exception as exc:  # missing, truncated, a zip or zlib error, the artifact store refusing...
+        log.exception("results file of run %s could not be read", run_id)
+        raise ResultsFileError(run_id) from exc
 
 
 def _locations() -> tuple[str, str]:
@@ -140,12 +160,14 @@ def _artifact_path(run_id: int, db_url: str, mlflow_uri: str) -> str:
     run = store.get_run(run_id, url=db_url)
     if run is None:
         raise KeyError(f"no run with id {run_id}")
-    return str(predictions_path(run, mlflow_uri))
+    with _reading_results(run_id):
+        return str(predictions_path(run, mlflow_uri))
 
 
 def artifact_array(run_id: int, key: str):
     """One array of a run's predictions artifact (None when the run has none); reconstructions as uint8.
-    Read-only and shared, not copied: maps are tens of MB per run and Inspect slices one image at a time."""
+    Read-only and shared, not copied: maps are tens of MB per run and Inspect slices one image at a time.
+    Raises ResultsFileError when the file cannot be read (also from the helpers below that use it)."""
     return _artifact_array(run_id, key, *_locations())
 
 
@@ -157,7 +179,8 @@ def _artifact_array(run_id: int, key: str, db_url: str, mlflow_uri: str):
 
     from engine.tracking import Predictions
 
-    value = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri))).get(key)
+    with _reading_results(run_id):
+        value = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri))).get(key)
     if value is None:
         return None
     if key == "reconstructions":
@@ -230,18 +253,22 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
     from dashboard.projection import embedding_map as project
     from engine.tracking import Predictions
 
-    preds = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri)))
-    train = preds.get("train_embeddings")
+    with _reading_results(run_id):
+        preds = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri)))
+        embeddings, train, centroid = (preds.get(k) for k in ("embeddings", "train_embeddings", "centroid"))
+        names, labels, defect_types, scores = (
+            preds.get(k) for k in ("names", "labels", "defect_types", "scores")
+        )
     if train is not None and len(train) > MAX_TRAIN_POINTS:
         train = train[np.sort(np.random.default_rng(0).choice(len(train), MAX_TRAIN_POINTS, replace=False))]
     return project(
-        preds.get("embeddings"),
+        embeddings,
         train,
-        preds.get("centroid"),
-        names=tuple(str(n) for n in preds.get("names")),
-        labels=preds.get("labels").astype(int),
-        defect_types=tuple(str(d) for d in preds.get("defect_types")),
-        scores=preds.get("scores"),
+        centroid,
+        names=tuple(str(n) for n in names),
+        labels=labels.astype(int),
+        defect_types=tuple(str(d) for d in defect_types),
+        scores=scores,
     )
 
 

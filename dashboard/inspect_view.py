@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import cache, pictures, results
-from dashboard.results import RunInfo, ScoreTable
+from dashboard.results import ResultsFileError, RunInfo, ScoreTable
 
 GALLERY_SIZE = 12
 GALLERY_COLUMNS = 6
@@ -17,9 +17,21 @@ def _choose(name: str) -> None:
     st.session_state["inspect_image"] = name
 
 
+def _thumbnail(run: RunInfo, name: str) -> np.ndarray | None:
+    """The input image, or the run's error map where the image file is not available."""
+    picture = cache.input_image(run.dataset, run.image_size, name)
+    if picture is not None:
+        return picture
+    try:
+        views = cache.image_views(run.id, name)
+        lo, hi = cache.map_range(run.id)
+    except ResultsFileError:
+        return None  # the run's row says so
+    return pictures.heat(views.anomaly_map, lo, hi) if views is not None else None
+
+
 def gallery(run: RunInfo, table: ScoreTable, names: list[str]) -> None:
     """Thumbnails of the first candidates, each with an Open button."""
-    lo, hi = cache.map_range(run.id)
     ranks = results.ranks(table.scores)
     shown = names[:GALLERY_SIZE]
     for start in range(0, len(shown), GALLERY_COLUMNS):
@@ -27,10 +39,7 @@ def gallery(run: RunInfo, table: ScoreTable, names: list[str]) -> None:
             st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS], strict=False
         ):
             i = table.index(name)
-            picture = cache.input_image(run.dataset, run.image_size, name)
-            if picture is None:
-                views = cache.image_views(run.id, name)
-                picture = pictures.heat(views.anomaly_map, lo, hi) if views is not None else None
+            picture = _thumbnail(run, name)
             if picture is not None:
                 column.image(
                     pictures.png_bytes(picture, 96), caption=f"#{ranks[i]} · {table.scores_normalized[i]:.2f}"
@@ -52,7 +61,14 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
     st.markdown(f"##### {run.label} · {run.preset}")
     table = cache.score_table(run.id)
     i = table.index(name)
-    views = cache.image_views(run.id, name)
+    try:
+        views = cache.image_views(run.id, name)
+        lo, hi = cache.map_range(run.id)
+    except ResultsFileError:
+        st.warning(results.unreadable(run), icon=":material/broken_image:")
+        if i is not None:
+            st.markdown(_facts(table, i, threshold))
+        return
     if i is None or views is None:
         st.caption(f"{name} is not among the test images of {run.label} (left out of its evaluation).")
         return
@@ -71,7 +87,6 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
         cols[1].image(pictures.png_bytes(views.reconstruction, PICTURE_PX), caption="reconstruction")
     else:
         cols[1].caption("no reconstruction (the method has none)")
-    lo, hi = cache.map_range(run.id)
     error = pictures.heat(views.anomaly_map, lo, hi)
     cols[2].image(pictures.png_bytes(error, PICTURE_PX), caption="error map (scale shared by the run)")
     if views.attention is not None:
@@ -79,9 +94,14 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
         cols[3].image(pictures.png_bytes(att, PICTURE_PX), caption="attention")
     else:
         cols[3].caption("no attention map (the method has none)")
+    cols[4].markdown(_facts(table, i, threshold))
+
+
+def _facts(table: ScoreTable, i: int, threshold: float) -> str:
+    """Score, normalised score, rank and the call at `threshold` of image `i`, as markdown."""
     rank = int(results.ranks(table.scores)[i])
     called = bool(table.scores_normalized[i] >= threshold)
-    cols[4].markdown(
+    return (
         f"score **{table.scores[i]:.4g}**  \nnormalised **{table.scores_normalized[i]:.2f}**"
         f"  \nrank **{rank}** of {len(table.names)}  \nat {threshold:.2f}: {_verdict(called, int(table.labels[i]))}"
     )

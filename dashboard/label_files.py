@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -11,6 +12,8 @@ from engine.config import data_dir
 from engine.data import DatasetError
 from engine.data.additions import add_test_images
 from engine.data.export import export_mvtec
+
+log = logging.getLogger(__name__)
 
 
 def add_images_panel(dataset: str, url: str) -> None:
@@ -52,6 +55,9 @@ def export_panel(dataset: str, url: str) -> None:
                 report = export_mvtec(dataset, target, db_url=url)
         except DatasetError as exc:
             st.error(str(exc))
+        except OSError:
+            log.exception("export of %s to %s failed", dataset, target)
+            st.error(f"The export zip of {dataset} could not be written (the server log has the details).")
         else:
             st.session_state["label_export"] = (
                 str(report.path),

@@ -54,6 +54,22 @@ class RunInfo:
         return f"{self.label} · {self.preset} · AUROC {fmt(self.image_auroc)} · {when}"
 
 
+class ResultsFileError(Exception):
+    """A run's results file (maps, embeddings) could not be read: gone from the artifact store or damaged."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"the results file of run #{run_id} is missing or damaged")
+        self.run_id = run_id
+
+
+def unreadable(run: RunInfo) -> str:
+    """The one sentence a page shows for a run whose results file cannot be read."""
+    return (
+        f"{run.label}: its results file is missing or damaged, so its maps and embeddings cannot be shown "
+        "(its scores and curves can); re-run it to get them back."
+    )
+
+
 def run_info(run: Any) -> RunInfo:
     """A `RunInfo` from a `db.models.Run` row."""
     metrics = json.loads(run.metrics_json or "{}")

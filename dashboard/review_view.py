@@ -21,10 +21,16 @@ def example(flag: FlagRow, runs: Sequence[RunInfo]) -> Example:
     shown: list[tuple[str, bytes]] = []
     truth = "not in the selected runs' test sets"
     input_done = False
+    unreadable: list[str] = []
     for run in runs:
         table = cache.score_table(run.id)
         i = table.index(flag.image_name)
-        views = cache.image_views(run.id, flag.image_name)
+        try:
+            views = cache.image_views(run.id, flag.image_name)
+            lo, hi = cache.map_range(run.id)
+        except results.ResultsFileError:
+            unreadable.append(results.unreadable(run))
+            continue
         if i is None or views is None:
             continue
         truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
@@ -34,12 +40,12 @@ def example(flag: FlagRow, runs: Sequence[RunInfo]) -> Example:
                 outlined = pictures.outline(picture, views.mask) if views.mask is not None else picture
                 shown.append(("input", pictures.png_bytes(outlined, EXAMPLE_PX)))
             input_done = True
-        lo, hi = cache.map_range(run.id)
         label = f"{run.label}: {table.scores_normalized[i]:.2f}"
         shown.append((label, pictures.png_bytes(pictures.heat(views.anomaly_map, lo, hi), EXAMPLE_PX)))
     note = f": {flag.note}" if flag.note else ""
     flagged_from = f" from run #{flag.run_id}" if flag.run_id is not None else ""
     caption = f"{truth} · flagged by {flag.author}{flagged_from}{note} · numbers are normalised scores"
+    caption = " ".join([caption, *unreadable])
     return Example(title=flag.image_name, caption=caption, pictures=tuple(shown))
 
 

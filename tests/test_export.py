@@ -1,3 +1,4 @@
+import threading
 import zipfile
 
 import numpy as np
@@ -82,3 +83,35 @@ def test_export_name_collisions_get_unique_files(dataset, tmp_path):
 def test_export_unknown_dataset(workbench_env, tmp_path):
     with pytest.raises(DatasetError, match="no stored dataset named 'nope'"):
         export_mvtec("nope", tmp_path / "x.zip")
+
+
+def test_exports_at_once_all_finish_with_one_whole_zip(workbench_env, tmp_path):
+    folder = make_mvtec_folder(tmp_path / "src", n_train=30, n_good=10, defects={"square": 10}, size=96)
+    import_dataset(folder, "busy")
+    target = tmp_path / "exports" / "busy.zip"
+    start = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def build() -> None:
+        start.wait()
+        try:
+            outcomes.append(export_mvtec("busy", target).total)
+        except Exception as exc:  # the race shows as an exception in one of the threads
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes == [50] * 4, outcomes
+    with zipfile.ZipFile(target) as archive:
+        assert archive.testzip() is None
+        assert len([n for n in archive.namelist() if n.endswith(".png")]) == 50 + 10  # images and masks
+    assert [p.name for p in target.parent.iterdir()] == ["busy.zip"]  # no half-written files left
+
+
+def test_a_missing_image_is_left_out_by_name_without_server_paths(dataset, tmp_path):
+    (tmp_path / "data" / "toy" / "test" / "good" / "000.png").unlink()
+    report = export_mvtec("toy", tmp_path / "toy.zip")
+    assert ("test/good/000.png", "image file missing") in report.left_out

@@ -27,27 +27,33 @@ for i, run in enumerate(runs):
     progress.progress(
         i / len(runs), text=f"t-SNE of {run.label} ({i + 1} of {len(runs)}; computed once per run)"
     )
-    maps[run.id] = cache.embedding_map(run.id)
+    try:
+        maps[run.id] = cache.embedding_map(run.id)
+    except results.ResultsFileError:
+        st.warning(results.unreadable(run), icon=":material/broken_image:")
 progress.empty()
+mapped = [run for run in runs if run.id in maps]
+if not mapped:
+    st.stop()
 
 # A point clicked since the last script run becomes the image in the side panel.
 clicks = []
-for run in runs:
+for run in mapped:
     state = st.session_state.get(f"tsne_{run.id}") or {}
     clicks += [
         p["customdata"][0] for p in (state.get("selection") or {}).get("points", []) if p.get("customdata")
     ]
-names = sorted(maps[runs[0].id].names)
+names = sorted(maps[mapped[0].id].names)
 if clicks and clicks != st.session_state.get("embedding_last_clicks"):
     st.session_state["embedding_last_clicks"] = clicks
     if clicks[-1] in names:
         st.session_state["embedding_image"] = clicks[-1]
 
 plots, panel = st.columns([4, 1])
-per_row = 1 if len(runs) == 1 else 2 if len(runs) <= 4 else 3
+per_row = 1 if len(mapped) == 1 else 2 if len(mapped) <= 4 else 3
 with plots:
-    for start in range(0, len(runs), per_row):
-        for column, run in zip(st.columns(per_row), runs[start : start + per_row], strict=False):
+    for start in range(0, len(mapped), per_row):
+        for column, run in zip(st.columns(per_row), mapped[start : start + per_row], strict=False):
             column.plotly_chart(
                 figures.embedding_figure(maps[run.id], colour_by, run.label),
                 key=f"tsne_{run.id}",

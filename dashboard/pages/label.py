@@ -3,15 +3,11 @@
 from pathlib import Path
 
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
-from dashboard import cache, label_files, label_panels, labeling
-from dashboard.thumbs import read_rgb, resized
+from dashboard import cache, label_canvas, label_files, label_panels, labeling
 from db import store
 from engine.config import db_url
-from engine.data.masks import DRAW_COLOR, ERASE_COLOR, inside, load_mask, overlay
-
-CANVAS_WIDTH = 448
+from engine.data.masks import load_mask
 
 url = db_url()
 st.title("Label")
@@ -71,48 +67,33 @@ if state is not None:
         width="stretch",
     )
 
-    pixels = read_rgb(inside(Path(root), state.relpath))  # (H, W, 3)
-    height, width = pixels.shape[:2]
-
-    def mask_of(relpath: str | None):
-        return load_mask(Path(root), relpath, height, width)
-
-    left, right = st.columns([3, 2])
-    with left:
-        tools = st.columns(2)
-        brush = tools[0].radio(
-            "Brush", ["draw", "erase"], horizontal=True, key="brush", help="Red adds to the mask, blue erases"
-        )
-        stroke = tools[1].slider("Brush size", 2, 40, 12, key="brush_size")
-        canvas_height = max(32, round(CANVAS_WIDTH * height / width))
-        canvas = st_canvas(
-            stroke_color=DRAW_COLOR if brush == "draw" else ERASE_COLOR,
-            stroke_width=stroke,
-            background_image=resized(
-                overlay(pixels, mask_of(state.mask_relpath)), CANVAS_WIDTH, canvas_height
-            ),
-            height=canvas_height,
-            width=CANVAS_WIDTH,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key=f"canvas-{state.image_id}-{st.session_state.get('label_nonce', 0)}",
-        )
-        st.session_state["label_strokes"] = (state.image_id, canvas.image_data)
-        st.caption(
-            "The saved mask is tinted red. Strokes are saved with **Anomalous**; undo/reset in the canvas toolbar."
-        )
-    with right:
-        who = f" by {state.labeled_by} at {state.labeled_at:%Y-%m-%d %H:%M} UTC" if state.labeled_by else ""
-        st.markdown(f"**Now:** {state.text} · version {state.version}{who}")
-        if (hint := suggestions.get(state.relpath)) and hint.methods:
-            st.markdown(
-                f"**Methods:** mean normalised score {hint.mean:.2f}, spread {hint.spread:.2f} over {hint.methods} method(s)"
-            )
+    pixels = label_canvas.read_pixels(root, state.relpath)  # (H, W, 3); None when the file is unreadable
+    if pixels is None:
         label_panels.show_message()
-        label_panels.changed_meanwhile(state, url)
-        label_panels.conflict_panel(state, root, url, pixels, mask_of)
-        label_panels.label_buttons(state, root, (height, width), not only_unlabeled, url, record.id)
         label_panels.history(state.image_id, url)
+    else:
+        height, width = pixels.shape[:2]
+
+        def mask_of(relpath: str | None):
+            return load_mask(Path(root), relpath, height, width)
+
+        left, right = st.columns([3, 2])
+        with left:
+            label_canvas.draw(state, pixels, mask_of(state.mask_relpath))
+        with right:
+            who = (
+                f" by {state.labeled_by} at {state.labeled_at:%Y-%m-%d %H:%M} UTC" if state.labeled_by else ""
+            )
+            st.markdown(f"**Now:** {state.text} · version {state.version}{who}")
+            if (hint := suggestions.get(state.relpath)) and hint.methods:
+                st.markdown(
+                    f"**Methods:** mean normalised score {hint.mean:.2f}, spread {hint.spread:.2f} over {hint.methods} method(s)"
+                )
+            label_panels.show_message()
+            label_panels.changed_meanwhile(state, url)
+            label_panels.conflict_panel(state, root, url, pixels, mask_of)
+            label_panels.label_buttons(state, root, (height, width), not only_unlabeled, url, record.id)
+            label_panels.history(state.image_id, url)
 else:
     st.info("No images match these filters.")
     label_panels.show_message()

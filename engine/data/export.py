@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,18 +77,48 @@ def export_mvtec(dataset_name: str, target: Path, db_url: str | None = None) -> 
     target.parent.mkdir(parents=True, exist_ok=True)
     report = ExportReport(name=name, path=target)
     counts: Counter[tuple[str, str]] = Counter()
+    # a file of this build's own, renamed over `target` when whole: builds at once each finish with a full zip
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        _write_zip(tmp, root, name, record.id, db_url, report, counts)
+        if not counts:
+            raise DatasetError(f"dataset {name!r} has no labeled images to export")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    report.counts = dict(sorted(counts.items()))
+    return report
+
+
+def _write_zip(
+    tmp: Path,
+    root: Path,
+    name: str,
+    dataset_id: int,
+    db_url: str | None,
+    report: ExportReport,
+    counts: Counter[tuple[str, str]],
+) -> None:
+    """The images, masks and labels.csv into the zip file `tmp`; fills `report` and `counts`."""
     used: set[str] = set()
     rows = []
-    tmp = target.with_name(f".{target.name}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-        for image in store.list_images(record.id, url=db_url):
+        for image in store.list_images(dataset_id, url=db_url):
             place = target_folder(image.split, image.label, image.defect_type)
             if place is None:
                 report.left_out.append((image.relpath, "unlabeled test image"))
                 continue
             source = inside(root, image.relpath)
             if not source.is_file():
-                report.left_out.append((image.relpath, f"file missing: {source}"))
+                report.left_out.append((image.relpath, "image file missing"))
+                continue
+            try:
+                with_mask = image.label == 1 and image.mask_relpath
+                png = _mask_png(root, image.mask_relpath, source) if with_mask else None
+            except (OSError, ValueError):  # PIL's UnidentifiedImageError is an OSError
+                report.left_out.append((image.relpath, "image or mask file cannot be read"))
                 continue
             split, defect = place
             folder = f"{split}/{defect}"
@@ -95,12 +126,10 @@ def export_mvtec(dataset_name: str, target: Path, db_url: str | None = None) -> 
             archive.write(source, f"{name}/{folder}/{file_name}")
             counts[(split, defect)] += 1
             mask_name = ""
-            if image.label == 1 and image.mask_relpath:
-                png = _mask_png(root, image.mask_relpath, source)
-                if png is not None:
-                    mask_name = f"ground_truth/{defect}/{PurePosixPath(file_name).stem}_mask.png"
-                    archive.writestr(f"{name}/{mask_name}", png, compress_type=zipfile.ZIP_DEFLATED)
-                    report.masks += 1
+            if png is not None:
+                mask_name = f"ground_truth/{defect}/{PurePosixPath(file_name).stem}_mask.png"
+                archive.writestr(f"{name}/{mask_name}", png, compress_type=zipfile.ZIP_DEFLATED)
+                report.masks += 1
             labeled_at = image.labeled_at.isoformat(timespec="seconds") if image.labeled_at else ""
             rows.append(
                 [
@@ -118,9 +147,3 @@ def export_mvtec(dataset_name: str, target: Path, db_url: str | None = None) -> 
         writer.writerow(["source", "image", "mask", "label", "defect_type", "labeled_by", "labeled_at"])
         writer.writerows(rows)
         archive.writestr(f"{name}/labels.csv", table.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-    if not counts:
-        tmp.unlink(missing_ok=True)
-        raise DatasetError(f"dataset {name!r} has no labeled images to export")
-    os.replace(tmp, target)
-    report.counts = dict(sorted(counts.items()))
-    return report

@@ -1,4 +1,5 @@
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +177,29 @@ def test_save_in_only_unlabeled_mode_after_someone_else_labeled_it_shows_the_con
     assert labels.label_state(first.image_id).labeled_by == "ann"
     at.button(key="keep_theirs").click().run()
     assert "Image 1 of 5" in _shown(at) and first.relpath not in _shown(at)
+
+
+def test_a_missing_image_file_is_one_sentence_and_the_page_goes_on(toy, app):
+    first, second = labels.images_to_label(toy.id)[:2]
+    (Path(toy.root) / first.relpath).unlink()
+    at = app(PAGE, dataset="toy", user="ann")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"The image file {first.relpath} is missing or cannot be read, so it cannot be labeled here; "
+        "go on with Next."
+    ]
+    at.button(key="next").click().run()
+    assert not at.exception and not at.error
+    assert second.relpath in _shown(at)
+    at.button(key="label_normal").click().run()
+    assert labels.label_state(second.image_id).labeled_by == "ann"
+
+
+def test_an_export_that_cannot_be_written_is_one_sentence(toy, app):
+    (Path(toy.root).parent / ".exports").write_text("a file where the exports folder goes")
+    at = app(PAGE, dataset="toy", user="ann")
+    at.button(key="build_export").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "The export zip of toy could not be written (the server log has the details)."
+    ]
