@@ -1,5 +1,6 @@
 """Datasets: built-in and imported sets with counts and sample pictures; upload a new one; delete one."""
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -46,7 +47,9 @@ st.markdown(
 )
 with st.form("upload", clear_on_submit=False):
     new_name = st.text_input(
-        "Name", placeholder="e.g. bottle-line-3", help="1-64 letters, digits, '_', '.' or '-'"
+        "Name",
+        placeholder="e.g. bottle-line-3",
+        help="1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
     )
     files = st.file_uploader(
         "Zip or images", type=["zip", *(s.lstrip(".") for s in IMAGE_SUFFIXES)], accept_multiple_files=True
@@ -58,8 +61,8 @@ if submitted:
     source_name = uploads[0][0] if len(uploads) == 1 else f"{len(uploads)} files"
     bar = st.progress(0.0, text="Checking the upload...")
     staged: Path | None = None
-    data_dir().mkdir(parents=True, exist_ok=True)
     try:
+        data_dir().mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".upload-", dir=data_dir()) as tmp:
             staged, refused = stage_upload(uploads, Path(tmp))
 
@@ -67,10 +70,14 @@ if submitted:
                 bar.progress(done / max(total, 1), text=f"Importing {done}/{total} images")
 
             report = import_dataset(staged, new_name.strip(), progress=on_progress)
-    except (DatasetError, OSError) as exc:  # OSError: disk full, permissions
+    except DatasetError as exc:
         bar.empty()
         message = str(exc).replace(str(staged), source_name) if staged else str(exc)
         st.error(f"Upload {source_name!r} refused: {message}", icon=":material/error:")
+    except OSError:  # disk full, permissions while staging the upload
+        bar.empty()
+        logging.getLogger(__name__).exception("staging the upload %s failed", source_name)
+        st.error(f"Upload {source_name!r} could not be stored on the server (the log there has the details).")
     else:
         cache.clear_dataset_caches()
         st.session_state["last_import"] = (report, refused)

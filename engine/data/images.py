@@ -36,19 +36,21 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
 
 
-def read_image(path: Path) -> tuple[Image.Image, ImageInfo]:
-    """Validate and decode one file; the image comes back in mode L or RGB. Raises DatasetError."""
+def read_image(path: Path, name: str | None = None) -> tuple[Image.Image, ImageInfo]:
+    """Validate and decode one file; the image comes back in mode L or RGB. Raises DatasetError naming the
+    file by `name` (e.g. its place in an upload, so no server path shows), else by its path."""
     path = Path(path)
+    name = name or str(path)
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise DatasetError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+        raise DatasetError(f"cannot read image {name}: {exc.strerror or exc}") from exc
     if size > MAX_FILE_BYTES:
         raise DatasetError(
-            f"image {path} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
+            f"image {name} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
         )
     data = path.read_bytes()
-    image = decode_image(data, str(path))
+    image = decode_image(data, name)
     return image, ImageInfo(
         image.width, image.height, len(image.getbands()), hashlib.sha256(data).hexdigest()
     )
@@ -60,7 +62,11 @@ def decode_image(data: bytes, name: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except UnidentifiedImageError as exc:  # its text names an in-memory object, not the file
+        raise DatasetError(
+            f"cannot decode image {name}: not in an image format this workbench reads"
+        ) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DatasetError(f"cannot decode image {name}: not a readable image file ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"cannot decode image {name}: {exc}") from exc

@@ -16,14 +16,13 @@ from pathlib import Path, PurePosixPath
 from db import store
 from db.store import ImageRow
 from engine.config import data_dir as default_data_dir
-from engine.data.builtin import BUILTIN_NAMES, is_builtin
 from engine.data.images import IMAGE_SUFFIXES, MAX_FILE_BYTES, read_image
 from engine.data.mvtec import is_mvtec_folder, scan_flat, scan_mvtec
+from engine.data.names import check_dataset_name
 from engine.data.types import NORMAL, DatasetError, ImageItem
 
 MAX_ZIP_TOTAL_BYTES = 2 * 1024**3  # uncompressed, from the zip directory
 MAX_ZIP_MEMBERS = 200_000
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 IGNORED_ZIP_PARTS = ("__MACOSX",)
 
 
@@ -45,15 +44,8 @@ class ImportReport:
 
 
 def validate_name(name: str, db_url: str | None = None) -> None:
-    """Letters, digits, `_ . -`, 1-64 chars, not a built-in name, not in the store; raises DatasetError."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or set(name) == {"."}:
-        raise DatasetError(
-            f"bad dataset name {name!r}: use 1-64 letters, digits, '_', '.' or '-' (not only dots)"
-        )
-    if is_builtin(name) or name.lower() in BUILTIN_NAMES:
-        raise DatasetError(
-            f"dataset name {name!r} is taken by a built-in set {list(BUILTIN_NAMES)}; pick another"
-        )
+    """A valid new name (see engine.data.names) that is not in the store yet; raises DatasetError."""
+    check_dataset_name(name)
     if store.get_dataset(name, url=db_url) is not None:
         raise DatasetError(f"a dataset named {name!r} already exists; pick another name")
 
@@ -138,7 +130,7 @@ def import_dataset(
     data_dir = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
     final = data_dir / name
     if final.exists():
-        raise DatasetError(f"folder {final} already exists; pick another name or remove it")
+        raise DatasetError(f"a folder named {name!r} already exists in the data directory; pick another name")
     if not source.exists():
         raise DatasetError(f"import source {source} does not exist; give a folder or a .zip file")
     if source.is_file() and source.suffix.lower() != ".zip":
@@ -150,7 +142,7 @@ def import_dataset(
         kind = "mvtec" if is_mvtec_folder(content) else "flat"
         items = scan_mvtec(content) if kind == "mvtec" else scan_flat(content)
         report, rows = _copy_items(items, work / "out", name, final, kind, progress)
-        (work / "out").rename(final)
+        _claim(work / "out", final, name)
         try:
             store.add_dataset(name, kind, str(final), report.channels, rows, url=db_url)
         except Exception:
@@ -160,9 +152,25 @@ def import_dataset(
         raise
     except ValueError as exc:  # the store refuses a name taken meanwhile by another import
         raise DatasetError(str(exc)) from exc
+    except OSError as exc:  # disk full, permissions: said without the server's paths
+        raise DatasetError(
+            f"importing {name!r} failed writing the data directory: {exc.strerror or exc}"
+        ) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _claim(out: Path, final: Path, name: str) -> None:
+    """Move the finished copy into place: one rename, so of imports of one name at once exactly one wins."""
+    try:
+        out.rename(final)
+    except OSError as exc:
+        if final.exists():
+            raise DatasetError(
+                f"a dataset named {name!r} already exists (imported meanwhile by someone else); pick another name"
+            ) from exc
+        raise
 
 
 def _copy_items(
@@ -201,7 +209,7 @@ def _copy_item(
 ) -> ImageRow | None:
     """Validate and copy one image (and its mask) into `out`; None when skipped or a duplicate."""
     try:
-        _, info = read_image(item.path)
+        _, info = read_image(item.path, item.name)
     except DatasetError as exc:
         report.skipped.append((item.name, str(exc)))
         return None
@@ -214,7 +222,7 @@ def _copy_item(
     if item.mask_path is not None:
         mask_relpath = f"ground_truth/{item.defect_type}/{item.mask_path.name}"
         try:
-            read_image(item.mask_path)
+            read_image(item.mask_path, mask_relpath)
             _copy(item.mask_path, out / mask_relpath)
         except DatasetError as exc:
             report.skipped.append((mask_relpath, f"{exc}; its image is kept without a mask"))

@@ -1,5 +1,6 @@
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,20 @@ def test_upload_of_a_zip_and_refusals(fresh_env, tmp_path):
     corrupt, _ = stage_upload([("bad.zip", b"PK\x03\x04 truncated")], tmp_path / "c")
     with pytest.raises(DatasetError, match="cannot read zip"):
         import_dataset(corrupt, "corrupt")
+
+
+def test_an_upload_the_server_cannot_store_is_one_sentence(fresh_env, app):
+    Path(fresh_env["WORKBENCH_DATA_DIR"]).write_text("a file where the data directory goes")
+    at = _upload(app(PAGE), "line-4", [("line 4.zip", make_flat_zip(n=3), "application/zip")])
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Upload 'line 4.zip' could not be stored on the server (the log there has the details)."
+    ]
+
+
+@pytest.mark.parametrize("name", [".workers", ".exports"])
+def test_names_of_internal_folders_are_refused(fresh_env, app, name):
+    at = _upload(app(PAGE), name, [("x.zip", make_flat_zip(n=3), "application/zip")])
+    assert not at.exception
+    assert "start with a letter or digit" in at.error[0].value
+    assert store.get_dataset(name) is None

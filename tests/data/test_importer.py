@@ -119,10 +119,15 @@ def test_zip_size_limits_checked_from_directory(tmp_path, image_file, db_url, mo
     assert nothing_left(tmp_path / "data", db_url)
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "..", "has space", "x" * 65, "mnist", "mnist-noisy:3", "MNIST"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "a/b", "..", "has space", "x" * 65, "mnist", "mnist-noisy:3", "MNIST"]
+    + [".workers", ".exports", ".hidden", ".import-x"],  # the data directory's own folders
+)
 def test_bad_names_are_refused(name, mvtec_folder, tmp_path, db_url):
     with pytest.raises(DatasetError, match="name"):
         import_dataset(mvtec_folder(), name, tmp_path / "data", db_url)
+    assert nothing_left(tmp_path / "data", db_url)
 
 
 def test_taken_name_is_refused(mvtec_folder, tmp_path, db_url):
@@ -172,3 +177,15 @@ def test_labels_edited_in_the_store_are_used(mvtec_folder, tmp_path, db_url):
     moved = data.test.names.index("train/good/002.png")
     assert int(data.test.labels[moved]) == 1 and data.test.defect_types[moved] == "anomaly"
     assert len(data.test) == 4
+
+
+def test_skipped_files_are_named_without_server_paths_or_object_reprs(mvtec_folder, tmp_path, db_url):
+    source = mvtec_folder(n_train=3)
+    (source / "train" / "good" / "001.png").write_bytes(b"corrupt")
+    (source / "train" / "good" / "002.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a cut-off PNG
+    report = import_dataset(zip_folder(source, tmp_path / "up.zip"), "mixed", tmp_path / "data", db_url)
+    reasons = dict(report.skipped)
+    assert set(reasons) == {"train/good/001.png", "train/good/002.png"}
+    for name, reason in reasons.items():
+        assert reason.startswith(f"cannot decode image {name}: "), reason
+        assert str(tmp_path) not in reason and "object at 0x" not in reason and "BytesIO" not in reason, reason
