@@ -109,6 +109,7 @@ class Run(Base):
         String(200), nullable=True
     )  # host:pid:random of its process
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # renewed while alive
+    queued_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the user who asked for it
 
 
 class ImagePrediction(Base):

@@ -127,6 +127,17 @@ def image_counts(dataset_id: int, url: str | None = None) -> dict[tuple[str, str
         return {(split, defect): n for split, defect, n in rows}
 
 
+def scorable_count(dataset_id: int, url: str | None = None) -> int:
+    """Images a run can be scored on: labeled test images plus train images labeled anomalous."""
+    with session_scope(url) as s:
+        labeled_test = (Image.split == "test") & Image.label.is_not(None)
+        return int(
+            s.scalar(
+                select(func.count()).where(Image.dataset_id == dataset_id, labeled_test | (Image.label == 1))
+            )
+        )
+
+
 # --- runs --------------------------------------------------------------------------------------
 
 

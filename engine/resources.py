@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,15 @@ def check_memory(need: MemoryNeed, available: float | None = None) -> None:
     )
 
 
-def dataset_size(name: str, db_url: str | None = None) -> tuple[int, int] | None:
-    """(images, channels) of a dataset without loading it; None when it is not known (the load will say why)."""
+@dataclass(frozen=True)
+class DatasetSize:
+    images: int
+    channels: int
+    labeled_test: int | None = None  # test images with a label (None: not known without loading)
+
+
+def dataset_size(name: str, db_url: str | None = None) -> DatasetSize | None:
+    """Image counts of a dataset without loading it; None when it is not known (the load will say why)."""
     from db import store
     from engine.data import is_mvtec_folder, scan_mvtec
     from engine.data.builtin import is_builtin
@@ -77,12 +85,64 @@ def dataset_size(name: str, db_url: str | None = None) -> tuple[int, int] | None
 
     looks_like_path = "/" in name or "\\" in name
     if not looks_like_path and is_builtin(name):
-        return MNIST_IMAGES, 1
+        return DatasetSize(MNIST_IMAGES, 1)
     if not looks_like_path and (record := store.get_dataset(name, url=db_url)) is not None:
-        return sum(store.image_counts(record.id, url=db_url).values()), record.channels
+        total = sum(store.image_counts(record.id, url=db_url).values())
+        return DatasetSize(total, record.channels, store.scorable_count(record.id, url=db_url))
     if Path(name).is_dir() and is_mvtec_folder(Path(name)):
         try:
-            return len(scan_mvtec(Path(name))), 3
+            return DatasetSize(len(scan_mvtec(Path(name))), 3)
         except DatasetError:
             return None
     return None
+
+
+class PeakMemory:
+    """Samples this process's resident memory (and CUDA allocations) while running; peak in MiB."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def rss_mb() -> float:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        """Stop sampling (idempotent) and return the peak in MiB."""
+        if self._stop.is_set():
+            return self.peak_mb
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self.rss_mb())
+        import torch
+
+        if torch.cuda.is_available():
+            self.peak_mb = max(self.peak_mb, torch.cuda.max_memory_allocated() / 2**20)
+        return self.peak_mb
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import tempfile
-import threading
 import time
 import traceback
 from contextlib import ExitStack
@@ -19,6 +18,7 @@ import torch
 
 from db import store
 from engine import config, mlflow_store, recovery
+from engine.resources import PeakMemory  # noqa: F401 - re-exported for benchmarks
 
 PREDICTIONS_FILE = "predictions.npz"
 WEIGHTS_FILE = "weights.pt"
@@ -46,53 +46,6 @@ def experiment_id(client: Any, dataset: str) -> str:
         if found is None:
             raise
         return found.experiment_id
-
-
-class PeakMemory:
-    """Samples this process's resident memory (and CUDA allocations) while running; peak in MiB."""
-
-    def __init__(self, interval: float = 0.2) -> None:
-        self.interval = interval
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    @staticmethod
-    def rss_mb() -> float:
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, self.rss_mb())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        self._thread.start()
-        return self
-
-    def stop(self) -> float:
-        """Stop sampling (idempotent) and return the peak in MiB."""
-        if self._stop.is_set():
-            return self.peak_mb
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, self.rss_mb())
-        if torch.cuda.is_available():
-            self.peak_mb = max(self.peak_mb, torch.cuda.max_memory_allocated() / 2**20)
-        return self.peak_mb
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @dataclass
@@ -211,6 +164,7 @@ class RunTracker:
         seed: int,
         image_size: int,
         device: str,
+        user: str = "",
         db_url: str | None = None,
         mlflow_uri: str | None = None,
     ) -> None:
@@ -218,7 +172,8 @@ class RunTracker:
         self.db_url = db_url
         self.client = mlflow_client(mlflow_uri)
         exp = experiment_id(self.client, dataset)
-        all_params = {
+        self.method_params = dict(params)
+        self.params = {
             **params,
             "method": method,
             "dataset": dataset,
@@ -227,14 +182,12 @@ class RunTracker:
             "image_size": image_size,
             "device": device,
         }
-        mlrun = self.client.create_run(
-            exp,
-            run_name=f"{method} on {dataset}",
-            tags={"workbench.method": method, "workbench.dataset": dataset, "workbench.preset": preset},
-        )
+        tags = {"workbench.method": method, "workbench.dataset": dataset, "workbench.preset": preset}
+        if user:
+            tags["workbench.user"] = user
+        mlrun = self.client.create_run(exp, run_name=f"{method} on {dataset}", tags=tags)
         self.mlflow_run_id: str = mlrun.info.run_id
         self.artifact_uri: str = mlrun.info.artifact_uri
-        self._log(params=_flat_params(all_params))
         self.run_id = store.create_run(
             dataset_name=dataset,
             method=method,
@@ -247,7 +200,8 @@ class RunTracker:
             lease_seconds=recovery.LEASE_SECONDS,
             url=db_url,
         )
-        store.update_run(self.run_id, url=db_url, device=device)
+        store.update_run(self.run_id, url=db_url, device=device, queued_by=user or None)
+        self._log(tags={"workbench.run_id": str(self.run_id)})  # the run number the dashboard shows
         self.finished = False
         self._lease = ExitStack()  # renews the run's lease until it ends, so a killed process is noticed
         self._lease.enter_context(
@@ -285,11 +239,25 @@ class RunTracker:
         weights: dict[str, Any] | None,
         notes: list[str],
         timings: dict[str, float],
+        used: dict[str, str] | None = None,
+        figures: dict[str, bytes] | None = None,
     ) -> None:
-        """Write artifacts, final metrics and per-image rows; mark the run FINISHED in both stores."""
+        """Write params (with what the method actually `used`, e.g. its weights), artifacts (`figures` as
+        PNGs under figures/), final metrics and per-image rows; mark the run FINISHED in both stores.
+
+        Params are logged here, not at the start, because MLflow never lets a param change once logged."""
+        self.method_params.update(used or {})
+        self.params.update(used or {})
         scalar = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        self._log(metrics={**scalar, **timings}, tags={"workbench.notes": " | ".join(notes)[:4000]})
+        self._log(
+            metrics={**scalar, **timings},
+            params=_flat_params(self.params),
+            tags={"workbench.notes": " | ".join(notes)[:4000]},
+        )
         with tempfile.TemporaryDirectory() as tmp:
+            for name, png in (figures or {}).items():
+                (Path(tmp) / name).write_bytes(png)
+                self.client.log_artifact(self.mlflow_run_id, str(Path(tmp) / name), artifact_path="figures")
             pred_file = Path(tmp) / PREDICTIONS_FILE
             arrays.save(pred_file)
             self.client.log_artifact(self.mlflow_run_id, str(pred_file))
@@ -320,6 +288,7 @@ class RunTracker:
             self.run_id,
             url=self.db_url,
             status="FINISHED",
+            params_json=json.dumps(self.method_params, sort_keys=True, default=str),
             metrics_json=json.dumps(metrics, default=float),
             image_auroc=metrics.get("image_auroc"),
             pixel_auroc=metrics.get("pixel_auroc"),

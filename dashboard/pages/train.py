@@ -74,6 +74,7 @@ if submitted:
                 seed=seed,
                 labeled_anomalies=tuple(labeled) if learns and source == sources[1] else (),
                 n_labeled_anomalies=n_random if learns and source == sources[2] else 0,
+                user=st.session_state.get("user", ""),
             )
         )
     for error in errors:

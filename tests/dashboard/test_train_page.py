@@ -87,7 +87,9 @@ def test_enqueue_two_methods_with_labeled_anomalies_and_watch_them_finish(toy, a
 
     queued = {v.method: v for v in jobs.list_jobs()}
     assert {v.status for v in queued.values()} == {"QUEUED"}
-    assert queued["autoencoder"].config == RunConfig("toy", "autoencoder", "smoke", image_size=32)
+    assert queued["autoencoder"].config == RunConfig(
+        "toy", "autoencoder", "smoke", image_size=32, user="tester"
+    )
     svdd = queued["deep_svdd"].config
     assert svdd.overrides == (("mode", "semi"),)
     assert svdd.labeled_anomalies == ("test/square/001.png",)

@@ -1,4 +1,5 @@
-"""leases: runs and jobs record the process that holds them and until when, so a dead one is recovered
+"""leases: runs and jobs record the process that holds them and until when, so a dead one is recovered;
+runs record who queued them
 
 Revision ID: 0003
 Revises: 0002
@@ -20,9 +21,13 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('worker_id', sa.String(length=200), nullable=True))
             batch_op.add_column(sa.Column('lease_expires_at', sa.DateTime(), nullable=True))
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('queued_by', sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_column('queued_by')
     for table in ('jobs', 'runs'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('lease_expires_at')

@@ -1,0 +1,82 @@
+"""What a run is asked to do (`RunConfig`), how it reports progress, and the checks made before it starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config import DEVICES
+from engine.data import BUILTIN_DEFAULT_SIZE, DEFAULT_IMAGE_SIZE
+from engine.methods import get_method, make_params
+from engine.methods.base import PRESETS
+from engine.resources import (
+    IMAGE_SIZE_RANGE,
+    LABELED_ANOMALIES_RANGE,
+    SEED_RANGE,
+    MemoryNeed,
+    check_in_range,
+    check_memory,
+    dataset_size,
+)
+
+
+class RunCancelled(Exception):
+    """Raised inside a run when its job was cancelled."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str
+    method: str
+    preset: str = "cpu"
+    overrides: tuple[tuple[str, str], ...] = ()  # --set key=value pairs
+    image_size: int | None = None  # None: the dataset's default (128 for folders)
+    seed: int = 0
+    device: str = "auto"
+    labeled_anomalies: tuple[str, ...] = ()  # test image names fit() may learn from; left out of evaluation
+    n_labeled_anomalies: int = 0  # else: this many test anomalies drawn at random (seeded)
+    user: str = ""  # who asked for it (the dashboard's name field), recorded with the run
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {list(PRESETS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; choose from {list(DEVICES)}")
+        check_in_range(
+            "image_size", self.image_size, IMAGE_SIZE_RANGE, " px (or none for the dataset's default)"
+        )
+        check_in_range("seed", self.seed, SEED_RANGE)
+        check_in_range("labeled_anomalies", self.n_labeled_anomalies, LABELED_ANOMALIES_RANGE)
+
+
+def preflight(config: RunConfig, db_url: str | None = None) -> tuple[type, Any]:
+    """The method class and its checked Params, after checking that the run fits this machine's memory;
+    raises ValueError (naming the field, its value and the valid range) before anything is recorded."""
+    method_cls = get_method(config.method)
+    params = make_params(method_cls, config.preset, dict(config.overrides))
+    size = dataset_size(config.dataset, db_url)
+    if size is None:
+        return method_cls, params
+    if size.labeled_test == 0:
+        raise ValueError(
+            f"dataset {config.dataset!r} has no labeled test images yet, so a run would have nothing to be "
+            "scored on: label some test images normal or anomalous on the Label page (or import a category "
+            "with a test/ folder), then train"
+        )
+    default = BUILTIN_DEFAULT_SIZE.get(config.dataset.partition(":")[0], DEFAULT_IMAGE_SIZE)
+    check_memory(MemoryNeed(size.images, size.channels, config.image_size or default, batch_size(params)))
+    return method_cls, params
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str  # "load" | "fit" | "predict" | "save" | "done"
+    fraction: float  # 0..1 of the whole run
+    epoch: int | None = None
+    epochs: int | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    run_id: int | None = None  # results-store id, known from the "fit" phase on
+
+
+def batch_size(params: Any) -> int:
+    return int(getattr(params, "batch_size", 32))
