@@ -157,11 +157,15 @@ def pro_score(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps
         labeled, count = ndimage.label(masks[i])
         region_ids[i] = np.where(labeled > 0, labeled + offset, 0)
         offset += count
-    thresholds = np.quantile(maps[~masks], np.linspace(1.0, 1.0 - min(1.0, fpr_limit * 1.5), steps))
+    normal_scores = np.sort(maps[~masks])
+    # The curve starts at FPR 0, a threshold just above every normal pixel: without it, normal pixels tied at
+    # the top (a flat or saturated map) start it at their share, and that stretch is left out of the integral.
+    above_all = np.nextafter(normal_scores[-1], np.float32(np.inf))
+    quantiles = np.linspace(1.0, 1.0 - min(1.0, fpr_limit * 1.5), steps)
+    thresholds = np.concatenate([[above_all], np.quantile(normal_scores, quantiles)])
     regions = region_ids[masks]  # region id of every defect pixel
     region_sizes = np.bincount(regions, minlength=offset + 1)[1:]
     defect_scores = maps[masks]
-    normal_scores = np.sort(maps[~masks])
     fprs, pros = [], []
     for t in thresholds:
         fpr = 1.0 - np.searchsorted(normal_scores, t, side="left") / normal_scores.size

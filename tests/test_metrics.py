@@ -89,3 +89,19 @@ def test_pro_score_perfect_vs_half_detected():
     half[0, 12:16, 12:16] = 0  # region B is missed entirely
     only_a = metrics.pro_score(masks, noise + half)
     assert only_a == pytest.approx(0.5, abs=0.1)
+
+
+def test_pro_curve_starts_at_zero_fpr_when_normal_pixels_tie_at_the_top():
+    """A flat map on most normal pixels (20 % of them at its top value) with both regions above it: every
+    threshold up to FPR 0.3 covers both regions, so PRO is 1. Starting the curve at the tied pixels' FPR (0.2)
+    instead of 0 had left two thirds of the integral out (0.333)."""
+    masks = np.zeros((1, 20, 20))
+    masks[0, 2:6, 2:6] = 1
+    masks[0, 12:16, 12:16] = 1
+    maps = np.random.default_rng(0).uniform(0, 0.5, masks.shape)
+    normal = np.flatnonzero(masks.ravel() == 0)
+    maps.ravel()[normal[: int(0.2 * normal.size)]] = 0.6  # the top normal value, tied
+    maps[masks == 1] = 1.0
+    assert metrics.pro_score(masks, maps) == pytest.approx(1.0, abs=1e-6)
+    maps[0, 12:16, 12:16] = 0.0  # region B below every normal pixel: half the regions found
+    assert metrics.pro_score(masks, maps) == pytest.approx(0.5, abs=1e-6)
