@@ -58,6 +58,28 @@ def claim_next(worker_pid: int, url: str | None = None, worker_id: str | None = 
         # another worker claimed it between the select and the update: try the next one
 
 
+def claim(job_id: int, worker_pid: int, worker_id: str, url: str | None = None) -> Job | None:
+    """Move one QUEUED job to RUNNING for the worker (atomically); None when it was not QUEUED any more."""
+    now = utcnow()
+    with store.session_scope(url) as s:
+        claimed = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "QUEUED")
+            .values(
+                status="RUNNING",
+                worker_pid=worker_pid,
+                worker_id=worker_id,
+                started_at=now,
+                heartbeat_at=now,
+                lease_expires_at=lease_until(),
+            )
+        ).rowcount
+        if claimed != 1:
+            return None
+        s.flush()
+        return s.get(Job, job_id, populate_existing=True)
+
+
 def update_job(job_id: int, url: str | None = None, **fields: Any) -> None:
     """Set columns of a job (progress, epoch, loss, run_id...) and renew its heartbeat and lease."""
     unknown = [name for name in fields if not hasattr(Job, name)]

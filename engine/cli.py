@@ -1,4 +1,4 @@
-"""`python -m engine`: methods, datasets, import, runs, train, migrate, worker, bench."""
+"""`python -m engine`: methods, datasets, import, runs, train, sweep, migrate, worker, bench."""
 
 from __future__ import annotations
 
@@ -146,6 +146,51 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from engine import sweep
+    from engine.executors import executor_from_config
+
+    seeds = [int(s) for s in _csv(args.seeds)]
+    configs = sweep.grid(_csv(args.datasets), _csv(args.methods), _csv(args.presets), seeds, user=args.user)
+    ids = sweep.enqueue_sweep(configs)
+    print(f"queued {len(ids)} jobs: #{ids[0]}..#{ids[-1]}" if ids else "nothing to queue")
+    executor = executor_from_config(kind=args.executor)
+    executor.ensure_running()
+    if not ids:
+        return 0
+    if not args.wait and type(executor).__name__ == "RayExecutor":
+        print("waiting: Ray ends a command's tasks when the command exits", file=sys.stderr)
+    elif not args.wait:
+        return 0
+
+    def show(statuses: dict[int, str]) -> None:
+        counts = Counter(statuses.values())
+        print("  " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=sys.stderr)
+
+    final = sweep.wait(ids, executor, on_change=show)
+    failed = [i for i, status in final.items() if status != "DONE"]
+    for job_id in failed:
+        job = jobs_view(job_id)
+        print(f"job #{job_id} {job}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def jobs_view(job_id: int) -> str:
+    from engine import jobs
+
+    view = jobs.get_job(job_id)
+    if view is None:
+        return "is gone"
+    first = (view.error or "").strip().splitlines()[:1]
+    return f"{view.status}: {view.method} on {view.dataset}" + (f": {first[0]}" if first else "")
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from db import schema, store
     from engine import config, mlflow_store
@@ -205,6 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sweep", help="queue datasets x methods x presets x seeds at once")
+    p.add_argument("--datasets", required=True, help="comma-separated dataset names or folders")
+    p.add_argument("--methods", required=True, help="comma-separated method keys")
+    p.add_argument("--presets", default="cpu", help="comma-separated presets (default cpu)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    p.add_argument("--user", default="", help="recorded with each run as who queued it")
+    p.add_argument("--executor", choices=["local", "ray"], default=None, help="default: WORKBENCH_EXECUTOR")
+    p.add_argument("--wait", action="store_true", help="return when every job has ended; 1 if any failed")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("migrate", help="create or upgrade the results store and the MLflow store")
     p.set_defaults(func=cmd_migrate)

@@ -1,37 +1,34 @@
 """The training queue and its worker: jobs live in the results store, a worker process claims and runs them.
 
-`enqueue` adds a job, `run_worker` (the CLI `python -m engine worker`) runs the queue, writing progress,
-heartbeats and results to the job row; a worker that died leaves jobs the next worker marks FAILED. How a
-worker is started is an `Executor`: `LocalProcessExecutor` starts one local process; a cluster executor
-(e.g. Ray, running many method x dataset x seed jobs at once) implements the same two methods.
+`enqueue` adds a job, `run_worker` (the CLI `python -m engine worker`) runs the queue and `run_job` one
+claimed job, writing progress, lease renewals and results to the job row; a holder that died leaves jobs
+that any later command marks FAILED (engine.recovery). What starts the work is an executor
+(engine.executors: a local worker process, or one Ray task per job).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from db import jobs as db_jobs
 from db.models import Job
-from engine import config as locations
 from engine import recovery
+from engine.executors import Executor  # noqa: F401 - re-exported for type hints
+from engine.executors.local import LocalProcessExecutor, _try_lock, worker_lock_path  # noqa: F401 - re-exported
 from engine.recovery import pid_alive, recover_abandoned  # noqa: F401 - the queue's recovery, re-exported
 from engine.run import Progress, RunCancelled, RunConfig, preflight, train_and_evaluate
 
 RECOVER_EVERY_SECONDS = 30.0  # how often an idle worker looks for abandoned jobs
-SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
 
 
 # --- the queue -----------------------------------------------------------------------------------
@@ -197,31 +194,6 @@ def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) 
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def worker_lock_path(db_url: str | None = None) -> Path:
-    """The lock file a worker holds while it runs; one per results store."""
-    url = db_url or locations.db_url()
-    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-    return locations.data_dir() / ".workers" / f"worker-{digest}.lock"
-
-
-def _try_lock(path: Path) -> Any | None:
-    """An open, exclusively locked file, or None when another process holds the lock."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the worker's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
 def _raise_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(f"worker stopped by signal {signum}")
 
@@ -263,62 +235,3 @@ def run_worker(
             signal.signal(signal.SIGTERM, previous)
         if lock is not None:
             lock.close()
-
-
-# --- executors -----------------------------------------------------------------------------------
-
-
-class Executor(Protocol):
-    """Starts whatever runs the queue. A cluster executor (e.g. Ray) implements the same interface."""
-
-    def ensure_running(self) -> bool:
-        """Start a worker if none is alive; True when one was started."""
-        ...
-
-    def is_running(self) -> bool:
-        """Whether a worker for this results store is alive."""
-        ...
-
-
-class LocalProcessExecutor:
-    """One detached `python -m engine worker --once` on this machine; it exits when the queue is empty."""
-
-    def __init__(self, db_url: str | None = None) -> None:
-        self.db_url = db_url
-        self._children: list[tuple[subprocess.Popen, float]] = []
-
-    def is_running(self) -> bool:
-        now = time.monotonic()
-        alive = []
-        for child, started in self._children:
-            if child.poll() is None:  # poll() also reaps a finished child (no zombies)
-                alive.append((child, started))
-        self._children = alive
-        if any(now - started < SPAWN_GRACE_SECONDS for _, started in alive):
-            return True
-        lock = _try_lock(worker_lock_path(self.db_url))
-        if lock is None:
-            return True
-        lock.close()
-        return False
-
-    def ensure_running(self) -> bool:
-        if self.is_running():
-            return False
-        log = locations.data_dir() / ".workers" / "worker.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if self.db_url:
-            env["WORKBENCH_DB_URL"] = self.db_url
-        with open(log, "ab") as out:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "engine", "worker", "--once"],
-                cwd=locations.PROJECT_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # survives the dashboard; Ctrl+C on the app does not reach it
-            )
-        self._children.append((child, time.monotonic()))
-        return True

@@ -26,6 +26,14 @@ def shared_datasets() -> Path:
 
 
 @pytest.fixture
+def toy_folder(tmp_path: Path) -> Path:
+    """A tiny MVTec-layout category (8 train, 3 good and 3 defective test images, 32 px) to train on in seconds."""
+    from tests.synthetic_mvtec import make_mvtec_folder
+
+    return make_mvtec_folder(tmp_path / "toy", n_train=8, n_good=3, defects={"square": 3}, size=32)
+
+
+@pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 

@@ -11,14 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.synthetic_mvtec import make_mvtec_folder
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def toy_folder(tmp_path: Path) -> Path:
-    return make_mvtec_folder(tmp_path / "toy", n_train=8, n_good=3, defects={"square": 3}, size=32)
 
 
 @pytest.fixture
