@@ -40,7 +40,10 @@ def get_engine(url: str | None = None) -> Engine:
     with _lock:
         if url in _engines:
             return _engines[url]
-        engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+        else:  # a server that may restart: test pooled connections before use
+            engine = create_engine(url, pool_pre_ping=True)
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _sqlite_pragmas)
         migrate(url)

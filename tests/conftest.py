@@ -34,6 +34,30 @@ def toy_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def pg_url() -> str:
+    """A throwaway PostgreSQL database on the server named by WORKBENCH_TEST_PG_URL (CI starts one)."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from db import store
+
+    base = os.environ.get("WORKBENCH_TEST_PG_URL")
+    if not base:
+        pytest.skip("no PostgreSQL for tests: export WORKBENCH_TEST_PG_URL=$(bash .ci/start-services)")
+    name = f"wb_test_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # survives a restart
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"{base.rsplit('/', 1)[0]}/{name}"
+    store.dispose_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
