@@ -31,16 +31,19 @@ def mlflow_client(uri: str | None = None):
 
 
 def experiment_id(client: Any, dataset: str) -> str:
-    """The MLflow experiment of a dataset, created with artifacts under `mlruns/artifacts`."""
+    """The MLflow experiment of a dataset. On a local SQLite store its artifacts go under `mlruns/artifacts`;
+    a tracking server chooses their place itself (e.g. its proxied artifact store)."""
     name = f"workbench/{dataset}"
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
-    location = Path(config.mlflow_artifact_root()) / safe
-    location.mkdir(parents=True, exist_ok=True)
+    location = None
+    if client.tracking_uri.startswith("sqlite:"):
+        folder = Path(config.mlflow_artifact_root()) / re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
+        folder.mkdir(parents=True, exist_ok=True)
+        location = folder.as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location.as_uri())
+        return client.create_experiment(name, artifact_location=location)
     except Exception:  # another process created it first
         found = client.get_experiment_by_name(name)
         if found is None:
