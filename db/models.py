@@ -124,7 +124,9 @@ class ImagePrediction(Base):
     defect_type: Mapped[str] = mapped_column(String(100))
     score: Mapped[float] = mapped_column(Float)
     score_normalized: Mapped[float] = mapped_column(Float)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 little-endian
+    embedding: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True
+    )  # unused since 0003: see artifact
 
 
 class Job(Base):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.orm import Session
 
@@ -270,8 +269,7 @@ class PredictionRow:
     label: int
     defect_type: str
     score: float
-    score_normalized: float
-    embedding: np.ndarray  # (D,) float32
+    score_normalized: float  # embeddings are not kept here: they are in the run's predictions artifact
 
 
 def add_predictions(run_id: int, rows: Sequence[PredictionRow], url: str | None = None) -> None:
@@ -294,7 +292,6 @@ def add_predictions(run_id: int, rows: Sequence[PredictionRow], url: str | None 
                 defect_type=row.defect_type,
                 score=float(row.score),
                 score_normalized=float(row.score_normalized),
-                embedding=np.asarray(row.embedding, dtype="<f4").tobytes(),
             )
             for row in rows
         )
@@ -313,7 +310,6 @@ def get_predictions(run_id: int, url: str | None = None) -> list[PredictionRow]:
                 defect_type=r.defect_type,
                 score=r.score,
                 score_normalized=r.score_normalized,
-                embedding=np.frombuffer(r.embedding, dtype="<f4"),
             )
             for r in rows
         ]

@@ -9,7 +9,7 @@ import tempfile
 import time
 import traceback
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,6 @@ class RunArrays:
     reconstructions: np.ndarray | None = None  # (N, C, H, W) in [0, 1]
     attentions: np.ndarray | None = None  # (N, H, W) in [0, 1] (or raw, as the method returns)
     masks: np.ndarray | None = None  # (N, H, W) {0, 1}
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {
@@ -274,14 +273,13 @@ class RunTracker:
         store.add_predictions(
             self.run_id,
             [
-                store.PredictionRow(name, int(label), defect, float(score), float(norm), emb)
-                for name, label, defect, score, norm, emb in zip(
+                store.PredictionRow(name, int(label), defect, float(score), float(norm))
+                for name, label, defect, score, norm in zip(
                     arrays.names,
                     arrays.labels,
                     arrays.defect_types,
                     arrays.scores,
                     arrays.scores_normalized,
-                    np.asarray(arrays.embeddings, dtype=np.float32),
                     strict=True,
                 )
             ],

@@ -1,5 +1,5 @@
 """leases: runs and jobs record the process that holds them and until when, so a dead one is recovered;
-runs record who queued them
+runs record who queued them; per-image embeddings are no longer written to SQL (the artifact has them)
 
 Revision ID: 0003
 Revises: 0002
@@ -23,6 +23,8 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column('lease_expires_at', sa.DateTime(), nullable=True))
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('queued_by', sa.String(length=100), nullable=True))
+    with op.batch_alter_table('predictions', schema=None) as batch_op:
+        batch_op.alter_column('embedding', existing_type=sa.LargeBinary(), nullable=True)
 
 
 def downgrade() -> None:
