@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -16,6 +17,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from db import locations
 
 
 def utcnow() -> datetime:
@@ -26,13 +30,34 @@ class Base(DeclarativeBase):
     pass
 
 
+class DataDirPath(TypeDecorator):
+    """A folder stored relative to `WORKBENCH_DATA_DIR` when it lies inside it (so a store moved with its data
+    directory, or shared by hosts that mount it elsewhere, still finds it); read back as an absolute path."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | None:
+        if not value:
+            return value
+        path, base = Path(value), locations.data_dir()
+        if path.is_absolute() and path.is_relative_to(base):
+            return path.relative_to(base).as_posix() or "."
+        return value
+
+    def process_result_value(self, value: str | None, dialect: object) -> str | None:
+        if not value or Path(value).is_absolute():
+            return value
+        return str(locations.data_dir() / value)
+
+
 class Dataset(Base):
     __tablename__ = "datasets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))  # "mvtec" | "flat" | "builtin"
-    root: Mapped[str] = mapped_column(Text)  # folder of the images ("" for built-in sets)
+    root: Mapped[str] = mapped_column(DataDirPath)  # folder of the images ("" for built-in sets)
     channels: Mapped[int] = mapped_column(Integer, default=3)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
