@@ -78,10 +78,10 @@ def method_scores(dataset: str, db_url: str) -> dict[str, dict[str, float]]:
 
 @st.cache_resource(show_spinner=False)
 def executor(db_url: str):
-    """The one local worker launcher of this app process for a results store."""
-    from engine.jobs import LocalProcessExecutor
+    """The one executor of this app process for a results store (`WORKBENCH_EXECUTOR`: local or ray)."""
+    from engine.executors import executor_from_config
 
-    return LocalProcessExecutor(db_url=db_url)
+    return executor_from_config(db_url)
 
 
 def clear_dataset_caches() -> None:
