@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import sidebar
+from dashboard import cache, sidebar
 
 st.set_page_config(page_title="Anomaly Workbench", page_icon=":material/troubleshoot:", layout="wide")
 
@@ -22,6 +22,7 @@ PAGES = {
     ],
 }
 
+cache.stores_ready()  # the app migrates the stores explicitly; workers never do on a shared database
 page = st.navigation(PAGES)
 sidebar.render()
 page.run()

@@ -23,14 +23,14 @@ def clear_run_caches() -> None:
     dataset_names.clear()
 
 
-def db_ready() -> None:
-    """Open (and migrate) the results store once per process."""
-    _engine()
-
-
 @st.cache_resource(show_spinner=False)
-def _engine():
-    return store.get_engine()
+def stores_ready() -> str:
+    """Create or upgrade both stores once per app process (`python -m engine migrate` does the same)."""
+    from engine import mlflow_store
+
+    revision = store.migrate()
+    mlflow_store.client().search_experiments(max_results=1)
+    return revision
 
 
 # --- datasets, labeling and training pages ----------------------------------------------------------

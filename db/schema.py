@@ -67,6 +67,21 @@ def is_current(url: str) -> bool:
         engine.dispose()
 
 
+def require_current(url: str) -> None:
+    """Raise SchemaError with the command to run unless the store is at the newest revision."""
+    engine = _scratch_engine(url)
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if current != head:
+        raise SchemaError(
+            f"the results store ({describe(url)}) is at schema revision {current or 'none'} and this version "
+            f"needs {head}: run `python -m engine migrate` once (the app does it on start)"
+        )
+
+
 def _repair_unversioned(engine: Engine, url: str) -> None:
     """Tables without a version row are what an interrupted first start leaves: drop them if all are empty."""
     tables = [t for t in inspect(engine).get_table_names() if t != VERSION_TABLE]

@@ -34,7 +34,9 @@ def migrate(url: str | None = None) -> str:
 
 
 def get_engine(url: str | None = None) -> Engine:
-    """A process-wide engine for `url` (default `WORKBENCH_DB_URL`), migrated on first use."""
+    """A process-wide engine for `url` (default `WORKBENCH_DB_URL`). A SQLite file (one machine) is migrated
+    on first use, under a lock; a database server is never migrated implicitly: a store behind the code is
+    refused with the command to run (`python -m engine migrate`), so workers never change a shared schema."""
     url = url or locations.db_url()
     with _lock:
         if url in _engines:
@@ -45,7 +47,9 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, pool_pre_ping=True)
         if url.startswith("sqlite"):
             event.listen(engine, "connect", _sqlite_pragmas)
-        migrate(url)
+            migrate(url)
+        else:
+            schema.require_current(url)
         _engines[url] = engine
         return engine
 

@@ -58,6 +58,7 @@ def test_an_older_schema_with_rows_is_upgraded_in_place(any_db_url):
 
 
 def test_claims_are_atomic_and_leased(any_db_url):
+    store.migrate(any_db_url)  # explicit, as `python -m engine migrate` (SQLite would also do it itself)
     ids = [db_jobs.add_job("{}", url=any_db_url) for _ in range(3)]
     first = db_jobs.claim_next(1, url=any_db_url, worker_id="a:1:x")
     assert first.id == ids[0] and first.lease_expires_at is not None
@@ -83,6 +84,15 @@ def test_four_processes_migrate_a_fresh_postgres_at_once(pg_url):
     assert schema.is_current(pg_url)
 
 
+def test_a_worker_never_migrates_a_database_server(pg_url):
+    with pytest.raises(
+        schema.SchemaError, match=r"revision none and this version needs .*python -m engine migrate"
+    ):
+        db_jobs.add_job("{}", url=pg_url)
+    store.migrate(pg_url)
+    assert db_jobs.add_job("{}", url=pg_url) == 1
+
+
 def _restart_postgres() -> None:
     version, cluster = subprocess.run(
         ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
@@ -95,6 +105,7 @@ def test_a_restarted_database_loses_no_finished_run(pg_url, workbench_env, toy_f
     from engine.executors.local import LocalProcessExecutor
 
     monkeypatch.setenv("WORKBENCH_DB_URL", pg_url)
+    store.migrate(pg_url)
     configs = sweep.grid(
         [str(toy_folder)], ["autoencoder", "vae", "autoencoder"], ["smoke"], [0], image_size=32
     )
