@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import cache, pictures, results
+from dashboard import pictures, results, results_cache
 from dashboard.results import ResultsFileError, RunInfo, ScoreTable
 
 GALLERY_SIZE = 12
@@ -19,12 +19,12 @@ def _choose(name: str) -> None:
 
 def _thumbnail(run: RunInfo, name: str) -> np.ndarray | None:
     """The input image, or the run's error map where the image file is not available."""
-    picture = cache.input_image(run.dataset, run.image_size, name)
+    picture = results_cache.input_image(run.dataset, run.image_size, name)
     if picture is not None:
         return picture
     try:
-        views = cache.image_views(run.id, name)
-        lo, hi = cache.map_range(run.id)
+        views = results_cache.image_views(run.id, name)
+        lo, hi = results_cache.map_range(run.id)
     except ResultsFileError:
         return None  # the run's row says so
     return pictures.heat(views.anomaly_map, lo, hi) if views is not None else None
@@ -59,11 +59,11 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
     """Input (mask outlined), reconstruction, error map (one colour scale per run), attention overlay, then
     score, rank and the call at `threshold`."""
     st.markdown(f"##### {run.label} · {run.preset}")
-    table = cache.score_table(run.id)
+    table = results_cache.score_table(run.id)
     i = table.index(name)
     try:
-        views = cache.image_views(run.id, name)
-        lo, hi = cache.map_range(run.id)
+        views = results_cache.image_views(run.id, name)
+        lo, hi = results_cache.map_range(run.id)
     except ResultsFileError:
         st.warning(results.unreadable(run), icon=":material/broken_image:")
         if i is not None:
@@ -72,7 +72,7 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
     if i is None or views is None:
         st.caption(f"{name} is not among the test images of {run.label} (left out of its evaluation).")
         return
-    picture = cache.input_image(run.dataset, run.image_size, name)
+    picture = results_cache.input_image(run.dataset, run.image_size, name)
     base = picture if picture is not None else np.zeros(views.anomaly_map.shape, np.uint8)
     cols = st.columns([1, 1, 1, 1, 1.2])
     if picture is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard import cache, figures, pictures, results
+from dashboard import figures, pictures, results, results_cache
 from dashboard.report import Example, ReportComment, build_report
 from dashboard.results import RunInfo
 from db import comments
@@ -23,11 +23,11 @@ def example(flag: FlagRow, runs: Sequence[RunInfo]) -> Example:
     input_done = False
     unreadable: list[str] = []
     for run in runs:
-        table = cache.score_table(run.id)
+        table = results_cache.score_table(run.id)
         i = table.index(flag.image_name)
         try:
-            views = cache.image_views(run.id, flag.image_name)
-            lo, hi = cache.map_range(run.id)
+            views = results_cache.image_views(run.id, flag.image_name)
+            lo, hi = results_cache.map_range(run.id)
         except results.ResultsFileError:
             unreadable.append(results.unreadable(run))
             continue
@@ -35,7 +35,7 @@ def example(flag: FlagRow, runs: Sequence[RunInfo]) -> Example:
             continue
         truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
         if not input_done:
-            picture = cache.input_image(run.dataset, run.image_size, flag.image_name)
+            picture = results_cache.input_image(run.dataset, run.image_size, flag.image_name)
             if picture is not None:
                 outlined = pictures.outline(picture, views.mask) if views.mask is not None else picture
                 shown.append(("input", pictures.png_bytes(outlined, EXAMPLE_PX)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import cache
+from dashboard import results_cache
 from dashboard.results import RunInfo, default_threshold, latest_per_method
 
 
@@ -21,7 +21,7 @@ def dataset_in_view() -> str | None:
 
 def _variants(dataset: str) -> list[str]:
     """`dataset` and the names its runs were recorded under with a normal digit, e.g. 'mnist:3'."""
-    names = [n for n in cache.run_datasets() if n == dataset or n.startswith(f"{dataset}:")]
+    names = [n for n in results_cache.run_datasets() if n == dataset or n.startswith(f"{dataset}:")]
     return sorted(set(names) | {dataset})
 
 
@@ -30,7 +30,7 @@ def pick_runs(dataset: str, key: str = "runs") -> list[RunInfo]:
     variants = _variants(dataset)
     if len(variants) > 1:
         dataset = st.selectbox("Dataset variant", variants, key=f"{key}_variant_{dataset}")
-    runs = cache.finished_runs(dataset)
+    runs = results_cache.finished_runs(dataset)
     if not runs:
         st.info(f"No finished runs on {dataset!r} yet: enqueue some on the Train page.")
         return []

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import cache, figures, results, selection
+from dashboard import figures, results, results_cache, selection
 
 st.title("Compare")
 dataset = selection.dataset_in_view()
@@ -46,7 +46,7 @@ for start in range(0, len(runs), per_row):
     for column, run in zip(st.columns(per_row), runs[start : start + per_row], strict=False):
         with column:
             value = selection.threshold_slider(run)
-            table = cache.score_table(run.id)
+            table = results_cache.score_table(run.id)
             confusion = results.confusion_at(table.labels, table.scores_normalized, value)
             st.plotly_chart(figures.confusion_figure(confusion, run.label), key=f"confusion_{run.id}")
             st.markdown(

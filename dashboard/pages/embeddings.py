@@ -5,7 +5,7 @@ choosing its name in the panel) shows the image with its score in every run in t
 
 import streamlit as st
 
-from dashboard import cache, figures, results, selection
+from dashboard import figures, results, results_cache, selection
 
 st.title("Embeddings")
 dataset = selection.dataset_in_view()
@@ -28,7 +28,7 @@ for i, run in enumerate(runs):
         i / len(runs), text=f"t-SNE of {run.label} ({i + 1} of {len(runs)}; computed once per run)"
     )
     try:
-        maps[run.id] = cache.embedding_map(run.id)
+        maps[run.id] = results_cache.embedding_map(run.id)
     except results.ResultsFileError:
         st.warning(results.unreadable(run), icon=":material/broken_image:")
 progress.empty()
@@ -73,13 +73,13 @@ with panel:
     )
     if name:
         first = runs[0]
-        picture = cache.input_image(first.dataset, first.image_size, name)
+        picture = results_cache.input_image(first.dataset, first.image_size, name)
         if picture is not None:
             st.image(picture, caption=name, width="stretch")
         else:
             st.caption(f"{name} (image file not available)")
         for run in runs:
-            table = cache.score_table(run.id)
+            table = results_cache.score_table(run.id)
             i = table.index(name)
             if i is None:
                 continue

@@ -3,7 +3,7 @@ one row per run: input, reconstruction, error map, attention overlay, score and 
 
 import streamlit as st
 
-from dashboard import cache, inspect_view, results, selection
+from dashboard import inspect_view, results, results_cache, selection
 from db import comments
 
 st.title("Inspect")
@@ -30,7 +30,7 @@ reference = by_id[
     )
 ]
 threshold = selection.threshold(reference)
-table = cache.score_table(reference.id)
+table = results_cache.score_table(reference.id)
 names = results.candidates(table, source, threshold)
 if source != "gallery":
     st.caption(

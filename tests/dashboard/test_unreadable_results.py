@@ -83,7 +83,7 @@ def test_review_shows_the_other_runs_example_and_builds_the_report(damaged, app)
     assert not any(c.startswith(f"autoencoder #{damaged.autoencoder}") for c in captions)
     heading = next(m.value for m in at.markdown if m.value.startswith(f"**{FLAGGED}**"))
     assert f"autoencoder #{damaged.autoencoder}: its results file is missing or damaged" in heading
-    runs = [r for r in review_view.cache.finished_runs(damaged.dataset) if r.id in damaged.latest]
+    runs = [r for r in review_view.results_cache.finished_runs(damaged.dataset) if r.id in damaged.latest]
     html = review_view.report_html(damaged.dataset, runs, "ann")
     assert f"deep_svdd #{damaged.deep_svdd}" in html and "missing or damaged" in html
 

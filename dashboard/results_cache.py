@@ -1,0 +1,222 @@
+"""Caches of the results pages (compare, embeddings, inspect, review): run lists, score tables, artifacts.
+
+Public helpers fill in the store locations, so cache keys hold them and tests with fresh stores never
+see another store's runs. Per-run data never changes after a run finished, so it has no ttl."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from db import store
+
+MAX_TRAIN_POINTS = 200  # normal training embeddings mapped with the test points
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _reading_results(run_id: int) -> Iterator[None]:
+    """Any failure to fetch or read a run's results file becomes a ResultsFileError (a page shows one sentence
+    for that run); the details go to the server log. Not cached, so a restored file is read on the next run."""
+    from dashboard.results import ResultsFileError
+
+    try:
+        yield
+    except ResultsFileError:
+        raise
+    except Exception as exc:  # missing, truncated, a zip or zlib error, the artifact store refusing...
+        log.exception("results file of run %s could not be read", run_id)
+        raise ResultsFileError(run_id) from exc
+
+
+def _locations() -> tuple[str, str]:
+    from engine import config
+
+    return config.db_url(), config.mlflow_uri()
+
+
+def finished_runs(dataset: str) -> list:
+    """`RunInfo`s of the finished runs on `dataset`, newest first (refreshed every few seconds)."""
+    return _finished_runs(dataset, _locations()[0])
+
+
+@st.cache_data(ttl=5, max_entries=16, show_spinner=False)
+def _finished_runs(dataset: str, db_url: str) -> list:
+    from dashboard.results import run_info
+
+    return [run_info(r) for r in store.list_runs(dataset_name=dataset, status="FINISHED", url=db_url)]
+
+
+def run_datasets() -> list[str]:
+    """Names of the datasets that have finished runs (refreshed every few seconds)."""
+    return _run_datasets(_locations()[0])
+
+
+@st.cache_data(ttl=5, max_entries=4, show_spinner=False)
+def _run_datasets(db_url: str) -> list[str]:
+    return sorted({r.dataset_name for r in store.list_runs(status="FINISHED", url=db_url)})
+
+
+def score_table(run_id: int):
+    """The `ScoreTable` (names, labels, defect types, raw and normalised scores) of a finished run."""
+    return _score_table(run_id, _locations()[0])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _score_table(run_id: int, db_url: str):
+    from dashboard.results import score_table as table
+
+    return table(store.get_predictions(run_id, url=db_url))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _artifact_path(run_id: int, db_url: str, mlflow_uri: str) -> str:
+    from engine.tracking import predictions_path
+
+    run = store.get_run(run_id, url=db_url)
+    if run is None:
+        raise KeyError(f"no run with id {run_id}")
+    with _reading_results(run_id):
+        return str(predictions_path(run, mlflow_uri))
+
+
+def artifact_array(run_id: int, key: str):
+    """One array of a run's predictions artifact (None when the run has none); reconstructions as uint8.
+    Read-only and shared, not copied: maps are tens of MB per run and Inspect slices one image at a time.
+    Raises ResultsFileError when the file cannot be read (also from the helpers below that use it)."""
+    return _artifact_array(run_id, key, *_locations())
+
+
+@st.cache_resource(max_entries=48, show_spinner=False)
+def _artifact_array(run_id: int, key: str, db_url: str, mlflow_uri: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    from engine.tracking import Predictions
+
+    with _reading_results(run_id):
+        value = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri))).get(key)
+    if value is None:
+        return None
+    if key == "reconstructions":
+        value = np.round(value * 255).astype(np.uint8)  # (N, C, H, W), a quarter of the float size
+    value.setflags(write=False)
+    return value
+
+
+def image_views(run_id: int, image_name: str):
+    """`ImageViews` (anomaly map, reconstruction, attention, mask) of one test image; None if absent."""
+    return _image_views(run_id, image_name, *_locations())
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _image_views(run_id: int, image_name: str, db_url: str, mlflow_uri: str):
+    from dashboard.pictures import to_uint8
+    from dashboard.results import ImageViews
+
+    names = _artifact_array(run_id, "names", db_url, mlflow_uri)
+    hits = [i for i, n in enumerate(names) if n == image_name]
+    if not hits:
+        return None
+    i = hits[0]
+
+    def item(key: str):
+        array = _artifact_array(run_id, key, db_url, mlflow_uri)
+        return None if array is None else array[i]
+
+    reconstruction = item("reconstructions")
+    return ImageViews(
+        anomaly_map=item("anomaly_maps").astype("float32"),
+        reconstruction=None if reconstruction is None else to_uint8(reconstruction),
+        attention=None if (a := item("attentions")) is None else a.astype("float32"),
+        mask=item("masks"),
+    )
+
+
+def map_range(run_id: int, key: str = "anomaly_maps") -> tuple[float, float]:
+    """(low, high) of a run's maps over all test images (0.5th and 99.5th percentiles), so one colour scale
+    serves every image of the run and a normal image's map does not look as hot as a defect's."""
+    return _map_range(run_id, key, *_locations())
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _map_range(run_id: int, key: str, db_url: str, mlflow_uri: str) -> tuple[float, float]:
+    import numpy as np
+
+    maps = _artifact_array(run_id, key, db_url, mlflow_uri)
+    if maps is None or maps.size == 0:
+        return 0.0, 1.0
+    values = np.asarray(maps, dtype=np.float32).ravel()[:: max(1, maps.size // 2_000_000)]
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    return float(lo), float(max(hi, lo + 1e-12))
+
+
+def embedding_map(run_id: int):
+    """The 2-D t-SNE map of a run's test embeddings with its training sample and centroid (computed once)."""
+    return _embedding_map(run_id, *_locations())
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    from dashboard.projection import embedding_map as project
+    from engine.tracking import Predictions
+
+    with _reading_results(run_id):
+        preds = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri)))
+        embeddings, train, centroid = (preds.get(k) for k in ("embeddings", "train_embeddings", "centroid"))
+        names, labels, defect_types, scores = (
+            preds.get(k) for k in ("names", "labels", "defect_types", "scores")
+        )
+    if train is not None and len(train) > MAX_TRAIN_POINTS:
+        train = train[np.sort(np.random.default_rng(0).choice(len(train), MAX_TRAIN_POINTS, replace=False))]
+    return project(
+        embeddings,
+        train,
+        centroid,
+        names=tuple(str(n) for n in names),
+        labels=labels.astype(int),
+        defect_types=tuple(str(d) for d in defect_types),
+        scores=scores,
+    )
+
+
+@st.cache_resource(ttl=600, max_entries=3, show_spinner="Loading the dataset's images...")
+def _loaded_dataset(name: str, image_size: int, db_url: str):
+    from engine.data import DatasetError, load_dataset
+
+    try:
+        return load_dataset(name, image_size=image_size, db_url=db_url)
+    except (DatasetError, OSError):
+        return None
+
+
+def input_image(dataset: str, image_size: int, image_name: str):
+    """A test image of `dataset` at `image_size` as (H, W[, 3]) uint8, or None when it cannot be found."""
+    return _input_image(dataset, image_size, image_name, _locations()[0])
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def _input_image(dataset: str, image_size: int, image_name: str, db_url: str):
+    from dashboard.pictures import to_uint8
+
+    data = _loaded_dataset(dataset, image_size, db_url)
+    if data is None or image_name not in data.test.names:
+        return None
+    return to_uint8(data.test.images[data.test.names.index(image_name)].numpy())
+
+
+def clear_results_caches() -> None:
+    """Forget cached run lists (per-run data stays: a finished run does not change)."""
+    _finished_runs.clear()
+    _run_datasets.clear()
