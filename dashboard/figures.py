@@ -78,7 +78,8 @@ def defect_auroc_figure(runs: Sequence[RunInfo]) -> go.Figure:
                 marker_color=colours[run.id],
                 text=[fmt(v, 2) for v in values],
                 textposition="outside",
-                hovertemplate="%{x}: AUROC %{y:.3f}<extra>" + run.label + "</extra>",
+                customdata=[run.n_per_defect_type.get(t, "?") for t in types],
+                hovertemplate="%{x}, %{customdata} images: AUROC %{y:.3f}<extra>" + run.label + "</extra>",
             )
         )
     fig.update_layout(barmode="group")

@@ -41,6 +41,11 @@ class RunInfo:
     auroc_per_defect_type: dict[str, float] = field(default_factory=dict)
     notes: str | None = None
     mlflow_run_id: str | None = None
+    n_test: int | None = None  # images scored (None: recorded before the engine counted them)
+    n_per_defect_type: dict[str, int] = field(default_factory=dict)
+    label_set: str | None = None  # fingerprint of the (image, label, defect type) set it was scored on
+    queued_by: str | None = None
+    rescored_from: int | None = None  # the run whose predictions this one re-scored on newer labels
 
     @property
     def label(self) -> str:
@@ -99,6 +104,11 @@ def run_info(run: Any) -> RunInfo:
         },
         notes=run.notes,
         mlflow_run_id=run.mlflow_run_id,
+        n_test=metrics.get("n_test"),
+        n_per_defect_type={str(k): int(v) for k, v in (metrics.get("n_per_defect_type") or {}).items()},
+        label_set=metrics.get("label_set"),
+        queued_by=getattr(run, "queued_by", None),
+        rescored_from=metrics.get("rescored_from"),
     )
 
 
@@ -119,6 +129,7 @@ LEADERBOARD_COLUMNS = (
     "run",
     "method",
     "preset",
+    "n",
     "image AUROC",
     "AP",
     "best F1",
@@ -128,6 +139,8 @@ LEADERBOARD_COLUMNS = (
     "images/s",
     "peak MiB",
     "device",
+    "test images",
+    "queued by",
 )
 LEADERBOARD_DIGITS = {  # decimals shown for the number columns, on the pages and in the report
     "image AUROC": 3,
@@ -141,6 +154,36 @@ LEADERBOARD_DIGITS = {  # decimals shown for the number columns, on the pages an
 }
 
 
+def test_images(run: RunInfo) -> str:
+    """Images scored per defect type, e.g. 'good 6, dark-spot 2' ('' when the run did not record them)."""
+    return ", ".join(f"{name} {n}" for name, n in sorted(run.n_per_defect_type.items()))
+
+
+def test_set_warning(runs: Sequence[RunInfo], current: str | None) -> str | None:
+    """A sentence when `runs` were scored on different test sets, or on labels that changed since (`current`
+    is the fingerprint of today's labels, None for a built-in set); None when they all compare."""
+    sets = {run.label_set for run in runs if run.label_set}
+    unknown = [run.label for run in runs if not run.label_set]
+    parts = []
+    if len(sets) > 1:
+        sizes = sorted({run.n_test for run in runs if run.n_test is not None})
+        parts.append(
+            f"These runs were scored on {len(sets)} different test sets ({', '.join(map(str, sizes))} images), "
+            "so their curves and figures do not compare as they stand."
+        )
+    stale = stale_runs(runs, current)
+    if stale:
+        parts.append(f"{', '.join(r.label for r in stale)} were scored before the labels last changed.")
+    if unknown and sets:
+        parts.append(f"{', '.join(unknown)} did not record its test set.")
+    return " ".join(parts) or None
+
+
+def stale_runs(runs: Sequence[RunInfo], current: str | None) -> list[RunInfo]:
+    """The runs scored on other labels than today's (re-scoring puts them on today's)."""
+    return [run for run in runs if current and run.label_set and run.label_set != current]
+
+
 def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:
     """One row per run with its figures; `sort` orders by image AUROC, best first (runs without one last)."""
     rows = [
@@ -148,6 +191,7 @@ def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:
             run.label,
             run.method,
             run.preset,
+            run.n_test,
             run.image_auroc,
             run.average_precision,
             run.best_f1,
@@ -157,6 +201,8 @@ def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:
             run.images_per_second,
             run.peak_memory_mb,
             run.device,
+            test_images(run),
+            run.queued_by or "",
         )
         for run in runs
     ]

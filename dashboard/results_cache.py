@@ -220,3 +220,16 @@ def clear_results_caches() -> None:
     """Forget cached run lists (per-run data stays: a finished run does not change)."""
     _finished_runs.clear()
     _run_datasets.clear()
+
+
+def current_label_set(dataset: str) -> str | None:
+    """Fingerprint of the labels a new run on `dataset` would be scored on now; None for a built-in set."""
+    return _current_label_set(dataset, _locations()[0])
+
+
+@st.cache_data(ttl=5, max_entries=16, show_spinner=False)
+def _current_label_set(dataset: str, db_url: str) -> str | None:
+    from engine.rescore import current_label_set as fingerprint
+
+    found = fingerprint(dataset, db_url)
+    return None if found is None else found["label_set"]

@@ -244,3 +244,35 @@ def known_hashes(dataset_id: int, url: str | None = None) -> dict[str, str]:
         return dict(
             s.execute(select(Image.sha256, Image.relpath).where(Image.dataset_id == dataset_id)).all()
         )
+
+
+@dataclass(frozen=True)
+class ScoredLabel:
+    """A labeled image as a run is evaluated on it: its name (relpath), label, defect type and mask file."""
+
+    name: str
+    label: int
+    defect_type: str
+    mask_relpath: str | None
+
+
+def scored_labels(dataset_name: str, url: str | None = None) -> tuple[str, list[ScoredLabel]] | None:
+    """(image folder, the images a run on `dataset_name` is evaluated on now), by the rule of the engine's
+    stored-dataset loader: test images with a label, and train images labeled anomalous. None when the name
+    is not a stored dataset (a built-in set: its labels never change)."""
+    record = store.get_dataset(dataset_name, url=url)
+    if record is None:
+        return None
+    out = []
+    for row in store.list_images(record.id, url=url):
+        if row.label is None or (row.split != "test" and row.label != 1):
+            continue
+        defect = (
+            NORMAL
+            if row.label == 0
+            else row.defect_type
+            if row.defect_type not in (None, NORMAL)
+            else "anomaly"
+        )
+        out.append(ScoredLabel(row.relpath, int(row.label), defect, row.mask_relpath))
+    return str(record.root), out

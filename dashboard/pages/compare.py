@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import figures, results, results_cache, selection
+from dashboard import figures, results, results_cache, selection, test_set_panel
 
 st.title("Compare")
 dataset = selection.dataset_in_view()
@@ -11,6 +11,7 @@ if not dataset:
 runs = selection.pick_runs(dataset)
 if not runs:
     st.stop()
+test_set_panel.render(runs)
 
 left, right = st.columns([3, 2])
 left.plotly_chart(figures.roc_figure(runs), key="roc")

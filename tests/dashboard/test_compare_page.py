@@ -96,3 +96,57 @@ def test_dataset_without_runs_says_so(results_env, app):
     assert not at.exception
     assert "No finished runs on 'mnist'" in at.info[0].value
     assert not at.get("plotly_chart")
+
+
+def test_table_shows_n_per_run_and_defect_type_and_who_queued(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    table = at.dataframe[0].value.set_index("run")
+    row = table.loc[f"deep_svdd #{results_env.deep_svdd}"]
+    assert row["n"] == 14  # 6 good + 4 square + 4 spot
+    assert row["test images"] == "good 6, spot 4, square 4"
+    assert not at.warning  # one label set, today's: nothing to warn about
+
+
+def _relabel_one_square_as_normal() -> str:
+    from db import labels
+
+    record = store.get_dataset(RESULTS_DATASET)
+    image = next(i for i in store.list_images(record.id, split="test") if i.defect_type == "square")
+    saved = labels.save_label(image.id, shown_version=image.label_version, author="ann", label=0)
+    assert saved.saved
+    return image.relpath
+
+
+RESULTS_DATASET = "parts"
+
+
+def test_changed_labels_are_warned_about_and_rescored(results_env, app):
+    from engine import metrics as M
+
+    relabeled = _relabel_one_square_as_normal()
+    at = app(PAGE, dataset=results_env.dataset)
+    assert not at.exception
+    assert len(at.warning) == 1
+    assert "scored before the labels last changed" in at.warning[0].value
+    at = at.button(key="rescore").click().run()
+    assert not at.exception, at.exception
+
+    picked = at.multiselect[0].value
+    assert len(picked) == 2 and not set(picked) & set(results_env.latest)  # the re-scored runs replace them
+    assert not at.warning  # both now on today's labels
+    table = at.dataframe[0].value.set_index("method")
+    assert table.loc["deep_svdd", "n"] == 14
+    assert table.loc["deep_svdd", "test images"] == "good 7, spot 4, square 3"
+    new_svdd = store.get_run(int(table.loc["deep_svdd", "run"].split("#")[1]))
+    assert new_svdd.queued_by == "tester"
+    rows = {r.image_name: r for r in store.get_predictions(new_svdd.id)}
+    assert rows[relabeled].label == 0
+    old = {r.image_name: r for r in store.get_predictions(results_env.deep_svdd)}
+    labels = np.array([rows[n].label for n in old])
+    scores = np.array([old[n].score for n in old])
+    assert new_svdd.image_auroc == pytest.approx(M.image_auroc(labels, scores))
+    assert json.loads(new_svdd.metrics_json)["rescored_from"] == results_env.deep_svdd
+
+    at = at.multiselect[0].select(results_env.deep_svdd).run()  # an old run next to the re-scored ones
+    assert len(at.warning) == 1
+    assert "2 different test sets" in at.warning[0].value
