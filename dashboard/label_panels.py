@@ -47,6 +47,14 @@ def filters_changed() -> None:
     st.session_state["label_conflict"] = None
 
 
+def same_queue(where: tuple) -> None:
+    """Start at the first image when the dataset or a filter differs from the one the position was for
+    (e.g. filters restored from the URL, or another dataset picked in the sidebar)."""
+    if st.session_state.get("label_index_for") != where:
+        filters_changed()
+        st.session_state["label_index_for"] = where
+
+
 def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
     if isinstance(outcome, labeling.Conflict):
         st.session_state["label_conflict"] = outcome

@@ -38,6 +38,7 @@ queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, orde
 if labeling.ORDERS[order] and not scores:
     st.info("No finished runs on this dataset yet, so there is nothing to suggest from; showing file order.")
 
+label_panels.same_queue((record.id, split, only_unlabeled, order))
 index, state = labeling.shown_image(
     queue, st.session_state.get("label_index", 0), label_panels.pinned(record.id)
 )
