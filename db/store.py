@@ -195,14 +195,15 @@ def update_run(run_id: int, url: str | None = None, **fields: Any) -> None:
             run.ended_at = utcnow()
 
 
-def renew_run_lease(run_id: int, lease_seconds: float, url: str | None = None) -> None:
-    """Prove that the process running `run_id` is alive for another `lease_seconds`."""
+def renew_run_lease(run_id: int, lease_seconds: float, url: str | None = None) -> bool:
+    """Prove that the process running `run_id` is alive for another `lease_seconds`; False once it ended."""
     with session_scope(url) as s:
-        s.execute(
+        renewed = s.execute(
             update(Run)
             .where(Run.id == run_id, Run.status == "RUNNING")
             .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        )
+        ).rowcount
+        return renewed == 1
 
 
 def running_runs(url: str | None = None) -> list[Run]:

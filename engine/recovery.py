@@ -121,14 +121,18 @@ def recover_now_and_then(db_url: str | None = None, every: float = 5.0) -> None:
 
 
 @contextmanager
-def renewing(renew: Callable[[], None], name: str, every: float = RENEW_SECONDS) -> Iterator[None]:
-    """Call `renew` from a thread every `every` seconds while the body runs (epochs may be long)."""
+def renewing(renew: Callable[[], bool | None], name: str, every: float = RENEW_SECONDS) -> Iterator[None]:
+    """Call `renew` from a thread every `every` seconds while the body runs (epochs may be long); the thread
+    also stops when `renew` returns False (what it renews has ended, e.g. marked FAILED by someone else)."""
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(every):
-            with suppress(Exception):  # a busy store must not kill the run; the next beat retries
-                renew()
+            try:
+                if renew() is False:
+                    return
+            except Exception:  # a busy store must not kill the run; the next beat retries
+                continue
 
     thread = threading.Thread(target=beat, name=name, daemon=True)
     thread.start()

@@ -89,7 +89,9 @@ class RunTracker:
         mlflow_uri: str | None = None,
     ) -> None:
         self.dataset, self.method = dataset, method
-        self.db_url = db_url
+        self.db_url = db_url = (
+            db_url or config.db_url()
+        )  # fixed now: the lease thread must not follow the env
         self.client = mlflow_client(mlflow_uri)
         exp = experiment_id(self.client, dataset)
         self.method_params = dict(params)

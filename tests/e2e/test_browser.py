@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import re
+import sqlite3
 import time
 import zipfile
 from pathlib import Path
@@ -178,7 +179,7 @@ def test_01_datasets_imports_a_zip(app: App, server: Server, flow: Flow, shared_
 
 
 def test_02_label_draws_and_saves_a_mask(app: App, server: Server, flow: Flow):
-    from db import labels, store
+    from db import labels
 
     page = app.page
     app.open("Label")
@@ -220,7 +221,9 @@ def test_02_label_draws_and_saves_a_mask(app: App, server: Server, flow: Flow):
     assert (state.label, state.defect_type, state.labeled_by) == (1, NEW_DEFECT, "anonymous")
     assert state.version == before[relpath].version + 1
     assert state.mask_relpath, "the drawn stroke was not saved as a mask"
-    root = Path(store.get_dataset(DATASET, url=server.db_url).root)
+    with sqlite3.connect(server.db_url.removeprefix("sqlite:///")) as conn:  # the folder as stored: relative
+        (stored,) = conn.execute("SELECT root FROM datasets WHERE name = ?", (DATASET,)).fetchone()
+    root = server.root / "data" / stored  # to the server's WORKBENCH_DATA_DIR, not this process's
     mask = np.asarray(Image.open(root / state.mask_relpath).convert("L")) > 127
     assert 0.002 < mask.mean() < 0.5, f"mask covers {mask.mean():.1%} of the image; expected one stroke"
     rows, cols = np.nonzero(mask)

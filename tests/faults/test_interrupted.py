@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -112,3 +113,25 @@ def test_two_train_commands_at_once_on_fresh_stores(workbench_env, engine_cli, t
         assert proc.returncode == 0, err[-3000:]
         assert json.loads(out.strip().splitlines()[-1])["image_auroc"] is not None
     assert [r.status for r in store.list_runs()] == ["FINISHED", "FINISHED"]
+
+
+def test_renewal_stops_once_the_held_row_has_ended():
+    calls = []
+
+    def renew() -> bool:
+        calls.append(1)
+        return len(calls) < 3  # the third renewal finds the run ended (e.g. failed by a recovery)
+
+    with recovery.renewing(renew, "test-lease", every=0.01):
+        wait_for(lambda: len(calls) >= 3, timeout=10, what="three renewals")
+        time.sleep(0.2)
+    assert len(calls) == 3
+
+
+def test_a_tracker_keeps_renewing_the_store_it_started_in(workbench_env, tmp_path, monkeypatch):
+    tracker = tracking.RunTracker(
+        dataset="toy", method="vae", preset="smoke", params={}, seed=0, image_size=32, device="cpu"
+    )
+    monkeypatch.setenv("WORKBENCH_DB_URL", f"sqlite:///{tmp_path / 'other.db'}")  # another test's store
+    assert tracker.db_url == workbench_env["WORKBENCH_DB_URL"]
+    tracker.fail("done")
