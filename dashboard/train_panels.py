@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.messages import for_people
 from engine import jobs
 from engine.jobs import JobView
 
@@ -48,7 +49,7 @@ def finished_table(views: list[JobView]) -> pd.DataFrame:
             if v.ended_at and v.started_at
             else "-",
             "ended (UTC)": v.ended_at.strftime("%Y-%m-%d %H:%M:%S") if v.ended_at else "",
-            "error": (v.error or "").splitlines()[0] if v.error else "",
+            "error": for_people(v.error.splitlines()[0], path_word="a server file") if v.error else "",
         }
         for v in views
     ]
@@ -83,6 +84,7 @@ def queue_panel(executor: jobs.Executor, url: str) -> None:
     failed = [v for v in views if v.status == "FAILED"][:3]
     for v in failed:
         first, _, rest = (v.error or "unknown error").partition("\n")
+        first = for_people(first, path_word="a server file")
         st.error(f"Job #{v.id} ({v.method} on {v.dataset}) failed: {first}", icon=":material/error:")
         if rest.strip():
             with st.expander(f"Details of job #{v.id}"):

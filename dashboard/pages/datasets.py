@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import cache, sidebar
 from dashboard.datasets_view import COLUMNS, sample_paths, stage_upload, summary_row
+from dashboard.messages import for_people, name_from_file
 from db import store
 from db.datasets import soft_delete
 from engine.config import data_dir, db_url
@@ -48,8 +49,8 @@ st.markdown(
 with st.form("upload", clear_on_submit=False):
     new_name = st.text_input(
         "Name",
-        placeholder="e.g. bottle-line-3",
-        help="1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        placeholder="e.g. bottle-line-3 (empty: the zip's name)",
+        help="1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; empty: named after the zip",
     )
     files = st.file_uploader(
         "Zip or images", type=["zip", *(s.lstrip(".") for s in IMAGE_SUFFIXES)], accept_multiple_files=True
@@ -59,6 +60,8 @@ with st.form("upload", clear_on_submit=False):
 if submitted:
     uploads = [(f.name, f.getvalue()) for f in files or []]
     source_name = uploads[0][0] if len(uploads) == 1 else f"{len(uploads)} files"
+    zipped = len(uploads) == 1 and source_name.lower().endswith(".zip")
+    chosen_name = new_name.strip() or (name_from_file(source_name) if zipped else "")
     bar = st.progress(0.0, text="Checking the upload...")
     staged: Path | None = None
     try:
@@ -69,10 +72,10 @@ if submitted:
             def on_progress(done: int, total: int) -> None:
                 bar.progress(done / max(total, 1), text=f"Importing {done}/{total} images")
 
-            report = import_dataset(staged, new_name.strip(), progress=on_progress)
+            report = import_dataset(staged, chosen_name, progress=on_progress)
     except DatasetError as exc:
         bar.empty()
-        message = str(exc).replace(str(staged), source_name) if staged else str(exc)
+        message = for_people(str(exc), {str(staged): source_name} if staged else {})
         st.error(f"Upload {source_name!r} refused: {message}", icon=":material/error:")
     except OSError:  # disk full, permissions while staging the upload
         bar.empty()
@@ -94,7 +97,7 @@ if "last_import" in st.session_state:
         [(s, d, n) for (s, d), n in report.counts.items()], columns=["split", "type", "images"]
     )
     st.dataframe(counts, hide_index=True)
-    skipped = [*refused, *report.skipped]
+    skipped = [(file, for_people(reason)) for file, reason in [*refused, *report.skipped]]
     if skipped:
         st.warning(f"{len(skipped)} file(s) skipped")
         st.dataframe(pd.DataFrame(skipped, columns=["file", "reason"]), hide_index=True)

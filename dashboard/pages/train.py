@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import cache, params_form, train_panels
+from dashboard.messages import for_people
 from db import labels, store
 from engine import jobs
 from engine.config import db_url
@@ -89,7 +90,7 @@ if submitted:
             try:
                 ids.append(jobs.enqueue(config, db_url=url))
             except ValueError as exc:  # out of range or too big for this machine: checked before queuing
-                st.error(f"{config.method}: {exc}", icon=":material/error:")
+                st.error(f"{config.method}: {for_people(str(exc))}", icon=":material/error:")
         if ids:
             started = executor.ensure_running()
             st.success(

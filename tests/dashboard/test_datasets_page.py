@@ -126,3 +126,32 @@ def test_names_of_internal_folders_are_refused(fresh_env, app, name):
     assert not at.exception
     assert "start with a letter or digit" in at.error[0].value
     assert store.get_dataset(name) is None
+
+
+def test_an_empty_name_names_the_dataset_after_its_zip(fresh_env, app):
+    at = _upload(app(PAGE), "", [("Bottle line 3.zip", make_flat_zip(n=3), "application/zip")])
+    assert not at.exception
+    assert "Imported 3 images into **Bottle-line-3**" in at.success[0].value
+    assert store.get_dataset("Bottle-line-3") is not None
+
+
+def test_refusals_name_the_upload_never_a_server_path(fresh_env, app):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes/readme.txt", "no images here")
+    at = _upload(app(PAGE), "empty-set", [("empty.zip", buffer.getvalue(), "application/zip")])
+    assert not at.exception
+    message = at.error[0].value
+    assert "empty.zip" in message
+    assert (
+        fresh_env["WORKBENCH_DATA_DIR"] not in message and ".import-" not in message and "/tmp" not in message
+    )
+
+
+def test_messages_for_people_drop_paths_and_class_names():
+    from dashboard.messages import for_people
+
+    text = "engine.data.types.DatasetError: no images directly inside /srv/data/.import-x-1/source; add some"
+    assert for_people(text) == "no images directly inside the upload; add some"
+    kept = "cannot decode image train/good/a.png: epoch 2/10; layout <root>/train/good/*.png"
+    assert for_people(kept) == kept
