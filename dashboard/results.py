@@ -54,9 +54,10 @@ class RunInfo:
 
     @property
     def description(self) -> str:
-        """Longer name for pickers, e.g. 'vae #12 · smoke · AUROC 0.912 · 2026-11-24 07:01'."""
+        """Longer name for pickers, e.g. 'vae #12 · smoke · AUROC 0.912 · 2026-11-24 07:01 · by ann'."""
         when = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else "?"
-        return f"{self.label} · {self.preset} · AUROC {fmt(self.image_auroc)} · {when}"
+        by = f" · by {self.queued_by}" if self.queued_by else ""
+        return f"{self.label} · {self.preset} · AUROC {fmt(self.image_auroc)} · {when}{by}"
 
 
 class ResultsFileError(Exception):

@@ -138,7 +138,7 @@ def test_changed_labels_are_warned_about_and_rescored(results_env, app):
     assert table.loc["deep_svdd", "n"] == 14
     assert table.loc["deep_svdd", "test images"] == "good 7, spot 4, square 3"
     new_svdd = store.get_run(int(table.loc["deep_svdd", "run"].split("#")[1]))
-    assert new_svdd.queued_by == "tester"
+    assert new_svdd.queued_by == "tester" and table.loc["deep_svdd", "queued by"] == "tester"
     rows = {r.image_name: r for r in store.get_predictions(new_svdd.id)}
     assert rows[relabeled].label == 0
     old = {r.image_name: r for r in store.get_predictions(results_env.deep_svdd)}
