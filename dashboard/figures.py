@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,15 +13,30 @@ from dashboard.projection import EmbeddingMap
 from dashboard.results import Confusion, RunInfo, fmt
 
 PALETTE = qualitative.Plotly + qualitative.Dark2 + qualitative.Set1
+DEFECT_PALETTE = [
+    c for c in qualitative.Bold if c != "rgb(57, 105, 172)"
+]  # its blue is too close to normal's
 NORMAL_COLOUR = "#3b6fb6"
 ANOMALY_COLOUR = "#d1495b"
 TRAIN_COLOUR = "#b8b8b8"
 COLOUR_BY = ("label", "defect type")
 
 
+def run_colour(run_id: int) -> str:
+    """The colour of a run on every page and in the report, whatever else is chosen with it (ids that differ
+    by a multiple of len(PALETTE), 27, share one)."""
+    return PALETTE[run_id % len(PALETTE)]
+
+
+def defect_colour(defect_type: str) -> str:
+    """The colour of a defect type in every panel (normal images: NORMAL_COLOUR), from a hash of its name."""
+    if defect_type in ("good", "normal"):
+        return NORMAL_COLOUR
+    return DEFECT_PALETTE[zlib.crc32(defect_type.encode()) % len(DEFECT_PALETTE)]
+
+
 def run_colours(runs: Sequence[RunInfo]) -> dict[int, str]:
-    """A distinct colour per run id, stable for a given selection order."""
-    return {run.id: PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
+    return {run.id: run_colour(run.id) for run in runs}
 
 
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
@@ -122,9 +138,7 @@ def _label_groups(emap: EmbeddingMap, colour_by: str) -> list[tuple[str, np.ndar
     types = np.asarray(emap.defect_types)
     defects = sorted({t for t, lab in zip(emap.defect_types, labels, strict=True) if lab == 1})
     groups = [("good", labels == 0, NORMAL_COLOUR)]
-    groups += [
-        (t, (types == t) & (labels == 1), PALETTE[(i + 1) % len(PALETTE)]) for i, t in enumerate(defects)
-    ]
+    groups += [(t, (types == t) & (labels == 1), defect_colour(t)) for t in defects]
     return groups
 
 

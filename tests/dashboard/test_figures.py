@@ -102,3 +102,28 @@ def test_embedding_figure_by_defect_type_and_without_training_sample():
     assert len({t.marker.color for t in fig.data[:3]}) == 3
     with pytest.raises(ValueError, match="choose from"):
         figures.embedding_figure(_emap(), "score")
+
+
+def test_a_run_keeps_its_colour_whatever_is_chosen_with_it():
+    a, b = make_run(3, "padim", 0.9, {"crack": 0.8}), make_run(7, "vae", 0.7, {"crack": 0.6})
+
+    def colours(fig, kind):
+        return {
+            t["name"].split(" (")[0]: t[kind]["color"] for t in fig.to_dict()["data"] if t["name"] != "chance"
+        }
+
+    both, alone = colours(figures.roc_figure([a, b]), "line"), colours(figures.roc_figure([b]), "line")
+    assert both["vae #7"] == alone["vae #7"] and both["padim #3"] != both["vae #7"]
+    assert colours(figures.defect_auroc_figure([b, a]), "marker") == both
+
+
+def test_a_defect_type_keeps_its_colour_in_every_panel():
+    full = _emap()
+    only_hole = EmbeddingMap(**{**full.__dict__, "defect_types": ("good", "hole", "hole", "good")})
+
+    def colours(emap):
+        fig = figures.embedding_figure(emap, colour_by="defect type").to_dict()
+        return {t["name"].split(" (")[0]: t["marker"]["color"] for t in fig["data"] if "(" in t["name"]}
+
+    assert colours(full)["hole"] == colours(only_hole)["hole"] != colours(full)["crack"]
+    assert colours(full)["good"] == figures.NORMAL_COLOUR
