@@ -303,6 +303,58 @@ def test_04_compare_shows_both_roc_curves(app: App, flow: Flow):
         assert small.width <= 1000
 
 
+def test_04b_a_reload_keeps_the_user_and_the_dataset(app: App, flow: Flow):
+    page = app.page
+    name = page.get_by_test_id("stSidebar").get_by_role("textbox", name="Your name")
+    name.fill("ada")
+    app.act(lambda: name.press("Enter"), "typing the name")
+    app.act(page.reload, "reloading the page", timeout_ms=FIRST_LOAD_MS)
+    expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible()
+    expect(name).to_have_value("ada")
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Dataset")).to_have_value(DATASET)
+    no_exception(page)
+
+
+def test_04c_runs_on_two_label_sets_are_warned_about_and_rescored(app: App, server: Server, flow: Flow):
+    from db import labels, store
+
+    page = app.page
+    states = labels.images_to_label(flow.facts["dataset_id"], "test", url=server.db_url)
+    normal = next(s for s in reversed(states) if s.label == 0)
+    saved = labels.save_label(  # a colleague relabels an image after the runs were scored
+        normal.image_id,
+        shown_version=normal.version,
+        author="bob",
+        label=1,
+        defect_type=NEW_DEFECT,
+        url=server.db_url,
+    )
+    assert saved.saved
+    app.open("Inspect")  # and back, so Compare reads the labels again
+    page.wait_for_timeout(5_500)  # the current label fingerprint is cached for 5 s
+    app.open("Compare")
+    warning = page.get_by_test_id("stAlertContentWarning")
+    expect(warning).to_contain_text("scored before the labels last changed")
+    app.act(page.get_by_role("button", name=re.compile(r"^Re-score 2 run")).click, "Re-score")
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("re-scored as #")
+    expect(warning).to_have_count(0)
+    old = flow.facts["runs"][METHODS[0]]
+    page.get_by_role("combobox", name="Runs").click()  # the old run beside the re-scored ones
+    option = page.get_by_role("option", name=re.compile(rf"^{METHODS[0]} #{old} "))
+    app.act(option.click, "choosing the old run")
+    page.keyboard.press("Escape")
+    no_exception(page)
+    expect(warning).to_contain_text("different test sets")
+    snap(page, "04c-compare-two-label-sets")
+    box = page.get_by_role("combobox", name="Runs")  # the old run out again (the last chip): on with today's
+    box.click()
+    app.act(lambda: page.keyboard.press("Backspace"), "removing the old run")
+    page.keyboard.press("Escape")
+    expect(warning).to_have_count(0)
+    finished = store.list_runs(dataset_name=DATASET, status="FINISHED", url=server.db_url)
+    flow.facts["runs"] = {m: max(r.id for r in finished if r.method == m) for m in METHODS}
+
+
 def test_05_embeddings_opens(app: App, flow: Flow):
     page = app.page
     app.open("Embeddings")
@@ -346,7 +398,7 @@ def test_07_review_comments_and_exports_the_report(app: App, server: Server, flo
     app.act(form.get_by_role("button", name="Add comment").click, "Add comment")
     message = page.get_by_test_id("stChatMessage").filter(has_text=text)
     expect(message).to_be_visible()
-    expect(message).to_contain_text("anonymous")
+    expect(message).to_contain_text("ada")  # the name typed before the reload (step 04b)
     assert [c.text for c in comments.list_comments(DATASET, url=server.db_url)] == [text]
     no_exception(page)
 
