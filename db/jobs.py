@@ -32,33 +32,20 @@ def lease_until() -> datetime:
 def claim_next(worker_pid: int, url: str | None = None, worker_id: str | None = None) -> Job | None:
     """Move the oldest QUEUED job to RUNNING for the worker and return it; None when the queue is empty.
 
-    The conditional UPDATE (`WHERE status = 'QUEUED'`) makes the claim atomic across worker processes and
-    hosts; the claim is a lease that the worker's heartbeats renew."""
+    Each claim is a conditional UPDATE (`claim`), atomic across worker processes and hosts; the claim is a
+    lease that the worker's heartbeats renew."""
     while True:
         with store.session_scope(url) as s:
             job_id = s.scalar(select(Job.id).where(Job.status == "QUEUED").order_by(Job.id).limit(1))
-            if job_id is None:
-                return None
-            now = utcnow()
-            claimed = s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "QUEUED")
-                .values(
-                    status="RUNNING",
-                    worker_pid=worker_pid,
-                    worker_id=worker_id,
-                    started_at=now,
-                    heartbeat_at=now,
-                    lease_expires_at=lease_until(),
-                )
-            ).rowcount
-            if claimed == 1:
-                s.flush()
-                return s.get(Job, job_id, populate_existing=True)
+        if job_id is None:
+            return None
+        job = claim(job_id, worker_pid, worker_id, url=url)
+        if job is not None:
+            return job
         # another worker claimed it between the select and the update: try the next one
 
 
-def claim(job_id: int, worker_pid: int, worker_id: str, url: str | None = None) -> Job | None:
+def claim(job_id: int, worker_pid: int, worker_id: str | None, url: str | None = None) -> Job | None:
     """Move one QUEUED job to RUNNING for the worker (atomically); None when it was not QUEUED any more."""
     now = utcnow()
     with store.session_scope(url) as s:
