@@ -96,7 +96,7 @@ def add_dataset(
     """Record a dataset and all its images in one transaction; returns the dataset id."""
     with session_scope(url) as s:
         if s.scalar(select(Dataset.id).where(Dataset.name == name)) is not None:
-            raise ValueError(f"a dataset named {name!r} already exists; pick another --name")
+            raise ValueError(f"a dataset named {name!r} already exists; pick another name")
         ds = Dataset(name=name, kind=kind, root=root, channels=channels)
         s.add(ds)
         s.flush()
