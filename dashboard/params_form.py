@@ -128,3 +128,17 @@ def render(method_cls: type, preset: str, key: str) -> dict[str, Any]:
         else:
             out[spec.name] = where.text_input(spec.name, value=str(spec.default), help=spec.help, key=wkey)
     return out
+
+
+def parse_seeds(text: str) -> tuple[list[int], str | None]:
+    """Seeds from "0" or "0, 1, 2" (each a whole number from 0 to 2**31 - 1); else ([], the reason)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        return [], "Seeds: give at least one whole number, e.g. 0 or 0, 1, 2."
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        return [], f"Seeds: {text.strip()!r} is not a list of whole numbers, e.g. 0, 1, 2."
+    if any(not 0 <= s < 2**31 for s in seeds):
+        return [], "Seeds: each must be from 0 to 2147483647."
+    return list(dict.fromkeys(seeds)), None

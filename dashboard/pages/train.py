@@ -32,7 +32,13 @@ methods = st.multiselect(
 )
 c3, c4 = st.columns(2)
 size = c3.selectbox("Image size (px)", SIZES, key="train_size")
-seed = int(c4.number_input("Seed", min_value=0, value=0, step=1, key="train_seed"))
+seeds_text = c4.text_input(
+    "Seeds",
+    "0",
+    key="train_seeds",
+    help="One seed, or several separated by commas: a job per method and seed",
+)
+seeds, seeds_error = params_form.parse_seeds(seeds_text)
 
 record = store.get_dataset(dataset, url=url) if dataset else None
 labeled = labels.labeled_anomalies(record.id, url=url) if record else []
@@ -51,13 +57,13 @@ with st.form("enqueue"):
         n_random = int(st.number_input("How many random test anomalies", 1, 500, 5, key="train_n_random"))
         st.caption("Images a run learns from are recorded with it and left out of its evaluation.")
     submitted = st.form_submit_button(
-        f"Enqueue {len(methods)} job(s)", type="primary", icon=":material/play_arrow:"
+        f"Enqueue {len(methods) * max(len(seeds), 1)} job(s)", type="primary", icon=":material/play_arrow:"
     )
 
 if submitted:
     if not methods:
         st.warning("Choose at least one method.")
-    configs, errors = [], []
+    configs, errors = [], [seeds_error] if seeds_error else []
     for method in methods:
         try:
             overrides = params_form.overrides(METHODS[method], preset, values.get(method, {}))
@@ -65,7 +71,7 @@ if submitted:
             errors.append(f"{method}: {exc}")
             continue
         learns = method in semi
-        configs.append(
+        configs.extend(
             RunConfig(
                 dataset=dataset,
                 method=method,
@@ -77,6 +83,7 @@ if submitted:
                 n_labeled_anomalies=n_random if learns and source == sources[2] else 0,
                 user=st.session_state.get("user", ""),
             )
+            for seed in seeds
         )
     for error in errors:
         st.error(error, icon=":material/error:")

@@ -137,3 +137,24 @@ def test_form_inputs_carry_the_ranges_and_a_bad_value_queues_nothing(toy, app, l
     assert not at.exception
     assert "GiB" in at.error[0].value and "lower image_size or batch_size" in at.error[0].value
     assert not at.success and jobs.list_jobs() == []
+
+
+def test_several_seeds_queue_a_grid_of_methods_by_seeds(toy, app, launches):
+    at = app(PAGE, dataset="toy")
+    at.radio(key="train_preset").set_value("smoke").run()
+    at.multiselect(key="train_methods").set_value(["autoencoder", "vae"]).run()
+    at.text_input(key="train_seeds").set_value("0, 1, 2").run()
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    queued = sorted((v.method, v.config.seed) for v in jobs.list_jobs())
+    assert queued == [(m, s) for m in ("autoencoder", "vae") for s in (0, 1, 2)]
+
+
+def test_seeds_that_are_not_numbers_queue_nothing(toy, app, launches):
+    assert params_form.parse_seeds("1, 1, 3") == ([1, 3], None)
+    at = app(PAGE, dataset="toy")
+    at.multiselect(key="train_methods").set_value(["vae"]).run()
+    at.text_input(key="train_seeds").set_value("one, two").run()
+    at.form_submit_button[0].click().run()
+    assert "is not a list of whole numbers" in at.error[0].value
+    assert jobs.list_jobs() == []
