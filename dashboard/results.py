@@ -46,6 +46,8 @@ class RunInfo:
     label_set: str | None = None  # fingerprint of the (image, label, defect type) set it was scored on
     queued_by: str | None = None
     rescored_from: int | None = None  # the run whose predictions this one re-scored on newer labels
+    seed: int = 0
+    variant: str = ""  # the run's parameters other than the seed, so runs of one setting can be grouped
 
     @property
     def label(self) -> str:
@@ -110,6 +112,8 @@ def run_info(run: Any) -> RunInfo:
         label_set=metrics.get("label_set"),
         queued_by=getattr(run, "queued_by", None),
         rescored_from=metrics.get("rescored_from"),
+        seed=int(getattr(run, "seed", 0) or 0),
+        variant=f"{run.preset} {run.image_size}px {run.params_json or '{}'}",
     )
 
 

@@ -150,3 +150,23 @@ def test_changed_labels_are_warned_about_and_rescored(results_env, app):
     at = at.multiselect[0].select(results_env.deep_svdd).run()  # an old run next to the re-scored ones
     assert len(at.warning) == 1
     assert "2 different test sets" in at.warning[0].value
+
+
+def test_runs_of_one_setting_with_two_seeds_show_mean_and_std(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    at.multiselect[0].set_value(
+        [results_env.old_autoencoder, results_env.autoencoder, results_env.deep_svdd]
+    ).run()
+    assert not at.exception
+    (seeds_table,) = [df.value for df in at.dataframe if "seeds" in df.value.columns]
+    (row,) = seeds_table.to_dict("records")  # deep_svdd has one seed: no row
+    aurocs = [store.get_run(r).image_auroc for r in (results_env.old_autoencoder, results_env.autoencoder)]
+    assert (row["method"], row["seeds"], row["runs"]) == ("autoencoder", "0, 1", 2)
+    assert row["image AUROC"] == f"{np.mean(aurocs):.3f} ± {np.std(aurocs, ddof=1):.3f}"
+
+
+def test_no_seed_table_when_every_setting_has_one_seed(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    at.multiselect[0].set_value([results_env.autoencoder, results_env.deep_svdd]).run()
+    assert not at.exception
+    assert not [df for df in at.dataframe if "seeds" in df.value.columns]
