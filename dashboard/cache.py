@@ -14,11 +14,6 @@ def dataset_names() -> list[str]:
     return known_datasets()
 
 
-def clear_run_caches() -> None:
-    """Forget cached runs after something new was recorded."""
-    dataset_names.clear()
-
-
 @st.cache_resource(show_spinner=False)
 def stores_ready() -> str:
     """Create or upgrade both stores once per app process (`python -m engine migrate` does the same)."""
