@@ -1,8 +1,8 @@
 """Benchmark suites (`python -m engine bench SUITE`): each seed's protocol, a leaderboard, and peer libraries.
 
 Every suite writes `benchmarks/results/<suite>.csv` (one row per run) and a Markdown summary beside it,
-and prints its own runtime. Runs are recorded in a separate store under `benchmarks/results/store/`
-so that benchmark runs do not crowd the dashboard (pass --store main to record them there instead).
+and prints its own runtime. Runs are only computed (`engine.compute`, nothing recorded) unless --store asks to
+record them: `bench` in a separate store under `benchmarks/results/store/`, `main` in the app's own store.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -95,11 +96,16 @@ def all_variants() -> list[Variant]:
     return [Variant(key, key) for key in METHODS]
 
 
+RECORD_RUNS = False  # set by `main` from --store: record each run in a store, or only compute it
+
+
 def run_one(
     suite: str, dataset: str, variant: Variant, preset: str, seed: int, image_size: int | None
 ) -> Row:
-    """Train and evaluate one variant; a failure becomes a row with its error, never an abort."""
-    from engine.run import RunConfig, train_and_evaluate
+    """Train and evaluate one variant (recorded in a store only when RECORD_RUNS); a failure becomes a row
+    with its error, never an abort."""
+    from engine.compute import compute
+    from engine.run import RunConfig, open_record, record
 
     config = RunConfig(
         dataset=dataset,
@@ -111,7 +117,17 @@ def run_one(
     )
     name = Path(dataset).name if os.sep in dataset else dataset
     try:
-        result = train_and_evaluate(config)
+        if RECORD_RUNS:
+            with ExitStack() as stack:
+                trackers = []
+
+                def on_start(start):
+                    trackers.append(stack.enter_context(open_record(config, start, None, None)))
+
+                outcome = compute(config, on_start=on_start)
+                record(outcome, trackers[0])
+        else:
+            outcome = compute(config)
     except Exception as exc:  # recorded in the CSV, the suite goes on
         return Row(
             suite,
@@ -131,32 +147,25 @@ def run_one(
             "",
             f"failed: {exc}"[:300],
         )
+    t = outcome.timings
     return Row(
         suite,
-        result.dataset,
+        outcome.start.dataset,
         "ours",
         variant.method,
         variant.label,
         seed,
-        size_used(result.run_id, image_size),
+        outcome.start.image_size,  # the size used (the dataset's default when none was asked for)
         preset,
-        result.metrics.get("image_auroc"),
-        result.metrics.get("pixel_auroc"),
-        round(result.fit_seconds, 2),
-        round(result.predict_seconds, 2),
-        round(result.images_per_second, 1),
-        round(result.peak_memory_mb),
-        result.device,
-        "; ".join(result.notes)[:300],
+        outcome.metrics.get("image_auroc"),
+        outcome.metrics.get("pixel_auroc"),
+        round(t["fit_seconds"], 2),
+        round(t["predict_seconds"], 2),
+        round(t["images_per_second"], 1),
+        round(t["peak_memory_mb"]),
+        outcome.start.device,
+        "; ".join(outcome.notes)[:300],
     )
-
-
-def size_used(run_id: int, requested: int | None) -> int | None:
-    """The image size a recorded run was trained at (the dataset's default when `requested` is None)."""
-    from db.store import get_run
-
-    record = get_run(run_id)
-    return record.image_size if record is not None else requested
 
 
 def write_rows(path: Path, rows: Sequence[Row]) -> None:
@@ -495,13 +504,20 @@ def main(suite: str, argv: Sequence[str]) -> int:
     parser.add_argument("--all-methods", action="store_true", help="noisy-mnist: add every other method")
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--store", choices=["bench", "main"], default="bench")
+    parser.add_argument(
+        "--store",
+        choices=["none", "bench", "main"],
+        default="none",
+        help="none: compute only (nothing recorded); bench: record in benchmarks/results/store; main: the app's store",
+    )
     parser.add_argument(
         "--append",
         action="store_true",
         help="leaderboard, noisy-mnist, peers: keep the earlier rows that this invocation does not re-run",
     )
     args = parser.parse_args(list(argv))
+    global RECORD_RUNS
+    RECORD_RUNS = args.store != "none"
     if args.store == "bench":
         bench_store = args.out / "store"
         bench_store.mkdir(parents=True, exist_ok=True)

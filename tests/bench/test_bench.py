@@ -148,3 +148,13 @@ def test_merge_earlier_replaces_rerun_rows_in_place_and_adds_new_seeds(tmp_path)
     assert bench.merge_earlier(now, tmp_path / "missing.csv") == now
     table = bench.summary_table(merged, "dataset", bench.PAPER_NOISY_MNIST)
     assert "| vae | 0.600 | 0.850 ± 0.050 |" in table  # digit 1 averages its two seeds
+
+
+def test_by_default_a_suite_records_nothing(tmp_path, workbench_env):
+    from db import store
+
+    folder = make_mvtec_folder(tmp_path / "toy")
+    args = ["--preset", "smoke", "--datasets", str(folder), "--methods", "vae", "--out", str(tmp_path / "r")]
+    assert bench.main("leaderboard", args) == 0
+    assert bench.read_rows(tmp_path / "r" / "leaderboard.csv")[0]["image_size"] == "128"
+    assert store.list_runs() == [] and not (tmp_path / "r" / "store").exists()
