@@ -113,7 +113,7 @@ def run_info(run: Any) -> RunInfo:
         queued_by=getattr(run, "queued_by", None),
         rescored_from=metrics.get("rescored_from"),
         seed=int(getattr(run, "seed", 0) or 0),
-        variant=f"{run.preset} {run.image_size}px {run.params_json or '{}'}",
+        variant=f"{run.preset} {run.image_size}px {getattr(run, 'params_json', None) or '{}'}",
     )
 
 
