@@ -92,14 +92,10 @@ def _run_row(r: Any) -> dict[str, Any]:
     }
 
 
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(f"stopped by signal {signum} (SIGTERM)")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.recovery import recover_abandoned
+    from engine.recovery import exit_on_sigterm, recover_abandoned
     from engine.run import Progress, RunConfig, train_and_evaluate
 
     recover_abandoned()
@@ -131,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             post += " " + " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:3])
         bar.set_postfix_str(post)
 
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # the run ends FAILED, not RUNNING forever
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)  # the run ends FAILED, not RUNNING forever
     try:
         result = train_and_evaluate(config, progress=on_progress)
     finally:

@@ -194,10 +194,6 @@ def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) 
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def _raise_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(f"worker stopped by signal {signum}")
-
-
 def run_worker(
     once: bool = False,
     poll_seconds: float = 1.0,
@@ -211,7 +207,7 @@ def run_worker(
     lock = _try_lock(worker_lock_path(db_url))  # others may run too; the lock tells the app one is alive
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+        previous = signal.signal(signal.SIGTERM, recovery.exit_on_sigterm)
     try:
         for job_id in recover_abandoned(db_url, mlflow_uri):
             print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)

@@ -141,3 +141,36 @@ def renewing(renew: Callable[[], bool | None], name: str, every: float = RENEW_S
     finally:
         stop.set()
         thread.join()
+
+
+# --- SIGTERM at safe points --------------------------------------------------------------------------
+# A SystemExit raised in the middle of opening a run's record (after its RUNNING row is written, before
+# the tracker is registered to fail it) would leave the run RUNNING. The handler below defers the exit
+# while such a step runs and raises it as soon as the step is over.
+
+_critical_depth = 0
+_pending_exit: str | None = None
+
+
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    """A SIGTERM handler: raise SystemExit now, or at the end of the current `uninterrupted` step."""
+    global _pending_exit
+    message = f"stopped by signal {signum} (SIGTERM)"
+    if _critical_depth:
+        _pending_exit = message
+        return
+    raise SystemExit(message)
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold back a SIGTERM exit until this step has finished (its state is then consistent)."""
+    global _critical_depth, _pending_exit
+    _critical_depth += 1
+    try:
+        yield
+    finally:
+        _critical_depth -= 1
+        if not _critical_depth and _pending_exit is not None:
+            message, _pending_exit = _pending_exit, None
+            raise SystemExit(message)

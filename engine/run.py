@@ -19,6 +19,7 @@ from engine.compute import (  # noqa: F401 - the run's parts, re-exported for ca
     evaluate,
     split_labeled,
 )
+from engine.recovery import uninterrupted
 from engine.runconfig import Progress, RunCancelled, RunConfig, preflight  # noqa: F401
 from engine.tracking import RunTracker
 
@@ -115,7 +116,8 @@ def train_and_evaluate(
 
         def on_start(start: RunStart) -> None:
             nonlocal tracker
-            tracker = stack.enter_context(open_record(config, start, db_url, mlflow_uri))
+            with uninterrupted():  # a SIGTERM now is raised once the tracker can fail the run
+                tracker = stack.enter_context(open_record(config, start, db_url, mlflow_uri))
 
         def with_run_id(p: Progress) -> None:
             report(Progress(p.phase, p.fraction, p.epoch, p.epochs, p.losses, tracker and tracker.run_id))
@@ -129,6 +131,7 @@ def train_and_evaluate(
             db_url=db_url,
         )
         report(Progress("save", 0.95, run_id=tracker.run_id))
-        result = record(outcome, tracker)
+        with uninterrupted():  # both stores end FINISHED, or the exit fails the run
+            result = record(outcome, tracker)
     report(Progress("done", 1.0, run_id=result.run_id))
     return result

@@ -9,7 +9,7 @@ import re
 import tempfile
 import time
 import traceback
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,27 @@ class RunTracker:
         mlrun = self.client.create_run(exp, run_name=f"{method} on {dataset}", tags=tags)
         self.mlflow_run_id: str = mlrun.info.run_id
         self.artifact_uri: str = mlrun.info.artifact_uri
+        self._lease = ExitStack()  # renews the run's lease until it ends, so a killed process is noticed
+        self.finished = False
+        self.run_id: int | None = None
+        try:
+            self._open(dataset, method, preset, params, seed, image_size, device, user)
+        except BaseException as exc:  # nothing may stay RUNNING because opening the record broke
+            self._abandon_partial("".join(traceback.format_exception_only(type(exc), exc)).strip())
+            raise
+
+    def _open(
+        self,
+        dataset: str,
+        method: str,
+        preset: str,
+        params: dict[str, Any],
+        seed: int,
+        image_size: int,
+        device: str,
+        user: str | None,
+    ) -> None:
+        db_url = self.db_url
         self.run_id = store.create_run(
             dataset_name=dataset,
             method=method,
@@ -124,14 +145,21 @@ class RunTracker:
         )
         store.update_run(self.run_id, url=db_url, device=device, queued_by=user or None)
         self._log(tags={"workbench.run_id": str(self.run_id)})  # the run number the dashboard shows
-        self.finished = False
-        self._lease = ExitStack()  # renews the run's lease until it ends, so a killed process is noticed
         self._lease.enter_context(
             recovery.renewing(
                 lambda: store.renew_run_lease(self.run_id, recovery.LEASE_SECONDS, url=db_url),
                 f"lease-run-{self.run_id}",
             )
         )
+
+    def _abandon_partial(self, error: str) -> None:
+        """Best effort: end what `__init__` had opened before it broke FAILED in both stores."""
+        with suppress(Exception):
+            self.client.set_terminated(self.mlflow_run_id, "FAILED")
+        if self.run_id is not None:
+            with suppress(Exception):
+                store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error[:10000])
+        self._lease.close()
 
     def _log(
         self,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from db import jobs as db_jobs
 from db import store
@@ -34,6 +37,31 @@ def test_sigterm_ends_a_train_run_failed_at_once(engine_cli, toy_folder):
     proc.wait(timeout=60)
     assert proc.returncode != 0
     run = store.get_run(run.id)  # no recovery command in between
+    assert run.status == "FAILED" and "SIGTERM" in run.error
+    assert _mlflow_status(run) == "FAILED"
+
+
+def test_a_sigterm_while_the_record_opens_still_ends_the_run_failed(workbench_env, toy_folder, monkeypatch):
+    """The signal lands right after the RUNNING row is written (CI once hit this window by chance)."""
+    from engine.run import train_and_evaluate
+
+    original, fired = store.update_run, []
+
+    def update_then_sigterm(run_id, **fields):
+        original(run_id, **fields)
+        if not fired:
+            fired.append(run_id)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(store, "update_run", update_then_sigterm)
+    previous = signal.signal(signal.SIGTERM, recovery.exit_on_sigterm)
+    try:
+        config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
+        with pytest.raises(SystemExit, match="SIGTERM"):
+            train_and_evaluate(config)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    run = store.get_run(fired[0])
     assert run.status == "FAILED" and "SIGTERM" in run.error
     assert _mlflow_status(run) == "FAILED"
 
