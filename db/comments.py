@@ -1,14 +1,16 @@
-"""Review-meeting notes: comments on a run or an image (author, time), and images flagged for the meeting."""
+"""Review-meeting notes: comments on a run or an image (author, time), answered in threads and edited by their
+author, and images flagged for the meeting."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select
 
 from db import store
-from db.models import Comment, Dataset, Flag, Image, Run
+from db.models import Comment, Dataset, Flag, Image, Run, utcnow
 
 MAX_COMMENT_CHARS = 5000
 MAX_AUTHOR_CHARS = 100
@@ -23,6 +25,8 @@ class CommentRow:
     author: str
     text: str
     created_at: datetime
+    parent_id: int | None = None  # the comment this one answers
+    edited_at: datetime | None = None  # when its author last changed the text
 
     @property
     def target(self) -> str:
@@ -53,16 +57,7 @@ def _author(author: str) -> str:
     return author
 
 
-def add_comment(
-    dataset_name: str,
-    author: str,
-    text: str,
-    run_id: int | None = None,
-    image_name: str | None = None,
-    url: str | None = None,
-) -> int:
-    """Record a comment on a run and/or an image of `dataset_name`; returns its id."""
-    author = _author(author)
+def _text(text: str) -> str:
     text = (text or "").strip()
     if not text:
         raise ValueError("comment text is empty")
@@ -70,17 +65,46 @@ def add_comment(
         raise ValueError(
             f"comment text is {len(text)} characters long; at most {MAX_COMMENT_CHARS} are allowed"
         )
-    if run_id is None and not image_name:
+    return text
+
+
+def _in_dataset(s, comment: Comment, dataset_name: str) -> bool:
+    if comment.dataset_name is not None:
+        return comment.dataset_name == dataset_name
+    run = s.get(Run, comment.run_id) if comment.run_id is not None else None
+    return run is not None and run.dataset_name == dataset_name
+
+
+def add_comment(
+    dataset_name: str,
+    author: str,
+    text: str,
+    run_id: int | None = None,
+    image_name: str | None = None,
+    url: str | None = None,
+    parent_id: int | None = None,
+) -> int:
+    """Record a comment on a run and/or an image of `dataset_name`, or a reply to comment `parent_id` (about
+    what its parent is about); returns its id."""
+    author, text = _author(author), _text(text)
+    if parent_id is not None and (run_id is not None or image_name):
+        raise ValueError("a reply is about what the comment it answers is about: give parent_id alone")
+    if parent_id is None and run_id is None and not image_name:
         raise ValueError("a comment needs a run_id or an image_name to be about")
     with store.session_scope(url) as s:
-        if run_id is not None:
+        image_id = None
+        if parent_id is not None:
+            parent = s.get(Comment, parent_id)
+            if parent is None or not _in_dataset(s, parent, dataset_name):
+                raise KeyError(f"no comment with id {parent_id} on dataset {dataset_name!r} to reply to")
+            run_id, image_id, image_name = parent.run_id, parent.image_id, parent.image_name
+        if run_id is not None and parent_id is None:
             run = s.get(Run, run_id)
             if run is None:
                 raise KeyError(f"no run with id {run_id}")
             if run.dataset_name != dataset_name:
                 raise ValueError(f"run {run_id} is on dataset {run.dataset_name!r}, not {dataset_name!r}")
-        image_id = None
-        if image_name:
+        if image_name and parent_id is None:
             image_id = s.scalar(
                 select(Image.id)
                 .join(Dataset, Image.dataset_id == Dataset.id)
@@ -93,10 +117,42 @@ def add_comment(
             image_name=image_name or None,
             author=author,
             text=text,
+            parent_id=parent_id,
         )
         s.add(comment)
         s.flush()
         return comment.id
+
+
+def edit_comment(comment_id: int, author: str, text: str, url: str | None = None) -> datetime:
+    """Replace the text of comment `comment_id`; only its author may. Returns the time of the edit (UTC)."""
+    author, text = _author(author), _text(text)
+    with store.session_scope(url) as s:
+        comment = s.get(Comment, comment_id)
+        if comment is None:
+            raise KeyError(f"no comment with id {comment_id}")
+        if comment.author != author:
+            raise ValueError(
+                f"comment #{comment_id} was written by {comment.author}; only its author can edit it "
+                f"(you are {author}: change the name in the sidebar if that is not you)"
+            )
+        if comment.text != text:
+            comment.text, comment.edited_at = text, utcnow()
+        return comment.edited_at or comment.created_at
+
+
+def _row(c: Comment, dataset_name: str) -> CommentRow:
+    return CommentRow(
+        id=c.id,
+        dataset_name=c.dataset_name or dataset_name,
+        run_id=c.run_id,
+        image_name=c.image_name,
+        author=c.author,
+        text=c.text,
+        created_at=c.created_at,
+        parent_id=c.parent_id,
+        edited_at=c.edited_at,
+    )
 
 
 def list_comments(
@@ -113,18 +169,17 @@ def list_comments(
         if image_name is not None:
             query = query.where(Comment.image_name == image_name)
         rows = s.scalars(query.order_by(Comment.created_at, Comment.id))
-        return [
-            CommentRow(
-                id=c.id,
-                dataset_name=c.dataset_name or dataset_name,
-                run_id=c.run_id,
-                image_name=c.image_name,
-                author=c.author,
-                text=c.text,
-                created_at=c.created_at,
-            )
-            for c in rows
-        ]
+        return [_row(c, dataset_name) for c in rows]
+
+
+def replies(rows: Sequence[CommentRow]) -> dict[int | None, list[CommentRow]]:
+    """`rows` by the comment they answer (None: the comments that start a thread), each list oldest first; a
+    reply whose parent is not among `rows` starts a thread of its own."""
+    ids = {row.id for row in rows}
+    out: dict[int | None, list[CommentRow]] = {}
+    for row in rows:
+        out.setdefault(row.parent_id if row.parent_id in ids else None, []).append(row)
+    return out
 
 
 def flag_image(

@@ -198,6 +198,10 @@ class Comment(Base):
     author: Mapped[str] = mapped_column(String(100))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), nullable=True, index=True
+    )  # the comment this one answers
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # its author's last edit
 
 
 class Flag(Base):

@@ -90,3 +90,70 @@ def test_flags_are_unique_per_image_and_can_be_removed(toy):
     assert comments.unflag_image("toy", "test/good/000.png") is False
     assert [f.image_name for f in comments.list_flags("toy")] == ["test/square/000.png"]
     assert comments.list_flags("other") == []
+
+
+def test_a_reply_answers_its_comment_and_is_about_the_same_thing(toy):
+    run_id, _ = toy
+    first = comments.add_comment("toy", "ann", "dent?", run_id=run_id, image_name="test/square/000.png")
+    reply = comments.add_comment("toy", "bob", "glare, I think", parent_id=first)
+    again = comments.add_comment("toy", "ann", "agreed", parent_id=reply)
+    rows = {r.id: r for r in comments.list_comments("toy")}
+    assert (rows[reply].parent_id, rows[reply].run_id, rows[reply].image_name) == (
+        first,
+        run_id,
+        "test/square/000.png",
+    )
+    assert rows[again].parent_id == reply
+    assert [r.id for r in comments.list_comments("toy", image_name="test/square/000.png")] == [
+        first,
+        reply,
+        again,
+    ]
+    threads = comments.replies(list(rows.values()))
+    assert [r.id for r in threads[None]] == [first]
+    assert [r.id for r in threads[first]] == [reply] and [r.id for r in threads[reply]] == [again]
+    # a reply shown without its parent (e.g. filtered out) starts a thread of its own
+    assert [r.id for r in comments.replies([rows[reply]])[None]] == [reply]
+
+
+def test_replies_are_refused_without_a_parent_on_this_dataset(toy, workbench_env):
+    run_id, other = toy
+    on_other = comments.add_comment("other", "ann", "elsewhere", run_id=other)
+    with pytest.raises(KeyError, match="no comment with id 999 on dataset 'toy'"):
+        comments.add_comment("toy", "bob", "x", parent_id=999)
+    with pytest.raises(KeyError, match=f"no comment with id {on_other} on dataset 'toy'"):
+        comments.add_comment("toy", "bob", "x", parent_id=on_other)
+    first = comments.add_comment("toy", "ann", "x", run_id=run_id)
+    with pytest.raises(ValueError, match="give parent_id alone"):
+        comments.add_comment("toy", "bob", "x", parent_id=first, image_name="test/good/000.png")
+    with pytest.raises(ValueError, match="comment text is empty"):
+        comments.add_comment("toy", "bob", " ", parent_id=first)
+    assert [r.id for r in comments.list_comments("toy")] == [first]
+
+
+def test_only_the_author_edits_a_comment_and_the_edit_time_is_kept(toy):
+    run_id, _ = toy
+    first = comments.add_comment("toy", "ann", "looks good", run_id=run_id)
+    [row] = comments.list_comments("toy")
+    assert row.edited_at is None
+    with pytest.raises(ValueError, match="written by ann; only its author can edit it"):
+        comments.edit_comment(first, "bob", "looks bad")
+    with pytest.raises(ValueError, match="comment text is empty"):
+        comments.edit_comment(first, "ann", "  ")
+    with pytest.raises(KeyError, match="no comment with id 999"):
+        comments.edit_comment(999, "ann", "x")
+    assert comments.list_comments("toy")[0].text == "looks good"
+
+    when = comments.edit_comment(first, " ann ", "looks good, except the corner")
+    [row] = comments.list_comments("toy")
+    assert (row.text, row.edited_at, row.author) == ("looks good, except the corner", when, "ann")
+    assert row.edited_at >= row.created_at
+
+
+def test_deleting_a_commented_run_removes_its_threads(toy):
+    run_id, _ = toy
+    first = comments.add_comment("toy", "ann", "gone soon", run_id=run_id)
+    comments.add_comment("toy", "bob", "and its reply", parent_id=first)
+    kept = comments.add_comment("toy", "bob", "on the image", image_name="test/good/000.png")
+    store.delete_run(run_id)
+    assert [r.id for r in comments.list_comments("toy")] == [kept]
