@@ -9,7 +9,7 @@ import streamlit as st
 RESTORED = "_state_restored"
 # session key -> query parameter, for plain text and yes/no choices (widget keys: kept across pages too)
 TEXT = {"user": "user", "dataset": "dataset", "label_split": "split", "label_order": "order"}
-FLAGS = {"label_only_unlabeled": "unlabeled"}
+FLAGS = {"label_only_unlabeled": "unlabeled", "presentation": "present"}
 
 
 def _ints(text: str) -> list[int]:
