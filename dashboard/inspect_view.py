@@ -1,4 +1,4 @@
-"""Parts of the Inspect page: the picking gallery and one row of pictures and facts per run."""
+"""Part of the Inspect page: one row of pictures and facts per run (the gallery is in gallery_view.py)."""
 
 from __future__ import annotations
 
@@ -8,45 +8,7 @@ import streamlit as st
 from dashboard import pictures, results, results_cache
 from dashboard.results import ResultsFileError, RunInfo, ScoreTable
 
-GALLERY_SIZE = 12
-GALLERY_COLUMNS = 6
 PICTURE_PX = 192  # pictures in a run's row are drawn at this width
-
-
-def _choose(name: str) -> None:
-    st.session_state["inspect_image"] = name
-
-
-def _thumbnail(run: RunInfo, name: str) -> np.ndarray | None:
-    """The input image, or the run's error map where the image file is not available."""
-    picture = results_cache.input_image(run.dataset, run.image_size, name)
-    if picture is not None:
-        return picture
-    try:
-        views = results_cache.image_views(run.id, name)
-        lo, hi = results_cache.map_range(run.id)
-    except ResultsFileError:
-        return None  # the run's row says so
-    return pictures.heat(views.anomaly_map, lo, hi) if views is not None else None
-
-
-def gallery(run: RunInfo, table: ScoreTable, names: list[str]) -> None:
-    """Thumbnails of the first candidates, each with an Open button."""
-    ranks = results.ranks(table.scores)
-    shown = names[:GALLERY_SIZE]
-    for start in range(0, len(shown), GALLERY_COLUMNS):
-        for column, name in zip(
-            st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS], strict=False
-        ):
-            i = table.index(name)
-            picture = _thumbnail(run, name)
-            if picture is not None:
-                column.image(
-                    pictures.png_bytes(picture, 96), caption=f"#{ranks[i]} · {table.scores_normalized[i]:.2f}"
-                )
-            column.button(
-                "Open", key=f"open_{name}", on_click=_choose, args=(name,), help=name, width="stretch"
-            )
 
 
 def _verdict(called: bool, label: int) -> str:

@@ -1,9 +1,9 @@
-"""Inspect: pick an image (gallery by score, or false positives / negatives at the Compare thresholds), then
-one row per run: input, reconstruction, error map, attention overlay, score and rank."""
+"""Inspect: pick an image (a filtered, paged gallery by score, or false positives / negatives at the Compare
+thresholds), then one row per run: input, reconstruction, error map, attention overlay, score and rank."""
 
 import streamlit as st
 
-from dashboard import inspect_view, results, results_cache, selection
+from dashboard import gallery, gallery_view, inspect_view, results, results_cache, selection
 from db import comments
 
 st.title("Inspect")
@@ -40,11 +40,18 @@ if not names:
     st.info(f"No {source} for {reference.label} at threshold {threshold:.2f}.")
     st.stop()
 
+dataset = reference.dataset  # the variant the runs were recorded under, e.g. 'mnist:3'
+flagged = {f.image_name for f in comments.list_flags(dataset)}
 with st.expander("Gallery", expanded=True):
-    inspect_view.gallery(reference, table, names)
+    chosen = gallery_view.filters(table)
+    names = gallery.filter_names(table, names, chosen, flagged)
+    if names and st.session_state.get("inspect_image") not in names:
+        st.session_state["inspect_image"] = names[0]
+    gallery_view.gallery_page(reference, table, names, chosen, flagged)
+if not names:
+    st.info("No images match the gallery filters: clear a filter or widen the score range.")
+    st.stop()
 
-if st.session_state.get("inspect_image") not in names:
-    st.session_state["inspect_image"] = names[0]
 normalized = dict(zip(table.names, table.scores_normalized, strict=True))
 name = st.selectbox(
     "Image",
@@ -58,8 +65,7 @@ i = table.index(name)
 truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
 head, flag_col = st.columns([4, 1])
 head.subheader(f"{name} · {truth}")
-dataset = reference.dataset  # the variant the runs were recorded under, e.g. 'mnist:3'
-if name in {f.image_name for f in comments.list_flags(dataset)}:
+if name in flagged:
     if flag_col.button(
         "Unflag", key="unflag", icon=":material/flag:", help="Remove from the Review examples"
     ):

@@ -1,5 +1,8 @@
+import json
+
 import numpy as np
 
+from dashboard import gallery_view
 from db import comments, store
 
 PAGE = "dashboard/pages/inspect.py"
@@ -17,6 +20,26 @@ def _table(run_id: int):
 
 def _captions(at) -> list[str]:
     return [c for image in at.image for c in image.captions]
+
+
+def _grid(at) -> dict:
+    """The gallery's thumbnail grid figure (the one Plotly chart whose key is a gallery grid key)."""
+    charts = [c for c in at.get("plotly_chart") if "gallery_grid_" in c.proto.id]
+    assert len(charts) == 1, "one thumbnail grid on the page"
+    return json.loads(charts[0].proto.spec)
+
+
+def _grid_names(at) -> list[str]:
+    return [c[0] for c in _grid(at)["data"][0]["customdata"]]
+
+
+def _ringed(at) -> list[str]:
+    """Names of the thumbnails with the ring of the open image."""
+    spec = _grid(at)
+    names = _grid_names(at)
+    centres = list(zip(spec["data"][0]["x"], spec["data"][0]["y"], strict=True))
+    rings = [((s["x0"] + s["x1"]) / 2, (s["y0"] + s["y1"]) / 2) for s in spec["layout"].get("shapes", [])]
+    return [names[centres.index(r)] for r in rings]
 
 
 def test_default_image_is_the_top_scored_and_each_run_has_its_row(results_env, app):
@@ -53,7 +76,13 @@ def test_default_image_is_the_top_scored_and_each_run_has_its_row(results_env, a
         "no attention map (the method has none)" in texts
         and "no reconstruction (the method has none)" in texts
     )
-    assert len([c for c in captions if c.startswith("#")]) == min(12, len(names))  # gallery thumbnails
+    order = list(np.array(names)[np.argsort(-scores, kind="stable")])
+    assert _grid_names(at) == order  # 14 images: all on the first page, most anomalous first
+    tile_captions = [a["text"] for a in _grid(at)["layout"]["annotations"]]
+    top_norm = float(np.asarray(_table(results_env.autoencoder)[3])[names.index(top)])
+    assert tile_captions[0] == f"#1 · {top_norm:.2f}" and len(tile_captions) == len(names)
+    assert _ringed(at) == [top]
+    assert f"page 1 of 1 · images 1-{len(names)} of {len(names)}" in " ".join(c.value for c in at.caption)
 
 
 def test_false_positives_and_negatives_follow_the_thresholds(results_env, app):
@@ -89,13 +118,22 @@ def test_no_false_negatives_says_so(results_env, app):
     assert at.info[0].value.startswith("No false negatives")
 
 
-def test_open_button_and_flag_for_review(results_env, app):
+def _click(at, name: str, page: int = 1):
+    """What a click on a thumbnail sends: the grid chart's selection of that image's point."""
+    key = gallery_view.grid_key(page, at.selectbox(key="inspect_image").value)
+    at.session_state[key] = {"selection": {"points": [{"customdata": [name]}]}}
+    return at.run()
+
+
+def test_a_click_on_a_thumbnail_opens_it_and_flag_for_review(results_env, app):
     at = app(PAGE, dataset=results_env.dataset)
     names, _, scores, _ = _table(results_env.autoencoder)
     second = names[int(np.argsort(-scores, kind="stable")[1])]
-    at = at.button(key=f"open_{second}").click().run()
+    at = _click(at, second)
     assert not at.exception
     assert at.selectbox(key="inspect_image").value == second
+    assert _ringed(at) == [second]
+    assert at.markdown and at.subheader[0].value.startswith(second)
 
     at = at.button(key="flag").click().run()
     assert not at.exception
@@ -106,3 +144,90 @@ def test_open_button_and_flag_for_review(results_env, app):
     assert at.button(key="unflag").label == "Unflag"
     at = at.button(key="unflag").click().run()
     assert comments.list_flags(results_env.dataset) == []
+
+
+def _order(run_id: int) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """Names, labels, defect types and normalised scores of a run, most anomalous first."""
+    rows = sorted(store.get_predictions(run_id), key=lambda r: -r.score)
+    return (
+        [r.image_name for r in rows],
+        np.array([r.label for r in rows]),
+        [r.defect_type for r in rows],
+        np.array([r.score_normalized for r in rows]),
+    )
+
+
+def test_gallery_filters_by_label_defect_type_score_and_flag(results_env, app):
+    names, labels, types, norm = _order(results_env.autoencoder)
+    at = app(PAGE, dataset=results_env.dataset)
+    at = at.radio(key="gallery_label").set_value("anomalous").run()
+    assert not at.exception
+    anomalous = [n for n, lab in zip(names, labels, strict=True) if lab == 1]
+    assert _grid_names(at) == anomalous and len(anomalous) == 8
+    assert at.selectbox(key="inspect_image").value == anomalous[0]  # the open image follows the filter
+
+    at = at.multiselect(key="gallery_types").set_value(["spot"]).run()
+    spots = [n for n, t in zip(names, types, strict=True) if t == "spot"]
+    assert _grid_names(at) == spots and len(spots) == 4
+    assert at.selectbox(key="inspect_image").options == [
+        at.selectbox(key="inspect_image").format_func(n) for n in spots
+    ]
+
+    at = at.radio(key="gallery_label").set_value("all").run()
+    at = at.multiselect(key="gallery_types").set_value([]).run()
+    lo = float(np.sort(norm)[len(norm) // 2])  # the upper half of the scores
+    at = at.slider(key="gallery_scores").set_value((lo, 1.0)).run()
+    assert _grid_names(at) == [n for n, v in zip(names, norm, strict=True) if lo <= v]
+
+    at = at.slider(key="gallery_scores").set_value((0.0, 1.0)).run()
+    at = at.toggle(key="gallery_flagged").set_value(True).run()
+    assert not at.get("plotly_chart") or not [
+        c for c in at.get("plotly_chart") if "gallery_grid_" in c.proto.id
+    ]
+    assert "No images match the gallery filters" in at.info[0].value
+    comments.flag_image(results_env.dataset, names[5], "ann", run_id=results_env.autoencoder)
+    at = at.run()
+    assert _grid_names(at) == [names[5]]
+    assert _grid(at)["layout"]["annotations"][0]["text"].endswith("⚑")
+
+
+def test_pages_of_the_gallery_and_page_one_after_a_filter_change(results_env, app, monkeypatch):
+    monkeypatch.setattr("dashboard.gallery.PAGE_SIZE", 4)
+    names, labels, _, _ = _order(results_env.autoencoder)
+    at = app(PAGE, dataset=results_env.dataset)
+    assert _grid_names(at) == names[:4]
+    assert "page 1 of 4 · images 1-4 of 14" in " ".join(c.value for c in at.caption)
+
+    at = at.get("pagination")[0].set_value(4).run()
+    assert not at.exception
+    assert _grid_names(at) == names[12:]
+    assert "page 4 of 4 · images 13-14 of 14" in " ".join(c.value for c in at.caption)
+    assert at.query_params["g_page"] == "4"
+    at = _click(at, names[13], page=4)
+    assert at.selectbox(key="inspect_image").value == names[13]
+
+    at = at.radio(key="gallery_label").set_value("normal").run()
+    normal = [n for n, lab in zip(names, labels, strict=True) if lab == 0]
+    assert _grid_names(at) == normal[:4]
+    assert "page 1 of 2 · images 1-4 of 6" in " ".join(c.value for c in at.caption)
+    assert "g_page" not in at.query_params and at.query_params["g_label"] == "normal"
+
+
+def test_a_link_restores_the_gallery_filter_and_page(results_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import PROJECT
+
+    monkeypatch.setattr("dashboard.gallery.PAGE_SIZE", 2)
+    names, _, types, norm = _order(results_env.autoencoder)
+    at = AppTest.from_file(str(PROJECT / PAGE), default_timeout=60)
+    at.session_state["user"], at.session_state["dataset"] = "tester", results_env.dataset
+    at.query_params.update({"g_label": "anomalous", "g_type": ["square", "spot"], "g_score": "0.00-1.00"})
+    at.query_params["g_page"] = "2"
+    at = at.run()
+    assert not at.exception
+    assert at.radio(key="gallery_label").value == "anomalous"
+    assert at.multiselect(key="gallery_types").value == ["square", "spot"]
+    anomalous = [n for n, t in zip(names, types, strict=True) if t != "good"]
+    assert _grid_names(at) == anomalous[2:4]
+    assert "page 2 of 4" in " ".join(c.value for c in at.caption)
