@@ -1,15 +1,14 @@
-"""Plotly figures of the results pages, built by pure functions from run summaries and arrays."""
+"""Plotly figures of the results pages, built by pure functions from run summaries and arrays (the embedding
+maps are in embedding_figures.py)."""
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
 
-import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from dashboard.projection import EmbeddingMap
 from dashboard.results import Confusion, RunInfo, fmt
 
 PALETTE = qualitative.Plotly + qualitative.Dark2 + qualitative.Set1
@@ -17,9 +16,6 @@ DEFECT_PALETTE = [
     c for c in qualitative.Bold if c != "rgb(57, 105, 172)"
 ]  # its blue is too close to normal's
 NORMAL_COLOUR = "#3b6fb6"
-ANOMALY_COLOUR = "#d1495b"
-TRAIN_COLOUR = "#b8b8b8"
-COLOUR_BY = ("label", "defect type")
 
 
 def run_colour(run_id: int) -> str:
@@ -124,72 +120,3 @@ def confusion_figure(confusion: Confusion, title: str) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", title="truth")
     return _layout(fig, f"{title} at {confusion.threshold:.2f}", height=260)
-
-
-def _label_groups(emap: EmbeddingMap, colour_by: str) -> list[tuple[str, np.ndarray, str]]:
-    if colour_by not in COLOUR_BY:
-        raise ValueError(f"unknown colouring {colour_by!r}; choose from {list(COLOUR_BY)}")
-    labels = np.asarray(emap.labels)
-    if colour_by == "label":
-        return [
-            ("normal", labels == 0, NORMAL_COLOUR),
-            ("anomalous", labels == 1, ANOMALY_COLOUR),
-        ]
-    types = np.asarray(emap.defect_types)
-    defects = sorted({t for t, lab in zip(emap.defect_types, labels, strict=True) if lab == 1})
-    groups = [("good", labels == 0, NORMAL_COLOUR)]
-    groups += [(t, (types == t) & (labels == 1), defect_colour(t)) for t in defects]
-    return groups
-
-
-def embedding_figure(emap: EmbeddingMap, colour_by: str = "label", title: str = "") -> go.Figure:
-    """Scatter of the 2-D map: test points coloured by label or defect type, normal training sample in grey,
-    the normal training centroid as a star. Each test point carries [name, label text, score] as customdata."""
-    fig = go.Figure()
-    if len(emap.train):
-        fig.add_trace(
-            go.Scatter(
-                x=emap.train[:, 0],
-                y=emap.train[:, 1],
-                mode="markers",
-                marker={"color": TRAIN_COLOUR, "size": 4},
-                name="train (normal)",
-                hoverinfo="skip",
-            )
-        )
-    for name, keep, colour in _label_groups(emap, colour_by):
-        idx = np.flatnonzero(keep)
-        if not len(idx):
-            continue
-        custom = [[emap.names[i], name, float(emap.scores[i])] for i in idx]
-        fig.add_trace(
-            go.Scatter(
-                x=emap.test[idx, 0],
-                y=emap.test[idx, 1],
-                mode="markers",
-                marker={"color": colour, "size": 7, "line": {"width": 0.5, "color": "white"}},
-                name=f"{name} ({len(idx)})",
-                customdata=custom,
-                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>score %{customdata[2]:.4g}<extra></extra>",
-            )
-        )
-    if emap.centroid is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[emap.centroid[0]],
-                y=[emap.centroid[1]],
-                mode="markers",
-                marker={
-                    "symbol": "star",
-                    "size": 18,
-                    "color": "black",
-                    "line": {"width": 1, "color": "white"},
-                },
-                name="normal centroid",
-                hovertemplate="centroid of the normal training embeddings<extra></extra>",
-            )
-        )
-    fig.update_xaxes(showticklabels=False, title=None)
-    fig.update_yaxes(showticklabels=False, title=None)
-    fig.update_layout(legend={"orientation": "h", "y": -0.05}, clickmode="event+select")
-    return _layout(fig, f"{title} ({emap.method})" if title else emap.method, height=460)

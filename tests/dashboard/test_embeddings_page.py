@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 import dashboard.projection
+from dashboard import embedding_view
+from dashboard.embedding_figures import SELECTED
 from db import store
 from engine import tracking
 from tests.dashboard.plotly_spec import array, figures_on
@@ -73,3 +75,59 @@ def test_side_panel_shows_the_image_and_its_score_in_each_run(results_env, app):
         row = next(r for r in store.get_predictions(run_id) if r.image_name == name)
         assert f"score {row.score:.4g} (normalised {row.score_normalized:.2f})" in text
     assert "anomalous (square)" in text
+
+
+def _ring(figure: dict) -> tuple[float, float] | None:
+    rings = [t for t in figure["data"] if t["name"] == SELECTED]
+    return (float(array(rings[0]["x"])[0]), float(array(rings[0]["y"])[0])) if rings else None
+
+
+def _point_of(figure: dict, name: str) -> tuple[float, float]:
+    for trace in figure["data"]:
+        for i, custom in enumerate(trace.get("customdata") or []):
+            if custom[0] == name:
+                return float(array(trace["x"])[i]), float(array(trace["y"])[i])
+    raise AssertionError(f"{name} is not on the map")
+
+
+def test_a_click_in_one_map_rings_the_image_in_every_map_and_is_kept_in_the_url(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    assert all(_ring(f) is None for f in figures_on(at).values())
+    name = "test/spot/002.png"
+    # what the browser sends for a click on that point in the deep_svdd map
+    at.session_state[embedding_view.chart_key(results_env.deep_svdd, None)] = {
+        "selection": {"points": [{"customdata": [name, "anomalous", 0.5]}]}
+    }
+    at = at.run()
+    assert not at.exception
+    assert at.selectbox(key="embedding_image").value == name
+    figures = figures_on(at)
+    assert len(figures) == 2
+    for figure in figures.values():
+        assert _ring(figure) == pytest.approx(_point_of(figure, name))
+    assert name in [c for image in at.image for c in image.captions]  # its thumbnail in the side panel
+    assert at.query_params["tsne_image"] == name
+
+    other = "test/good/003.png"  # a click in the other map moves the ring in both
+    at.session_state[embedding_view.chart_key(results_env.autoencoder, name)] = {
+        "selection": {"points": [{"customdata": [other, "normal", 0.1]}]}
+    }
+    at = at.run()
+    assert at.selectbox(key="embedding_image").value == other
+    assert all(_ring(f) == pytest.approx(_point_of(f, other)) for f in figures_on(at).values())
+    assert at.query_params["tsne_image"] == other
+
+
+def test_a_link_with_a_selected_image_rings_it(results_env):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import PROJECT
+
+    name = "test/square/002.png"
+    at = AppTest.from_file(str(PROJECT / PAGE), default_timeout=60)
+    at.session_state["user"], at.session_state["dataset"] = "tester", results_env.dataset
+    at.query_params["tsne_image"] = name
+    at = at.run()
+    assert not at.exception
+    assert at.selectbox(key="embedding_image").value == name
+    assert all(_ring(f) == pytest.approx(_point_of(f, name)) for f in figures_on(at).values())

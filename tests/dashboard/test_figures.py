@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dashboard import figures
+from dashboard import embedding_figures, figures
 from dashboard.projection import EmbeddingMap
 from dashboard.results import RunInfo, confusion_at
 
@@ -82,7 +82,7 @@ def _emap(with_train: bool = True) -> EmbeddingMap:
 
 
 def test_embedding_figure_by_label_marks_centroid_and_carries_hover_data():
-    fig = figures.embedding_figure(_emap(), "label", "vae #1")
+    fig = embedding_figures.embedding_figure(_emap(), "label", "vae #1")
     assert [t.name for t in fig.data] == ["train (normal)", "normal (2)", "anomalous (2)", "normal centroid"]
     anomalous = fig.data[2]
     assert list(anomalous.x) == [1.0, 2.0]
@@ -97,11 +97,11 @@ def test_embedding_figure_by_label_marks_centroid_and_carries_hover_data():
 
 
 def test_embedding_figure_by_defect_type_and_without_training_sample():
-    fig = figures.embedding_figure(_emap(with_train=False), "defect type")
+    fig = embedding_figures.embedding_figure(_emap(with_train=False), "defect type")
     assert [t.name for t in fig.data] == ["good (2)", "crack (1)", "hole (1)", "normal centroid"]
     assert len({t.marker.color for t in fig.data[:3]}) == 3
     with pytest.raises(ValueError, match="choose from"):
-        figures.embedding_figure(_emap(), "score")
+        embedding_figures.embedding_figure(_emap(), "score")
 
 
 def test_a_run_keeps_its_colour_whatever_is_chosen_with_it():
@@ -122,8 +122,18 @@ def test_a_defect_type_keeps_its_colour_in_every_panel():
     only_hole = EmbeddingMap(**{**full.__dict__, "defect_types": ("good", "hole", "hole", "good")})
 
     def colours(emap):
-        fig = figures.embedding_figure(emap, colour_by="defect type").to_dict()
+        fig = embedding_figures.embedding_figure(emap, colour_by="defect type").to_dict()
         return {t["name"].split(" (")[0]: t["marker"]["color"] for t in fig["data"] if "(" in t["name"]}
 
     assert colours(full)["hole"] == colours(only_hole)["hole"] != colours(full)["crack"]
     assert colours(full)["good"] == figures.NORMAL_COLOUR
+
+
+def test_the_selected_image_is_ringed_on_its_point_without_entering_the_legend():
+    fig = embedding_figures.embedding_figure(_emap(), "label", selected="test/hole/0.png")
+    ring = fig.data[-1]
+    assert ring.name == embedding_figures.SELECTED and ring.showlegend is False
+    assert (list(ring.x), list(ring.y)) == ([2.0], [0.5])  # where test/hole/0.png lies
+    assert ring.marker.symbol == "circle-open" and ring.hoverinfo == "skip"
+    names = [t.name for t in embedding_figures.embedding_figure(_emap(), selected="not/in/this/run.png").data]
+    assert embedding_figures.SELECTED not in names
