@@ -4,7 +4,7 @@ maps are in embedding_figures.py)."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -73,6 +73,37 @@ def roc_figure(runs: Sequence[RunInfo]) -> go.Figure:
     fig.update_yaxes(title="true positive rate", range=[0, 1.02], scaleanchor="x", scaleratio=1)
     fig.update_layout(legend={"x": 0.98, "y": 0.02, "xanchor": "right", "yanchor": "bottom"})
     return _layout(fig, "ROC curves (image level)", height=460)
+
+
+def roc_point(confusion: Confusion) -> tuple[float, float] | None:
+    """(false positive rate, true positive rate) at the confusion's threshold; None without both classes."""
+    normals, anomalies = confusion.tn + confusion.fp, confusion.tp + confusion.fn
+    if not normals or not anomalies:
+        return None
+    return confusion.fp / normals, confusion.tp / anomalies
+
+
+def add_threshold_markers(
+    fig: go.Figure, runs: Sequence[RunInfo], confusions: Mapping[int, Confusion]
+) -> go.Figure:
+    """`fig` (a `roc_figure`) with each run's chosen threshold as a dot on its curve, in the run's colour."""
+    for run in runs:
+        confusion = confusions.get(run.id)
+        point = roc_point(confusion) if confusion is not None else None
+        if point is None:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[point[0]],
+                y=[point[1]],
+                mode="markers",
+                marker={"color": run_colour(run.id), "size": 13, "line": {"width": 2, "color": "white"}},
+                name=f"{run.label} at {confusion.threshold:.2f}",
+                hovertemplate=f"threshold {confusion.threshold:.2f}: {confusion.fp} false positive(s), "
+                f"{confusion.fn} false negative(s)<br>FPR %{{x:.3f}}, TPR %{{y:.3f}}<extra>{run.label}</extra>",
+            )
+        )
+    return fig
 
 
 def defect_auroc_figure(runs: Sequence[RunInfo]) -> go.Figure:

@@ -1,4 +1,6 @@
-"""The review report: one self-contained HTML file (Plotly inlined once, images as base64 PNG, no links out)."""
+"""The review report: one self-contained HTML file (Plotly inlined once, images as base64 PNG, no links out)
+with the leaderboard, test-set sizes, run notes, figures, thresholds with their confusion matrices, t-SNE maps,
+the chosen examples with their comments, and the other comment threads."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.pictures import data_url
-from dashboard.results import LEADERBOARD_DIGITS
+from dashboard.results import LEADERBOARD_DIGITS, Confusion, fmt
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -25,16 +27,13 @@ table.leaderboard th:first-child, table.leaderboard td:first-child { text-align:
 figure { margin: 0; text-align: center; font-size: 0.8rem; color: #555; }
 figure img { width: 128px; height: 128px; image-rendering: pixelated; display: block; }
 .comment { margin: 0.5rem 0; } .comment .who { color: #666; font-size: 0.85rem; }
+.reply { border-left: 3px solid #e3e3e3; }
+.warning { background: #fff4e5; border-left: 4px solid #f0a030; padding: 0.5rem 0.8rem; }
+.confusions { display: flex; flex-wrap: wrap; gap: 1.5rem; }
+table.confusion { border-collapse: collapse; margin: 0.3rem 0; }
+table.confusion th, table.confusion td { border: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: center; }
+.example-body { display: flex; flex-wrap: wrap; gap: 1.5rem; } .example-body .comments { max-width: 420px; }
 """
-
-
-@dataclass(frozen=True)
-class Example:
-    """A chosen image: a title, a line of context and labelled pictures (PNG bytes)."""
-
-    title: str
-    caption: str
-    pictures: tuple[tuple[str, bytes], ...]
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,35 @@ class ReportComment:
     created_at: datetime
     target: str
     text: str
+    depth: int = 0  # 0 starts a thread, 1 answers it, 2 answers the answer...
+    edited_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Example:
+    """A chosen image: a title, a line of context, labelled pictures (PNG bytes) and the comments on it."""
+
+    title: str
+    caption: str
+    pictures: tuple[tuple[str, bytes], ...]
+    comments: tuple[ReportComment, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """The test set a run was scored on: n images and n per defect type, e.g. 'good 6, square 4'."""
+
+    run: str
+    n: int | None
+    per_defect_type: str
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    """The threshold chosen for a run (on normalised scores) and its confusion there."""
+
+    run: str
+    confusion: Confusion
 
 
 def _table(leaderboard: pd.DataFrame) -> str:
@@ -56,23 +84,52 @@ def _table(leaderboard: pd.DataFrame) -> str:
     )
 
 
+def _comment(comment: ReportComment) -> str:
+    text = html.escape(comment.text).replace("\n", "<br>")
+    when = comment.created_at.strftime("%Y-%m-%d %H:%M")
+    edited = f" · edited {comment.edited_at:%Y-%m-%d %H:%M} UTC" if comment.edited_at else ""
+    attrs = 'class="comment"'
+    if comment.depth:  # an answer: indented under the comment it answers
+        attrs = f'class="comment reply" style="margin-left: {1.5 * min(comment.depth, 6):.1f}rem; padding-left: 0.6rem"'
+    return (
+        f'<div {attrs}><div class="who">{html.escape(comment.author)} · {when} UTC · on '
+        f"{html.escape(comment.target)}{edited}</div><div>{text}</div></div>"
+    )
+
+
 def _example(example: Example) -> str:
     figures = "".join(
         f'<figure><img alt="{html.escape(label)}" src="{data_url(png)}"><figcaption>{html.escape(label)}</figcaption></figure>'
         for label, png in example.pictures
     )
+    notes = "".join(_comment(c) for c in example.comments)
+    notes = f'<div class="comments">{notes}</div>' if notes else ""
     return (
         f'<div class="example"><h3>{html.escape(example.title)}</h3>'
-        f'<p>{html.escape(example.caption)}</p><div class="strip">{figures}</div></div>'
+        f'<p>{html.escape(example.caption)}</p><div class="example-body"><div class="strip">{figures}</div>'
+        f"{notes}</div></div>"
     )
 
 
-def _comment(comment: ReportComment) -> str:
-    text = html.escape(comment.text).replace("\n", "<br>")
-    when = comment.created_at.strftime("%Y-%m-%d %H:%M")
+def _counts(counts: Sequence[RunCounts], warning: str | None) -> list[str]:
+    rows = "".join(
+        f"<tr><td>{html.escape(c.run)}</td><td>{'–' if c.n is None else c.n}</td>"
+        f"<td>{html.escape(c.per_defect_type) or '–'}</td></tr>"
+        for c in counts
+    )
+    parts = [f'<p class="warning">{html.escape(warning)}</p>'] if warning else []
+    head = "<tr><th>run</th><th>test images</th><th>per defect type</th></tr>"
+    return [*parts, f'<table class="leaderboard"><thead>{head}</thead><tbody>{rows}</tbody></table>']
+
+
+def _confusion(row: ThresholdRow) -> str:
+    c = row.confusion
     return (
-        f'<div class="comment"><div class="who">{html.escape(comment.author)} · {when} UTC · on '
-        f"{html.escape(comment.target)}</div><div>{text}</div></div>"
+        f"<div><h3>{html.escape(row.run)} at {c.threshold:.2f}</h3>"
+        '<table class="confusion"><tr><th>truth \\ called</th><th>normal</th><th>anomalous</th></tr>'
+        f"<tr><th>normal</th><td>TN {c.tn}</td><td>FP {c.fp}</td></tr>"
+        f"<tr><th>anomalous</th><td>FN {c.fn}</td><td>TP {c.tp}</td></tr></table>"
+        f"<div>precision {fmt(c.precision, 2)} · recall {fmt(c.recall, 2)}</div></div>"
     )
 
 
@@ -85,8 +142,26 @@ def build_report(
     comments: Sequence[ReportComment],
     generated_at: datetime,
     author: str = "",
+    counts: Sequence[RunCounts] = (),
+    test_set_warning: str | None = None,
+    notes: Sequence[tuple[str, str]] = (),
+    thresholds: Sequence[ThresholdRow] = (),
+    embedding_figures: Sequence[go.Figure] = (),
+    not_mapped: Sequence[str] = (),
 ) -> str:
-    """The report as one HTML string that opens offline: Plotly's script is inlined with the first figure."""
+    """The report as one HTML string that opens offline: Plotly's script is inlined with the first figure.
+    `notes` are (run, note) pairs; `not_mapped` names the runs whose t-SNE maps were not computed."""
+    drawn = 0
+
+    def figure_html(figure: go.Figure) -> str:
+        nonlocal drawn
+        drawn += 1
+        return figure.to_html(
+            full_html=False,
+            include_plotlyjs="inline" if drawn == 1 else False,
+            config={"displaylogo": False, "responsive": True},
+        )
+
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -98,14 +173,30 @@ def build_report(
         "<h2>Leaderboard</h2>",
         _table(leaderboard),
     ]
-    for i, figure in enumerate(figures):
+    if counts:
+        parts += ["<h2>Test sets</h2>", *_counts(counts, test_set_warning)]
+    if notes:
+        parts.append("<h2>Run notes</h2>")
+        parts += [
+            f"<p><b>{html.escape(run)}</b>: {html.escape(text).replace(chr(10), '<br>')}</p>"
+            for run, text in notes
+        ]
+    parts += [figure_html(figure) for figure in figures]
+    if thresholds:
+        parts.append("<h2>Thresholds</h2>")
         parts.append(
-            figure.to_html(
-                full_html=False,
-                include_plotlyjs="inline" if i == 0 else False,
-                config={"displaylogo": False, "responsive": True},
-            )
+            "<p>On scores normalised to 0-1 against the normal training images (0.5 = the highest normal "
+            "training score); an image is called anomalous when its score reaches the threshold.</p>"
         )
+        parts.append(f'<div class="confusions">{"".join(_confusion(row) for row in thresholds)}</div>')
+    if embedding_figures or not_mapped:
+        parts.append("<h2>t-SNE maps</h2>")
+        parts += [figure_html(figure) for figure in embedding_figures]
+        if not_mapped:
+            parts.append(
+                f"<p>Not computed for {html.escape(', '.join(not_mapped))}: open the Embeddings page with "
+                "these runs before downloading the report to include them.</p>"
+            )
     parts.append("<h2>Chosen examples</h2>")
     parts += [_example(e) for e in examples] or ["<p>No images were flagged for this review.</p>"]
     parts.append("<h2>Comments</h2>")

@@ -163,6 +163,16 @@ def embedding_map(run_id: int):
     return _embedding_map(run_id, *_locations())
 
 
+_MAPPED: set[tuple[int, str, str]] = set()  # the t-SNE maps this process has computed (on Embeddings)
+
+
+def computed_embedding_map(run_id: int):
+    """The run's t-SNE map when this process has computed it already, else None (the report shows the maps
+    people opened rather than spend seconds per run on the others)."""
+    key = (run_id, *_locations())
+    return _embedding_map(*key) if key in _MAPPED else None
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
     from pathlib import Path
@@ -180,7 +190,7 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
         )
     if train is not None and len(train) > MAX_TRAIN_POINTS:
         train = train[np.sort(np.random.default_rng(0).choice(len(train), MAX_TRAIN_POINTS, replace=False))]
-    return project(
+    emap = project(
         embeddings,
         train,
         centroid,
@@ -189,6 +199,8 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
         defect_types=tuple(str(d) for d in defect_types),
         scores=scores,
     )
+    _MAPPED.add((run_id, db_url, mlflow_uri))
+    return emap
 
 
 @st.cache_resource(ttl=600, max_entries=3, show_spinner="Loading the dataset's images...")

@@ -1,32 +1,54 @@
-"""Parts of the Review page: the chosen examples (as pictures for the page and the report) and the report."""
+"""Parts of the Review page: the chosen examples (their pictures, for the page and the report, with the comments
+on each image beside them) and the report."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import streamlit as st
 
-from dashboard import figures, pictures, results, results_cache
-from dashboard.report import Example, ReportComment, build_report
-from dashboard.results import RunInfo
+from dashboard import comment_threads, figures, pictures, results, results_cache, selection
+from dashboard.embedding_figures import embedding_figure
+from dashboard.report import Example, RunCounts, ThresholdRow, build_report
+from dashboard.results import ImageViews, RunInfo
 from db import comments
 from db.comments import CommentRow, FlagRow
 
 EXAMPLE_PX = 128
 
 
-def example(flag: FlagRow, runs: Sequence[RunInfo]) -> Example:
-    """The input (defect outlined) and each run's error map of a flagged image, with its truth and note."""
-    shown: list[tuple[str, bytes]] = []
-    truth = "not in the selected runs' test sets"
-    input_done = False
+@dataclass(frozen=True)
+class RunView:
+    """One run's view of a flagged image: its normalised score and maps with the run's map range."""
+
+    run: RunInfo
+    score: float
+    views: ImageViews
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class FlaggedImage:
+    truth: str
+    picture: np.ndarray | None  # the input, defect outlined where there is a mask
+    views: tuple[RunView, ...]
+    unreadable: tuple[str, ...]  # a sentence per run whose results file cannot be read
+
+
+def flagged_image(name: str, runs: Sequence[RunInfo]) -> FlaggedImage:
+    """The input and each run's maps of test image `name` (runs that did not score it are left out)."""
+    truth, picture = "not in the selected runs' test sets", None
+    shown: list[RunView] = []
     unreadable: list[str] = []
     for run in runs:
         table = results_cache.score_table(run.id)
-        i = table.index(flag.image_name)
+        i = table.index(name)
         try:
-            views = results_cache.image_views(run.id, flag.image_name)
+            views = results_cache.image_views(run.id, name)
             lo, hi = results_cache.map_range(run.id)
         except results.ResultsFileError:
             unreadable.append(results.unreadable(run))
@@ -34,23 +56,39 @@ def example(flag: FlagRow, runs: Sequence[RunInfo]) -> Example:
         if i is None or views is None:
             continue
         truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
-        if not input_done:
-            picture = results_cache.input_image(run.dataset, run.image_size, flag.image_name)
-            if picture is not None:
-                outlined = pictures.outline(picture, views.mask) if views.mask is not None else picture
-                shown.append(("input", pictures.png_bytes(outlined, EXAMPLE_PX)))
-            input_done = True
-        label = f"{run.label}: {table.scores_normalized[i]:.2f}"
-        shown.append((label, pictures.png_bytes(pictures.heat(views.anomaly_map, lo, hi), EXAMPLE_PX)))
+        if not shown:
+            picture = results_cache.input_image(run.dataset, run.image_size, name)
+            if picture is not None and views.mask is not None:
+                picture = pictures.outline(picture, views.mask)
+        shown.append(RunView(run, float(table.scores_normalized[i]), views, lo, hi))
+    return FlaggedImage(truth, picture, tuple(shown), tuple(unreadable))
+
+
+def caption(image: FlaggedImage, flag: FlagRow) -> str:
+    """Truth, who flagged it (from which run, with the note), and a sentence per unreadable results file."""
     note = f": {flag.note}" if flag.note else ""
     flagged_from = f" from run #{flag.run_id}" if flag.run_id is not None else ""
-    caption = f"{truth} · flagged by {flag.author}{flagged_from}{note} · numbers are normalised scores"
-    caption = " ".join([caption, *unreadable])
-    return Example(title=flag.image_name, caption=caption, pictures=tuple(shown))
+    text = f"{image.truth} · flagged by {flag.author}{flagged_from}{note} · numbers are normalised scores"
+    return " ".join([text, *image.unreadable])
+
+
+def example(flag: FlagRow, runs: Sequence[RunInfo], notes: Sequence[CommentRow] = ()) -> Example:
+    """The input (defect outlined) and each run's error map of a flagged image, its truth, note and comments."""
+    image = flagged_image(flag.image_name, runs)
+    shown = [("input", pictures.png_bytes(image.picture, EXAMPLE_PX))] if image.picture is not None else []
+    for view in image.views:
+        heat = pictures.heat(view.views.anomaly_map, view.lo, view.hi)
+        shown.append((f"{view.run.label}: {view.score:.2f}", pictures.png_bytes(heat, EXAMPLE_PX)))
+    return Example(
+        title=flag.image_name,
+        caption=caption(image, flag),
+        pictures=tuple(shown),
+        comments=tuple(comment_threads.report_comments(notes, runs)),
+    )
 
 
 def show_example(item: Example, key: str) -> bool:
-    """Draw one example; True when its Unflag button was pressed."""
+    """Draw one example's heading and pictures; True when its Unflag button was pressed."""
     head, button = st.columns([5, 1])
     head.markdown(f"**{item.title}**  \n{item.caption}")
     pressed = button.button("Unflag", key=key, icon=":material/flag:")
@@ -61,33 +99,47 @@ def show_example(item: Example, key: str) -> bool:
     return pressed
 
 
-def target(row: CommentRow, runs: Sequence[RunInfo]) -> str:
-    """What a comment is about, with the run's method where the run is known, e.g. 'vae #3, test/a.png'."""
-    labels = {run.id: run.label for run in runs}
-    parts = [labels.get(row.run_id, f"run #{row.run_id}")] if row.run_id is not None else []
-    return ", ".join([*parts, *([row.image_name] if row.image_name else [])]) or "the dataset"
+def image_comments(rows: Sequence[CommentRow], image_name: str) -> list[CommentRow]:
+    return [row for row in rows if row.image_name == image_name]
 
 
-def show_comments(rows: Sequence[CommentRow], runs: Sequence[RunInfo]) -> None:
-    """Comments oldest first: author, time and target as a heading, the text shown verbatim."""
-    if not rows:
-        st.caption("No comments yet.")
-    for row in rows:
-        with st.chat_message("user", avatar=":material/person:"):
-            st.markdown(f"**{row.author}** · {row.created_at:%Y-%m-%d %H:%M} UTC · on {target(row, runs)}")
-            st.text(row.text)
+def confusions(runs: Sequence[RunInfo]) -> dict[int, results.Confusion]:
+    """Each run's confusion at the threshold chosen for it on Compare."""
+    out = {}
+    for run in runs:
+        table = results_cache.score_table(run.id)
+        out[run.id] = results.confusion_at(table.labels, table.scores_normalized, selection.threshold(run))
+    return out
+
+
+def roc_with_thresholds(runs: Sequence[RunInfo]):
+    """The ROC figure with each run's chosen threshold marked on its curve."""
+    return figures.add_threshold_markers(figures.roc_figure(runs), runs, confusions(runs))
 
 
 def report_html(dataset: str, runs: Sequence[RunInfo], author: str) -> str:
-    """The self-contained HTML report of what the Review page shows."""
+    """The self-contained HTML report of what the Review page shows, with the thresholds, test sets, run notes
+    and the t-SNE maps computed so far."""
     flags = comments.list_flags(dataset)
     notes = comments.list_comments(dataset)
+    flagged = {flag.image_name for flag in flags}
+    maps = {run.id: results_cache.computed_embedding_map(run.id) for run in runs}
+    by_run = confusions(runs)
     return build_report(
         dataset=dataset,
         leaderboard=results.leaderboard(runs, sort=True),
-        figures=[figures.roc_figure(runs), figures.defect_auroc_figure(runs)],
-        examples=[example(flag, runs) for flag in flags],
-        comments=[ReportComment(c.author, c.created_at, target(c, runs), c.text) for c in notes],
+        figures=[figures.add_threshold_markers(figures.roc_figure(runs), runs, by_run)]
+        + ([figures.defect_auroc_figure(runs)] if any(r.auroc_per_defect_type for r in runs) else []),
+        examples=[example(flag, runs, image_comments(notes, flag.image_name)) for flag in flags],
+        comments=comment_threads.report_comments([c for c in notes if c.image_name not in flagged], runs),
         generated_at=datetime.now(UTC).replace(tzinfo=None),
         author=author,
+        counts=[RunCounts(run.label, run.n_test, results.test_images(run)) for run in runs],
+        test_set_warning=results.test_set_warning(runs, results_cache.current_label_set(dataset)),
+        notes=[(run.label, run.notes) for run in runs if run.notes],
+        thresholds=[ThresholdRow(run.label, by_run[run.id]) for run in runs],
+        embedding_figures=[
+            embedding_figure(maps[run.id], "defect type", run.label) for run in runs if maps[run.id]
+        ],
+        not_mapped=[run.label for run in runs if maps[run.id] is None],
     )

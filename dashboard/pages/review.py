@@ -1,14 +1,21 @@
-"""Review (meeting mode): the leaderboard, ROC curves, the examples flagged on Inspect, comments with author
-and time, and a self-contained HTML report for people who were not there."""
+"""Review (meeting mode): the leaderboard, ROC curves with the chosen thresholds, the examples flagged on
+Inspect with the comments on each beside it, comment threads, a presentation mode (one section per screen,
+projector-sized) and a self-contained HTML report for people who were not there."""
 
 from datetime import UTC, datetime
 
 import streamlit as st
 
-from dashboard import figures, results, review_view, selection
+from dashboard import comment_threads, results, review_slides, review_view, selection
 from db import comments
 
-st.title("Review")
+title, toggle = st.columns([4, 1], vertical_alignment="bottom")
+title.title("Review")
+presenting = toggle.toggle(
+    "Presentation mode",
+    key="presentation",
+    help="Larger text and figures, one section per screen; kept in the link",
+)
 dataset = selection.dataset_in_view()
 if not dataset:
     st.stop()
@@ -17,6 +24,11 @@ if not runs:
     st.stop()
 dataset = runs[0].dataset  # the variant the runs were recorded under, e.g. 'mnist:3'
 user = st.session_state.get("user", "")
+flags = comments.list_flags(dataset)
+notes = comments.list_comments(dataset)
+if presenting:
+    review_slides.show(dataset, runs, flags, notes, user)
+    st.stop()
 
 st.subheader("Leaderboard")
 st.dataframe(
@@ -28,19 +40,25 @@ st.dataframe(
         for name, digits in results.LEADERBOARD_DIGITS.items()
     },
 )
-st.plotly_chart(figures.roc_figure(runs), key="review_roc")
+st.plotly_chart(review_view.roc_with_thresholds(runs), key="review_roc")
 
 st.subheader("Chosen examples")
-flags = comments.list_flags(dataset)
 if not flags:
     st.caption("No images flagged yet: use “Flag for review” on the Inspect page.")
 for flag in flags:
-    if review_view.show_example(review_view.example(flag, runs), key=f"unflag_{flag.id}"):
-        comments.unflag_image(dataset, flag.image_name)
-        st.rerun()
+    shown, beside = st.columns([3, 2])
+    with shown:
+        if review_view.show_example(review_view.example(flag, runs), key=f"unflag_{flag.id}"):
+            comments.unflag_image(dataset, flag.image_name)
+            st.rerun()
+    with beside:
+        on_image = review_view.image_comments(notes, flag.image_name)
+        comment_threads.show_threads(on_image, runs, dataset, user, empty="No comments on this image yet.")
+        comment_threads.comment_on_image(dataset, user, flag.image_name, key=f"comment_on_{flag.id}")
 
 st.subheader("Comments")
-review_view.show_comments(comments.list_comments(dataset), runs)
+flagged = {flag.image_name for flag in flags}
+comment_threads.show_threads([c for c in notes if c.image_name not in flagged], runs, dataset, user)
 targets: dict[str, tuple[int | None, str | None]] = {f"run {run.label}": (run.id, None) for run in runs}
 targets |= {f"image {flag.image_name}": (None, flag.image_name) for flag in flags}
 if (current := st.session_state.get("inspect_image")) and f"image {current}" not in targets:
@@ -67,5 +85,6 @@ st.download_button(
     mime="text/html",
     icon=":material/download:",
     on_click="ignore",
-    help="One file with the leaderboard, the figures, the examples and the comments; opens offline",
+    help="One file with the leaderboard, test sets, run notes, figures, thresholds, t-SNE maps opened so far, "
+    "the examples and the comments; opens offline",
 )

@@ -79,3 +79,41 @@ def test_empty_sections_say_so():
     page = _report(examples=[], comments=[], figures=[])
     assert "No images were flagged" in page and "No comments." in page
     assert "plotly" not in page.lower()
+
+
+def test_report_holds_test_sets_notes_thresholds_maps_and_threads():
+    from dashboard.report import RunCounts, ThresholdRow
+    from dashboard.results import Confusion
+
+    reply = ReportComment(
+        "bob", datetime(2026, 1, 2, 4, 0), "test/a.png", "glare", 1, datetime(2026, 1, 2, 4, 30)
+    )
+    page = _report(
+        counts=[RunCounts("vae #1", 14, "good 6, square 8"), RunCounts("padim #2", 12, "good 6, square 6")],
+        test_set_warning="These runs were scored on 2 different test sets (12, 14 images)",
+        notes=[("vae #1", "lr 1e-3\nlonger")],
+        thresholds=[ThresholdRow("vae #1", Confusion(0.52, tp=7, fp=1, tn=5, fn=1))],
+        embedding_figures=[go.Figure(go.Scatter(x=[0], y=[0], name="tsne-c"))],
+        not_mapped=["padim #2"],
+        examples=[
+            Example(
+                "test/a.png",
+                "anomalous (a)",
+                (),
+                (ReportComment("ann", datetime(2026, 1, 2, 3, 0), "test/a.png", "dent?"), reply),
+            )
+        ],
+    )
+    sizes = page[page.index("<h2>Test sets") : page.index("<h2>Run notes")]
+    assert "<td>vae #1</td><td>14</td><td>good 6, square 8</td>" in sizes and "2 different test sets" in sizes
+    assert "<b>vae #1</b>: lr 1e-3<br>longer" in page
+    matrix = page[page.index("<h2>Thresholds") : page.index("<h2>t-SNE maps")]
+    assert "vae #1 at 0.52" in matrix
+    assert "<td>TN 5</td><td>FP 1</td>" in matrix and "<td>FN 1</td><td>TP 7</td>" in matrix
+    assert "precision 0.88 · recall 0.88" in matrix
+    maps = page[page.index("<h2>t-SNE maps") : page.index("<h2>Chosen examples")]
+    assert "tsne-c" in maps and "Not computed for padim #2" in maps
+    assert page.count("Plotly.newPlot") == 3 and len(re.findall(r"\* plotly\.js v\d", page)) == 1
+    example = page[page.index("<h2>Chosen examples") : page.index("<h2>Comments")]
+    assert example.index("dent?") < example.index("glare")  # the image's thread beside its pictures
+    assert 'class="comment reply"' in example and "edited 2026-01-02 04:30 UTC" in example
