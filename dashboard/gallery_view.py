@@ -59,7 +59,7 @@ def filters(table: ScoreTable) -> GalleryFilter:
     """The filter widgets (label, defect type, score range of the reference run, flagged only)."""
     types = gallery.defect_types(table)
     _restore(types)
-    c1, c2, c3, c4 = st.columns([2, 3, 3, 1.3], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([2.6, 3, 3, 1.7], vertical_alignment="bottom")
     label = c1.radio("Label", gallery.LABELS, horizontal=True, key=KEYS["label"])
     chosen_types = c2.multiselect(
         "Defect type", types, key=KEYS["defect_types"], placeholder="All defect types"
