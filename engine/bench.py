@@ -244,8 +244,11 @@ def _datasets(names: Sequence[str]) -> list[str]:
     out = []
     for name in names:
         path = SHARED_DATASETS / name
-        if path.is_dir():
+        nested = sorted(SHARED_DATASETS.glob(f"*/{name}")) if "/" not in name else []  # "tire" -> mvtec_3d_ad/tire
+        if path.is_dir() and (path / "train").is_dir():
             out.append(str(path))
+        elif len(nested) == 1 and nested[0].is_dir():
+            out.append(str(nested[0]))
         elif Path(name).is_dir() or ":" in name or name.startswith("mnist"):
             out.append(name)
         else:
