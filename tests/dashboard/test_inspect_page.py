@@ -231,3 +231,14 @@ def test_a_link_restores_the_gallery_filter_and_page(results_env, monkeypatch):
     anomalous = [n for n, t in zip(names, types, strict=True) if t != "good"]
     assert _grid_names(at) == anomalous[2:4]
     assert "page 2 of 4" in " ".join(c.value for c in at.caption)
+
+
+def test_the_filter_comes_back_after_another_page_ran(results_env, app):
+    from dashboard.gallery import GalleryFilter
+
+    # what the Inspect page left in the session before the user went to another page and back
+    at = app(PAGE, dataset=results_env.dataset, gallery_saved=(GalleryFilter(label="normal"), 1))
+    assert not at.exception
+    assert at.radio(key="gallery_label").value == "normal"
+    names, labels, _, _ = _order(results_env.autoencoder)
+    assert _grid_names(at) == [n for n, lab in zip(names, labels, strict=True) if lab == 0]

@@ -141,3 +141,14 @@ def test_embeddings_click_rings_the_image_in_every_map(app: App, flow):
     assert re.search(r"[?&]tsne_image=" + re.escape(name.replace("/", "%2F")), page.url), page.url
     no_exception(page)
     page.screenshot(path=ARTIFACTS / "gallery-embeddings.png", full_page=True)
+
+
+def test_the_gallery_filter_outlives_a_page_switch(app: App, flow):
+    page = app.page
+    app.open("Inspect")
+    gallery = page.get_by_test_id("stExpander").filter(has_text="Gallery")
+    expect(gallery.get_by_text("page 1 of 1 · images 1-10 of 10")).to_be_visible()
+    radio = gallery.get_by_test_id("stRadio").filter(has_text="Label")
+    expect(radio.get_by_role("radio", name="anomalous")).to_be_checked()
+    assert "g_label=anomalous" in page.url, page.url
+    no_exception(page)
