@@ -244,7 +244,9 @@ def _datasets(names: Sequence[str]) -> list[str]:
     out = []
     for name in names:
         path = SHARED_DATASETS / name
-        nested = sorted(SHARED_DATASETS.glob(f"*/{name}")) if "/" not in name else []  # "tire" -> mvtec_3d_ad/tire
+        nested = (
+            sorted(SHARED_DATASETS.glob(f"*/{name}")) if "/" not in name else []
+        )  # "tire" -> mvtec_3d_ad/tire
         if path.is_dir() and (path / "train").is_dir():
             out.append(str(path))
         elif len(nested) == 1 and nested[0].is_dir():
@@ -442,6 +444,16 @@ def compare_with_peers(ours: Sequence[dict[str, str]], peers: Sequence[dict[str,
     return "\n".join(lines)
 
 
+def peer_died(dataset: str, method: str, returncode: int, args: argparse.Namespace) -> Row:
+    """The failed row of a peer process that ended without writing its own (killed, out of memory, crashed)."""
+    why = "killed, e.g. out of memory" if returncode < 0 or returncode == 137 else "crashed"
+    return Row(
+        "peers", Path(dataset).name, "anomalib" if method in ("padim", "patchcore", "ganomaly") else "pyod",
+        method, method, args.seeds[0], args.image_size or 128, args.preset, None, None, None, None, None, None,
+        "", f"failed: the peer process {why} (exit code {returncode})",
+    )  # fmt: skip
+
+
 def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     """Run our methods and the peers of the same ideas on the same data in one go, then pair them.
 
@@ -463,11 +475,22 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     input_size = METHODS["padim"].Params().input_size  # anomalib's PaDiM / PatchCore see what ours see
     peers_csv = args.out / "peers_raw.csv"
     fresh = args.out / "peers_raw.new.csv"
-    cmd = [str(python), str(PROJECT_ROOT / "benchmarks" / "peers.py"), "--datasets", *datasets,
-           "--image-size", str(args.image_size or 128), "--input-size", str(input_size),
-           "--methods", ",".join(peer_methods), "--out", str(fresh), "--overwrite"]  # fmt: skip
-    print("running peers:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    fresh.unlink(missing_ok=True)
+    for dataset in datasets:  # one process per peer run: one that dies (e.g. out of memory) is one failed row
+        for method in peer_methods:
+            cmd = [str(python), str(PROJECT_ROOT / "benchmarks" / "peers.py"), "--datasets", dataset,
+                   "--image-size", str(args.image_size or 128), "--input-size", str(input_size),
+                   "--methods", method, "--out", str(fresh)]  # fmt: skip
+            print("running peer:", " ".join(cmd), flush=True)
+            done = subprocess.run(cmd, check=False)
+            if done.returncode != 0:
+                write_rows(
+                    fresh,
+                    [
+                        *(row_from_csv(r) for r in (read_rows(fresh) if fresh.exists() else [])),
+                        peer_died(dataset, method, done.returncode, args),
+                    ],
+                )
     peer_rows = [row_from_csv(r) for r in read_rows(fresh)]
     fresh.unlink()
     fresh.with_suffix(".md").unlink(missing_ok=True)

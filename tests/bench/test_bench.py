@@ -1,3 +1,4 @@
+import argparse
 import csv
 
 import pytest
@@ -158,3 +159,16 @@ def test_by_default_a_suite_records_nothing(tmp_path, workbench_env):
     assert bench.main("leaderboard", args) == 0
     assert bench.read_rows(tmp_path / "r" / "leaderboard.csv")[0]["image_size"] == "128"
     assert store.list_runs() == [] and not (tmp_path / "r" / "store").exists()
+
+
+def test_a_peer_process_that_dies_becomes_a_failed_row():
+    args = argparse.Namespace(seeds=[0], image_size=None, preset="cpu")
+    row = bench.peer_died("/data/magnetic_tile/magnetic_tile", "patchcore", -9, args)
+    assert (row.dataset, row.impl, row.method, row.image_auroc) == (
+        "magnetic_tile",
+        "anomalib",
+        "patchcore",
+        None,
+    )
+    assert "out of memory" in row.notes and "-9" in row.notes
+    assert bench.peer_died("tire", "vae", 1, args).impl == "pyod"
