@@ -1,13 +1,40 @@
-"""The job queue on the Train page: text of a job's progress, the table of finished jobs, the live panel."""
+"""The job queue on the Train page: text of a job's progress (with a smoothed ETA), the table of finished jobs
+with their AUROC, Retry of failed and cancelled jobs, and the way from finished runs to Compare."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.messages import for_people
+from db import store
 from engine import jobs
 from engine.jobs import JobView
+
+ETA_WEIGHT = 0.3  # share of a new raw ETA in the shown one: a jump of 60 s moves it 18 s per 2 s refresh
+SHOWN_FAILURES = 3  # failed or cancelled jobs offered for Retry
+COMPARE_PAGE = "dashboard/pages/compare.py"
+
+
+@dataclass(frozen=True)
+class ShownEta:
+    seconds: float
+    at: float  # time.monotonic() when shown
+
+
+def smoothed_eta(
+    previous: ShownEta | None, raw: float | None, now: float, weight: float = ETA_WEIGHT
+) -> ShownEta | None:
+    """Exponential smoothing of the worker's ETA: the previous shown ETA, counted down by the time since,
+    blended with the new raw one; the first raw ETA is shown as is, and no raw ETA shows none."""
+    if raw is None:
+        return None
+    if previous is None:
+        return ShownEta(raw, now)
+    counted_down = max(previous.seconds - (now - previous.at), 0.0)
+    return ShownEta(weight * raw + (1 - weight) * counted_down, now)
 
 
 def duration(seconds: float | None) -> str:
@@ -19,8 +46,8 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def progress_text(job: JobView) -> str:
-    """'#3 vae on toy (smoke): fit, epoch 2/10, loss 0.0123, ETA 0:42'."""
+def progress_text(job: JobView, eta: float | None = None) -> str:
+    """'#3 vae on toy (smoke): fit, epoch 2/10, loss 0.0123, ETA 0:42' (`eta`: the smoothed one, if any)."""
     parts = [f"#{job.id} {job.method} on {job.dataset} ({job.preset})"]
     if job.status == "QUEUED":
         return parts[0] + ": waiting for the worker"
@@ -29,14 +56,32 @@ def progress_text(job: JobView) -> str:
         detail.append(f"epoch {job.epoch}/{job.epochs}")
     if job.loss is not None:
         detail.append(f"loss {job.loss:.4g}")
-    if job.eta_seconds is not None:
-        detail.append(f"ETA {duration(job.eta_seconds)}")
+    eta = job.eta_seconds if eta is None else eta
+    if eta is not None:
+        detail.append(f"ETA {duration(eta)}")
     if job.cancel_requested:
         detail.append("cancelling after this epoch")
     return f"{parts[0]}: {', '.join(detail)}"
 
 
-def finished_table(views: list[JobView]) -> pd.DataFrame:
+def run_aurocs(views: list[JobView], url: str) -> dict[int, tuple[float | None, float | None]]:
+    """(image AUROC, pixel AUROC) of the runs behind finished jobs, by run id."""
+    out = {}
+    for v in views:
+        if v.status == "DONE" and v.run_id is not None and (run := store.get_run(v.run_id, url=url)):
+            out[v.run_id] = (run.image_auroc, run.pixel_auroc)
+    return out
+
+
+def _auroc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def finished_table(
+    views: list[JobView], aurocs: dict[int, tuple[float | None, float | None]]
+) -> pd.DataFrame:
+    """One row per finished, failed or cancelled job, with its run's AUROCs when it has a run."""
+    columns = ["job", "method", "dataset", "preset", "status", "run", "image AUROC", "pixel AUROC", "took"]
     rows = [
         {
             "job": v.id,
@@ -45,6 +90,8 @@ def finished_table(views: list[JobView]) -> pd.DataFrame:
             "preset": v.preset,
             "status": v.status,
             "run": v.run_id,
+            "image AUROC": _auroc(aurocs.get(v.run_id, (None, None))[0]),
+            "pixel AUROC": _auroc(aurocs.get(v.run_id, (None, None))[1]),
             "took": duration((v.ended_at - v.started_at).total_seconds())
             if v.ended_at and v.started_at
             else "-",
@@ -53,13 +100,66 @@ def finished_table(views: list[JobView]) -> pd.DataFrame:
         }
         for v in views
     ]
-    return pd.DataFrame(
-        rows, columns=["job", "method", "dataset", "preset", "status", "run", "took", "ended (UTC)", "error"]
-    )
+    return pd.DataFrame(rows, columns=[*columns, "ended (UTC)", "error"])
 
 
-def queue_panel(executor: jobs.Executor, url: str) -> None:
-    """Active jobs with progress and a cancel button, failures with their error, then finished jobs."""
+def retry(job: JobView, url: str, executor: jobs.Executor) -> None:
+    """Button callback: queue the job's configuration again, and say so (or why not) above the queue."""
+    try:
+        new_id = jobs.enqueue(job.config, db_url=url)
+    except ValueError as exc:
+        st.session_state["train_retry"] = ("error", f"Retry of job #{job.id}: {for_people(str(exc))}")
+        return
+    executor.ensure_running()
+    st.session_state["train_retry"] = ("success", f"Job #{job.id} queued again as job #{new_id}.")
+
+
+def add_to_compare(dataset: str, run_ids: list[int]) -> None:
+    """Add runs to the Compare selection of `dataset` (kept in session and URL by dashboard.state)."""
+    saved: dict[str, list[int]] = st.session_state.setdefault("selected_runs", {})
+    picker = f"runs_picker_{dataset}"
+    before = st.session_state.get(picker, saved.get(dataset, []))
+    chosen = list(dict.fromkeys([*before, *run_ids]))
+    saved[dataset] = chosen
+    st.session_state[picker] = chosen
+    st.session_state["dataset"] = dataset
+
+
+def _failures(views: list[JobView], url: str, executor: jobs.Executor) -> None:
+    """The latest failed and cancelled jobs, each with its error and a Retry button."""
+    for v in [v for v in views if v.status in ("FAILED", "CANCELLED")][:SHOWN_FAILURES]:
+        left, right = st.columns([6, 1])
+        if v.status == "FAILED":
+            first, _, rest = (v.error or "unknown error").partition("\n")
+            first = for_people(first, path_word="a server file")
+            left.error(f"Job #{v.id} ({v.method} on {v.dataset}) failed: {first}", icon=":material/error:")
+        else:
+            rest = ""
+            left.info(f"Job #{v.id} ({v.method} on {v.dataset}) was cancelled.", icon=":material/cancel:")
+        right.button(
+            "Retry",
+            key=f"retry-{v.id}",
+            on_click=retry,
+            args=(v, url, executor),
+            disabled=v.config is None,
+            help="Queue the same configuration again",
+            icon=":material/replay:",
+        )
+        if rest.strip():
+            with left.expander(f"Details of job #{v.id}"):
+                st.code(rest.strip(), language=None)
+
+
+def _shown_etas(active: list[JobView], now: float) -> dict[int, float | None]:
+    """Smoothed ETAs of the running jobs; the previous ones are kept in the session between refreshes."""
+    kept: dict[int, ShownEta] = st.session_state.get("train_eta", {})
+    shown = {v.id: smoothed_eta(kept.get(v.id), v.eta_seconds, now) for v in active}
+    st.session_state["train_eta"] = {i: e for i, e in shown.items() if e is not None}
+    return {i: None if e is None else e.seconds for i, e in shown.items()}
+
+
+def queue_panel(executor: jobs.Executor, url: str, dataset: str | None, now: float) -> None:
+    """Active jobs with progress and a cancel button, failures with Retry, then finished jobs with AUROC."""
     views = jobs.list_jobs(limit=60, db_url=url)
     active = [v for v in views if v.status in ("QUEUED", "RUNNING")]
     if any(v.status == "QUEUED" for v in active):
@@ -70,9 +170,12 @@ def queue_panel(executor: jobs.Executor, url: str) -> None:
         else "no worker running (one starts when a job is queued)"
     )
     st.caption(f"Queue: {len(active)} active job(s); {worker}. Refreshes every 2 s.")
+    if message := st.session_state.pop("train_retry", None):
+        (st.success if message[0] == "success" else st.error)(message[1])
+    etas = _shown_etas(active, now)
     for v in reversed(active):
         left, right = st.columns([6, 1])
-        left.progress(min(max(v.progress, 0.0), 1.0), text=progress_text(v))
+        left.progress(min(max(v.progress, 0.0), 1.0), text=progress_text(v, etas.get(v.id)))
         right.button(
             "Cancel",
             key=f"cancel-{v.id}",
@@ -81,14 +184,17 @@ def queue_panel(executor: jobs.Executor, url: str) -> None:
             disabled=v.cancel_requested,
             icon=":material/cancel:",
         )
-    failed = [v for v in views if v.status == "FAILED"][:3]
-    for v in failed:
-        first, _, rest = (v.error or "unknown error").partition("\n")
-        first = for_people(first, path_word="a server file")
-        st.error(f"Job #{v.id} ({v.method} on {v.dataset}) failed: {first}", icon=":material/error:")
-        if rest.strip():
-            with st.expander(f"Details of job #{v.id}"):
-                st.code(rest.strip(), language=None)
+    _failures(views, url, executor)
     done = [v for v in views if v.status not in ("QUEUED", "RUNNING")]
-    if done:
-        st.dataframe(finished_table(done), hide_index=True, width="stretch")
+    if not done:
+        return
+    st.dataframe(finished_table(done, run_aurocs(done, url)), hide_index=True, width="stretch")
+    runs = [v.run_id for v in done if v.status == "DONE" and v.run_id is not None and v.dataset == dataset]
+    if runs and st.button(
+        f"Compare these runs ({len(runs)} finished on {dataset})",
+        key="compare_finished",
+        on_click=add_to_compare,
+        args=(dataset, runs),
+        icon=":material/leaderboard:",
+    ):
+        st.switch_page(COMPARE_PAGE)

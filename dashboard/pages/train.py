@@ -1,14 +1,18 @@
-"""Train: pick a dataset, methods and a preset, adjust parameters, enqueue; watch the queue (a worker runs it)."""
+"""Train: the queue first (a worker runs it), then pick a dataset, methods and a preset, adjust parameters,
+enqueue."""
+
+import time
 
 import streamlit as st
 
-from dashboard import cache, params_form, train_panels
+from dashboard import cache, params_form, train_estimates, train_panels
 from dashboard.messages import for_people
 from db import labels, store
 from engine import jobs
 from engine.config import db_url
 from engine.methods import METHODS
 from engine.methods.base import PRESETS
+from engine.methods.catalog import DESCRIPTIONS
 from engine.run import RunConfig
 
 SIZES = ["dataset default", 32, 64, 128, 256]
@@ -17,6 +21,17 @@ PRESET_HELP = "smoke: seconds (tests); cpu: minutes on a laptop; paper: the pape
 url = db_url()
 executor = cache.executor(url)
 st.title("Train")
+
+
+@st.fragment(run_every=2)
+def queue() -> None:
+    shown = st.session_state.get("train_dataset") or st.session_state.get("dataset")
+    train_panels.queue_panel(executor, url, shown, time.monotonic())
+
+
+st.subheader("Queue")
+queue()
+st.subheader("New jobs")
 
 names = cache.dataset_names()
 current = st.session_state.get("dataset")
@@ -28,7 +43,11 @@ preset = c2.radio(
     "Preset", PRESETS, index=PRESETS.index("cpu"), horizontal=True, key="train_preset", help=PRESET_HELP
 )
 methods = st.multiselect(
-    "Methods", list(METHODS), key="train_methods", placeholder="Choose one or more methods"
+    "Methods",
+    list(METHODS),
+    key="train_methods",
+    placeholder="Choose one or more methods",
+    help="\n".join(f"- **{key}**: {text}" for key, text in DESCRIPTIONS.items()),
 )
 c3, c4 = st.columns(2)
 size = c3.selectbox("Image size (px)", SIZES, key="train_size")
@@ -41,6 +60,7 @@ seeds_text = c4.text_input(
 seeds, seeds_error = params_form.parse_seeds(seeds_text)
 
 record = store.get_dataset(dataset, url=url) if dataset else None
+train_estimates.method_lines(methods, preset, dataset, record.id if record else None, url)
 labeled = labels.labeled_anomalies(record.id, url=url) if record else []
 semi = [m for m in methods if getattr(METHODS[m], "uses_labeled_anomalies", False)]
 sources = ["none", f"the {len(labeled)} labeled on the Label page", "random test anomalies"]
@@ -104,12 +124,3 @@ if submitted:
                 f"Queued job(s) {', '.join(f'#{i}' for i in ids)}"
                 + ("; started a worker." if started else ".")
             )
-
-
-@st.fragment(run_every=2)
-def queue() -> None:
-    train_panels.queue_panel(executor, url)
-
-
-st.subheader("Queue")
-queue()
