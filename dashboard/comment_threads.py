@@ -3,7 +3,7 @@ a Reply form for everyone and an Edit form for its author ("edited" and the time
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
@@ -50,9 +50,10 @@ def report_comments(rows: Sequence[CommentRow], runs: Sequence[RunInfo]) -> list
     ]
 
 
-def _submit(action, *args) -> None:
+def _submit(action: Callable[[], object]) -> None:
+    """Run a store change from a form; its refusal is shown in words, success redraws the page."""
     try:
-        action(*args)
+        action()
     except (ValueError, KeyError) as exc:
         st.error(str(exc).strip("'\""))
     else:
@@ -71,7 +72,7 @@ def _actions(row: CommentRow, dataset: str, user: str) -> None:
                 "Comment", value=row.text, key=f"edit_text_{row.id}", max_chars=comments.MAX_COMMENT_CHARS
             )
             if st.form_submit_button("Save"):
-                _submit(comments.edit_comment, row.id, user, text)
+                _submit(lambda: comments.edit_comment(row.id, user, text))
 
 
 def show_threads(

@@ -12,7 +12,9 @@ AXIS_TITLE_PX = 20
 TITLE_PX = 26
 BAR_TEXT_PX = 18
 CELL_TEXT_PX = 24  # numbers inside heat-map cells (the confusion matrices)
-ROC_HEIGHT = 470  # with the page's heading and navigation, one 720 px screen
+ROC_HEIGHT = (
+    440  # at 1280x720 the ROC starts 256 px down (heading, run picker, navigation): it ends on screen
+)
 PICTURE_HEIGHT = 340
 MAP_COLOURS = "Inferno"  # the colour map of dashboard.pictures.heat, so both modes look alike
 
@@ -57,7 +59,7 @@ def _picture_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     fig.update_layout(
         title={"text": title, "font": {"size": FONT_PX}},
         height=height,
-        margin={"l": 5, "r": 5, "t": 45, "b": 5},
+        margin={"l": 5, "r": 5, "t": 45, "b": 90},  # room for a map's colour bar: pictures and maps align
         dragmode="zoom",
         template="plotly_white",
     )
@@ -84,7 +86,14 @@ def map_figure(
             zmin=lo,
             zmax=hi,
             colorscale=MAP_COLOURS,
-            colorbar={"title": {"text": bar_title}, "tickfont": {"size": FONT_PX}, "thickness": 16},
+            colorbar={  # under the map, so the map keeps the figure's width
+                "title": {"text": bar_title, "side": "top"},
+                "tickfont": {"size": FONT_PX},
+                "orientation": "h",
+                "y": -0.02,
+                "yanchor": "top",
+                "thickness": 14,
+            },
             hovertemplate="x %{x}, y %{y}: %{z:.4g}<extra></extra>",
         )
     )

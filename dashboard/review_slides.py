@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from dashboard import comment_threads, figures, presentation, results, review_view
+from dashboard import comment_threads, figures, presentation, results, results_cache, review_view
 from dashboard.results import RunInfo
 from db.comments import CommentRow, FlagRow
 
 SECTION = "review_section"
 BOARD_COLUMNS = ["run", "n", "image AUROC", "AP", "best F1", "pixel AUROC", "PRO", "fit s", "test images"]
-PICTURES_PER_ROW = 4
+PICTURES_PER_ROW = 3  # at 1280 px beside the comments: about 200 px each, 280 with the sidebar closed
 
 
 def sections(runs: Sequence[RunInfo], flags: Sequence[FlagRow]) -> list[str]:
@@ -39,7 +39,7 @@ def _step(names: list[str], by: int) -> None:
 def _navigation(names: list[str]) -> str:
     if st.session_state.get(SECTION) not in names:
         st.session_state[SECTION] = names[0]
-    back, choice, forward = st.columns([1, 6, 1], vertical_alignment="bottom")
+    back, choice, forward = st.columns([1.4, 5, 1.2], vertical_alignment="bottom")
     back.button(
         "Previous", key="section_back", on_click=_step, args=(names, -1), icon=":material/arrow_back:"
     )
@@ -76,11 +76,9 @@ def _example(flag: FlagRow, runs: Sequence[RunInfo], notes: Sequence[CommentRow]
         title = f"{view.run.label}: {view.score:.2f}"
         shown.append(presentation.map_figure(view.views.anomaly_map, view.lo, view.hi, title, "error"))
         if view.views.attention is not None:
-            attention = view.views.attention
-            lo, hi = float(attention.min()), float(attention.max())
-            shown.append(
-                presentation.map_figure(attention, lo, hi, f"{view.run.label}: attention", "attention")
-            )
+            lo, hi = results_cache.map_range(view.run.id, "attentions")  # one scale for the run's images
+            title = f"{view.run.label}: attention"
+            shown.append(presentation.map_figure(view.views.attention, lo, hi, title, "attention"))
     pictures, side = st.columns([3, 1])
     with pictures:
         per_row = min(PICTURES_PER_ROW, max(1, len(shown)))

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import comment_threads, results, review_slides, review_view, selection
 from db import comments
 
-title, toggle = st.columns([4, 1], vertical_alignment="bottom")
+title, toggle = st.columns([2, 1], vertical_alignment="bottom")
 title.title("Review")
 presenting = toggle.toggle(
     "Presentation mode",

@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Column
 
-from dashboard import review_view
+from dashboard import results_cache, review_view
 from dashboard.results import run_info
 from db import comments, store
 from tests.dashboard.conftest import PROJECT
@@ -109,8 +109,6 @@ def test_report_of_the_page_holds_runs_examples_and_comments(results_env):
 
 
 def test_the_report_has_the_thresholds_sizes_and_the_maps_computed_so_far(results_env):
-    from dashboard import results_cache
-
     auto, svdd = results_env.autoencoder, results_env.deep_svdd
     comments.flag_image(results_env.dataset, FLAGGED, "ann")
     first = comments.add_comment(results_env.dataset, "bob", "glare?", image_name=FLAGGED)
@@ -272,7 +270,11 @@ def test_presentation_mode_shows_one_section_per_screen_in_projector_sizes(resul
         heat = maps[f"{store.get_run(run_id).method} #{run_id}: {norm:.2f}"]
         assert heat["type"] == "heatmap" and heat["colorbar"]["title"]["text"] == "error"
         assert heat["zmax"] > heat["zmin"]  # the run's own scale, shared by its images
-    assert maps[f"deep_svdd #{svdd}: attention"]["colorbar"]["title"]["text"] == "attention"
+    attention = maps[f"deep_svdd #{svdd}: attention"]
+    assert attention["colorbar"]["title"]["text"] == "attention"
+    assert (attention["zmin"], attention["zmax"]) == pytest.approx(
+        results_cache.map_range(svdd, "attentions")
+    )
     assert all(s["layout"]["dragmode"] == "zoom" for s in specs)
     _, side = _row_of(at, lambda c: bool(c.get("plotly_chart")))
     assert [t.value for t in side.text] == ["glare?"]  # the image's comments beside its pictures

@@ -2,9 +2,10 @@
 
 One Streamlit session goes through the whole workflow on real images (../shared/datasets/piped/pa_bdp01_tl):
 import a zip on Datasets, label an image with a drawn mask on Label, train two smoke jobs on Train, see both
-ROC curves on Compare, open Embeddings and Inspect, comment and download the report on Review. The steps run
-in order and share the page; a failed step skips the rest. Screenshots go to test-artifacts/e2e/, and the
-Compare one, downscaled, to docs/compare.png for the README (with WORKBENCH_UPDATE_DOCS=1).
+ROC curves on Compare, open Embeddings and Inspect, comment and download the report on Review, then present it
+at 1280x720. The steps run in order and share the page; a failed step skips the rest. Screenshots go to
+test-artifacts/e2e/, and the Compare and presentation ones, downscaled, to docs/ for the README (with
+WORKBENCH_UPDATE_DOCS=1).
 
 Waiting: every widget action waits until the script run that saw it has finished (tests/e2e/driver.py)."""
 
@@ -45,6 +46,8 @@ FIRST_LOAD_MS = 120_000  # the first script run imports torch and builds the MNI
 TRAIN_SECONDS = 300
 # the README's picture; written only with WORKBENCH_UPDATE_DOCS=1, so test runs leave the checkout as it was
 COMPARE_PNG = PROJECT_ROOT / "docs" / "compare.png"
+PRESENTATION_PNG = PROJECT_ROOT / "docs" / "presentation.png"
+MEETING_SCREEN = {"width": 1280, "height": 720}
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()  # as tests/conftest.py finds it
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -393,7 +396,7 @@ def test_07_review_comments_and_exports_the_report(app: App, server: Server, flo
     expect(page.get_by_text(flow.facts["flagged"], exact=True)).to_be_visible()  # the chosen example
 
     text = f"Both runs find the large impurities; check the faint ones ({time.strftime('%H:%M:%S')})"
-    form = page.get_by_test_id("stForm")
+    form = page.get_by_test_id("stForm").filter(has=page.get_by_role("combobox", name="About"))
     form.get_by_role("textbox", name="Comment").fill(text)
     app.act(form.get_by_role("button", name="Add comment").click, "Add comment")
     message = page.get_by_test_id("stChatMessage").filter(has_text=text)
@@ -417,3 +420,67 @@ def test_07_review_comments_and_exports_the_report(app: App, server: Server, flo
         assert f"{method} #{flow.facts['runs'][method]}" in html
     assert text in html and flow.facts["flagged"] in html  # the comment and the chosen example
     snap(page, "07-review")
+
+
+def test_08_presentation_mode_fills_a_meeting_screen(app: App, flow: Flow):
+    page = app.page
+    before = page.viewport_size
+    page.set_viewport_size(MEETING_SCREEN)
+    try:
+        app.act(page.get_by_text("Presentation mode", exact=True).click, "Presentation mode")
+        expect(page.get_by_role("table")).to_be_visible()  # the leaderboard, alone on the first screen
+        app.act(page.get_by_role("button", name="Next").click, "Next")
+        roc = page.locator(".st-key-present_roc .js-plotly-plot")
+        expect(roc).to_be_visible()
+        expect(page.locator(".js-plotly-plot")).to_have_count(1)  # one section per screen
+        runs = flow.facts["runs"]
+        legend = roc.locator(".legendtext")
+        for method in METHODS:  # each run's chosen threshold marked on its curve
+            expect(
+                legend.filter(has_text=re.compile(rf"^{method} #{runs[method]} at [01]\.\d\d$"))
+            ).to_have_count(1)
+        no_exception(page)
+
+        content_width = page.get_by_test_id("stMainBlockContainer").evaluate(
+            "e => { const s = getComputedStyle(e); "
+            "return e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); }"
+        )
+        figure = roc.bounding_box()
+        plot_area = roc.locator(".nsewdrag").first.bounding_box()
+        assert figure["width"] >= 0.97 * content_width, (
+            f"the ROC is {figure}, the page {content_width} px wide"
+        )
+        assert plot_area["width"] >= 0.8 * figure["width"], f"the ROC's axes take {plot_area} of {figure}"
+        assert figure["y"] + figure["height"] <= MEETING_SCREEN["height"], (
+            f"the ROC runs off the screen: {figure}"
+        )
+        font_px = "e => parseFloat(getComputedStyle(e).fontSize)"
+        assert roc.locator(".xtick text").first.evaluate(font_px) >= 16
+        assert legend.first.evaluate(font_px) >= 16
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "08-presentation.png"
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        page.screenshot(path=shot)  # the screen as the room sees it
+        with Image.open(shot) as picture:
+            assert picture.size == (MEETING_SCREEN["width"], MEETING_SCREEN["height"])
+        target = (
+            PRESENTATION_PNG
+            if os.environ.get("WORKBENCH_UPDATE_DOCS") == "1"
+            else ARTIFACTS / "presentation-small.png"
+        )
+        save_for_readme(shot, target)
+        assert target.stat().st_size < 220_000
+
+        # the chosen example on a screen of its own: zoomable maps with a colour bar, its comments beside it
+        section = page.get_by_role("combobox", name="Section")
+        app.choose(section, f"Example 1: {flow.facts['flagged']}")
+        pictures = page.locator("[class*='st-key-present_picture_'] .js-plotly-plot")
+        expect(pictures).to_have_count(1 + len(METHODS))  # the input and each run's error map
+        expect(pictures.nth(1).locator(".colorbar")).to_have_count(1)
+        assert pictures.nth(1).bounding_box()["width"] >= 180  # the page's pictures are 128 px
+        expect(page.get_by_text("Comments on this image")).to_be_visible()
+        no_exception(page)
+        page.screenshot(path=ARTIFACTS / "08b-presentation-example.png")
+    finally:
+        page.set_viewport_size(before)
