@@ -105,6 +105,14 @@ def move(step: int, count: int) -> None:
     st.session_state["label_message"] = None
 
 
+def jump(names: list[str]) -> None:
+    """Callback of "Jump to": show the image picked by name; Previous and Next then go on from it."""
+    name = st.session_state.get("label_jump")
+    if name in names:
+        move(names.index(name) - st.session_state.get("label_index", 0), len(names))
+    st.session_state["label_jump"] = None
+
+
 def show_message() -> None:
     message = st.session_state.get("label_message")
     if message:

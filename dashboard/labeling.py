@@ -137,3 +137,34 @@ def resolve(
     if conflict.mine.new_mask and conflict.mine.mask_relpath:
         masks.remove_mask(root, conflict.mine.mask_relpath)
     return SaveResult(saved=False, state=conflict.theirs)
+
+
+def position_of(queue: list[LabelState], relpath: str) -> int | None:
+    """Where the image `relpath` is in the queue, or None when the filters leave it out."""
+    return next((i for i, s in enumerate(queue) if s.relpath == relpath), None)
+
+
+def suggestion_reason(
+    hint: Suggestion,
+    scores: Mapping[str, Mapping[str, float]],
+    run_ids: Mapping[str, int],
+    order: str,
+) -> str:
+    """Why "suggest next" put this image where it is, with each run's normalised score of it."""
+    per_run = [
+        f"run #{run_ids[m]} ({m}) {per[hint.name]:.2f}" if m in run_ids else f"{m} {per[hint.name]:.2f}"
+        for m, per in sorted(scores.items())
+        if hint.name in per
+    ]
+    if not per_run:
+        runs = ", ".join(f"#{run_ids[m]}" for m in sorted(run_ids)) or "none yet"
+        return (
+            f"No method has scored this image (added after the latest runs: {runs}), so it comes after the "
+            "scored ones."
+        )
+    if ORDERS.get(order) == "uncertainty":
+        return (
+            f"Ensemble unsure: mean score {hint.mean:.2f} is {abs(hint.mean - 0.5):.2f} from the 0.50 "
+            f"threshold (the most normal training image's score); {', '.join(per_run)}."
+        )
+    return f"Methods disagree: spread {hint.spread:.2f} over {', '.join(per_run)}."

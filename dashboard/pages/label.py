@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache, label_canvas, label_files, label_panels, labeling
+from dashboard import cache, label_canvas, label_files, label_panels, label_suggest, labeling
 from db import store
 from engine.config import db_url
 from engine.data.masks import load_mask
@@ -22,7 +22,7 @@ root = str(record.root)
 
 label_files.add_images_panel(name, url)
 
-c1, c2, c3 = st.columns([1, 1, 2])
+c1, c2, c3, c4 = st.columns([3, 2, 4, 4])
 changed = label_panels.filters_changed
 split = c1.radio("Images", list(labeling.SPLITS), horizontal=True, key="label_split", on_change=changed)
 only_unlabeled = c2.toggle("Only unlabeled", key="label_only_unlabeled", on_change=changed)
@@ -35,8 +35,25 @@ order = c3.selectbox(
 )
 scores = cache.method_scores(name, url) if labeling.ORDERS[order] else {}
 queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, url)
+names = [s.relpath for s in queue]
+c4.selectbox(
+    "Jump to",
+    names,
+    index=None,
+    key="label_jump",
+    on_change=label_panels.jump,
+    args=(names,),
+    placeholder="Type a file name",
+    help="The images these filters leave in, by file name",
+)
+run_ids = label_suggest.latest_run_ids(name, record.id, url) if labeling.ORDERS[order] else {}
 if labeling.ORDERS[order] and not scores:
-    st.info("No finished runs on this dataset yet, so there is nothing to suggest from; showing file order.")
+    st.info(
+        "No finished runs on this dataset yet, so there is nothing to suggest from; showing file order. "
+        "Train a method on the Train page to get suggestions."
+    )
+elif labeling.ORDERS[order]:
+    label_suggest.unscored_panel(queue, suggestions, name, run_ids, url)
 
 label_panels.same_queue((record.id, split, only_unlabeled, order))
 index, state = labeling.shown_image(
@@ -90,6 +107,8 @@ if state is not None:
                 st.markdown(
                     f"**Methods:** mean normalised score {hint.mean:.2f}, spread {hint.spread:.2f} over {hint.methods} method(s)"
                 )
+            if scores:
+                label_suggest.reason(state, suggestions, scores, run_ids, order)
             label_panels.show_message()
             label_panels.changed_meanwhile(state, url)
             label_panels.conflict_panel(state, root, url, pixels, mask_of)
