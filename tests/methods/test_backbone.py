@@ -221,3 +221,30 @@ def test_grayscale_is_the_image_repeated_to_rgb() -> None:
     torch.testing.assert_close(imagenet_normalize(gray), imagenet_normalize(gray.expand(-1, 3, -1, -1)))
     with pytest.raises(ValueError, match="1 or 3 channels"):
         imagenet_normalize(torch.rand(1, 2, 8, 8))
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
+def test_freeze_through_keeps_the_early_stages_and_their_statistics(name: str) -> None:
+    torch.manual_seed(0)
+    model = Backbone(name, ("layer3", "layer4"))
+    model.freeze_through("layer2")
+    before = {k: v.clone() for k, v in model.body.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    loss = model(torch.rand(4, 3, 64, 64))["layer4"].square().mean()
+    loss.backward()
+    optimizer.step()
+    after = model.body.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    stage2 = "blocks.2." if name.startswith("efficientnet") else "layer2."
+    early = {k for k in before if k.startswith((stage2, "conv_stem", "bn1", "conv1", "blocks.0", "blocks.1"))}
+    assert early and not early & changed  # weights and BatchNorm running statistics alike
+    assert any(k.startswith(("blocks.3", "layer3")) for k in changed)
+
+
+def test_frozen_through_must_leave_the_grad_cam_layer_trainable() -> None:
+    from engine.methods.components.backbone import check_frozen_through
+
+    check_frozen_through("layer2", "layer3", "cutpaste")
+    with pytest.raises(ValueError, match=r"choose from \['none', 'layer1', 'layer2'\]"):
+        check_frozen_through("layer3", "layer3", "cutpaste")

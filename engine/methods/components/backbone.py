@@ -127,6 +127,16 @@ def resize_input(images: Tensor, size: int) -> Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
+def check_frozen_through(frozen_through: str, cam_layer: str, method: str) -> None:
+    """A fine-tuned method's `frozen_through`: "none" or a stage before its Grad-CAM layer (whose gradient
+    must flow)."""
+    choices = ["none", *STAGES[: STAGES.index(cam_layer)]] if cam_layer in STAGES else ["none"]
+    if frozen_through not in choices:
+        raise ValueError(
+            f"frozen_through={frozen_through!r} for {method} with cam_layer={cam_layer}: choose from {choices}"
+        )
+
+
 class Backbone(nn.Module):
     """A timm `features_only` network on [0, 1] images -> {layer: (B, K, H/s, W/s)} for its `layers`."""
 
@@ -140,6 +150,32 @@ class Backbone(nn.Module):
         deepest = self.body.feature_info.module_name()[-1]  # e.g. "blocks.4"
         if deepest.startswith("blocks.") and isinstance(getattr(self.body, "blocks", None), nn.Sequential):
             self.body.blocks = self.body.blocks[: int(deepest.split(".")[1]) + 1]  # skip unused later stages
+
+        self.frozen: list[nn.Module] = []  # modules kept in eval mode with fixed weights, see freeze_through
+
+    def freeze_through(self, layer: str) -> None:
+        """Fix the weights (and BatchNorm statistics) of everything up to and including `layer`'s stage: on
+        a CPU, most of a fine-tuning step's cost is the backward pass through the early, high-resolution
+        stages, and their ImageNet features are the part worth keeping as they are."""
+        check_layers((layer,))
+        stage_modules = timm.create_model(self.name, pretrained=False, features_only=True).feature_info
+        last = stage_modules.module_name()[STAGES.index(layer) + 1]  # e.g. "blocks.2" or "layer2"
+        passed = False
+        for name, module in self.body.named_modules():
+            inside = name == last or name.startswith(last + ".")
+            if passed and not inside:
+                break
+            passed = passed or inside
+            if name:
+                for parameter in module.parameters(recurse=False):
+                    parameter.requires_grad_(False)
+                self.frozen.append(module)
+
+    def train(self, mode: bool = True) -> Backbone:
+        super().train(mode)
+        for module in self.frozen:
+            module.eval()
+        return self
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         return dict(zip(self.layers, self.body(imagenet_normalize(images)), strict=True))
