@@ -14,7 +14,7 @@ from db.labels import LabelState
 from engine.data import DatasetError
 from engine.data.masks import DRAW_COLOR, ERASE_COLOR, inside, overlay
 
-CANVAS_WIDTH = 400  # px on screen at zoom 1: with the filters and tools above, the canvas fits 1440x900
+CANVAS_WIDTH = 384  # px at zoom 1: under the filters and tools its bottom is at ~880 px of a 1440x900 window
 STROKE_ALPHA = 0.45  # the image stays visible under a stroke, as under the saved mask's tint
 STROKE_COLORS = {"draw": DRAW_COLOR, "erase": ERASE_COLOR}  # '#rrggbb': what apply_strokes tells apart
 ZOOMS = (1.0, 1.5, 2.0, 3.0, 4.0)
