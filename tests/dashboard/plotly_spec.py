@@ -18,6 +18,13 @@ def figures_on(at: Any) -> dict[str, dict]:
     return out
 
 
+def gallery_grid(at: Any) -> dict:
+    """The spec of the gallery's thumbnail grid (the one Plotly chart whose key is a gallery grid key)."""
+    charts = [c for c in at.get("plotly_chart") if "gallery_grid_" in c.proto.id]
+    assert len(charts) == 1, "one thumbnail grid on the page"
+    return json.loads(charts[0].proto.spec)
+
+
 def array(value: Any) -> np.ndarray:
     """A trace field as an array, whether Plotly wrote it as a list or as a typed array."""
     if isinstance(value, dict) and "bdata" in value:

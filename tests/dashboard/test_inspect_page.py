@@ -1,9 +1,8 @@
-import json
-
 import numpy as np
 
 from dashboard import gallery_view
 from db import comments, store
+from tests.dashboard.plotly_spec import gallery_grid
 
 PAGE = "dashboard/pages/inspect.py"
 
@@ -22,20 +21,13 @@ def _captions(at) -> list[str]:
     return [c for image in at.image for c in image.captions]
 
 
-def _grid(at) -> dict:
-    """The gallery's thumbnail grid figure (the one Plotly chart whose key is a gallery grid key)."""
-    charts = [c for c in at.get("plotly_chart") if "gallery_grid_" in c.proto.id]
-    assert len(charts) == 1, "one thumbnail grid on the page"
-    return json.loads(charts[0].proto.spec)
-
-
 def _grid_names(at) -> list[str]:
-    return [c[0] for c in _grid(at)["data"][0]["customdata"]]
+    return [c[0] for c in gallery_grid(at)["data"][0]["customdata"]]
 
 
 def _ringed(at) -> list[str]:
     """Names of the thumbnails with the ring of the open image."""
-    spec = _grid(at)
+    spec = gallery_grid(at)
     names = _grid_names(at)
     centres = list(zip(spec["data"][0]["x"], spec["data"][0]["y"], strict=True))
     rings = [((s["x0"] + s["x1"]) / 2, (s["y0"] + s["y1"]) / 2) for s in spec["layout"].get("shapes", [])]
@@ -78,7 +70,7 @@ def test_default_image_is_the_top_scored_and_each_run_has_its_row(results_env, a
     )
     order = list(np.array(names)[np.argsort(-scores, kind="stable")])
     assert _grid_names(at) == order  # 14 images: all on the first page, most anomalous first
-    tile_captions = [a["text"] for a in _grid(at)["layout"]["annotations"]]
+    tile_captions = [a["text"] for a in gallery_grid(at)["layout"]["annotations"]]
     top_norm = float(np.asarray(_table(results_env.autoencoder)[3])[names.index(top)])
     assert tile_captions[0] == f"#1 · {top_norm:.2f}" and len(tile_captions) == len(names)
     assert _ringed(at) == [top]
@@ -188,7 +180,7 @@ def test_gallery_filters_by_label_defect_type_score_and_flag(results_env, app):
     comments.flag_image(results_env.dataset, names[5], "ann", run_id=results_env.autoencoder)
     at = at.run()
     assert _grid_names(at) == [names[5]]
-    assert _grid(at)["layout"]["annotations"][0]["text"].endswith("⚑")
+    assert gallery_grid(at)["layout"]["annotations"][0]["text"].endswith("⚑")
 
 
 def test_pages_of_the_gallery_and_page_one_after_a_filter_change(results_env, app, monkeypatch):

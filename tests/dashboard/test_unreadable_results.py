@@ -3,14 +3,13 @@ for that run and still shows the other runs."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from db import comments, store
-from tests.dashboard.plotly_spec import figures_on
+from tests.dashboard.plotly_spec import figures_on, gallery_grid
 
 FLAGGED = "test/square/001.png"
 
@@ -68,13 +67,8 @@ def test_inspect_shows_the_other_runs_row(damaged, app, caplog):
     captions = [c for image in at.image for c in image.captions]
     assert captions.count("error map (scale shared by the run)") == 1
     assert captions.count("attention") == 1  # deep_svdd's row
-    grids = [
-        spec
-        for chart in at.get("plotly_chart")
-        if (spec := json.loads(chart.proto.spec))["data"][0].get("name") == "images"
-    ]
-    assert len(grids) == 1  # the gallery, of the damaged reference's scores
-    tile_captions = [a["text"] for a in grids[0]["layout"].get("annotations", [])]
+    grid = gallery_grid(at)  # the gallery, of the damaged reference's scores
+    tile_captions = [a["text"] for a in grid["layout"].get("annotations", [])]
     assert tile_captions and all(t.startswith("#") for t in tile_captions), tile_captions
     at.selectbox(key="inspect_reference").select(damaged.deep_svdd).run()
     _one_sentence_for_the_bad_run(at, damaged)
