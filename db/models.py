@@ -127,7 +127,8 @@ class Run(Base):
     peak_memory_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
     device: Mapped[str | None] = mapped_column(String(100), nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
-    predictions_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # local file of the artifact
+    # a file of the artifact outside MLflow (none for new runs: MLflow says where), stored as Dataset.root
+    predictions_path: Mapped[str | None] = mapped_column(DataDirPath, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     worker_id: Mapped[str | None] = mapped_column(

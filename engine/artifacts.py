@@ -76,13 +76,31 @@ class Predictions:
         return value
 
 
+def _local_artifact(run: Any, mlflow_uri: str | None) -> Path | None:
+    """The predictions artifact in place when MLflow keeps artifacts on a file system this machine sees."""
+    from urllib.parse import unquote, urlparse
+
+    try:
+        uri = mlflow_store.client(mlflow_uri).get_run(run.mlflow_run_id).info.artifact_uri
+    except Exception:  # the run is not in this MLflow store: the download below says so
+        return None
+    if not uri.startswith("file:"):
+        return None
+    path = Path(unquote(urlparse(uri).path)) / PREDICTIONS_FILE
+    return path if path.is_file() else None
+
+
 def predictions_path(run: Any, mlflow_uri: str | None = None) -> Path:
-    """Local path of a run's predictions artifact: on this disk, else downloaded once from MLflow into
-    `<data dir>/.cache/predictions/` (a failed download leaves nothing behind)."""
+    """Local path of a run's predictions artifact: a file the store names, else MLflow's own copy when its
+    artifact store is a local folder, else downloaded once from MLflow into `<data dir>/.cache/predictions/`
+    (a failed download leaves nothing behind). The store keeps no absolute path, so it moves between hosts."""
     if run.predictions_path and Path(run.predictions_path).exists():
         return Path(run.predictions_path)
     if not run.mlflow_run_id:
         raise FileNotFoundError(f"run {run.id} has no predictions artifact")
+    local = _local_artifact(run, mlflow_uri)
+    if local is not None:
+        return local
     cached = config.data_dir() / ".cache" / "predictions" / run.mlflow_run_id / PREDICTIONS_FILE
     if cached.exists():
         return cached

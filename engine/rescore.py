@@ -4,7 +4,6 @@ they are now, recorded as a new run (no re-training), so runs scored before and 
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,11 @@ import numpy as np
 import torch
 
 from db import labels, store
-from engine import config
 from engine.artifacts import RunArrays, load_predictions
 from engine.compute import evaluate, label_set
 from engine.data.masks import load_mask
 from engine.methods import Prediction
-
-RESCORED_DIR = ".rescored"  # under the data directory: predictions artifacts of re-scored runs
+from engine.tracking import RunTracker
 
 
 @dataclass(frozen=True)
@@ -106,46 +103,28 @@ def rescore(run_id: int, author: str, db_url: str | None = None, mlflow_uri: str
     note = f"re-scored from run #{run.id} on the current labels ({len(kept)} images"
     note += f"; {dropped} no longer labeled left out" if dropped else ""
     note += f"; {unscored} labeled since not scored: train again to score them)" if unscored else ")"
-    new_id = store.create_run(
-        dataset_name=run.dataset_name,
+    with RunTracker(
+        dataset=run.dataset_name,
         method=run.method,
         preset=run.preset,
         params=json.loads(run.params_json or "{}"),
         seed=run.seed,
         image_size=run.image_size,
-        url=db_url,
-    )
-    try:
-        folder = config.data_dir() / RESCORED_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"run-{new_id}-{secrets.token_hex(4)}.npz"
-        arrays.save(path)
-        store.add_predictions(
-            new_id,
-            [
-                store.PredictionRow(r.name, r.label, r.defect_type, float(s), float(n))
-                for r, s, n in zip(kept, scores, arrays.scores_normalized, strict=True)
-            ],
-            url=db_url,
+        device=run.device or "cpu",
+        user=author,
+        db_url=db_url,
+        mlflow_uri=mlflow_uri,
+    ) as tracker:  # recorded in both stores like a trained run; the artifact goes to MLflow
+        tracker.finish(
+            metrics=metrics,
+            arrays=arrays,
+            weights=None,
+            notes=[n for n in (note, run.notes) if n],
+            timings={
+                k: v
+                for k in ("fit_seconds", "predict_seconds", "images_per_second", "peak_memory_mb")
+                if (v := getattr(run, k)) is not None
+            },
         )
-        store.update_run(
-            new_id,
-            url=db_url,
-            status="FINISHED",
-            metrics_json=json.dumps(metrics),
-            image_auroc=metrics.get("image_auroc"),
-            pixel_auroc=metrics.get("pixel_auroc"),
-            fit_seconds=run.fit_seconds,
-            predict_seconds=run.predict_seconds,
-            images_per_second=run.images_per_second,
-            peak_memory_mb=run.peak_memory_mb,
-            device=run.device,
-            notes="\n".join(n for n in (note, run.notes) if n),
-            predictions_path=str(path),
-            queued_by=author,
-            lease_expires_at=None,
-        )
-    except BaseException:
-        store.update_run(new_id, url=db_url, status="FAILED", error="re-scoring failed")
-        raise
+    new_id = tracker.run_id
     return Rescored(new_id, run.id, len(kept), dropped, unscored)

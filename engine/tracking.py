@@ -217,7 +217,6 @@ class RunTracker:
                 self.client.log_artifact(self.mlflow_run_id, str(weights_file), artifact_path="model")
             (Path(tmp) / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
             self.client.log_artifact(self.mlflow_run_id, str(Path(tmp) / "metrics.json"))
-        local = self._local_artifact(PREDICTIONS_FILE)
         store.add_predictions(
             self.run_id,
             [
@@ -246,19 +245,10 @@ class RunTracker:
             images_per_second=timings.get("images_per_second"),
             peak_memory_mb=timings.get("peak_memory_mb"),
             notes="\n".join(notes) or None,
-            predictions_path=str(local) if local else None,
         )
         self.client.set_terminated(self.mlflow_run_id, "FINISHED")
         self.finished = True
         self._lease.close()
-
-    def _local_artifact(self, name: str) -> Path | None:
-        if self.artifact_uri.startswith("file://"):
-            from urllib.parse import unquote, urlparse
-
-            path = Path(unquote(urlparse(self.artifact_uri).path)) / name
-            return path if path.exists() else None
-        return None
 
     def fail(self, error: str) -> None:
         """End the run FAILED in both stores with its error (best effort for each store)."""

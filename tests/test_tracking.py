@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,14 +91,25 @@ def _finished_run():
     return store.get_run(t.run_id)
 
 
-def test_artifact_not_on_this_disk_is_downloaded_once_into_the_cache(workbench_env):
+def test_store_keeps_no_local_path_and_reads_mlflows_own_copy(workbench_env):
     run = _finished_run()
-    store.update_run(run.id, predictions_path="/no/such/file.npz")  # as on a machine without that folder
-    run = store.get_run(run.id)
-    first = tracking.predictions_path(run)
-    assert first.parent.parent.name == "predictions" and first.exists()
-    assert tracking.predictions_path(run) == first  # the second call reads the cached copy
+    assert run.predictions_path is None  # nothing host-bound in the store: MLflow says where the file is
+    artifact_uri = tracking.mlflow_client().get_run(run.mlflow_run_id).info.artifact_uri
+    path = tracking.predictions_path(run)
+    assert path.as_uri() == f"{artifact_uri}/predictions.npz"  # read in place, not copied
+    assert not (Path(workbench_env["WORKBENCH_DATA_DIR"]) / ".cache").exists()
     assert tracking.load_predictions(run).get("scores").shape == (4,)
+
+
+def test_a_path_the_store_names_is_relative_to_the_data_dir(workbench_env):
+    run = _finished_run()
+    data_dir = Path(workbench_env["WORKBENCH_DATA_DIR"])
+    (data_dir / "moved").mkdir(parents=True)
+    shutil.copy(tracking.predictions_path(run), data_dir / "moved" / "p.npz")
+    store.update_run(run.id, predictions_path="moved/p.npz")
+    assert tracking.predictions_path(store.get_run(run.id)) == data_dir / "moved" / "p.npz"
+    store.update_run(run.id, predictions_path="/no/such/file.npz")  # an older row from another machine
+    assert tracking.predictions_path(store.get_run(run.id)).name == "predictions.npz"
 
 
 def test_failed_download_says_which_run_and_leaves_no_folder(workbench_env):

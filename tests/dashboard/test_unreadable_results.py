@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from db import comments, store
+from engine.artifacts import predictions_path
 from tests.dashboard.plotly_spec import figures_on, gallery_grid
 
 FLAGGED = "test/square/001.png"
@@ -20,7 +21,7 @@ def damaged(request, results_env, tmp_path: Path):
     both the local disk and the MLflow artifact store (the shared artifacts stay untouched)."""
     run = store.get_run(results_env.autoencoder)
     if request.param == "truncated":
-        data = Path(run.predictions_path).read_bytes()
+        data = predictions_path(run).read_bytes()
         cut = tmp_path / "cut" / "predictions.npz"
         cut.parent.mkdir()
         cut.write_bytes(data[: len(data) // 2])
