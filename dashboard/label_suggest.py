@@ -13,6 +13,7 @@ from dashboard.messages import for_people
 from db import store
 from db.labels import LabelState, Suggestion
 from engine import jobs
+from engine.methods.catalog import ENSEMBLE
 from engine.run import RunConfig
 
 JOBS_LOOKED_AT = 500  # recent jobs searched for the configuration that made a run
@@ -22,7 +23,7 @@ def latest_run_ids(dataset: str, dataset_id: int, url: str) -> dict[str, int]:
     """{method: id} of the latest finished run of each method on this dataset (the scores "suggest next" uses)."""
     latest: dict[str, int] = {}
     for run in store.list_runs(dataset_name=dataset, status="FINISHED", url=url):  # newest first
-        if run.dataset_id == dataset_id:
+        if run.dataset_id == dataset_id and run.method != ENSEMBLE:  # an ensemble is not a method to re-run
             latest.setdefault(run.method, run.id)
     return latest
 

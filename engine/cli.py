@@ -1,4 +1,4 @@
-"""`python -m engine`: methods, datasets, import, runs, train, sweep, migrate, worker, bench."""
+"""`python -m engine`: methods, datasets, import, runs, train, sweep, ensemble, migrate, worker, bench."""
 
 from __future__ import annotations
 
@@ -187,6 +187,29 @@ def jobs_view(job_id: int) -> str:
     return f"{view.status}: {view.method} on {view.dataset}" + (f": {first[0]}" if first else "")
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from engine import ensemble
+
+    if bool(args.runs) == bool(args.dataset):
+        raise ValueError("give either --runs (run numbers) or --dataset (its latest run of each method)")
+    if args.runs and not all(part.isdigit() for part in _csv(args.runs)):
+        raise ValueError(f"--runs expects comma-separated run numbers, e.g. 3,7; got {args.runs!r}")
+    run_ids = [int(i) for i in _csv(args.runs)] if args.runs else ensemble.latest_members(args.dataset)
+    run_id, combined = ensemble.record(run_ids, args.rule, author=args.user)
+    m = combined.metrics
+    print(f"run #{run_id}: ensemble ({args.rule}) of {', '.join(x.label for x in combined.members)}")
+    for label, value in m["member_image_auroc"].items():
+        print(f"  {label}: image AUROC {_fmt(value)}")
+    gain = m.get("gain_over_best_member")
+    print(
+        f"  ensemble: image AUROC {_fmt(m.get('image_auroc'))}, pixel AUROC {_fmt(m.get('pixel_auroc'))}"
+        + ("" if gain is None else f" ({gain:+.3f} over the best member)")
+    )
+    if args.json:
+        print(json.dumps({"run_id": run_id, **{k: v for k, v in m.items() if k != "roc"}}, default=float))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from db import schema, store
     from engine import config, mlflow_store
@@ -256,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "ray"], default=None, help="default: WORKBENCH_EXECUTOR")
     p.add_argument("--wait", action="store_true", help="return when every job has ended; 1 if any failed")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("ensemble", help="combine saved runs of one dataset into one recorded run")
+    p.add_argument("--runs", help="comma-separated run numbers (at least two, one dataset)")
+    p.add_argument("--dataset", help="instead of --runs: the latest finished run of each method on it")
+    p.add_argument("--rule", default="mean", help="mean (default), max_margin or rank_mean")
+    p.add_argument("--user", default="", help="recorded as who made it")
+    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("migrate", help="create or upgrade the results store and the MLflow store")
     p.set_defaults(func=cmd_migrate)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import figures, results, results_cache, seeds, selection, test_set_panel
+from dashboard import ensemble_panel, figures, results, results_cache, seeds, selection, test_set_panel
 
 st.title("Compare")
 dataset = selection.dataset_in_view()
@@ -34,6 +34,7 @@ over_seeds = seeds.seed_summary(runs)
 if over_seeds is not None:
     st.markdown("**Over seeds** (mean ± std of the chosen runs with the same method and settings)")
     st.dataframe(over_seeds, hide_index=True, key="seeds_table")
+ensemble_panel.render(runs)
 notes = [(run, run.notes) for run in runs if run.notes]
 if notes:
     with st.expander("Run notes"):

@@ -23,6 +23,12 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+ENSEMBLE = "ensemble"  # the method key of runs combined from saved runs (engine/ensemble.py), never trained
+ENSEMBLE_DESCRIPTION = (
+    "saved runs of one dataset combined: scores normalised per run, fused by a rule (seed 000's idea)"
+)
+
+
 def describe(method: str) -> str:
     """The one-line description of `method`, or a ValueError listing the described keys."""
     try:

@@ -170,3 +170,42 @@ def test_no_seed_table_when_every_setting_has_one_seed(results_env, app):
     at.multiselect[0].set_value([results_env.autoencoder, results_env.deep_svdd]).run()
     assert not at.exception
     assert not [df for df in at.dataframe if "seeds" in df.value.columns]
+
+
+def test_ensemble_of_the_chosen_runs_is_recorded_and_compared(results_env, app):
+    from engine.artifacts import load_predictions
+    from engine.metrics import image_auroc
+
+    at = app(PAGE, dataset=results_env.dataset)
+    at = at.button(key="ensemble_record").click().run()
+    assert not at.exception, at.exception
+    (done,) = [m.value for m in at.success if "ensemble" in m.value]
+    new_id = int(done.split("run #")[1].split(":")[0])
+    run = store.get_run(new_id)
+    assert (run.method, run.status, run.queued_by) == ("ensemble", "FINISHED", "tester")
+    params = json.loads(run.params_json)
+    assert params["rule"] == "mean" and params["members"] == sorted(results_env.latest)
+    assert at.multiselect[0].value == [*results_env.latest, new_id]  # added to the comparison
+    roc = charts(at)["ROC curves (image level)"]
+    assert f"ensemble #{new_id} (AUROC {run.image_auroc:.3f})" in [t["name"] for t in roc["data"]]
+    assert "ensemble #" + str(new_id) in list(at.dataframe[0].value["run"])
+
+    # its saved predictions are what a page reads, and its AUROC is that of its own scores
+    preds = load_predictions(run)
+    assert preds.get("embeddings").shape[1] == 2  # one standardised score per member
+    assert run.image_auroc == pytest.approx(image_auroc(preds.get("labels"), preds.get("scores")))
+
+    at = at.radio(key="ensemble_rule").set_value("max_margin").run()
+    at = at.button(key="ensemble_record").click().run()
+    assert not at.exception
+    newest = store.list_runs(dataset_name=results_env.dataset, method="ensemble")[0]
+    assert json.loads(newest.params_json)["rule"] == "max_margin"
+    assert json.loads(newest.params_json)["members"] == sorted(results_env.latest)  # ensembles left out
+
+
+def test_ensemble_needs_two_runs(results_env, app):
+    at = app(PAGE, dataset=results_env.dataset)
+    at = at.multiselect[0].set_value([results_env.deep_svdd]).run()
+    assert not at.exception
+    assert not [b for b in at.button if b.key == "ensemble_record"]
+    assert any("at least two runs" in c.value for c in at.caption)
