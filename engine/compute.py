@@ -219,6 +219,11 @@ def compute(
         names = [n for n, k in zip(data.test.names, keep, strict=True) if k]
         masks = data.test.masks.numpy()[keep] if data.test.masks is not None else None
         train_scores = train_pred.score.numpy()
+        if np.ptp(pred.score.numpy()) == 0:  # e.g. fine-tuned features collapsed to one point: AUROC 0.5
+            notes.append(
+                "warning: every test image got the same score, so the method tells nothing apart (its training "
+                "probably collapsed); try a lower lr or fewer epochs"
+            )
         result_metrics = evaluate(pred, labels, defect_types, masks, train_scores)
         result_metrics.update(label_set(names, labels, defect_types))
         centroid = method.centroid if method.centroid is not None else train_pred.embedding.mean(0)
