@@ -460,6 +460,7 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     --methods narrows both sides (our keys, e.g. padim,patchcore); --append keeps the earlier rows, ours and
     the peers', that this invocation does not re-run."""
     from engine.methods import METHODS
+    from engine.methods.base import make_params
 
     python = PROJECT_ROOT / ".venv-peers" / "bin" / "python"
     if not python.exists():
@@ -472,15 +473,17 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     rows = run_grid(
         "peers", datasets, [Variant(m, m) for m in methods], args.preset, args.seeds, args.image_size
     )
-    input_size = METHODS["padim"].Params().input_size  # anomalib's PaDiM / PatchCore see what ours see
+    # anomalib's PaDiM / PatchCore see what ours see at this preset (each method's own backbone input)
+    input_sizes = {m: make_params(METHODS[m], args.preset).input_size for m in ("padim", "patchcore")}
     peers_csv = args.out / "peers_raw.csv"
     fresh = args.out / "peers_raw.new.csv"
     fresh.unlink(missing_ok=True)
     for dataset in datasets:  # one process per peer run: one that dies (e.g. out of memory) is one failed row
         for method in peer_methods:
             cmd = [str(python), str(PROJECT_ROOT / "benchmarks" / "peers.py"), "--datasets", dataset,
-                   "--image-size", str(args.image_size or 128), "--input-size", str(input_size),
-                   "--methods", method, "--out", str(fresh)]  # fmt: skip
+                   "--image-size", str(args.image_size or 128), "--methods", method, "--out", str(fresh)]  # fmt: skip
+            if method in input_sizes:
+                cmd += ["--input-size", str(input_sizes[method])]
             print("running peer:", " ".join(cmd), flush=True)
             done = subprocess.run(cmd, check=False)
             if done.returncode != 0:
@@ -502,8 +505,9 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     as_text = [{k: str(v) if v is not None else "" for k, v in asdict(r).items()} for r in rows]
     peers_text = [{k: str(v) if v is not None else "" for k, v in asdict(r).items()} for r in peer_rows]
     md = (
-        f"### peers (preset {args.preset}, image size {args.image_size or 128}, PaDiM / PatchCore backbone "
-        f"input {input_size} px on both sides)\n\n" + compare_with_peers(as_text, peers_text)
+        f"### peers (preset {args.preset}, image size {args.image_size or 128}, backbone input on both sides: "
+        f"PaDiM {input_sizes['padim']} px, PatchCore {input_sizes['patchcore']} px)\n\n"
+        + compare_with_peers(as_text, peers_text)
     )
     return rows, md
 
