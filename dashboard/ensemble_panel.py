@@ -13,9 +13,9 @@ from dashboard.results import RunInfo
 from engine.methods.catalog import ENSEMBLE
 
 MESSAGE = "ensemble_message"
-RULE_HELP = {
-    "mean": "mean of each run's score standardised against its normal training scores",
+RULE_HELP = {  # the first is the default: best or tied on all five shared datasets (benchmarks/ensemble.py)
     "max_margin": "seed 000's fusion: per image, the run whose score is furthest from its own threshold decides",
+    "mean": "mean of each run's score standardised against its normal training scores",
     "rank_mean": "mean of each run's rank among the test scores (ignores how far apart the scores are)",
 }
 log = logging.getLogger(__name__)

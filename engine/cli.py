@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ensemble", help="combine saved runs of one dataset into one recorded run")
     p.add_argument("--runs", help="comma-separated run numbers (at least two, one dataset)")
     p.add_argument("--dataset", help="instead of --runs: the latest finished run of each method on it")
-    p.add_argument("--rule", default="mean", help="mean (default), max_margin or rank_mean")
+    p.add_argument("--rule", default="max_margin", help="max_margin (default), mean or rank_mean")
     p.add_argument("--user", default="", help="recorded as who made it")
     p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
     p.set_defaults(func=cmd_ensemble)
