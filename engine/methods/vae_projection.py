@@ -43,8 +43,13 @@ def reconstruction_energy(model: ConvVAE, x: Tensor) -> tuple[Tensor, Tensor]:
     return ((x - recon) ** 2).flatten(1).sum(dim=1), recon
 
 
-def project(model: ConvVAE, x0: Tensor, steps: int, step_size: float, lam: float) -> Tensor:
-    """x_{t+1} = clip(x_t - alpha * grad E(x_t) * (x_t - f(x_t))^2), E(x) = L_r(x) + lam * ||x - x0||_1."""
+def project(
+    model: ConvVAE, x0: Tensor, steps: int, step_size: float, lam: float, max_move: float | None = None
+) -> Tensor:
+    """x_{t+1} = clip(x_t - alpha * grad E(x_t) * (x_t - f(x_t))^2), E(x) = L_r(x) + lam * ||x - x0||_1.
+
+    With `max_move` the update is instead scaled per image so its largest pixel move per step is `max_move`
+    (a study of the step rule, benchmarks/projection_steps.py; not the seed's rule)."""
     model.eval()
     x = x0.detach().clone()
     with torch.enable_grad():
@@ -54,7 +59,11 @@ def project(model: ConvVAE, x0: Tensor, steps: int, step_size: float, lam: float
             energy = l_r + lam * (x - x0).abs().flatten(1).sum(dim=1)  # (N,)
             (grad,) = torch.autograd.grad(energy.sum(), x)
             weight = (x - recon).detach() ** 2  # focus the update on badly reconstructed pixels
-            x = (x.detach() - step_size * grad * weight).clamp(0.0, 1.0)
+            update = step_size * grad * weight
+            if max_move is not None:
+                largest = update.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+                update = max_move * update / largest
+            x = (x.detach() - update).clamp(0.0, 1.0)
     return x
 
 

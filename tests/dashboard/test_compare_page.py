@@ -200,7 +200,8 @@ def test_ensemble_of_the_chosen_runs_is_recorded_and_compared(results_env, app):
     assert not at.exception
     newest = store.list_runs(dataset_name=results_env.dataset, method="ensemble")[0]
     assert json.loads(newest.params_json)["rule"] == "mean"
-    assert sorted(json.loads(newest.params_json)["members"]) == sorted(results_env.latest)  # ensembles left out
+    members = json.loads(newest.params_json)["members"]
+    assert sorted(members) == sorted(results_env.latest)  # ensembles left out
 
 
 def test_ensemble_needs_two_runs(results_env, app):
