@@ -8,6 +8,7 @@ import logging
 import streamlit as st
 
 from dashboard import results_cache
+from dashboard.label_panels import author
 from dashboard.messages import for_people
 from dashboard.results import RunInfo
 from engine.methods.catalog import ENSEMBLE
@@ -26,9 +27,8 @@ def _record(members: list[RunInfo], rule: str) -> None:
     from engine import ensemble
     from engine.config import db_url, mlflow_uri
 
-    author = (st.session_state.get("user") or "").strip() or "anonymous"
     try:
-        run_id, combined = ensemble.record([r.id for r in members], rule, author, db_url(), mlflow_uri())
+        run_id, combined = ensemble.record([r.id for r in members], rule, author(), db_url(), mlflow_uri())
     except (ValueError, FileNotFoundError) as exc:
         st.session_state[MESSAGE] = ("error", for_people(str(exc)))
         return

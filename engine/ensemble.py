@@ -15,7 +15,7 @@ Anomaly maps: the mean of each member's maps standardised by the median and std 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,12 +46,12 @@ def margin(scores: np.ndarray, train: np.ndarray) -> np.ndarray:
     return (scores - float(np.quantile(train, QUANTILE))) / _spread(train)
 
 
-def _mean(test: list[np.ndarray], train: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    n_train = min(len(t) for t in train)
-    return (
-        np.mean([standardised(s, t) for s, t in zip(test, train, strict=True)], axis=0),
-        np.mean([standardised(t[:n_train], t) for t in train], axis=0),
-    )
+def _rank(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Fraction of `reference` below each value, ties counted half."""
+    ordered = np.sort(reference)
+    low = np.searchsorted(ordered, values, side="left")
+    high = np.searchsorted(ordered, values, side="right")
+    return (low + high) / (2.0 * len(ordered))
 
 
 def _furthest(margins: np.ndarray) -> np.ndarray:
@@ -60,34 +60,27 @@ def _furthest(margins: np.ndarray) -> np.ndarray:
     return np.take_along_axis(margins, pick[None], axis=0)[0]
 
 
-def _max_margin(test: list[np.ndarray], train: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    n_train = min(len(t) for t in train)
-    return (
-        _furthest(np.stack([margin(s, t) for s, t in zip(test, train, strict=True)])),
-        _furthest(np.stack([margin(t[:n_train], t) for t in train])),
-    )
-
-
-def _rank_mean(test: list[np.ndarray], train: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    n_train = min(len(t) for t in train)
-
-    def rank(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        ordered = np.sort(reference)
-        low = np.searchsorted(ordered, values, side="left")
-        high = np.searchsorted(ordered, values, side="right")
-        return (low + high) / (2.0 * len(ordered))  # ties count half
-
-    return (
-        np.mean([rank(s, s) for s in test], axis=0),
-        np.mean([rank(t[:n_train], s) for s, t in zip(test, train, strict=True)], axis=0),
-    )
-
-
-RULES: dict[str, Callable[[list[np.ndarray], list[np.ndarray]], tuple[np.ndarray, np.ndarray]]] = {
-    "mean": _mean,
-    "max_margin": _max_margin,
-    "rank_mean": _rank_mean,
+Cue = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (values, member test, member train) -> cue
+RULES: dict[
+    str, tuple[Cue, Callable[[np.ndarray], np.ndarray]]
+] = {  # rule -> (per-member cue, (K, N) -> (N,))
+    "mean": (lambda v, s, t: standardised(v, t), lambda cues: cues.mean(axis=0)),
+    "max_margin": (lambda v, s, t: margin(v, t), _furthest),
+    "rank_mean": (lambda v, s, t: _rank(v, s), lambda cues: cues.mean(axis=0)),
 }
+
+
+def apply_rule(rule: str, test: list[np.ndarray], train: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Combined test scores (N,) and training scores: the members' training samples paired by position, cut
+    to the shortest (the same images when the members share the seed)."""
+    cue, reduce = RULES[check_rule(rule)]
+    n_train = min(len(t) for t in train)
+    return (
+        reduce(np.stack([cue(s, s, t) for s, t in zip(test, train, strict=True)])),
+        reduce(np.stack([cue(t[:n_train], s, t) for s, t in zip(test, train, strict=True)])),
+    )
+
+
 DEFAULT_RULE = "max_margin"  # measured best or tied on all five shared datasets (benchmarks/ensemble.py)
 
 
@@ -104,7 +97,7 @@ class Member:
     train_scores: np.ndarray  # (M,) normal training images' scores
     maps: np.ndarray  # (N, H, W)
     masks: np.ndarray | None = None  # (N, H, W)
-    costs: dict[str, float] = field(default_factory=dict)  # fit_seconds, predict_seconds, peak_memory_mb
+    run: Any = None  # its db.models.Run (None for members built by hand)
 
 
 @dataclass
@@ -162,7 +155,7 @@ def combine(members: Sequence[Member], rule: str = DEFAULT_RULE) -> Combined:
     defects = [first.defect_types[i] for i in order[0]]
     test = [m.scores[idx].astype(np.float64) for m, idx in zip(members, order, strict=True)]
     train = [m.train_scores.astype(np.float64) for m in members]
-    scores, train_scores = RULES[rule](test, train)
+    scores, train_scores = apply_rule(rule, test, train)
     size = tuple(first.maps.shape[-2:])
     maps = np.mean(
         [standardised(_resized(m.maps[idx], size), m.maps) for m, idx in zip(members, order, strict=True)],
@@ -224,11 +217,7 @@ def load_member(run_id: int, db_url: str | None = None, mlflow_uri: str | None =
         train_scores=preds.get("train_scores").astype(np.float64),
         maps=preds.get("anomaly_maps").astype(np.float32),
         masks=None if masks is None else masks.astype(np.uint8),
-        costs={
-            k: float(v)
-            for k in ("fit_seconds", "predict_seconds", "peak_memory_mb")
-            if (v := getattr(run, k, None)) is not None
-        },
+        run=run,
     )
 
 
@@ -243,12 +232,15 @@ def latest_members(dataset: str, db_url: str | None = None) -> list[int]:
 
 def _costs(members: Sequence[Member], n_images: int) -> dict[str, float]:
     """What the ensemble costs: every member trained and run (fit and predict times add up)."""
-    fit = sum(m.costs.get("fit_seconds", 0.0) for m in members)
-    predict = sum(m.costs.get("predict_seconds", 0.0) for m in members)
+
+    def known(name: str) -> list[float]:
+        return [v for m in members if (v := getattr(m.run, name, None)) is not None]
+
+    fit, predict = sum(known("fit_seconds")), sum(known("predict_seconds"))
     out = {"fit_seconds": fit, "predict_seconds": predict}
     if predict > 0:
         out["images_per_second"] = n_images / predict
-    peaks = [m.costs["peak_memory_mb"] for m in members if "peak_memory_mb" in m.costs]
+    peaks = known("peak_memory_mb")
     if peaks:
         out["peak_memory_mb"] = max(peaks)
     return out
@@ -266,7 +258,7 @@ def record(
     if len(set(run_ids)) < 2:
         raise ValueError("an ensemble needs at least two different runs")
     members = [load_member(i, db_url, mlflow_uri) for i in dict.fromkeys(run_ids)]
-    runs = [store.get_run(m.run_id, url=db_url) for m in members]
+    runs = [m.run for m in members]
     datasets = {r.dataset_name for r in runs}
     if len(datasets) > 1:
         raise ValueError(
