@@ -3,7 +3,7 @@ Grad-CAM attention of the discriminator on the error image (Kimura et al., seed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.dcgan import Discriminator, Encoder, Generator, feature_size
+from engine.methods.components.dcgan import STAGES, Discriminator, Encoder, Generator, feature_size
 from engine.methods.components.gradcam import grad_cam
 
 ATTENTION_TARGETS = ("real", "fake")
@@ -32,6 +32,9 @@ class Params:
     pixel_weight: float = 0.0  # optional pixel MSE next to L_feat (0 = the paper)
     attention: bool = False  # weight the error image by the discriminator's Grad-CAM
     attention_target: str = "fake"  # Grad-CAM of -logit (evidence against "normal"), or of the "real" logit
+    # discriminator conv stage (0 = H/2 ... 3 = H/16) whose activations L_feat matches, and that Grad-CAM explains
+    feature_layer: int = field(default=STAGES - 1, metadata={"range": (0, STAGES - 1)})
+    attention_layer: int = field(default=STAGES - 1, metadata={"range": (0, STAGES - 1)})
 
     def validate(self) -> None:
         if self.attention_target not in ATTENTION_TARGETS:
@@ -133,11 +136,11 @@ class VaeGan(BaseMethod):
 
                 with self.autocast():
                     with torch.no_grad():
-                        real_features = dis(x).last_conv
+                        real_features = dis(x).features[p.feature_layer]
                     out_rec = dis(x_rec)
                     losses = VaeGanLosses(
                         prior=kl_to_standard_normal(mu.float(), logvar.float()).mean(),
-                        feat=half_squared_error(out_rec.last_conv, real_features).mean(),
+                        feat=half_squared_error(out_rec.features[p.feature_layer], real_features).mean(),
                         pixel=half_squared_error(x_rec, x).mean(),
                         gan_generator=bce_logits(out_rec.logit, True) + bce_logits(dis(x_prior).logit, True),
                     )
@@ -177,7 +180,7 @@ class VaeGan(BaseMethod):
         return mu.float()
 
     def attention_map(self, images: Tensor) -> Tensor:
-        """Grad-CAM (N, H, W) in [0, 1] of the discriminator's logit w.r.t. its last conv activations.
+        """Grad-CAM (N, H, W) in [0, 1] of the discriminator's logit w.r.t. conv stage `attention_layer`.
 
         Where the rectified map is zero everywhere (no positive evidence), the image gets uniform attention 1.
         """
@@ -185,7 +188,8 @@ class VaeGan(BaseMethod):
         with torch.enable_grad(), self.autocast():
             out = self.discriminator(images.to(self.device))
             target = out.logit if self.params.attention_target == "real" else -out.logit
-            cam = grad_cam(out.last_conv, target.float(), size=tuple(images.shape[-2:]))  # (N, H, W)
+            activations = out.features[self.params.attention_layer]
+            cam = grad_cam(activations, target.float(), size=tuple(images.shape[-2:]))  # (N, H, W)
         empty = cam.flatten(1).amax(dim=1) == 0  # (N,)
         return torch.where(empty[:, None, None], torch.ones_like(cam), cam)
 

@@ -82,3 +82,30 @@ def test_bad_inputs_name_the_choices() -> None:
     with pytest.raises(ValueError, match="multiple of 16"):
         VaeGan(make_params(VaeGan, "smoke"), (3, 100, 100))
     assert get_method("vaegan") is VaeGan
+
+
+def test_attention_layer_explains_a_finer_stage(trained, make_images) -> None:
+    method, _, _ = trained
+    assert method.params.attention_layer == 3  # the last conv, (H/16) a side: 2x2 at 32 px
+    images = make_images(4, 1, SIZE, seed=7)
+    coarse = method.attention_map(images)
+    fine = VaeGan(dataclasses.replace(method.params, attention_layer=1), (1, SIZE, SIZE))
+    fine.load_state_dict(method.state_dict())
+    cam = fine.attention_map(images)
+    assert cam.shape == coarse.shape == (4, SIZE, SIZE) and cam.min() >= 0 and cam.max() <= 1
+    assert not torch.allclose(cam, coarse)
+
+
+def test_feature_layer_is_the_matched_stage(make_images) -> None:
+    def feat_loss(layer: int) -> float:
+        params = make_params(VaeGan, "smoke", {**TINY, "epochs": 1, "feature_layer": layer})
+        method = VaeGan(params, (1, SIZE, SIZE), seed=0)
+        logs: list = []
+        method.fit(make_loader(make_images(8, 1, SIZE, seed=1), batch_size=8), on_epoch=logs.append)
+        return logs[-1].losses["feat"]
+
+    # the same seed and data, so only the matched stage differs: its loss is another number
+    assert feat_loss(3) == pytest.approx(feat_loss(3))
+    assert feat_loss(0) != pytest.approx(feat_loss(3), rel=1e-3)
+    with pytest.raises(ValueError, match="feature_layer.*out of range"):
+        make_params(VaeGan, "smoke", {"feature_layer": 4})

@@ -92,7 +92,7 @@ class Generator(nn.Module):
 class DiscriminatorOutput(NamedTuple):
     logit: Tensor  # (B,) real (> 0) vs generated (< 0)
     features: list[Tensor]  # activations of each conv stage, shallow to deep
-    last_conv: Tensor  # (B, 8w, H/16, W/16) = features[-1], the Grad-CAM and feature-matching layer
+    last_conv: Tensor  # (B, 8w, H/16, W/16) = features[-1], the default Grad-CAM and feature-matching layer
 
 
 class Discriminator(nn.Module):
