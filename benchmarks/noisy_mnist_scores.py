@@ -29,8 +29,10 @@ sys.path.insert(0, str(PROJECT))
 
 def rule_scores(x, recon, attentions: dict) -> dict:
     """Score per rule, each (N,): x and recon (N, H, W), attentions {stage: (N, H, W)}."""
+    from engine.methods.vae import per_ink
+
     error = (x - recon).abs()
-    out = {"per ink": error.sum((1, 2)) / recon.sum((1, 2)).clamp_min(1e-6)}
+    out = {"per ink": per_ink(x, recon)}
     for stage, att in attentions.items():
         out[f"attn L{stage} mean"] = (att * error).mean((1, 2))
         out[f"attn L{stage} per attention"] = (att * error).sum((1, 2)) / att.sum((1, 2)).clamp_min(1e-6)
