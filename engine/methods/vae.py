@@ -153,10 +153,9 @@ class Vae(BaseMethod):
             recon, mu, logvar = self.model(x)
         recon = recon.float()
         sse, kl = vae_terms(x, recon, mu, logvar)
-        score = {
-            "recon": lambda: sse,
-            "elbo": lambda: sse + kl,
-            "per_ink": lambda: per_ink(x.float(), recon),
-        }[self.params.score]()
+        if self.params.score == "per_ink":
+            score = per_ink(x.float(), recon)
+        else:
+            score = sse + kl if self.params.score == "elbo" else sse
         error = ((x - recon) ** 2).mean(dim=1)  # (N, H, W)
         return Prediction(score=score, anomaly_map=error, embedding=mu.float(), reconstruction=recon)
