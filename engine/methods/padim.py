@@ -17,6 +17,7 @@ from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embed
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
     check_backbone,
+    check_layers,
     layer_channels,
     resize_input,
 )
@@ -28,6 +29,17 @@ from engine.methods.components.gaussian import (
 )
 
 LAYERS = ("layer1", "layer2", "layer3")
+
+
+def split_layers(layers: str) -> tuple[str, ...]:
+    """ "layer1,layer2" -> ("layer1", "layer2"), checked, in stride order."""
+    names = tuple(name.strip() for name in layers.split(",") if name.strip())
+    check_layers(names)
+    if len(set(names)) != len(names):
+        raise ValueError(f"layers={layers!r} for padim: each layer at most once")
+    return tuple(sorted(names))
+
+
 PAPER_D = {"resnet18": 100, "wide_resnet50_2": 550}  # channels kept in the paper; other backbones keep all
 
 
@@ -40,27 +52,28 @@ class Params:
     )
     pool: int = field(
         default=3, metadata={"range": (1, 9)}
-    )  # local average (px of the stride-4 map), 1 = none
+    )  # local average (px of the first layer's map), 1 = none
     input_size: int = field(default=224, metadata={"range": (0, 1024)})  # backbone input px; 0 = as loaded
+    layers: str = ",".join(LAYERS)  # comma-separated stages; the first sets the map's stride (layer1 = 4)
     ridge: float = 0.01  # added to every covariance diagonal
     blur_sigma: float = 4.0  # px, on the upsampled map
     batch_size: int = 32
 
     def __post_init__(self) -> None:
         check_backbone(self.backbone, "padim")
-        total = layer_channels(self.backbone, LAYERS)
+        total = layer_channels(self.backbone, split_layers(self.layers))
         if not 0 <= self.d <= total:
             raise ValueError(f"d={self.d} for padim with {self.backbone}: choose 0 (default) to {total}")
         if self.pool % 2 == 0:
             raise ValueError(f"pool={self.pool} for padim: choose an odd kernel size (1 = none)")
 
 
-def concat_layers(maps: dict[str, Tensor], pool: int) -> Tensor:
-    """Layer maps at strides 4, 8, 16 -> (B, sum K, H/4, W/4): each `pool` x `pool` averaged, deeper layers
-    upsampled bilinearly to the stride-4 size."""
-    size = maps[LAYERS[0]].shape[-2:]
+def concat_layers(maps: dict[str, Tensor], pool: int, layers: tuple[str, ...] = LAYERS) -> Tensor:
+    """Layer maps (e.g. strides 4, 8, 16) -> (B, sum K, h, w) at the first layer's size: each `pool` x `pool`
+    averaged, deeper layers upsampled bilinearly."""
+    size = maps[layers[0]].shape[-2:]
     parts = []
-    for name in LAYERS:
+    for name in layers:
         x = maps[name].float()
         if pool > 1:
             x = F.avg_pool2d(x, pool, stride=1, padding=pool // 2, count_include_pad=False)
@@ -88,13 +101,14 @@ class Padim(BaseMethod):
         seed: int = 0,
     ) -> None:
         super().__init__(params, image_shape, device, seed)
-        self.backbone, _ = self.feature_backbone(params.backbone, params.weights, LAYERS)
+        self.layers = split_layers(params.layers)
+        self.backbone, _ = self.feature_backbone(params.backbone, params.weights, self.layers)
         self.backbone.to(self.device).eval().requires_grad_(False)
-        total = layer_channels(params.backbone, LAYERS)
+        total = layer_channels(params.backbone, self.layers)
         d = params.d or min(PAPER_D.get(params.backbone, total), total)
         generator = torch.Generator().manual_seed(seed)
         self.channels = torch.randperm(total, generator=generator)[:d].sort().values.to(self.device)  # (d,)
-        self.mean: Tensor | None = None  # (P, d), P = positions of the stride-4 map
+        self.mean: Tensor | None = None  # (P, d), P = positions of the first layer's map
         self.precision: Tensor | None = None  # (P, d, d)
 
     @torch.no_grad()
@@ -103,7 +117,7 @@ class Padim(BaseMethod):
         x = resize_input(images.to(self.device), self.params.input_size)
         with self.autocast():
             maps = self.backbone(x)
-        return concat_layers(maps, self.params.pool).index_select(1, self.channels).float()
+        return concat_layers(maps, self.params.pool, self.layers).index_select(1, self.channels).float()
 
     def fit(
         self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None

@@ -79,6 +79,25 @@ def test_leaderboard_append_keeps_other_datasets_and_replaces_rerun_rows(tmp_pat
     assert "| other | vae | 0.700 |" in (out / "leaderboard.md").read_text()
 
 
+def test_tuned_variants_run_with_their_own_overrides_and_image_size(tmp_path, workbench_env, monkeypatch):
+    monkeypatch.setattr(
+        bench,
+        "TUNED_VARIANTS",
+        [
+            bench.Variant("vae (tuned)", "vae", (("beta", "0.5"),), image_size=48),
+            bench.Variant("autoencoder (tuned)", "autoencoder"),
+        ],
+    )
+    folder = make_mvtec_folder(tmp_path / "toy")
+    out = tmp_path / "results"
+    args = ["--preset", "smoke", "--datasets", str(folder), "--methods", "vae", "--out", str(out), "--tuned"]
+    assert bench.main("leaderboard", args) == 0
+    rows = bench.read_rows(out / "leaderboard.csv")
+    assert [(r["variant"], r["method"], r["image_size"]) for r in rows] == [("vae (tuned)", "vae", "48")]
+    assert float(rows[0]["image_auroc"]) >= 0.0
+    assert "| toy | vae (tuned) |" in (out / "leaderboard.md").read_text()
+
+
 def test_failed_run_becomes_a_row_not_an_abort(tmp_path, workbench_env):
     row = bench.run_one("x", str(tmp_path / "missing"), bench.Variant("vae", "vae"), "smoke", 0, None)
     assert row.image_auroc is None and row.notes.startswith("failed:")

@@ -92,3 +92,17 @@ def test_bright_square_scores_higher_and_is_localised(fitted: Padim, make_images
 def test_predict_before_fit_says_so() -> None:
     with pytest.raises(RuntimeError, match="fit"):
         Padim(make_params(Padim, "smoke"), (1, SIZE, SIZE)).predict(torch.rand(1, 1, SIZE, SIZE))
+
+
+def test_layers_choose_the_stages_and_the_map_stride() -> None:
+    fine = Padim(make_params(Padim, "smoke", {"d": 0, "layers": "layer1"}), (3, SIZE, SIZE))
+    assert fine.layers == ("layer1",) and fine.channels.numel() == 24  # lite0's stride-4 stage only
+    coarse = Padim(make_params(Padim, "smoke", {"d": 0, "layers": "layer3, layer2"}), (3, SIZE, SIZE))
+    assert coarse.layers == ("layer2", "layer3") and coarse.channels.numel() == 40 + 112
+    images = torch.rand(2, 3, SIZE, SIZE)
+    assert fine.features(images).shape[-2:] == (SIZE // 4, SIZE // 4)
+    assert coarse.features(images).shape[-2:] == (SIZE // 8, SIZE // 8)  # the first stage named sets it
+    with pytest.raises(ValueError, match=r"unknown layers \['layer9'\]; choose from \['layer1'"):
+        make_params(Padim, "cpu", {"layers": "layer1,layer9"})
+    with pytest.raises(ValueError, match="at most once"):
+        make_params(Padim, "cpu", {"layers": "layer1,layer1"})
