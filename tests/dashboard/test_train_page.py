@@ -121,6 +121,15 @@ def test_queue_shows_progress_cancel_and_failures(fresh_env, app, launches):
     assert not at.main.get("progress")
 
 
+def test_list_valued_and_choice_fields_get_the_right_inputs():
+    padim = {s.name: s for s in params_form.param_specs(METHODS["padim"], "smoke")}
+    # a comma-separated list is typed, not picked: a selectbox of single stages broke the smoke padim (d=32)
+    assert (padim["layers"].kind, padim["layers"].default) == ("str", "layer1,layer2,layer3")
+    projection = {s.name: s for s in params_form.param_specs(METHODS["vae_projection"], "cpu")}
+    assert projection["step_rule"].choices == ("paper", "calibrated")
+    assert projection["backtrack"].bounds == (0, 30) and projection["move"].bounds == (1e-4, 1.0)
+
+
 def test_form_inputs_carry_the_ranges_and_a_bad_value_queues_nothing(toy, app, launches):
     specs = {s.name: s for s in params_form.param_specs(METHODS["vae"], "cpu")}
     assert specs["epochs"].bounds == (1, 10_000) and specs["score"].bounds is None
