@@ -4,16 +4,21 @@ scored by the VAE's squared error map and by projections with
 
 - `paper`: the seed's update, x -= step_size * grad E(x) * (x - f(x))^2, at the preset's step size;
 - `fixed-300`: the same update with step size 300 (moves pixels by tenths instead of hundredths);
-- `normalised`: the same direction, scaled per image so that its largest pixel move per step is 0.05.
+- `fixed-300, backtracking`: the same, but a step that would raise an image's energy is retried at half its
+  step size (up to 6 times; `--set backtrack=6`), so every step descends the energy;
+- `normalised`: the same direction, scaled per image so that its largest pixel move per step is 0.05;
+- `calibrated`: one step size per dataset, set from a batch of training images so that the first step moves
+  the median image's largest pixel by 0.05 or 0.2 (`--set step_rule=calibrated --set move=...`).
 
 Prints pixel AUROC, PRO (unblurred maps), image AUROC (mean of the top 2 % of the map) and images/s.
 
-    python benchmarks/projection_steps.py [--datasets piped/pa_bdp01_tl mvtec_3d_ad/tire]
+    python benchmarks/projection_steps.py [--datasets piped/pa_bdp01_tl mvtec_3d_ad/tire magnetic_tile/magnetic_tile]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -59,9 +64,17 @@ def study(folder: Path) -> list[str]:
     for label, fn in (
         (f"projection, paper step ({p.step_size:g})", lambda b: project(model, b, p.steps, p.step_size, p.lam)),
         ("projection, fixed step 300", lambda b: project(model, b, p.steps, 300.0, p.lam)),
+        ("projection, fixed step 300, backtracking", lambda b: project(model, b, p.steps, 300.0, p.lam, backtrack=6)),
         ("projection, normalised (0.05 per step)", lambda b: project(model, b, p.steps, 1.0, p.lam, max_move=0.05)),
     ):  # fmt: skip
         projected, ips = batched(fn, x)
+        maps[label] = ((x - projected).abs().mean(dim=1), ips)
+    first = data.train.images[: batch_size(p)].float()
+    for move in (0.05, 0.2):
+        method.params = dataclasses.replace(p, move=move)
+        alpha = p.step_size * float(method.calibrated_scale(first))
+        projected, ips = batched(lambda b, a=alpha: project(model, b, p.steps, a, p.lam), x)
+        label = f"projection, calibrated ({move:g} first move; step {alpha:.3g})"
         maps[label] = ((x - projected).abs().mean(dim=1), ips)
     rows = []
     for label, (m, ips) in maps.items():
@@ -75,7 +88,11 @@ def study(folder: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["piped/pa_bdp01_tl", "mvtec_3d_ad/tire"])
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["piped/pa_bdp01_tl", "mvtec_3d_ad/tire", "magnetic_tile/magnetic_tile"],
+    )
     parser.add_argument(
         "--out", type=Path, default=PROJECT / "benchmarks" / "results" / "projection-steps.md"
     )

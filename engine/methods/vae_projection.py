@@ -4,7 +4,7 @@ is the difference between the input and its projection."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -14,12 +14,20 @@ from engine.methods.base import Prediction
 from engine.methods.vae import ConvVAE, Vae
 
 SCORES = ("mean", "topk")
+STEP_RULES = ("paper", "calibrated")
 
 
 @dataclass(frozen=True)
 class Params:
     steps: int = 20
     step_size: float = 1.0  # alpha; the step is also weighted by the squared reconstruction error
+    # "paper": alpha as given; "calibrated": alpha rescaled after fit so that on the training images the first
+    # step's largest pixel move is `move` (median over images): one step size for data whose errors differ by
+    # orders of magnitude
+    step_rule: str = "paper"
+    # halvings of alpha allowed when a step would raise an image's energy (0 = the seed: every step is taken)
+    backtrack: int = field(default=0, metadata={"range": (0, 30)})
+    move: float = field(default=0.05, metadata={"range": (1e-4, 1.0)})
     lam: float = 0.05  # lambda of the L1 term that keeps the projection near the input
     score: str = "topk"  # "mean" of the map | "topk": mean of its largest `topk` fraction of pixels
     topk: float = 0.02
@@ -33,6 +41,12 @@ class Params:
     def __post_init__(self) -> None:
         if self.score not in SCORES:
             raise ValueError(f"unknown score {self.score!r} for vae_projection; choose from {list(SCORES)}")
+        if self.step_rule not in STEP_RULES:
+            raise ValueError(
+                f"unknown step_rule {self.step_rule!r} for vae_projection; choose from {list(STEP_RULES)}"
+            )
+        if not 0.0 < self.move <= 1.0:
+            raise ValueError(f"move must lie in (0, 1] (pixel intensity), got {self.move}")
         if not 0.0 < self.topk <= 1.0:
             raise ValueError(f"topk must lie in (0, 1], got {self.topk}")
 
@@ -43,27 +57,59 @@ def reconstruction_energy(model: ConvVAE, x: Tensor) -> tuple[Tensor, Tensor]:
     return ((x - recon) ** 2).flatten(1).sum(dim=1), recon
 
 
+def energy_of(model: ConvVAE, x: Tensor, x0: Tensor, lam: float) -> tuple[Tensor, Tensor]:
+    """E(x) = L_r(x) + lam * ||x - x0||_1 per image (N,), and the reconstruction."""
+    l_r, recon = reconstruction_energy(model, x)
+    return l_r + lam * (x - x0).abs().flatten(1).sum(dim=1), recon
+
+
+def step_direction(model: ConvVAE, x: Tensor, x0: Tensor, lam: float) -> tuple[Tensor, Tensor]:
+    """grad E(x) * (x - f(x))^2 (N, C, H, W), the seed's update before its step size, and E(x) (N,)."""
+    x = x.detach().requires_grad_(True)
+    energy, recon = energy_of(model, x, x0, lam)
+    (grad,) = torch.autograd.grad(energy.sum(), x)
+    return grad * (x - recon).detach() ** 2, energy.detach()  # focus on badly reconstructed pixels
+
+
 def project(
-    model: ConvVAE, x0: Tensor, steps: int, step_size: float, lam: float, max_move: float | None = None
+    model: ConvVAE,
+    x0: Tensor,
+    steps: int,
+    step_size: float,
+    lam: float,
+    max_move: float | None = None,
+    backtrack: int = 0,
 ) -> Tensor:
     """x_{t+1} = clip(x_t - alpha * grad E(x_t) * (x_t - f(x_t))^2), E(x) = L_r(x) + lam * ||x - x0||_1.
 
     With `max_move` the update is instead scaled per image so its largest pixel move per step is `max_move`
-    (a study of the step rule, benchmarks/projection_steps.py; not the seed's rule)."""
+    (a study of the step rule, benchmarks/projection_steps.py; not the seed's rule). With `backtrack` > 0 a
+    step that would raise an image's energy is retried at half that image's alpha, up to `backtrack` times
+    (then the image stays put); the halved alpha is kept for its later steps."""
+    if backtrack and max_move is not None:
+        raise ValueError("project: backtrack halves alpha, which max_move normalises away; use one of them")
     model.eval()
     x = x0.detach().clone()
+    alpha = torch.full((x.shape[0], 1, 1, 1), float(step_size), device=x.device)  # per image
     with torch.enable_grad():
         for _ in range(steps):
-            x.requires_grad_(True)
-            l_r, recon = reconstruction_energy(model, x)
-            energy = l_r + lam * (x - x0).abs().flatten(1).sum(dim=1)  # (N,)
-            (grad,) = torch.autograd.grad(energy.sum(), x)
-            weight = (x - recon).detach() ** 2  # focus the update on badly reconstructed pixels
-            update = step_size * grad * weight
+            direction, energy = step_direction(model, x, x0, lam)
+            update = alpha * direction
             if max_move is not None:
                 largest = update.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
                 update = max_move * update / largest
-            x = (x.detach() - update).clamp(0.0, 1.0)
+            candidate = (x.detach() - update).clamp(0.0, 1.0)
+            for attempt in range(backtrack):
+                with torch.no_grad():
+                    worse = (energy_of(model, candidate, x0, lam)[0] > energy).view(-1, 1, 1, 1)
+                if not worse.any():
+                    break
+                if attempt == backtrack - 1:
+                    candidate = torch.where(worse, x.detach(), candidate)
+                    break
+                alpha = torch.where(worse, alpha / 2, alpha)
+                candidate = (x.detach() - alpha * direction).clamp(0.0, 1.0)
+            x = candidate
     return x
 
 
@@ -85,11 +131,35 @@ class VaeProjection(Vae):
         "paper": {"latent_dim": 25, "width": 32, "epochs": 300, "batch_size": 128, "lr": 1e-4, "steps": 100},
     }
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.step_scale = torch.ones(())  # factor on alpha; set by fit under step_rule "calibrated"
+
+    def fit(self, train, labeled_anomalies=None, on_epoch=None) -> None:
+        super().fit(train, labeled_anomalies, on_epoch)
+        self.step_scale = torch.ones(())
+        if self.params.step_rule == "calibrated":
+            self.step_scale = self.calibrated_scale(next(iter(train)))
+            self.notes.append(
+                f"step calibrated on the training images: alpha x {self.step_scale.item():.3g} moves the "
+                f"median image's largest pixel by {self.params.move:g} in the first step"
+            )
+
+    def calibrated_scale(self, images: Tensor) -> Tensor:
+        """Factor on alpha that makes the first step's largest pixel move `move` on the median image."""
+        x0 = images.to(self.device).float()
+        self.model.eval()
+        with torch.enable_grad():
+            direction = self.params.step_size * step_direction(self.model, x0, x0, self.params.lam)[0]
+        largest = direction.abs().flatten(1).amax(dim=1).median().clamp_min(1e-12)
+        return (self.params.move / largest).detach().cpu()
+
     def predict(self, images: Tensor) -> Prediction:
         p = self.params
         x0 = images.to(self.device).float()  # (N, C, H, W)
         # Full precision: the projection takes many small gradient steps on the input.
-        projection = project(self.model, x0, p.steps, p.step_size, p.lam)
+        alpha = p.step_size * float(self.step_scale)
+        projection = project(self.model, x0, p.steps, alpha, p.lam, backtrack=p.backtrack)
         diff = (x0 - projection).abs().mean(dim=1)  # (N, H, W)
         score = diff.flatten(1).mean(dim=1) if p.score == "mean" else top_fraction_mean(diff, p.topk)
         with torch.no_grad():

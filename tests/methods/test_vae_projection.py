@@ -8,7 +8,7 @@ import torch
 from engine.data.loaders import make_loader
 from engine.methods import make_params
 from engine.methods.vae import vae_terms
-from engine.methods.vae_projection import VaeProjection, project, top_fraction_mean
+from engine.methods.vae_projection import VaeProjection, energy_of, project, top_fraction_mean
 
 TINY = {"latent_dim": 8, "width": 8, "epochs": 4, "batch_size": 8, "steps": 10}
 
@@ -60,3 +60,50 @@ def test_top_fraction_mean_on_hand_made_numbers() -> None:
 def test_bad_score_lists_the_choices() -> None:
     with pytest.raises(ValueError, match=r"choose from \['mean', 'topk'\]"):
         make_params(VaeProjection, "cpu", {"score": "max"})
+
+
+def test_calibrated_step_moves_the_median_training_image_by_move(make_images) -> None:
+    train = make_images(16, 1, 32, seed=1)
+    params = make_params(VaeProjection, "smoke", {**TINY, "step_rule": "calibrated", "move": 0.1})
+    method = VaeProjection(params, (1, 32, 32), seed=0)
+    method.fit(make_loader(train, batch_size=16))
+    scale = float(method.step_scale)
+    assert scale > 0 and scale != 1.0 and any("step calibrated" in note for note in method.notes)
+    first = project(method.model, train, steps=1, step_size=scale, lam=params.lam)
+    largest = (first - train).abs().flatten(1).amax(dim=1)  # clipping to [0, 1] can only shorten a move
+    assert largest.median() <= 0.1 + 1e-4 and largest.max() > 0.02
+    saved = VaeProjection(params, (1, 32, 32), seed=0)
+    assert float(saved.step_scale) == 1.0
+    saved.load_state_dict(method.state_dict())  # the scale travels with the weights
+    assert float(saved.step_scale) == pytest.approx(scale)
+    paper = VaeProjection(make_params(VaeProjection, "smoke", TINY), (1, 32, 32), seed=0)
+    paper.fit(make_loader(train, batch_size=16))
+    assert float(paper.step_scale) == 1.0
+
+
+def test_bad_step_rule_and_move_name_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown step_rule 'big'.*\['paper', 'calibrated'\]"):
+        make_params(VaeProjection, "cpu", {"step_rule": "big"})
+    with pytest.raises(ValueError, match=r"move must lie in \(0, 1\]"):
+        make_params(VaeProjection, "cpu", {"move": 0})
+
+
+def test_backtracking_never_raises_an_images_energy(trained, make_images) -> None:
+    x0 = torch.cat([make_images(3, 1, 32, seed=3), make_images(3, 1, 32, seed=4, anomalous=True)])
+    lam = trained.params.lam
+
+    def energy(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return energy_of(trained.model, x, x0, lam)[0]
+
+    reckless = project(trained.model, x0, steps=1, step_size=1e6, lam=lam)  # overshoots: energy goes up
+    assert (energy(reckless) > energy(x0)).any()
+    previous = x0
+    for steps in (1, 2, 3):
+        careful = project(trained.model, x0, steps=steps, step_size=1e6, lam=lam, backtrack=30)
+        assert (energy(careful) <= energy(previous) + 1e-3).all()
+        previous = careful
+    small = project(trained.model, x0, steps=3, step_size=1.0, lam=lam)  # a descending step is kept as is
+    torch.testing.assert_close(
+        project(trained.model, x0, steps=3, step_size=1.0, lam=lam, backtrack=4), small
+    )
