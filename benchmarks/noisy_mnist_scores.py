@@ -7,7 +7,8 @@ and the same test images are scored by several rules:
   with much ink (0, 8) is reconstructed with more absolute error than a thin anomaly (1, 7), so a plain sum
   ranks those anomalies as normal; this asks how much error there is per unit of drawn digit;
 - `attn Lk`: the VAE-GAN's error map weighted by the discriminator's Grad-CAM (explaining -logit) at conv
-  stage k (0 = H/2 ... 3 = H/16, the default), as a mean (the seed's product) and per unit attention.
+  stage k (0 = H/2 ... 3 = H/16, the default), as a mean (the seed's product), per unit attention, and per
+  unit of attended ink (the attention-weighted error over the attention-weighted reconstruction).
 
 Prints image AUROC per digit and the mean over digits (one seed; the suite `engine bench noisy-mnist` is the
 protocol with seeds).
@@ -36,6 +37,9 @@ def rule_scores(x, recon, attentions: dict) -> dict:
     for stage, att in attentions.items():
         out[f"attn L{stage} mean"] = (att * error).mean((1, 2))
         out[f"attn L{stage} per attention"] = (att * error).sum((1, 2)) / att.sum((1, 2)).clamp_min(1e-6)
+        out[f"attn L{stage} per ink"] = (att * error).sum((1, 2)) / (att * recon.abs()).sum((1, 2)).clamp_min(
+            1e-6
+        )
     return out
 
 
