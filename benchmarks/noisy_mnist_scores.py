@@ -37,9 +37,7 @@ def rule_scores(x, recon, attentions: dict) -> dict:
     for stage, att in attentions.items():
         out[f"attn L{stage} mean"] = (att * error).mean((1, 2))
         out[f"attn L{stage} per attention"] = (att * error).sum((1, 2)) / att.sum((1, 2)).clamp_min(1e-6)
-        out[f"attn L{stage} per ink"] = (att * error).sum((1, 2)) / (att * recon.abs()).sum((1, 2)).clamp_min(
-            1e-6
-        )
+        out[f"attn L{stage} per ink"] = per_ink(att * x, att * recon)  # attention >= 0
     return out
 
 

@@ -5,7 +5,8 @@ scored by the VAE's squared error map and by projections with
 - `paper`: the seed's update, x -= step_size * grad E(x) * (x - f(x))^2, at the preset's step size;
 - `fixed-300`: the same update with step size 300 (moves pixels by tenths instead of hundredths);
 - `fixed-300, backtracking`: the same, but a step that would raise an image's energy is retried at half its
-  step size (up to 6 times; `--set backtrack=6`), so every step descends the energy;
+  step size (6 energy checks per step, so at most 5 halvings before the step is dropped; `--set
+  backtrack=6`), so no step raises the energy;
 - `normalised`: the same direction, scaled per image so that its largest pixel move per step is 0.05;
 - `calibrated`: one step size per dataset, set from a batch of training images so that the first step moves
   the median image's largest pixel by 0.05 or 0.2 (`--set step_rule=calibrated --set move=...`).
@@ -18,7 +19,6 @@ Prints pixel AUROC, PRO (unblurred maps), image AUROC (mean of the top 2 % of th
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -45,7 +45,7 @@ def study(folder: Path) -> list[str]:
     from engine.compute import epoch_repeats
     from engine.config import pick_device
     from engine.data import load_dataset, make_loader
-    from engine.methods.vae_projection import project, top_fraction_mean
+    from engine.methods.vae_projection import calibrated_scale, project, top_fraction_mean
     from engine.runconfig import RunConfig, batch_size, preflight
 
     cls, p = preflight(RunConfig(dataset=str(folder), method="vae_projection", preset="cpu"), None)
@@ -71,8 +71,7 @@ def study(folder: Path) -> list[str]:
         maps[label] = ((x - projected).abs().mean(dim=1), ips)
     first = data.train.images[: batch_size(p)].float()
     for move in (0.05, 0.2):
-        method.params = dataclasses.replace(p, move=move)
-        alpha = p.step_size * float(method.calibrated_scale(first))
+        alpha = p.step_size * float(calibrated_scale(model, first, p.step_size, p.lam, move))
         projected, ips = batched(lambda b, a=alpha: project(model, b, p.steps, a, p.lam), x)
         label = f"projection, calibrated ({move:g} first move; step {alpha:.3g})"
         maps[label] = ((x - projected).abs().mean(dim=1), ips)

@@ -76,6 +76,10 @@ def param_specs(method_cls: type, preset: str) -> list[ParamSpec]:
         choices: tuple[str, ...] = ()
         if kind == "str" or typing.get_origin(annotation) is typing.Literal:
             choices = _choices(method_cls.Params, values, field.name, annotation)
+            if (
+                str(value) not in choices
+            ):  # e.g. a comma-separated list checked item by item: typed, not picked
+                choices = ()
             kind = "choice" if choices else "str"
         bounds = field_range(field) if kind in ("int", "float") else None
         specs.append(ParamSpec(field.name, kind, value, choices, comments.get(field.name), bounds))

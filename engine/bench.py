@@ -121,12 +121,13 @@ def run_one(
     from engine.compute import compute
     from engine.run import RunConfig, open_record, record
 
+    image_size = variant.image_size or image_size
     config = RunConfig(
         dataset=dataset,
         method=variant.method,
         preset=preset,
         overrides=variant.overrides,
-        image_size=variant.image_size or image_size,
+        image_size=image_size,
         seed=seed,
     )
     name = Path(dataset).name if os.sep in dataset else dataset
@@ -150,7 +151,7 @@ def run_one(
             variant.method,
             variant.label,
             seed,
-            variant.image_size or image_size,
+            image_size,
             preset,
             None,
             None,

@@ -16,8 +16,8 @@ from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
-    STAGES,
     check_backbone,
+    check_layers,
     layer_channels,
     resize_input,
 )
@@ -34,11 +34,7 @@ LAYERS = ("layer1", "layer2", "layer3")
 def split_layers(layers: str) -> tuple[str, ...]:
     """ "layer1,layer2" -> ("layer1", "layer2"), checked, in stride order."""
     names = tuple(name.strip() for name in layers.split(",") if name.strip())
-    unknown = [name for name in names if name not in STAGES]
-    if unknown or not names:  # not "choose from": the Train form would offer single stages as choices
-        raise ValueError(
-            f"layers={layers!r} for padim: a comma-separated list of stages out of {list(STAGES)}"
-        )
+    check_layers(names)
     if len(set(names)) != len(names):
         raise ValueError(f"layers={layers!r} for padim: each layer at most once")
     return tuple(sorted(names))

@@ -25,7 +25,8 @@ class Params:
     # step's largest pixel move is `move` (median over images): one step size for data whose errors differ by
     # orders of magnitude
     step_rule: str = "paper"
-    # halvings of alpha allowed when a step would raise an image's energy (0 = the seed: every step is taken)
+    # energy checks per step: alpha halves after each failed one, the step is dropped after the last (0 = the
+    # seed: every step is taken)
     backtrack: int = field(default=0, metadata={"range": (0, 30)})
     move: float = field(default=0.05, metadata={"range": (1e-4, 1.0)})
     lam: float = 0.05  # lambda of the L1 term that keeps the projection near the input
@@ -83,9 +84,10 @@ def project(
     """x_{t+1} = clip(x_t - alpha * grad E(x_t) * (x_t - f(x_t))^2), E(x) = L_r(x) + lam * ||x - x0||_1.
 
     With `max_move` the update is instead scaled per image so its largest pixel move per step is `max_move`
-    (a study of the step rule, benchmarks/projection_steps.py; not the seed's rule). With `backtrack` > 0 a
-    step that would raise an image's energy is retried at half that image's alpha, up to `backtrack` times
-    (then the image stays put); the halved alpha is kept for its later steps."""
+    (a study of the step rule, benchmarks/projection_steps.py; not the seed's rule). With `backtrack` = k > 0
+    each step's energy is checked up to k times: an image whose energy would rise is retried at half its
+    alpha (at most k - 1 halvings), and after the k-th failed check it stays put for this step; the halved
+    alpha is kept for its later steps."""
     if backtrack and max_move is not None:
         raise ValueError("project: backtrack halves alpha, which max_move normalises away; use one of them")
     model.eval()
@@ -99,18 +101,28 @@ def project(
                 largest = update.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
                 update = max_move * update / largest
             candidate = (x.detach() - update).clamp(0.0, 1.0)
-            for attempt in range(backtrack):
+            for check in range(1, backtrack + 1):
                 with torch.no_grad():
                     worse = (energy_of(model, candidate, x0, lam)[0] > energy).view(-1, 1, 1, 1)
                 if not worse.any():
                     break
-                if attempt == backtrack - 1:
+                if check == backtrack:  # the last check: those images keep x for this step
                     candidate = torch.where(worse, x.detach(), candidate)
-                    break
-                alpha = torch.where(worse, alpha / 2, alpha)
-                candidate = (x.detach() - alpha * direction).clamp(0.0, 1.0)
+                else:
+                    alpha = torch.where(worse, alpha / 2, alpha)
+                    candidate = (x.detach() - alpha * direction).clamp(0.0, 1.0)
             x = candidate
     return x
+
+
+def calibrated_scale(model: ConvVAE, images: Tensor, step_size: float, lam: float, move: float) -> Tensor:
+    """Factor on `step_size` that makes the first step's largest pixel move `move` on the median image."""
+    x0 = images.float()
+    model.eval()
+    with torch.enable_grad():
+        direction = step_size * step_direction(model, x0, x0, lam)[0]
+    largest = direction.abs().flatten(1).amax(dim=1).median().clamp_min(1e-12)
+    return (move / largest).detach().cpu()
 
 
 def top_fraction_mean(maps: Tensor, fraction: float) -> Tensor:
@@ -137,22 +149,14 @@ class VaeProjection(Vae):
 
     def fit(self, train, labeled_anomalies=None, on_epoch=None) -> None:
         super().fit(train, labeled_anomalies, on_epoch)
-        self.step_scale = torch.ones(())
-        if self.params.step_rule == "calibrated":
-            self.step_scale = self.calibrated_scale(next(iter(train)))
+        p = self.params
+        if p.step_rule == "calibrated":
+            first = next(iter(train)).to(self.device)
+            self.step_scale = calibrated_scale(self.model, first, p.step_size, p.lam, p.move)
             self.notes.append(
                 f"step calibrated on the training images: alpha x {self.step_scale.item():.3g} moves the "
                 f"median image's largest pixel by {self.params.move:g} in the first step"
             )
-
-    def calibrated_scale(self, images: Tensor) -> Tensor:
-        """Factor on alpha that makes the first step's largest pixel move `move` on the median image."""
-        x0 = images.to(self.device).float()
-        self.model.eval()
-        with torch.enable_grad():
-            direction = self.params.step_size * step_direction(self.model, x0, x0, self.params.lam)[0]
-        largest = direction.abs().flatten(1).amax(dim=1).median().clamp_min(1e-12)
-        return (self.params.move / largest).detach().cpu()
 
     def predict(self, images: Tensor) -> Prediction:
         p = self.params

@@ -123,7 +123,8 @@ def test_queue_shows_progress_cancel_and_failures(fresh_env, app, launches):
 
 def test_list_valued_and_choice_fields_get_the_right_inputs():
     padim = {s.name: s for s in params_form.param_specs(METHODS["padim"], "smoke")}
-    # a comma-separated list is typed, not picked: a selectbox of single stages broke the smoke padim (d=32)
+    # a comma-separated list is typed, not picked: its default is no single stage (a selectbox of single
+    # stages had broken the smoke padim, d=32)
     assert (padim["layers"].kind, padim["layers"].default) == ("str", "layer1,layer2,layer3")
     projection = {s.name: s for s in params_form.param_specs(METHODS["vae_projection"], "cpu")}
     assert projection["step_rule"].choices == ("paper", "calibrated")
