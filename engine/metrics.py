@@ -25,6 +25,7 @@ class ImageMetrics:
     best_f1: float | None
     best_f1_threshold: float | None  # on raw scores
     best_f1_threshold_normalized: float | None
+    detection_rate: float | None = None  # accuracy at the threshold set from normal training scores alone
 
     def as_dict(self) -> dict[str, float | None]:
         return asdict(self)
@@ -91,6 +92,23 @@ def normalize_scores(scores: np.ndarray, train_scores: np.ndarray) -> np.ndarray
     return np.where(scores > hi, NORMAL_CEILING + tail, inside)
 
 
+DETECTION_QUANTILE = 0.95  # the threshold of `detection_rate`: this quantile of the normal training scores
+
+
+def detection_rate(
+    labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarray, quantile: float = DETECTION_QUANTILE
+) -> float | None:
+    """Accuracy (seed 000's "detection rate") of calling an image anomalous when its score exceeds the
+    `quantile` of the normal training scores: a threshold set without any test label, as a deployed detector
+    must set it. None without training scores."""
+    labels, scores = _check(labels, scores)
+    train_scores = np.asarray(train_scores, dtype=np.float64).ravel()
+    if train_scores.size == 0 or labels.size == 0:
+        return None
+    threshold = float(np.quantile(train_scores, quantile))
+    return float(np.mean((scores > threshold) == (labels == 1)))
+
+
 def image_metrics(labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarray) -> ImageMetrics:
     """All image-level figures for one run."""
     best = best_f1_threshold(labels, scores)
@@ -103,6 +121,7 @@ def image_metrics(labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarr
         best_f1_threshold_normalized=(
             None if threshold is None else float(normalize_scores(np.array([threshold]), train_scores)[0])
         ),
+        detection_rate=detection_rate(labels, scores, train_scores),
     )
 
 

@@ -32,6 +32,21 @@ def test_best_f1_threshold():
     assert threshold == pytest.approx(0.7)
 
 
+def test_detection_rate_thresholds_at_the_training_quantile():
+    train = np.arange(101.0)  # the 95% quantile is 95
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    scores = np.array([10.0, 95.0, 99.0, 96.0, 120.0, 95.0, 50.0, 200.0])
+    # called anomalous above 95: normals 10, 95 right, 99 wrong; anomalies 96, 120, 200 right, 95, 50 wrong
+    assert metrics.detection_rate(labels, scores, train) == pytest.approx(5 / 8)
+    assert metrics.detection_rate(labels, scores, train, quantile=0.1) == pytest.approx(6 / 8)  # above 10
+    assert metrics.detection_rate(labels, scores, np.array([])) is None
+    whole = metrics.image_metrics(labels, scores, train)
+    assert (
+        whole.detection_rate == pytest.approx(5 / 8)
+        and whole.as_dict()["detection_rate"] == whole.detection_rate
+    )
+
+
 def test_roc_points_monotonic_and_finite():
     rng = np.random.default_rng(0)
     labels = np.r_[np.zeros(50), np.ones(50)]

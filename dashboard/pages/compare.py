@@ -26,7 +26,7 @@ st.dataframe(
     hide_index=True,
     key="figures_table",
     column_config={
-        name: st.column_config.NumberColumn(format=f"%.{digits}f")
+        name: st.column_config.NumberColumn(format=f"%.{digits}f", help=results.LEADERBOARD_HELP.get(name))
         for name, digits in results.LEADERBOARD_DIGITS.items()
     },
 )

@@ -30,6 +30,7 @@ def test_run_info_parses_metrics_json():
                 "average_precision": 0.7,
                 "best_f1": 0.6,
                 "best_f1_threshold_normalized": 0.55,
+                "detection_rate": 0.65,
                 "pro": 0.4,
                 "pixel_auroc": 0.9,
                 "roc": {"fpr": [0, 1], "tpr": [0, 1], "thresholds": [2, 1]},
@@ -41,6 +42,7 @@ def test_run_info_parses_metrics_json():
     assert (info.label, info.average_precision, info.pro, info.pixel_auroc) == ("vae #4", 0.7, 0.4, 0.9)
     assert info.roc_fpr == (0.0, 1.0) and info.auroc_per_defect_type == {"crack": 0.75}
     assert results.default_threshold(info) == 0.55
+    assert info.detection_rate == 0.65 and results.leaderboard([info])["detection rate"].tolist() == [0.65]
 
 
 def test_latest_per_method_and_sorted_leaderboard():
