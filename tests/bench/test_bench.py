@@ -149,6 +149,18 @@ def test_summary_table_means_and_paper_column():
     assert "| vae | 0.700 ± 0.100 | 0.500 | 0.600 ± 0.100 | 1.0 | 0.640 |" in md
 
 
+def test_summary_table_of_detection_rate_reads_that_column():
+    rows = [
+        _row("a", "vae", 0, 0.9, detection_rate=0.6),
+        _row("b", "vae", 0, 0.7, detection_rate=0.8),
+        _row("b", "fusion", 0, 0.5),  # no detection rate recorded (an older row)
+    ]
+    md = bench.summary_table(rows, "dataset", {"vae": 0.615}, metric="detection_rate")
+    assert "| vae | 0.600 | 0.800 | 0.700 ± 0.100 | 1.0 | 0.615 |" in md
+    assert "| fusion | - | - | - | 1.0 |  |" in md
+    assert "| vae | 0.900 | 0.700 | 0.800 ± 0.100 |" in bench.summary_table(rows, "dataset")
+
+
 @pytest.mark.parametrize("values, text", [([None, None], "-"), ([0.5], "0.500")])
 def test_mean_std_edge_cases(values, text):
     assert bench.mean_std(values) == text
