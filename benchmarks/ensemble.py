@@ -1,31 +1,93 @@
 """Ensembles of saved runs against their best member, per dataset and rule (issue: seed 000's fusion over runs).
 
 Reads a store that benchmark runs were recorded in (default: the leaderboard's `--store bench` store,
-benchmarks/results/store/), takes the latest finished run of each method on every dataset there (ensembles left
-out) and combines their saved scores by each rule of engine/ensemble.py. Nothing is trained or recorded; the
+benchmarks/results/store/), takes the latest finished run of each method (with --by settings: of each distinct
+setting, so tuned variants of one method are separate members; with --tuned: of each of engine/bench.py's
+TUNED_VARIANTS) on every dataset there (ensembles left out) and combines their saved scores by each rule of engine/ensemble.py. Nothing is trained or recorded; the
 members are chosen without looking at test labels (all of them, or --methods).
 
     python -m engine bench leaderboard --store bench ...     # first: runs with saved predictions
-    python benchmarks/ensemble.py [--methods padim,patchcore,cutpaste] [--store DIR] [--out benchmarks/results]
+    python -m engine bench leaderboard --tuned --append --store bench   # for --tuned: the tuned variants
+    python benchmarks/ensemble.py [--methods padim,patchcore,cutpaste] [--by method|settings] [--tuned] [--store DIR]
+        [--out benchmarks/results] [--name ensemble]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 
+def preset_diff(method: str, preset: str, params: dict) -> dict:
+    """The fields of `params` that differ from `method`'s `preset` (weights "auto" resolves to "imagenet")."""
+    from engine.methods import get_method, make_params
+
+    def resolved(values: dict) -> dict:
+        return {**values, "weights": "imagenet"} if values.get("weights") == "auto" else values
+
+    defaults = resolved(asdict(make_params(get_method(method), preset)))
+    return {k: v for k, v in resolved(params).items() if defaults.get(k, v) != v}
+
+
+def run_diff(run) -> dict:
+    return preset_diff(run.method, run.preset, json.loads(run.params_json or "{}"))
+
+
+def describe(run) -> str:
+    """ "#12 padim 128 px ridge=1.0": a member run and what it set beyond its method's preset."""
+    changed = " ".join(f"{k}={v}" for k, v in run_diff(run).items()) or "(preset)"
+    return f"#{run.id} {run.method} {run.image_size} px {changed}"
+
+
+def tuned_members(dataset: str) -> list[int]:
+    """Ids of the latest finished run on `dataset` of each of engine/bench.py's TUNED_VARIANTS (same method,
+    same settings beyond the preset, same image size), whatever else the store holds."""
+    from db import store
+    from engine.bench import TUNED_VARIANTS
+    from engine.data import DEFAULT_IMAGE_SIZE
+    from engine.methods import get_method, make_params
+
+    wanted = [
+        (
+            v.method,
+            preset_diff(v.method, "cpu", asdict(make_params(get_method(v.method), "cpu", dict(v.overrides)))),
+            v.image_size or DEFAULT_IMAGE_SIZE,
+        )
+        for v in TUNED_VARIANTS
+    ]
+    latest: dict[int, int] = {}
+    for run in store.list_runs(dataset_name=dataset, status="FINISHED"):  # newest first
+        key = (run.method, run_diff(run), run.image_size) if run.preset == "cpu" else None
+        for index, variant in enumerate(wanted):
+            if key == variant:
+                latest.setdefault(index, run.id)
+    return sorted(latest.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=PROJECT / "benchmarks" / "results" / "store")
     parser.add_argument("--methods", default="", help="comma-separated members (default: every method there)")
+    parser.add_argument(
+        "--by",
+        choices=("method", "settings"),
+        default="method",
+        help="members: the latest run of each method, or of each distinct setting (tuned variants of one method)",
+    )
+    parser.add_argument(
+        "--tuned",
+        action="store_true",
+        help="members: the latest run of each of engine/bench.py's TUNED_VARIANTS (leaderboard --tuned --store bench)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results")
     parser.add_argument("--name", default="ensemble", help="file stem of the results (NAME.csv, NAME.md)")
     args = parser.parse_args(argv)
@@ -41,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     wanted = [m for m in args.methods.split(",") if m]
     datasets = sorted({r.dataset_name for r in store.list_runs(status="FINISHED")})
-    rows = []
+    rows, member_ids = [], set()
     for dataset in datasets:
-        ids = ensemble.latest_members(dataset)
+        ids = tuned_members(dataset) if args.tuned else ensemble.latest_members(dataset, by=args.by)
         members = [ensemble.load_member(i) for i in ids]
         members = [m for m in members if not wanted or m.label.split(" #")[0] in wanted]
         if len(members) < 2:
             continue
+        member_ids.update(m.run_id for m in members)
         for rule in ensemble.RULES:
             combined = ensemble.combine(members, rule)
             auroc = combined.metrics["member_image_auroc"]
@@ -81,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     def fmt(v: float | None, spec: str = ".3f") -> str:
         return "-" if v is None else format(v, spec)
 
+    unit = "tuned variant" if args.tuned else "setting" if args.by == "settings" else "method"
     lines = [
-        f"### ensemble (saved runs combined, members: {args.methods or 'every method in the store'})",
+        f"### ensemble (saved runs combined, members: {args.methods or 'every ' + unit + ' in the store'})",
         "",
         "| dataset | rule | best member | its AUROC | ensemble AUROC | gain | pixel AUROC | n |",
         "|---|---|---|---|---|---|---|---|",
@@ -102,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{rule} {n}" for rule, n in wins.items())
         + f" (of {len({r['dataset'] for r in rows})}). Members: "
         + "; ".join(sorted({f"{r['dataset']}: {r['members']}" for r in rows})),
+        *(
+            ["", "Member settings: " + "; ".join(describe(store.get_run(i)) for i in sorted(member_ids))]
+            if args.by == "settings" or args.tuned
+            else []
+        ),
         "",
         f"Runtime: {time.perf_counter() - started:.1f} s (no training; saved predictions only).",
     ]

@@ -9,9 +9,10 @@
 # Sizes chosen for 2 cores: one seed everywhere; noisy-mnist covers all ten digits with seed 0 (SEEDS adds
 # more). Measured here: the leaderboard's four feature methods on all five datasets 47 min (the other seven
 # methods on four datasets took 64 min in an earlier pass); peers (two PIPED papers and tire) 28 min;
-# noisy-mnist (ten digits, one seed) 27 min; textures 10 min; objects 7 min; dashboard a few minutes.
+# noisy-mnist (ten digits, one seed) 27 min; objects 7 min; dashboard a few minutes.
 # `ensemble` reads the runs a `--store bench` suite recorded (seconds; run the leaderboard with
-# `--store bench` first, as run here).
+# `--store bench` first, as run here); `tuned` (the leaderboard's tuned variants, 9.4 min) records its runs
+# there too and `ensemble-tuned` combines them. textures (PIPED and magnetic_tile) about 30 min.
 # On a GPU, pass PRESET=paper and SEEDS="0 1 2" for the seeds' settings.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,15 +27,17 @@ APPEND="${APPEND:-}"  # APPEND=--append: leaderboard, noisy-mnist and peers keep
 mkdir -p benchmarks/results
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(leaderboard ensemble objects textures noisy-mnist peers dashboard)
+[ ${#suites[@]} -gt 0 ] || suites=(leaderboard ensemble tuned ensemble-tuned objects textures noisy-mnist peers dashboard)
 
 for suite in "${suites[@]}"; do
   echo "== $suite"
   case "$suite" in
     leaderboard) python3 -m engine bench leaderboard --preset "$PRESET" --seeds $SEEDS --datasets "${SMALL[@]}" $APPEND ${METHODS:+--methods "$METHODS"} --store bench ;;
     ensemble) python3 benchmarks/ensemble.py ;;
+    tuned) python3 -m engine bench leaderboard --tuned --append --preset "$PRESET" --seeds $SEEDS --datasets "${SMALL[@]}" --store bench ;;
+    ensemble-tuned) python3 benchmarks/ensemble.py --tuned --name ensemble-tuned ;;
     objects) python3 -m engine bench objects --preset "$PRESET" --seeds $SEEDS ;;
-    textures) python3 -m engine bench textures --preset "$PRESET" --seeds $SEEDS --datasets "${PIPED[@]}" ;;
+    textures) python3 -m engine bench textures --preset "$PRESET" --seeds $SEEDS --datasets "${PIPED[@]}" magnetic_tile/magnetic_tile ;;
     noisy-mnist) python3 -m engine bench noisy-mnist --preset "$PRESET" --seeds $SEEDS --digits "$DIGITS" $APPEND ;;
     peers)
       bash benchmarks/setup_peers.sh
@@ -45,6 +48,6 @@ for suite in "${suites[@]}"; do
       python3 benchmarks/dashboard_perf.py | tee /dev/stderr |
         sed -n '/^[0-9]* runs, [0-9]* test images/,$p' >benchmarks/results/dashboard.md
       ;;
-    *) echo "unknown suite $suite; choose from leaderboard ensemble objects textures noisy-mnist peers dashboard" >&2; exit 2 ;;
+    *) echo "unknown suite $suite; choose from leaderboard ensemble tuned ensemble-tuned objects textures noisy-mnist peers dashboard" >&2; exit 2 ;;
   esac 2>&1 | tee "benchmarks/results/$suite.log"
 done

@@ -221,13 +221,23 @@ def load_member(run_id: int, db_url: str | None = None, mlflow_uri: str | None =
     )
 
 
-def latest_members(dataset: str, db_url: str | None = None) -> list[int]:
-    """Ids of the latest finished run of each method on `dataset` (ensembles left out), oldest method first."""
-    latest: dict[str, int] = {}
+def latest_members(dataset: str, db_url: str | None = None, by: str = "method") -> list[int]:
+    """Ids of the latest finished run on `dataset` (ensembles left out) of each method (`by="method"`) or of each
+    distinct setting (`by="settings"`: method, params and image size, so tuned variants of one method are
+    separate members), oldest first."""
+    if by not in MEMBER_KEYS:
+        raise ValueError(f"unknown by={by!r} for ensemble members; choose from {sorted(MEMBER_KEYS)}")
+    latest: dict[tuple, int] = {}
     for run in store.list_runs(dataset_name=dataset, status="FINISHED", url=db_url):  # newest first
         if run.method != ENSEMBLE:
-            latest.setdefault(run.method, run.id)
+            latest.setdefault(MEMBER_KEYS[by](run), run.id)
     return sorted(latest.values())
+
+
+MEMBER_KEYS: dict[str, Callable[[Any], tuple]] = {
+    "method": lambda run: (run.method,),
+    "settings": lambda run: (run.method, run.params_json, run.image_size),
+}
 
 
 def _costs(members: Sequence[Member], n_images: int) -> dict[str, float]:

@@ -109,3 +109,28 @@ def test_independent_noisy_detectors_combine_into_a_better_one(rule):
     assert out.metrics["image_auroc"] > best + 0.03
     assert out.metrics["gain_over_best_member"] == pytest.approx(out.metrics["image_auroc"] - best)
     assert set(out.metrics["member_image_auroc"]) == {m.label for m in members}
+
+
+def test_latest_members_by_method_or_by_setting_in_a_real_store(workbench_env):
+    from db import store
+
+    def run(method, params, size=128, status="FINISHED", dataset="d"):
+        run_id = store.create_run(
+            dataset_name=dataset, method=method, preset="cpu", params=params, seed=0, image_size=size
+        )
+        store.update_run(run_id, status=status)
+        return run_id
+
+    old_default = run("padim", {"ridge": 0.01})
+    fine = run("padim", {"ridge": 0.01, "layers": "layer1"})
+    big = run("padim", {"ridge": 0.01}, size=224)  # same params, another image size: its own setting
+    new_default = run("padim", {"ridge": 0.01})
+    patchcore = run("patchcore", {})
+    run("patchcore", {}, status="FAILED")  # unfinished runs are never members
+    run("padim", {}, dataset="other")
+    run(ensemble.ENSEMBLE, {})
+    assert ensemble.latest_members("d") == [new_default, patchcore]
+    assert ensemble.latest_members("d", by="settings") == [fine, big, new_default, patchcore]
+    assert old_default not in ensemble.latest_members("d", by="settings")
+    with pytest.raises(ValueError, match="by='run'.*choose from \\['method', 'settings'\\]"):
+        ensemble.latest_members("d", by="run")

@@ -1,0 +1,53 @@
+"""benchmarks/ensemble.py's choice of members in a real SQLite store: --tuned takes the latest run of each tuned
+variant (same method, settings beyond the preset and image size) whatever else the store holds."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict
+from pathlib import Path
+
+from engine import bench
+from engine.methods import get_method, make_params
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ensemble.py"
+spec = importlib.util.spec_from_file_location("ensemble_script", SCRIPT)
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+
+
+def _run(method, overrides=(), size=128, status="FINISHED", weights="imagenet"):
+    from db import store
+
+    params = asdict(make_params(get_method(method), "cpu", dict(overrides)))
+    if "weights" in params:
+        params["weights"] = weights  # as recorded: what "auto" resolved to
+    run_id = store.create_run(
+        dataset_name="d", method=method, preset="cpu", params=params, seed=0, image_size=size
+    )
+    store.update_run(run_id, status=status)
+    return run_id
+
+
+def test_tuned_members_match_each_variant_by_settings_and_image_size(workbench_env, monkeypatch):
+    from db import store
+
+    monkeypatch.setattr(
+        bench,
+        "TUNED_VARIANTS",
+        [
+            bench.Variant("padim (ridge 1)", "padim", (("ridge", "1"),)),
+            bench.Variant("patchcore (256 px)", "patchcore", (("input_size", "320"),), image_size=256),
+        ],
+    )
+    old_ridge = _run("padim", (("ridge", "1"),))
+    _run("padim")  # the default: not a tuned variant
+    _run("padim", (("ridge", "1"),), size=224)  # the right settings at another image size
+    ridge = _run("padim", (("ridge", "1"),))
+    _run("patchcore", (("input_size", "320"),), size=256, status="FAILED")
+    _run("patchcore", (("input_size", "320"),))  # 128 px, the variant asks for 256
+    patchcore = _run("patchcore", (("input_size", "320"),), size=256)
+    assert script.tuned_members("d") == [ridge, patchcore]
+    assert old_ridge not in script.tuned_members("d")
+    assert script.describe(store.get_run(ridge)) == f"#{ridge} padim 128 px ridge=1.0"
+    assert script.describe(store.get_run(_run("padim"))).endswith("128 px (preset)")
