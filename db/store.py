@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +22,28 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
+WAL_TRIES = (
+    300  # x WAL_RETRY_SECONDS: how long a new connection waits for another one to let it switch to WAL
+)
+WAL_RETRY_SECONDS = 0.1
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Switching a new file to WAL needs it to itself, and SQLite answers "database is locked" at once rather
+    # than waiting on the busy timeout: two processes opening a fresh store together (two `train` commands)
+    # lost that race. The mode is stored in the file, so only the first connection ever has to switch.
+    for attempt in range(WAL_TRIES):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(WAL_RETRY_SECONDS)
     cursor.close()
 
 
