@@ -11,7 +11,7 @@
 # methods on four datasets took 64 min in an earlier pass); peers (two PIPED papers and tire) 28 min;
 # noisy-mnist (ten digits, one seed) 27 min; objects 7 min; dashboard a few minutes.
 # `ensemble` reads the runs a `--store bench` suite recorded (seconds; run the leaderboard with
-# `--store bench` first, as run here); `tuned` (the leaderboard's tuned variants, 9.4 min) records its runs
+# `--store bench` first, as run here); `tuned` (the leaderboard's tuned variants, 9.8 min) records its runs
 # there too and `ensemble-tuned` combines them. textures (PIPED and magnetic_tile) about 30 min.
 # On a GPU, pass PRESET=paper and SEEDS="0 1 2" for the seeds' settings.
 set -euo pipefail

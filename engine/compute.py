@@ -211,7 +211,9 @@ def compute(
         began = time.perf_counter()
         pred = method.predict_loader(make_loader(test_images, batch)).check(test_images)
         predict_seconds = time.perf_counter() - began
-        train_pred = method.predict_loader(make_loader(_train_sample(data, config.seed), batch))
+        train_pred = method.predict_loader(
+            make_loader(_train_sample(data, config.seed), batch), training=True
+        )
         stop_if_asked()
 
         labels = data.test.labels.numpy()[keep]

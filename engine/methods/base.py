@@ -132,9 +132,16 @@ class BaseMethod:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
         return contextlib.nullcontext()
 
-    def predict_loader(self, loader: Iterable[Tensor]) -> Prediction:
-        """Predict every batch of a loader and join the results on the CPU."""
-        return Prediction.concat([self.predict(batch).to_cpu() for batch in loader])
+    def predict_training(self, images: Tensor) -> Prediction:
+        """Predictions for images this method was fitted on, the normal reference of a run (its thresholds and
+        score normalisation): `predict` by default. A method whose in-sample scores are biased low (a density
+        fitted on these very images) overrides it with out-of-sample ones."""
+        return self.predict(images)
+
+    def predict_loader(self, loader: Iterable[Tensor], training: bool = False) -> Prediction:
+        """Predict every batch of a loader (`training`: images it was fitted on) and join them on the CPU."""
+        predict = self.predict_training if training else self.predict
+        return Prediction.concat([predict(batch).to_cpu() for batch in loader])
 
     def feature_backbone(
         self, name: str, weights: str, layers: tuple[str, ...] = STAGES

@@ -23,6 +23,7 @@ from engine.methods.components.backbone import (
 )
 from engine.methods.components.gaussian import (
     RunningMoments,
+    leave_one_out,
     mahalanobis,
     regularized_precision,
     upsample_blur,
@@ -110,6 +111,7 @@ class Padim(BaseMethod):
         self.channels = torch.randperm(total, generator=generator)[:d].sort().values.to(self.device)  # (d,)
         self.mean: Tensor | None = None  # (P, d), P = positions of the first layer's map
         self.precision: Tensor | None = None  # (P, d, d)
+        self.n_fitted = 0  # training images behind each position's Gaussian (for leave-one-out scores)
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
@@ -130,6 +132,7 @@ class Padim(BaseMethod):
             moments.update(feats.flatten(2).transpose(1, 2))  # (B, P, d)
             pooled.append(feats.mean(dim=(2, 3)))
         mean, cov = moments.mean_cov()  # (P, d), (P, d, d)
+        self.n_fitted = moments.count
         self.mean = mean.float()
         self.precision = regularized_precision(cov, self.params.ridge)  # (P, d, d)
         self.centroid = embedding_centroid(torch.cat(pooled))
@@ -139,12 +142,23 @@ class Padim(BaseMethod):
             on_epoch(EpochLog(1, 1, {"loss": fit_distance}))
 
     def predict(self, images: Tensor) -> Prediction:
+        return self._predict(images, training=False)
+
+    def predict_training(self, images: Tensor) -> Prediction:
+        """Training images scored as if left out of their positions' Gaussians (`leave_one_out`): in-sample
+        distances are several-fold smaller than a new normal image's, which would put every test image above
+        the run's normal reference."""
+        return self._predict(images, training=self.n_fitted > 0)
+
+    def _predict(self, images: Tensor, training: bool) -> Prediction:
         if self.mean is None or self.precision is None:
             raise RuntimeError("padim: call fit() before predict()")
         feats = self.features(images)  # (B, d, h, w)
         b, _, h, w = feats.shape
         per_position = feats.flatten(2).permute(2, 0, 1)  # (P, B, d)
         distance = mahalanobis(per_position, self.mean, self.precision).T.reshape(b, h, w)  # (B, h, w)
+        if training:
+            distance = leave_one_out(distance.square(), self.n_fitted).sqrt()
         anomaly_map = upsample_blur(distance, tuple(images.shape[-2:]), self.params.blur_sigma)  # (B, H, W)
         return Prediction(
             score=anomaly_map.flatten(1).amax(dim=1),

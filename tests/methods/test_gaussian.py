@@ -7,6 +7,7 @@ import torch
 
 from engine.methods.components.gaussian import (
     RunningMoments,
+    leave_one_out,
     ledoit_wolf_gaussian,
     mahalanobis,
     regularized_precision,
@@ -24,6 +25,27 @@ def test_running_moments_match_torch_cov_per_position() -> None:
     for p in range(5):
         torch.testing.assert_close(mean[p], x[:, p].double().mean(dim=0))
         torch.testing.assert_close(cov[p], torch.cov(x[:, p].double().T))
+
+
+@pytest.mark.parametrize("ridge, rtol", [(0.0, 1e-6), (0.01, 5e-3)])
+def test_leave_one_out_equals_refitting_without_each_sample(ridge, rtol) -> None:
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(40, 6, generator=g) @ torch.randn(6, 6, generator=g)).double()  # (n, D), correlated
+    n = x.shape[0]
+    mean, cov = x.mean(dim=0), torch.cov(x.T)
+    precision = torch.linalg.inv(cov + ridge * torch.eye(6, dtype=x.dtype))
+    in_sample = mahalanobis(x, mean, precision).square()
+    refitted = []
+    for i in range(n):
+        rest = torch.cat([x[:i], x[i + 1 :]])
+        rest_precision = torch.linalg.inv(
+            torch.cov(rest.T) + ridge * (n - 1) / (n - 2) * torch.eye(6, dtype=x.dtype)
+        )
+        refitted.append(mahalanobis(x[i : i + 1], rest.mean(dim=0), rest_precision).square()[0])
+    got = leave_one_out(in_sample, n)
+    torch.testing.assert_close(got, torch.stack(refitted), rtol=rtol, atol=0.0)
+    assert (got > in_sample).all()  # every training sample is further from the Gaussian it was not part of
+    assert torch.equal(leave_one_out(in_sample[:2], 2), in_sample[:2])  # too few samples: unchanged
 
 
 def test_running_moments_need_two_vectors() -> None:

@@ -89,6 +89,21 @@ def test_bright_square_scores_higher_and_is_localised(fitted: Padim, make_images
     assert fitted.centroid.shape == (24,) and pred_a.embedding.shape == (6, 24)
 
 
+def test_training_images_are_scored_left_out_of_their_gaussians(fitted: Padim, make_images) -> None:
+    train = make_images(24, 1, SIZE, seed=1)  # the images `fitted` was fitted on
+    fresh = make_images(24, 1, SIZE, seed=5)  # other normal images
+    in_sample = fitted.predict(train).score
+    left_out = fitted.predict_training(train).score
+    assert (left_out > in_sample).all()
+    # the in-sample scores sit below new normals; left out, the training images score like them
+    new = fitted.predict(fresh).score
+    assert in_sample.median() < 0.8 * new.median()
+    assert 0.8 * new.median() < left_out.median() < 1.25 * new.median()
+    assert torch.equal(
+        fitted.predict_training(fresh).score, fitted.predict_loader([fresh], training=True).score
+    )
+
+
 def test_predict_before_fit_says_so() -> None:
     with pytest.raises(RuntimeError, match="fit"):
         Padim(make_params(Padim, "smoke"), (1, SIZE, SIZE)).predict(torch.rand(1, 1, SIZE, SIZE))
