@@ -67,3 +67,15 @@ def test_score_is_the_distance_to_the_training_gaussian(fitted, make_images) -> 
     train = make_images(16, 3, SIZE, seed=1)
     far = torch.ones(2, 3, SIZE, SIZE)  # a blank white image is far from the stripes
     assert method.predict(far).score.min() > method.predict(train).score.median()
+
+
+def test_training_images_are_scored_left_out_of_the_gaussian(fitted, make_images) -> None:
+    method, _ = fitted
+    train = make_images(16, 3, SIZE, seed=1)  # what it was fitted on, once each (16 distinct images)
+    assert method.n_fitted == 16 and 0.0 <= method.shrinkage <= 1.0
+    in_sample, left_out = method.predict(train), method.predict_training(train)
+    assert (left_out.score > in_sample.score).all()
+    torch.testing.assert_close(left_out.anomaly_map, in_sample.anomaly_map)  # only the score changes
+    fresh = method.predict(make_images(16, 3, SIZE, seed=7)).score  # other normal images
+    assert in_sample.score.median() < fresh.median()
+    assert abs(left_out.score.median() - fresh.median()) < abs(in_sample.score.median() - fresh.median())

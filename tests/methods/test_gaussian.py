@@ -48,6 +48,33 @@ def test_leave_one_out_equals_refitting_without_each_sample(ridge, rtol) -> None
     assert torch.equal(leave_one_out(in_sample[:2], 2), in_sample[:2])  # too few samples: unchanged
 
 
+def test_leave_one_out_of_a_shrunk_ml_covariance_equals_refitting() -> None:
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randn(30, 5, generator=g) @ torch.randn(5, 5, generator=g)).double()
+    n, s = x.shape[0], 0.3
+
+    def shrunk(rows: torch.Tensor, target: float) -> torch.Tensor:  # Ledoit-Wolf's form at a fixed shrinkage
+        ml = torch.cov(rows.T, correction=0)
+        return (1 - s) * ml + s * target * torch.eye(5, dtype=rows.dtype)
+
+    target = float(torch.cov(x.T, correction=0).trace() / 5)
+    in_sample = mahalanobis(x, x.mean(dim=0), torch.linalg.inv(shrunk(x, target))).square()
+    refitted = torch.stack(
+        [
+            mahalanobis(
+                x[i : i + 1],
+                (rest := torch.cat([x[:i], x[i + 1 :]])).mean(dim=0),
+                torch.linalg.inv(shrunk(rest, target * n / (n - 1))),  # the target scaled as the covariance
+            ).square()[0]
+            for i in range(n)
+        ]
+    )
+    got = leave_one_out(in_sample, n, shrinkage=s, divisor="n")
+    torch.testing.assert_close(got, refitted, rtol=1e-6, atol=0.0)
+    with pytest.raises(ValueError, match="divisor"):
+        leave_one_out(in_sample, n, divisor="n+1")
+
+
 def test_running_moments_need_two_vectors() -> None:
     moments = RunningMoments()
     moments.update(torch.zeros(1, 3))
@@ -73,7 +100,7 @@ def test_batched_mahalanobis_equals_the_formula_per_position() -> None:
 
 def test_ledoit_wolf_centres_on_the_mean_and_is_positive_definite() -> None:
     x = torch.randn(10, 20, generator=torch.Generator().manual_seed(2))  # fewer samples than dimensions
-    mean, precision = ledoit_wolf_gaussian(x)
+    mean, precision, _ = ledoit_wolf_gaussian(x)
     torch.testing.assert_close(mean, x.mean(dim=0))
     assert torch.linalg.eigvalsh(precision.double()).min() > 0
     assert mahalanobis(mean[None], mean, precision).item() == pytest.approx(0.0, abs=1e-3)

@@ -50,15 +50,16 @@ def regularized_precision(cov: Tensor, ridge: float) -> Tensor:
     return (whitening.transpose(-1, -2) @ whitening).float()
 
 
-def ledoit_wolf_gaussian(features: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean (D,) and Ledoit-Wolf shrunk precision (D, D) of (N, D) features, as float32 on their device."""
+def ledoit_wolf_gaussian(features: Tensor) -> tuple[Tensor, Tensor, float]:
+    """Mean (D,) and Ledoit-Wolf shrunk precision (D, D) of (N, D) features, as float32 on their device, and
+    the shrinkage (covariance = (1 - shrinkage) * ML covariance + shrinkage * mean variance * I)."""
     if features.shape[0] < 2:
         raise ValueError(f"need at least 2 feature vectors for a covariance, got {features.shape[0]}")
     x = features.detach().double().cpu().numpy()
     estimate = LedoitWolf().fit(x)
     mean = torch.from_numpy(estimate.location_).float().to(features.device)
     precision = torch.from_numpy(estimate.precision_).float().to(features.device)
-    return mean, precision
+    return mean, precision, float(estimate.shrinkage_)
 
 
 def mahalanobis(x: Tensor, mean: Tensor, precision: Tensor) -> Tensor:
@@ -68,19 +69,25 @@ def mahalanobis(x: Tensor, mean: Tensor, precision: Tensor) -> Tensor:
     return squared.clamp_min(0.0).sqrt()
 
 
-def leave_one_out(squared: Tensor, n: int) -> Tensor:
-    """Squared Mahalanobis distances of the very samples a Gaussian was fitted on (n of them, unbiased
-    covariance) -> each one's squared distance to the Gaussian fitted on the other n - 1.
+def leave_one_out(squared: Tensor, n: int, shrinkage: float = 0.0, divisor: str = "n-1") -> Tensor:
+    """Squared Mahalanobis distances of the very samples a Gaussian was fitted on (n of them) -> each one's
+    squared distance to the Gaussian fitted on the other n - 1.
 
     In-sample distances are biased low (with 176 channels and 200 images, several-fold): a threshold or a
-    normalisation taken from them calls every new normal image anomalous. By Sherman-Morrison on the rank-one
-    downdate of the covariance, the leave-one-out distance is A m / (1 - n m / (n - 1)^2) of the in-sample m,
-    A = (n / (n - 1))^2 (n - 2) / (n - 1); exact without a ridge, and with one when the ridge is taken to scale
-    with the covariance by (n - 1) / (n - 2)."""
+    normalisation taken from them calls every new normal image anomalous. With the covariance
+    w * scatter + (a ridge or shrinkage target), w = (1 - shrinkage) / D and D = n - 1 (`divisor="n-1"`,
+    unbiased, as `RunningMoments`) or n (`"n"`, Ledoit-Wolf's), Sherman-Morrison on the rank-one downdate of
+    the scatter gives (n / (n - 1))^2 (w / w') m / (1 - w n m / (n - 1)) of the in-sample m, w' the weight
+    with one sample fewer: exact without a ridge or shrinkage, and with them when the added term is taken to
+    scale with the covariance (by w' / w)."""
     if n < 3:
         return squared
-    scale = (n / (n - 1)) ** 2 * (n - 2) / (n - 1)
-    return scale * squared / (1.0 - n * squared / (n - 1) ** 2).clamp_min(1e-6)
+    if divisor not in ("n-1", "n"):
+        raise ValueError(f"divisor={divisor!r}: choose 'n-1' or 'n'")
+    d = n - 1 if divisor == "n-1" else n
+    weight, weight_left = (1.0 - shrinkage) / d, (1.0 - shrinkage) / (d - 1)
+    scale = (n / (n - 1)) ** 2 * weight / weight_left
+    return scale * squared / (1.0 - weight * n / (n - 1) * squared).clamp_min(1e-6)
 
 
 def upsample_blur(maps: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
