@@ -50,8 +50,9 @@ def describe(run) -> str:
 
 def tuned_members(dataset: str) -> list[int]:
     """Ids of the latest finished run on `dataset` of each of engine/bench.py's TUNED_VARIANTS (same method,
-    same settings beyond the preset, same image size), whatever else the store holds."""
+    same settings beyond the cpu preset, same image size), whatever else the store holds."""
     from db import store
+    from engine import ensemble
     from engine.bench import TUNED_VARIANTS
     from engine.data import DEFAULT_IMAGE_SIZE
     from engine.methods import get_method, make_params
@@ -64,13 +65,8 @@ def tuned_members(dataset: str) -> list[int]:
         )
         for v in TUNED_VARIANTS
     ]
-    latest: dict[int, int] = {}
-    for run in store.list_runs(dataset_name=dataset, status="FINISHED"):  # newest first
-        key = (run.method, run_diff(run), run.image_size) if run.preset == "cpu" else None
-        for index, variant in enumerate(wanted):
-            if key == variant:
-                latest.setdefault(index, run.id)
-    return sorted(latest.values())
+    runs = [store.get_run(i) for i in ensemble.latest_members(dataset, by="settings")]
+    return [r.id for r in runs if r.preset == "cpu" and (r.method, run_diff(r), r.image_size) in wanted]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@
 # noisy-mnist (ten digits, one seed) 27 min; objects 7 min; dashboard a few minutes.
 # `ensemble` reads the runs a `--store bench` suite recorded (seconds; run the leaderboard with
 # `--store bench` first, as run here); `tuned` (the leaderboard's tuned variants, 9.8 min) records its runs
-# there too and `ensemble-tuned` combines them. textures (PIPED and magnetic_tile) about 30 min.
+# there too and `ensemble-tuned` combines them; training-scores 1.2 min. textures (PIPED and magnetic_tile) about 30 min.
 # On a GPU, pass PRESET=paper and SEEDS="0 1 2" for the seeds' settings.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,7 +27,7 @@ APPEND="${APPEND:-}"  # APPEND=--append: leaderboard, noisy-mnist and peers keep
 mkdir -p benchmarks/results
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(leaderboard ensemble tuned ensemble-tuned objects textures noisy-mnist peers dashboard)
+[ ${#suites[@]} -gt 0 ] || suites=(leaderboard ensemble tuned ensemble-tuned training-scores objects textures noisy-mnist peers dashboard)
 
 for suite in "${suites[@]}"; do
   echo "== $suite"
@@ -36,6 +36,7 @@ for suite in "${suites[@]}"; do
     ensemble) python3 benchmarks/ensemble.py ;;
     tuned) python3 -m engine bench leaderboard --tuned --append --preset "$PRESET" --seeds $SEEDS --datasets "${SMALL[@]}" --store bench ;;
     ensemble-tuned) python3 benchmarks/ensemble.py --tuned --name ensemble-tuned ;;
+    training-scores) python3 benchmarks/training_scores.py ;;
     objects) python3 -m engine bench objects --preset "$PRESET" --seeds $SEEDS ;;
     textures) python3 -m engine bench textures --preset "$PRESET" --seeds $SEEDS --datasets "${PIPED[@]}" magnetic_tile/magnetic_tile ;;
     noisy-mnist) python3 -m engine bench noisy-mnist --preset "$PRESET" --seeds $SEEDS --digits "$DIGITS" $APPEND ;;
@@ -48,6 +49,6 @@ for suite in "${suites[@]}"; do
       python3 benchmarks/dashboard_perf.py | tee /dev/stderr |
         sed -n '/^[0-9]* runs, [0-9]* test images/,$p' >benchmarks/results/dashboard.md
       ;;
-    *) echo "unknown suite $suite; choose from leaderboard ensemble tuned ensemble-tuned objects textures noisy-mnist peers dashboard" >&2; exit 2 ;;
+    *) echo "unknown suite $suite; choose from leaderboard ensemble tuned ensemble-tuned training-scores objects textures noisy-mnist peers dashboard" >&2; exit 2 ;;
   esac 2>&1 | tee "benchmarks/results/$suite.log"
 done

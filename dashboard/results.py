@@ -167,6 +167,14 @@ LEADERBOARD_HELP = {  # column tooltips on the pages
 }
 
 
+def number_columns() -> dict[str, dict[str, str | None]]:
+    """Per number column of the figures table, the options of its Streamlit NumberColumn (format, tooltip)."""
+    return {
+        name: {"format": f"%.{digits}f", "help": LEADERBOARD_HELP.get(name)}
+        for name, digits in LEADERBOARD_DIGITS.items()
+    }
+
+
 def test_images(run: RunInfo) -> str:
     """Images scored per defect type, e.g. 'good 6, dark-spot 2' ('' when the run did not record them)."""
     return ", ".join(f"{name} {n}" for name, n in sorted(run.n_per_defect_type.items()))

@@ -22,9 +22,8 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-WAL_TRIES = (
-    300  # x WAL_RETRY_SECONDS: how long a new connection waits for another one to let it switch to WAL
-)
+# A new connection waits up to WAL_TRIES x WAL_RETRY_SECONDS for another one to let it switch the file to WAL.
+WAL_TRIES = 300
 WAL_RETRY_SECONDS = 0.1
 
 

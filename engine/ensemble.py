@@ -223,7 +223,7 @@ def load_member(run_id: int, db_url: str | None = None, mlflow_uri: str | None =
 
 def latest_members(dataset: str, db_url: str | None = None, by: str = "method") -> list[int]:
     """Ids of the latest finished run on `dataset` (ensembles left out) of each method (`by="method"`) or of each
-    distinct setting (`by="settings"`: method, params and image size, so tuned variants of one method are
+    distinct setting (`by="settings"`: method, preset, params and image size, so tuned variants of one method are
     separate members), oldest first."""
     if by not in MEMBER_KEYS:
         raise ValueError(f"unknown by={by!r} for ensemble members; choose from {sorted(MEMBER_KEYS)}")
@@ -236,7 +236,7 @@ def latest_members(dataset: str, db_url: str | None = None, by: str = "method") 
 
 MEMBER_KEYS: dict[str, Callable[[Any], tuple]] = {
     "method": lambda run: (run.method,),
-    "settings": lambda run: (run.method, run.params_json, run.image_size),
+    "settings": lambda run: (run.method, run.preset, run.params_json, run.image_size),
 }
 
 

@@ -26,8 +26,7 @@ st.dataframe(
     hide_index=True,
     key="figures_table",
     column_config={
-        name: st.column_config.NumberColumn(format=f"%.{digits}f", help=results.LEADERBOARD_HELP.get(name))
-        for name, digits in results.LEADERBOARD_DIGITS.items()
+        name: st.column_config.NumberColumn(**kw) for name, kw in results.number_columns().items()
     },
 )
 over_seeds = seeds.seed_summary(runs)

@@ -36,8 +36,7 @@ st.dataframe(
     hide_index=True,
     key="leaderboard",
     column_config={
-        name: st.column_config.NumberColumn(format=f"%.{digits}f")
-        for name, digits in results.LEADERBOARD_DIGITS.items()
+        name: st.column_config.NumberColumn(**kw) for name, kw in results.number_columns().items()
     },
 )
 st.plotly_chart(review_view.roc_with_thresholds(runs), key="review_roc")

@@ -89,3 +89,12 @@ def test_candidates_by_source():
     assert table.index("c") == 2 and table.index("zz") is None
     with pytest.raises(ValueError, match="choose from"):
         results.candidates(table, "random", 0.5)
+
+
+def test_number_columns_carry_the_format_and_the_tooltip():
+    columns = results.number_columns()
+    assert set(columns) == set(results.LEADERBOARD_DIGITS)
+    assert columns["fit s"] == {"format": "%.1f", "help": None}
+    assert (
+        columns["detection rate"]["format"] == "%.3f" and "95% quantile" in columns["detection rate"]["help"]
+    )
