@@ -46,6 +46,8 @@ def pg_url() -> str:
     base = os.environ.get("WORKBENCH_TEST_PG_URL")
     if not base:
         pytest.skip("no PostgreSQL for tests: export WORKBENCH_TEST_PG_URL=$(bash .ci/start-services)")
+    if not base.startswith("postgresql") or "\n" in base:
+        pytest.fail(f"WORKBENCH_TEST_PG_URL should be one postgresql:// URL, got {base!r}")
     name = f"wb_test_{secrets.token_hex(4)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # survives a restart
     with admin.connect() as conn:
