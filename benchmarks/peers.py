@@ -634,7 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.input_size is not None:
         settings = Settings(**{**asdict(settings), "input_size": args.input_size})
     device = device_name(args.device)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # torch's default thread count is already every core. Setting it explicitly (even to that same number) makes
+    # torch 2.14.1's batched `linalg.inv` fail on CPU (oneMKL "Parameter 6 was incorrect on entry to SLASWP",
+    # then "Pivots given to lu_solve must all be greater or equal to 1"): anomalib's PaDiM died that way.
     for name in ("lightning", "lightning.pytorch", "lightning_fabric", "anomalib", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if args.overwrite:

@@ -117,3 +117,14 @@ def test_upsample_blur_keeps_size_and_spreads_a_peak() -> None:
     assert out[1].abs().max() == 0
     assert out[0].max() < 1.0 and (out[0] > 0.01).sum() > 16  # blurred, not a single spike
     assert out[0].flatten().argmax().item() // 32 in range(14, 22)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 256])
+def test_regularized_precision_is_the_inverse_in_any_chunking(chunk) -> None:
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(2, 3, 5, 8, generator=g)
+    cov = (a @ a.transpose(-1, -2)).double()  # (2, 3, D, D): leading dimensions kept
+    got = regularized_precision(cov, 0.1, chunk=chunk)
+    expected = torch.linalg.inv(cov + 0.1 * torch.eye(5, dtype=torch.float64))
+    assert got.shape == cov.shape and got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)

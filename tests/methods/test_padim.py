@@ -77,6 +77,18 @@ def test_gaussian_per_position_matches_a_loop(fitted: Padim, make_images) -> Non
     torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_the_reported_fit_distance_is_the_mean_in_sample_squared_distance(make_images) -> None:
+    train = make_images(12, 1, SIZE, seed=2)
+    method = Padim(make_params(Padim, "smoke", {"d": 8, "ridge": 0.5}), (1, SIZE, SIZE), seed=0)
+    logs = []
+    method.fit(make_loader(train, batch_size=4), on_epoch=logs.append)
+    feats = method.features(train).flatten(2).permute(2, 0, 1)  # (P, N, d)
+    # mean over positions of the mean in-sample squared distance with the unbiased covariance's (n - 1) / n
+    squared = mahalanobis(feats, method.mean, method.precision).square().double()
+    expected = (squared.mean(dim=1) * 12 / 11).mean().item()
+    assert logs[-1].losses["loss"] == pytest.approx(expected, rel=1e-3)
+
+
 def test_bright_square_scores_higher_and_is_localised(fitted: Padim, make_images) -> None:
     normal = make_images(6, 1, SIZE, seed=3)
     anomalous = normal.clone()
