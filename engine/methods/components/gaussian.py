@@ -61,7 +61,9 @@ def regularized_precision(cov: Tensor, ridge: float, chunk: int = 256) -> Tensor
     eye = torch.eye(d, dtype=torch.float64, device=cov.device)
     flat = cov.reshape(-1, d, d)
     out = torch.empty(flat.shape, dtype=torch.float32, device=cov.device)
-    for start in range(0, flat.shape[0], chunk):  # float64 temporaries of `chunk` matrices, not of all of them
+    for start in range(
+        0, flat.shape[0], chunk
+    ):  # float64 temporaries of `chunk` matrices, not of all of them
         lower = torch.linalg.cholesky(flat[start : start + chunk].double() + ridge * eye)
         out[start : start + chunk] = torch.cholesky_inverse(lower)
     return out.reshape(cov.shape)
