@@ -17,9 +17,9 @@ from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embed
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
     check_backbone,
-    check_layers,
     layer_channels,
     resize_input,
+    split_layers,
 )
 from engine.methods.components.gaussian import (
     RunningMoments,
@@ -30,15 +30,6 @@ from engine.methods.components.gaussian import (
 )
 
 LAYERS = ("layer1", "layer2", "layer3")
-
-
-def split_layers(layers: str) -> tuple[str, ...]:
-    """ "layer1,layer2" -> ("layer1", "layer2"), checked, in stride order."""
-    names = tuple(name.strip() for name in layers.split(",") if name.strip())
-    check_layers(names)
-    if len(set(names)) != len(names):
-        raise ValueError(f"layers={layers!r} for padim: each layer at most once")
-    return tuple(sorted(names))
 
 
 PAPER_D = {"resnet18": 100, "wide_resnet50_2": 550}  # channels kept in the paper; other backbones keep all

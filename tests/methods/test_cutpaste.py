@@ -79,3 +79,18 @@ def test_training_images_are_scored_left_out_of_the_gaussian(fitted, make_images
     fresh = method.predict(make_images(16, 3, SIZE, seed=7)).score  # other normal images
     assert in_sample.score.median() < fresh.median()
     assert abs(left_out.score.median() - fresh.median()) < abs(in_sample.score.median() - fresh.median())
+
+
+def test_density_layers_concatenate_the_pooled_stages(make_images) -> None:
+    params = make_params(CutPaste, "smoke", {"density_layers": "layer4,layer3"})
+    method = CutPaste(params, (3, SIZE, SIZE), seed=0)
+    images = make_images(2, 3, SIZE, seed=2)
+    features = method.features(images)
+    maps = method.model.encoder(images)
+    expected = torch.cat([maps["layer3"].mean(dim=(2, 3)), maps["layer4"].mean(dim=(2, 3))], dim=1)
+    assert features.shape == (2, 112 + 320)  # lite0 layer3 + layer4, in stride order
+    torch.testing.assert_close(features, expected)
+    assert make_params(CutPaste, "cpu").density_layers == "layer3,layer4"
+    assert make_params(CutPaste, "paper").density_layers == "layer4"  # the paper pools layer4 only
+    with pytest.raises(ValueError, match=r"unknown density_layers \['layer5'\]; choose from \['layer1'"):
+        make_params(CutPaste, "cpu", {"density_layers": "layer5"})

@@ -109,6 +109,15 @@ def check_layers(layers: tuple[str, ...] | list[str], what: str = "layers") -> N
         raise ValueError(f"unknown {what} {unknown or list(layers)}; choose from {list(STAGES)}")
 
 
+def split_layers(layers: str, what: str = "layers") -> tuple[str, ...]:
+    """ "layer1,layer2" -> ("layer1", "layer2"), checked, each at most once, in stride order."""
+    names = tuple(name.strip() for name in layers.split(",") if name.strip())
+    check_layers(names, what)
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}={layers!r}: each layer at most once")
+    return tuple(sorted(names))
+
+
 def layer_channels(name: str, layers: tuple[str, ...] | list[str]) -> int:
     """Total channels of `layers` of backbone `name`, without building it."""
     check_backbone(name, "a backbone")
@@ -264,3 +273,8 @@ def save_backbone(model: Backbone, path: str | Path, origin: str) -> Path:
 def pooled(deepest: Tensor) -> Tensor:
     """Global average of a feature map (B, K, h, w) -> (B, K)."""
     return deepest.mean(dim=(2, 3))
+
+
+def pooled_layers(maps: dict[str, Tensor], layers: tuple[str, ...]) -> Tensor:
+    """Global averages of several stages' maps, concatenated -> (B, sum K)."""
+    return torch.cat([pooled(maps[layer]) for layer in layers], dim=1)
