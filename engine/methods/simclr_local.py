@@ -101,7 +101,8 @@ class ContrastiveEncoder(nn.Module):
         )
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Pooled features (B, F), projections (B, proj_dim) and the `cam_layer` activation (B, K, h, w)."""
+        """Pooled `density_layers` features (B, F), projections of pooled layer4 (B, proj_dim) and the `cam_layer`
+        activation (B, K, h, w)."""
         maps = self.encoder(images)
         projections = self.projection(pooled(maps["layer4"]))
         return pooled_layers(maps, self.density_layers), projections, maps[self.cam_layer]
