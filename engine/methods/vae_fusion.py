@@ -13,10 +13,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
+from engine.methods.components.gaussian import leave_one_out, ledoit_wolf_gaussian, mahalanobis
 from engine.methods.vae import ConvVAE, encode_mean, fit_vae
 
 SCORES = ("fusion", "ssim", "latent")
 SCALES = ("std", "iqr")
+DISTANCES = ("euclidean", "mahalanobis")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Params:
     quantile: float = 0.95  # thresholds T_S, T_D = this quantile of the normal training scores
     scale: str = "std"  # "std" | "iqr" of the training scores, to make the two margins comparable
     ssim_window: int = 11
+    # d(z, c): the seed's Euclidean distance, or Mahalanobis under a Ledoit-Wolf covariance of the training codes
+    latent_distance: str = "euclidean"
     latent_dim: int = 25
     width: int = 16  # channels of the first conv stage, doubled per stage up to 256
     beta: float = 1.0  # weight of the KL term in training
@@ -40,6 +44,10 @@ class Params:
             raise ValueError(f"unknown score {self.score!r} for vae_fusion; choose from {list(SCORES)}")
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r} for vae_fusion; choose from {list(SCALES)}")
+        if self.latent_distance not in DISTANCES:
+            raise ValueError(
+                f"unknown latent_distance {self.latent_distance!r} for vae_fusion; choose from {list(DISTANCES)}"
+            )
         if not 0.0 < self.quantile < 1.0:
             raise ValueError(f"quantile must lie in (0, 1), got {self.quantile}")
 
@@ -97,6 +105,7 @@ class VaeFusion(BaseMethod):
         torch.manual_seed(seed)
         self.model = ConvVAE(c, h, params.latent_dim, params.width).to(self.device)
         self.center = torch.zeros(params.latent_dim, device=self.device)  # Center Loss centre
+        self.latent_precision = torch.eye(params.latent_dim, device=self.device)  # identity: Euclidean
         self.thresholds = torch.zeros(2, device=self.device)  # T_S, T_D
         self.scales = torch.ones(2, device=self.device)  # scale_S, scale_D
 
@@ -109,10 +118,18 @@ class VaeFusion(BaseMethod):
         if p.center_loss:  # start the centre at the mean code of the untrained encoder
             self.center = embedding_centroid(encode_mean(self, self.model, train))
         fit_vae(self, self.model, train, p.epochs, p.lr, p.beta, on_epoch, extra)
-        self.centroid = embedding_centroid(encode_mean(self, self.model, train))
-        s, d = zip(*(self._raw_scores(x.to(self.device))[:2] for x in train), strict=True)
+        once = DataLoader(train.dataset, batch_size=train.batch_size)  # each training image once, in order
+        codes = encode_mean(self, self.model, once)
+        self.centroid = embedding_centroid(codes)
+        shrinkage = 0.0
+        if p.latent_distance == "mahalanobis":
+            self.centroid, self.latent_precision, shrinkage = ledoit_wolf_gaussian(codes)
+        s, d = zip(*(self._raw_scores(x.to(self.device))[:2] for x in once), strict=True)
+        d = torch.cat(d)
+        if p.latent_distance == "mahalanobis":  # in-sample distances are biased low: take each one left out
+            d = leave_one_out(d**2, len(d), shrinkage, divisor="n").sqrt()
         t_s, sc_s = threshold_and_scale(torch.cat(s), p.quantile, p.scale)
-        t_d, sc_d = threshold_and_scale(torch.cat(d), p.quantile, p.scale)
+        t_d, sc_d = threshold_and_scale(d, p.quantile, p.scale)
         self.thresholds, self.scales = torch.stack([t_s, t_d]), torch.stack([sc_s, sc_d])
         self.notes.append(
             f"thresholds at the {p.quantile:.0%} quantile of training scores: "
@@ -132,7 +149,7 @@ class VaeFusion(BaseMethod):
             recon, mu, _ = self.model(x)
         recon, mu = recon.float(), mu.float()
         ssim_map = ssim_error(x, recon, self.params.ssim_window)
-        distance = torch.linalg.vector_norm(mu - self.centroid, dim=1)
+        distance = mahalanobis(mu, self.centroid, self.latent_precision)  # Euclidean under the identity
         return ssim_map.flatten(1).mean(dim=1), distance, ssim_map, recon, mu
 
     def predict(self, images: Tensor) -> Prediction:

@@ -94,7 +94,26 @@ def test_ssim_error_is_zero_for_a_perfect_reconstruction() -> None:
     assert ssim_error(x, 1 - x, 11).mean() > 0.5
 
 
-@pytest.mark.parametrize(("field", "value"), [("score", "elbo"), ("scale", "mad")])
+def test_mahalanobis_latent_distance_whitens_the_training_codes(make_images) -> None:
+    method, images = fit(make_images, center_loss=False, latent_distance="mahalanobis", score="latent")
+    codes = encode_mean(method, method.model, make_loader(images, batch_size=8))
+    torch.testing.assert_close(method.centroid, codes.mean(0), atol=1e-5, rtol=1e-4)
+    distance = method.predict(images).score
+    diff = codes - method.centroid
+    torch.testing.assert_close(
+        distance, ((diff @ method.latent_precision) * diff).sum(1).sqrt(), rtol=1e-4, atol=1e-5
+    )
+    # Ledoit-Wolf: the precision is the inverse of a shrunk covariance of the codes, so it is no identity here
+    assert not torch.allclose(method.latent_precision, torch.eye(8), atol=1e-2)
+    # the threshold comes from left-out distances, which lie above the in-sample ones
+    assert method.thresholds[1] > torch.quantile(distance, 0.95)
+    euclidean, _ = fit(make_images, center_loss=False, score="latent")
+    torch.testing.assert_close(euclidean.latent_precision, torch.eye(8))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("score", "elbo"), ("scale", "mad"), ("latent_distance", "cosine")]
+)
 def test_bad_choices_are_named(field: str, value: str) -> None:
     with pytest.raises(ValueError, match=f"unknown {field} {value!r}.*choose from"):
         make_params(VaeFusion, "cpu", {field: value})
