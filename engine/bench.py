@@ -70,11 +70,21 @@ NOISY_MNIST_VARIANTS = [
     # the seed does not say which logit its Grad-CAM explains; the default explains "generated" evidence
     Variant("vaegan+attn (real)", "vaegan", (("attention", "true"), ("attention_target", "real"))),
 ]
+MAHALANOBIS = ("latent_distance", "mahalanobis")
 TEXTURE_VARIANTS = [
     Variant("vae (recon)", "vae"),
     Variant("vae (ssim)", "vae_fusion", (("score", "ssim"), ("center_loss", "false"))),
     Variant("fusion", "vae_fusion", (("score", "fusion"), ("center_loss", "false"))),
     Variant("fusion+center", "vae_fusion", (("score", "fusion"), ("center_loss", "true"))),
+    # not the seed's: d(z, c) as a Mahalanobis distance under the training codes' Ledoit-Wolf covariance
+    Variant(
+        "fusion (mahalanobis)", "vae_fusion", (("score", "fusion"), ("center_loss", "false"), MAHALANOBIS)
+    ),
+    Variant(
+        "fusion+center (mahalanobis)",
+        "vae_fusion",
+        (("score", "fusion"), ("center_loss", "true"), MAHALANOBIS),
+    ),
 ]
 OBJECT_VARIANTS = [
     Variant("cutpaste", "cutpaste"),
