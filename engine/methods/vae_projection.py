@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from engine.methods.base import Prediction
-from engine.methods.vae import ConvVAE, Vae
+from engine.methods.vae import ConvVAE, Vae, vae_terms
 
 SCORES = ("mean", "topk")
 STEP_RULES = ("paper", "calibrated")
@@ -30,6 +30,9 @@ class Params:
     backtrack: int = field(default=0, metadata={"range": (0, 30)})
     move: float = field(default=0.05, metadata={"range": (1e-4, 1.0)})
     lam: float = 0.05  # lambda of the L1 term that keeps the projection near the input
+    # weight of KL(q(z|x) || N(0, I)) in the energy: 0 = the seed's reconstruction-only energy, 1 = the whole
+    # negative ELBO, which the seed sets aside after Matsubara et al.
+    kl_weight: float = field(default=0.0, metadata={"range": (0.0, 10.0)})
     score: str = "topk"  # "mean" of the map | "topk": mean of its largest `topk` fraction of pixels
     topk: float = 0.02
     latent_dim: int = 64
@@ -52,22 +55,23 @@ class Params:
             raise ValueError(f"topk must lie in (0, 1], got {self.topk}")
 
 
-def reconstruction_energy(model: ConvVAE, x: Tensor) -> tuple[Tensor, Tensor]:
-    """L_r(x) per image (sum of squared errors, decoding z = mu) -> (N,), and the reconstruction."""
-    recon = model(x)[0].float()
-    return ((x - recon) ** 2).flatten(1).sum(dim=1), recon
+def energy_of(
+    model: ConvVAE, x: Tensor, x0: Tensor, lam: float, kl_weight: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """E(x) = L_r(x) + kl_weight * KL(q(z|x) || N(0, I)) + lam * ||x - x0||_1 per image (N,), and the
+    reconstruction; L_r is the sum of squared errors, decoding z = mu."""
+    recon, mu, logvar = model(x)
+    l_r, kl = vae_terms(x, recon, mu, logvar)
+    energy = l_r + lam * (x - x0).abs().flatten(1).sum(dim=1)
+    return (energy + kl_weight * kl if kl_weight else energy), recon.float()
 
 
-def energy_of(model: ConvVAE, x: Tensor, x0: Tensor, lam: float) -> tuple[Tensor, Tensor]:
-    """E(x) = L_r(x) + lam * ||x - x0||_1 per image (N,), and the reconstruction."""
-    l_r, recon = reconstruction_energy(model, x)
-    return l_r + lam * (x - x0).abs().flatten(1).sum(dim=1), recon
-
-
-def step_direction(model: ConvVAE, x: Tensor, x0: Tensor, lam: float) -> tuple[Tensor, Tensor]:
+def step_direction(
+    model: ConvVAE, x: Tensor, x0: Tensor, lam: float, kl_weight: float = 0.0
+) -> tuple[Tensor, Tensor]:
     """grad E(x) * (x - f(x))^2 (N, C, H, W), the seed's update before its step size, and E(x) (N,)."""
     x = x.detach().requires_grad_(True)
-    energy, recon = energy_of(model, x, x0, lam)
+    energy, recon = energy_of(model, x, x0, lam, kl_weight)
     (grad,) = torch.autograd.grad(energy.sum(), x)
     return grad * (x - recon).detach() ** 2, energy.detach()  # focus on badly reconstructed pixels
 
@@ -80,8 +84,10 @@ def project(
     lam: float,
     max_move: float | None = None,
     backtrack: int = 0,
+    kl_weight: float = 0.0,
 ) -> Tensor:
-    """x_{t+1} = clip(x_t - alpha * grad E(x_t) * (x_t - f(x_t))^2), E(x) = L_r(x) + lam * ||x - x0||_1.
+    """x_{t+1} = clip(x_t - alpha * grad E(x_t) * (x_t - f(x_t))^2), E(x) = L_r(x) + lam * ||x - x0||_1
+    (+ kl_weight * KL, see `energy_of`).
 
     With `max_move` the update is instead scaled per image so its largest pixel move per step is `max_move`
     (a study of the step rule, benchmarks/projection_steps.py; not the seed's rule). With `backtrack` = k > 0
@@ -95,7 +101,7 @@ def project(
     alpha = torch.full((x.shape[0], 1, 1, 1), float(step_size), device=x.device)  # per image
     with torch.enable_grad():
         for _ in range(steps):
-            direction, energy = step_direction(model, x, x0, lam)
+            direction, energy = step_direction(model, x, x0, lam, kl_weight)
             update = alpha * direction
             if max_move is not None:
                 largest = update.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
@@ -103,7 +109,7 @@ def project(
             candidate = (x.detach() - update).clamp(0.0, 1.0)
             for check in range(1, backtrack + 1):
                 with torch.no_grad():
-                    worse = (energy_of(model, candidate, x0, lam)[0] > energy).view(-1, 1, 1, 1)
+                    worse = (energy_of(model, candidate, x0, lam, kl_weight)[0] > energy).view(-1, 1, 1, 1)
                 if not worse.any():
                     break
                 if check == backtrack:  # the last check: those images keep x for this step
@@ -115,12 +121,14 @@ def project(
     return x
 
 
-def calibrated_scale(model: ConvVAE, images: Tensor, step_size: float, lam: float, move: float) -> Tensor:
+def calibrated_scale(
+    model: ConvVAE, images: Tensor, step_size: float, lam: float, move: float, kl_weight: float = 0.0
+) -> Tensor:
     """Factor on `step_size` that makes the first step's largest pixel move `move` on the median image."""
     x0 = images.float()
     model.eval()
     with torch.enable_grad():
-        direction = step_size * step_direction(model, x0, x0, lam)[0]
+        direction = step_size * step_direction(model, x0, x0, lam, kl_weight)[0]
     largest = direction.abs().flatten(1).amax(dim=1).median().clamp_min(1e-12)
     return (move / largest).detach().cpu()
 
@@ -152,7 +160,7 @@ class VaeProjection(Vae):
         p = self.params
         if p.step_rule == "calibrated":
             first = next(iter(train)).to(self.device)
-            self.step_scale = calibrated_scale(self.model, first, p.step_size, p.lam, p.move)
+            self.step_scale = calibrated_scale(self.model, first, p.step_size, p.lam, p.move, p.kl_weight)
             self.notes.append(
                 f"step calibrated on the training images: alpha x {self.step_scale.item():.3g} moves the "
                 f"median image's largest pixel by {self.params.move:g} in the first step"
@@ -163,7 +171,9 @@ class VaeProjection(Vae):
         x0 = images.to(self.device).float()  # (N, C, H, W)
         # Full precision: the projection takes many small gradient steps on the input.
         alpha = p.step_size * float(self.step_scale)
-        projection = project(self.model, x0, p.steps, alpha, p.lam, backtrack=p.backtrack)
+        projection = project(
+            self.model, x0, p.steps, alpha, p.lam, backtrack=p.backtrack, kl_weight=p.kl_weight
+        )
         diff = (x0 - projection).abs().mean(dim=1)  # (N, H, W)
         score = diff.flatten(1).mean(dim=1) if p.score == "mean" else top_fraction_mean(diff, p.topk)
         with torch.no_grad():

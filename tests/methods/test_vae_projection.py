@@ -107,3 +107,26 @@ def test_backtracking_never_raises_an_images_energy(trained, make_images) -> Non
     torch.testing.assert_close(
         project(trained.model, x0, steps=3, step_size=1.0, lam=lam, backtrack=4), small
     )
+
+
+def test_kl_weight_adds_the_kl_term_to_the_energy(trained, make_images) -> None:
+    x0 = make_images(4, 1, 32, seed=4, anomalous=True)
+    x = (x0 + 0.1).clamp(0, 1)
+    trained.model.eval()
+    with torch.no_grad():
+        recon, mu, logvar = trained.model(x)
+        sse, kl = vae_terms(x, recon, mu, logvar)
+        seeds = energy_of(trained.model, x, x0, 0.5)[0]
+        elbo = energy_of(trained.model, x, x0, 0.5, kl_weight=2.0)[0]
+    l1 = (x - x0).abs().flatten(1).sum(dim=1)
+    torch.testing.assert_close(seeds, sse + 0.5 * l1)
+    torch.testing.assert_close(elbo, sse + 2.0 * kl + 0.5 * l1)
+    assert (kl > 0).all()
+    # the projection under the ELBO energy descends that energy, and differs from the seed's
+    with_kl = project(trained.model, x0, steps=5, step_size=1.0, lam=0.05, kl_weight=1.0)
+    without = project(trained.model, x0, steps=5, step_size=1.0, lam=0.05)
+    assert not torch.allclose(with_kl, without)
+    with torch.no_grad():
+        before = energy_of(trained.model, x0, x0, 0.05, kl_weight=1.0)[0]
+        after = energy_of(trained.model, with_kl, x0, 0.05, kl_weight=1.0)[0]
+    assert (after < before).all()
