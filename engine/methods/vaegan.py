@@ -17,6 +17,7 @@ from engine.methods.components.dcgan import STAGES, Discriminator, Encoder, Gene
 from engine.methods.components.gradcam import grad_cam
 
 ATTENTION_TARGETS = ("real", "fake")
+ATTENTION_SCORES = ("mean", "per_attention")
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,15 @@ class Params:
     # discriminator conv stage (0 = H/2 ... 3 = H/16) whose activations L_feat matches, and that Grad-CAM explains
     feature_layer: int = field(default=STAGES - 1, metadata={"range": (0, STAGES - 1)})
     attention_layer: int = field(default=STAGES - 1, metadata={"range": (0, STAGES - 1)})
+    # with attention: "mean" of attention x error over the image (the seed's product), or "per_attention":
+    # sum(attention x error) / sum(attention), the error per unit of attention
+    attention_score: str = "mean"
 
     def validate(self) -> None:
+        if self.attention_score not in ATTENTION_SCORES:
+            raise ValueError(
+                f"unknown attention_score {self.attention_score!r}; choose from {list(ATTENTION_SCORES)}"
+            )
         if self.attention_target not in ATTENTION_TARGETS:
             raise ValueError(
                 f"unknown attention_target {self.attention_target!r}; choose from {list(ATTENTION_TARGETS)}"
@@ -202,8 +210,11 @@ class VaeGan(BaseMethod):
         error = (x - x_rec).abs().mean(dim=1)  # (N, H, W)
         cam = self.attention_map(x)  # (N, H, W)
         anomaly_map = cam * error if self.params.attention else error
+        score = anomaly_map.flatten(1).mean(dim=1)
+        if self.params.attention and self.params.attention_score == "per_attention":
+            score = anomaly_map.flatten(1).sum(dim=1) / cam.flatten(1).sum(dim=1).clamp_min(1e-6)
         return Prediction(
-            score=anomaly_map.flatten(1).mean(dim=1),
+            score=score,
             anomaly_map=anomaly_map,
             embedding=mu,
             reconstruction=x_rec,

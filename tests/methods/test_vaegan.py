@@ -67,6 +67,20 @@ def test_attention_is_an_image_sized_gradcam_that_weights_the_error(trained, mak
     assert not torch.allclose(pred.score, plain.score)
 
 
+def test_per_attention_score_is_the_error_per_unit_of_attention(trained, make_images) -> None:
+    method, _, _ = trained
+    images = torch.cat([make_images(4, 1, SIZE, seed=3), make_images(4, 1, SIZE, seed=4, anomalous=True)])
+    params = dataclasses.replace(method.params, attention=True, attention_score="per_attention")
+    per_attention = VaeGan(params, (1, SIZE, SIZE))
+    per_attention.load_state_dict(method.state_dict())
+    pred = per_attention.predict(images)
+    error = method.predict(images).anomaly_map  # attention off: the plain error image
+    torch.testing.assert_close(pred.anomaly_map, pred.attention * error)  # the map is the seed's product
+    expected = (pred.attention * error).sum(dim=(1, 2)) / pred.attention.sum(dim=(1, 2))
+    torch.testing.assert_close(pred.score, expected)
+    assert not torch.allclose(pred.score, pred.anomaly_map.mean(dim=(1, 2)))
+
+
 def test_attention_target_real_is_another_map(trained, make_images) -> None:
     method, _, _ = trained
     assert method.params.attention_target == "fake"
@@ -79,6 +93,8 @@ def test_attention_target_real_is_another_map(trained, make_images) -> None:
 def test_bad_inputs_name_the_choices() -> None:
     with pytest.raises(ValueError, match="choose from"):
         make_params(VaeGan, "smoke", {"attention_target": "both"})
+    with pytest.raises(ValueError, match=r"unknown attention_score 'sum'.*\['mean', 'per_attention'\]"):
+        make_params(VaeGan, "smoke", {"attention_score": "sum"})
     with pytest.raises(ValueError, match="multiple of 16"):
         VaeGan(make_params(VaeGan, "smoke"), (3, 100, 100))
     assert get_method("vaegan") is VaeGan
