@@ -204,6 +204,8 @@ def run_one(
         outcome.start.device,
         "; ".join(outcome.notes)[:300],
         outcome.metrics.get("detection_rate"),
+        outcome.metrics.get("image_auroc_low"),
+        outcome.metrics.get("image_auroc_high"),
     )
 
 

@@ -30,6 +30,8 @@ class Row:
     device: str
     notes: str
     detection_rate: float | None = None  # accuracy at the training-score threshold (engine.metrics)
+    image_auroc_low: float | None = None  # 95% bootstrap interval of image_auroc (engine.bootstrap)
+    image_auroc_high: float | None = None
 
 
 COLUMNS = [f.name for f in fields(Row)]
@@ -126,8 +128,24 @@ def save(suite: str, rows: list[Row], markdown: str, out_dir: Path) -> None:
     print(f"wrote {out_dir / f'{suite}.csv'} and {out_dir / f'{suite}.md'}")
 
 
+def interval_cell(row: Row) -> str:
+    """'0.74-0.90' for a row's 95% image AUROC interval; '' for rows recorded before intervals were."""
+    if row.image_auroc_low is None or row.image_auroc_high is None:
+        return ""
+    return f"{row.image_auroc_low:.2f}-{row.image_auroc_high:.2f}"
+
+
 def leaderboard_table(rows: Sequence[Row]) -> str:
-    head = ["dataset", "method", "image AUROC", "pixel AUROC", "fit s", "images/s", "peak MiB"]
+    head = [
+        "dataset",
+        "method",
+        "image AUROC",
+        "95% interval",
+        "pixel AUROC",
+        "fit s",
+        "images/s",
+        "peak MiB",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
 
@@ -135,7 +153,7 @@ def leaderboard_table(rows: Sequence[Row]) -> str:
             return "-" if v is None else format(v, spec)
 
         lines.append(
-            f"| {r.dataset} | {r.variant} | {fmt(r.image_auroc)} | {fmt(r.pixel_auroc)} | "
+            f"| {r.dataset} | {r.variant} | {fmt(r.image_auroc)} | {interval_cell(r)} | {fmt(r.pixel_auroc)} | "
             f"{fmt(r.fit_seconds, '.1f')} | {fmt(r.images_per_second, '.1f')} | {fmt(r.peak_memory_mb, '.0f')} |"
         )
     return "\n".join(lines)

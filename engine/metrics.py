@@ -1,4 +1,5 @@
-"""Evaluation metrics on arrays: image AUROC/AP/ROC/best-F1, pixel AUROC, PRO, score normalisation."""
+"""Evaluation metrics on arrays: image AUROC (with its bootstrap interval)/AP/ROC/best-F1, pixel AUROC, PRO, score
+normalisation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+from engine.bootstrap import auroc_interval
 
 NORMAL_CEILING = 0.5  # normalised score of the highest normal training score
 
@@ -26,6 +29,10 @@ class ImageMetrics:
     best_f1_threshold: float | None  # on raw scores
     best_f1_threshold_normalized: float | None
     detection_rate: float | None = None  # accuracy at the threshold set from normal training scores alone
+    image_auroc_low: float | None = (
+        None  # 95% stratified bootstrap interval of image_auroc (engine.bootstrap)
+    )
+    image_auroc_high: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
         return asdict(self)
@@ -113,6 +120,7 @@ def image_metrics(labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarr
     """All image-level figures for one run."""
     best = best_f1_threshold(labels, scores)
     threshold = None if best is None else best[1]
+    interval = auroc_interval(labels, scores)
     return ImageMetrics(
         image_auroc=image_auroc(labels, scores),
         average_precision=average_precision(labels, scores),
@@ -122,6 +130,8 @@ def image_metrics(labels: np.ndarray, scores: np.ndarray, train_scores: np.ndarr
             None if threshold is None else float(normalize_scores(np.array([threshold]), train_scores)[0])
         ),
         detection_rate=detection_rate(labels, scores, train_scores),
+        image_auroc_low=None if interval is None else interval.low,
+        image_auroc_high=None if interval is None else interval.high,
     )
 
 

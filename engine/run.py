@@ -24,6 +24,12 @@ from engine.runconfig import Progress, RunCancelled, RunConfig, preflight  # noq
 from engine.tracking import RunTracker
 
 
+def interval(metrics: dict[str, Any]) -> list[float] | None:
+    """[low, high] of the image AUROC's 95% bootstrap interval, rounded; None when not recorded."""
+    low, high = metrics.get("image_auroc_low"), metrics.get("image_auroc_high")
+    return None if low is None or high is None else [round(low, 3), round(high, 3)]
+
+
 @dataclass
 class RunResult:
     run_id: int
@@ -46,6 +52,7 @@ class RunResult:
             "method": self.method,
             "dataset": self.dataset,
             "image_auroc": self.metrics.get("image_auroc"),
+            "image_auroc_95": interval(self.metrics),
             "pixel_auroc": self.metrics.get("pixel_auroc"),
             "pro": self.metrics.get("pro"),
             "average_precision": self.metrics.get("average_precision"),

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from engine import metrics
+from engine.bootstrap import auroc_interval
 
 
 def test_image_auroc_hand_computed():
@@ -45,6 +46,13 @@ def test_detection_rate_thresholds_at_the_training_quantile():
         whole.detection_rate == pytest.approx(5 / 8)
         and whole.as_dict()["detection_rate"] == whole.detection_rate
     )
+    assert whole.image_auroc_low <= whole.image_auroc <= whole.image_auroc_high
+    assert (whole.image_auroc_low, whole.image_auroc_high) == (
+        pytest.approx(auroc_interval(labels, scores).low),
+        pytest.approx(auroc_interval(labels, scores).high),
+    )
+    one_class = metrics.image_metrics(np.zeros(3), np.arange(3.0), train)
+    assert one_class.image_auroc_low is None and one_class.image_auroc_high is None
 
 
 def test_roc_points_monotonic_and_finite():

@@ -1,8 +1,18 @@
-"""Compare: ROC curves, the figures table, AUROC per defect type and a threshold per run with its confusion."""
+"""Compare: ROC curves, the figures table, which differences the test set can tell apart, AUROC per defect type and
+a threshold per run with its confusion."""
 
 import streamlit as st
 
-from dashboard import ensemble_panel, figures, results, results_cache, seeds, selection, test_set_panel
+from dashboard import (
+    ensemble_panel,
+    figures,
+    results,
+    results_cache,
+    seeds,
+    selection,
+    significance,
+    test_set_panel,
+)
 
 st.title("Compare")
 dataset = selection.dataset_in_view()
@@ -29,6 +39,14 @@ st.dataframe(
         name: st.column_config.NumberColumn(**kw) for name, kw in results.number_columns().items()
     },
 )
+lead = results_cache.lead_table(runs)
+if lead is not None:
+    st.markdown(
+        "**Which differences are real?** Image AUROC with its 95% interval, and each run against the best "
+        "one on the same test images",
+        help=significance.HELP,
+    )
+    st.dataframe(lead, hide_index=True, key="lead_table")
 over_seeds = seeds.seed_summary(runs)
 if over_seeds is not None:
     st.markdown("**Over seeds** (mean ± std of the chosen runs with the same method and settings)")

@@ -57,6 +57,7 @@ def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_en
         assert 0.0 <= float(r["image_auroc"]) <= 1.0 and r["dataset"] == "toy" and r["impl"] == "ours"
         assert float(r["fit_seconds"]) > 0
         assert r["image_size"] == "128"  # the size used (a folder's default), not the None requested
+        assert float(r["image_auroc_low"]) <= float(r["image_auroc"]) <= float(r["image_auroc_high"])
     md = (out / "leaderboard.md").read_text()
     assert "| toy | autoencoder |" in md and "Suite runtime" in md
 
@@ -203,3 +204,23 @@ def test_a_peer_process_that_dies_becomes_a_failed_row():
     )
     assert "out of memory" in row.notes and "-9" in row.notes
     assert bench.peer_died("tire", "vae", 1, args).impl == "pyod"
+
+
+def test_leaderboard_table_shows_the_interval_where_a_row_has_one(tmp_path):
+    new = _row("tire", "padim", 0, 0.766, image_auroc_low=0.6812, image_auroc_high=0.8467)
+    old = _row("tire", "vae", 0, 0.559)  # recorded before rows carried intervals
+    lines = bench.leaderboard_table([new, old]).splitlines()
+    assert "| image AUROC | 95% interval |" in lines[0]
+    assert lines[2].startswith("| tire | padim | 0.766 | 0.68-0.85 |")
+    assert lines[3].startswith("| tire | vae | 0.559 |  |")
+
+
+def test_rows_written_before_the_interval_columns_read_back(tmp_path):
+    path = tmp_path / "old.csv"
+    old_columns = [c for c in bench.COLUMNS if not c.startswith("image_auroc_")]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=old_columns)
+        writer.writeheader()
+        writer.writerow({c: v for c, v in vars(_row("tire", "vae", 0, 0.5)).items() if c in old_columns})
+    (row,) = [bench.row_from_csv(r) for r in bench.read_rows(path)]
+    assert row.image_auroc == 0.5 and row.image_auroc_low is None and row.image_auroc_high is None

@@ -39,6 +39,13 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
     assert row["images/s"] == pytest.approx(svdd.images_per_second)
     assert row["peak MiB"] == pytest.approx(svdd.peak_memory_mb) and row["device"] == "cpu"
 
+    (lead,) = [d.value for d in at.dataframe if "verdict" in d.value.columns]
+    assert sorted(lead["run"]) == sorted([f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"])
+    assert list(lead["verdict"]).count("best") == 1
+    first = store.get_run(new.id if lead["run"][0] == f"autoencoder #{new.id}" else svdd.id)
+    low, high = (json.loads(first.metrics_json)[k] for k in ("image_auroc_low", "image_auroc_high"))
+    assert lead["95% interval"][0] == f"{low:.3f} to {high:.3f}"  # recorded with the run, computed again here
+
     bars = charts(at)["AUROC per defect type"]["data"]
     assert [b["name"] for b in bars] == [f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"]
     assert bars[1]["x"] == ["spot", "square"]
