@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                     "best_member_auroc": auroc[best_label],
                     "image_auroc": combined.metrics.get("image_auroc"),
                     "gain": combined.metrics.get("gain_over_best_member"),
+                    "gain_low": combined.metrics.get("gain_over_best_member_low"),
+                    "gain_high": combined.metrics.get("gain_over_best_member_high"),
                     "pixel_auroc": combined.metrics.get("pixel_auroc"),
                     "n_test": combined.metrics.get("n_test"),
                 }
@@ -144,22 +146,29 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"### ensemble (saved runs combined, members: {args.methods or 'every ' + unit + ' in the store'})",
         "",
-        "| dataset | rule | best member | its AUROC | ensemble AUROC | gain | pixel AUROC | n |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | rule | best member | its AUROC | ensemble AUROC | gain | gain 95% interval | pixel AUROC | n |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        span = "-" if r["gain_low"] is None else f"{r['gain_low']:+.3f} to {r['gain_high']:+.3f}"
         lines.append(
             f"| {r['dataset']} | {r['rule']} | {r['best_member']} | {fmt(r['best_member_auroc'])} | "
-            f"{fmt(r['image_auroc'])} | {fmt(r['gain'], '+.3f')} | {fmt(r['pixel_auroc'])} | {r['n_test']} |"
+            f"{fmt(r['image_auroc'])} | {fmt(r['gain'], '+.3f')} | {span} | {fmt(r['pixel_auroc'])} | {r['n_test']} |"
         )
     wins = {
         rule: sum(1 for r in rows if r["rule"] == rule and r["gain"] is not None and r["gain"] >= 0.01)
+        for rule in ensemble.RULES
+    }
+    sure = {
+        rule: sum(1 for r in rows if r["rule"] == rule and r["gain_low"] is not None and r["gain_low"] > 0)
         for rule in ensemble.RULES
     }
     lines += [
         "",
         "Datasets where the ensemble beats its best member by >= 0.01: "
         + ", ".join(f"{rule} {n}" for rule, n in wins.items())
+        + "; where its gain's 95% interval excludes 0 (a gain this test set can tell from chance): "
+        + ", ".join(f"{rule} {n}" for rule, n in sure.items())
         + f" (of {len({r['dataset'] for r in rows})}). Members: "
         + "; ".join(sorted({f"{r['dataset']}: {r['members']}" for r in rows})),
         *(

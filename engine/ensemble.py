@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from db import store
 from engine.artifacts import RunArrays, load_predictions
+from engine.bootstrap import auroc_difference
 from engine.compute import evaluate, label_set
 from engine.methods import Prediction
 from engine.methods.catalog import ENSEMBLE
@@ -177,6 +178,11 @@ def combine(members: Sequence[Member], rule: str = DEFAULT_RULE) -> Combined:
     known = [v for v in member_auroc.values() if v is not None]
     if known and metrics.get("image_auroc") is not None:
         metrics["gain_over_best_member"] = metrics["image_auroc"] - max(known)
+        best = max(
+            (s for s in test if image_auroc(labels, s) is not None), key=lambda s: image_auroc(labels, s)
+        )
+        gain = auroc_difference(labels, scores, best)  # paired: both scored on each resampled test set
+        metrics["gain_over_best_member_low"], metrics["gain_over_best_member_high"] = gain.low, gain.high
     arrays = RunArrays(
         names=names,
         labels=labels,

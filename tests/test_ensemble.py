@@ -109,6 +109,18 @@ def test_independent_noisy_detectors_combine_into_a_better_one(rule):
     assert out.metrics["image_auroc"] > best + 0.03
     assert out.metrics["gain_over_best_member"] == pytest.approx(out.metrics["image_auroc"] - best)
     assert set(out.metrics["member_image_auroc"]) == {m.label for m in members}
+    # 400 images and independent noise: the paired interval of the gain lies above 0
+    assert 0 < out.metrics["gain_over_best_member_low"] < out.metrics["gain_over_best_member"]
+    assert out.metrics["gain_over_best_member"] < out.metrics["gain_over_best_member_high"]
+
+
+def test_a_copy_of_the_best_member_gains_nothing_with_certainty():
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 30 + [1] * 30)
+    test, train = labels + rng.normal(0, 1, labels.size), rng.normal(0, 1, 50)
+    out = combine([member(0, test, train, labels=labels), member(1, test.copy(), train, labels=labels)], "mean")
+    low, high = out.metrics["gain_over_best_member_low"], out.metrics["gain_over_best_member_high"]
+    assert out.metrics["gain_over_best_member"] == pytest.approx(0) and low == high == pytest.approx(0)
 
 
 def test_latest_members_by_method_or_by_setting_in_a_real_store(workbench_env):
