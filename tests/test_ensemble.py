@@ -118,7 +118,9 @@ def test_a_copy_of_the_best_member_gains_nothing_with_certainty():
     rng = np.random.default_rng(0)
     labels = np.array([0] * 30 + [1] * 30)
     test, train = labels + rng.normal(0, 1, labels.size), rng.normal(0, 1, 50)
-    out = combine([member(0, test, train, labels=labels), member(1, test.copy(), train, labels=labels)], "mean")
+    out = combine(
+        [member(0, test, train, labels=labels), member(1, test.copy(), train, labels=labels)], "mean"
+    )
     low, high = out.metrics["gain_over_best_member_low"], out.metrics["gain_over_best_member_high"]
     assert out.metrics["gain_over_best_member"] == pytest.approx(0) and low == high == pytest.approx(0)
 
