@@ -1,5 +1,5 @@
 """The review report: one self-contained HTML file (Plotly inlined once, images as base64 PNG, no links out)
-with the leaderboard, test-set sizes, run notes, figures, thresholds with their confusion matrices, t-SNE maps,
+with the leaderboard, which differences the test set can tell apart, test-set sizes, run notes, figures, thresholds with their confusion matrices, t-SNE maps,
 the chosen examples with their comments, and the other comment threads."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import significance
 from dashboard.pictures import data_url
 from dashboard.results import LEADERBOARD_DIGITS, Confusion, fmt
 
@@ -148,9 +149,11 @@ def build_report(
     thresholds: Sequence[ThresholdRow] = (),
     embedding_figures: Sequence[go.Figure] = (),
     not_mapped: Sequence[str] = (),
+    lead: pd.DataFrame | None = None,
 ) -> str:
     """The report as one HTML string that opens offline: Plotly's script is inlined with the first figure.
-    `notes` are (run, note) pairs; `not_mapped` names the runs whose t-SNE maps were not computed."""
+    `notes` are (run, note) pairs; `not_mapped` names the runs whose t-SNE maps were not computed; `lead` is
+    `significance.lead_table` (each run's AUROC interval and its paired difference to the best run)."""
     drawn = 0
 
     def figure_html(figure: go.Figure) -> str:
@@ -173,6 +176,12 @@ def build_report(
         "<h2>Leaderboard</h2>",
         _table(leaderboard),
     ]
+    if lead is not None:
+        parts += [
+            "<h2>Which differences are real?</h2>",
+            f"<p>{html.escape(significance.HELP)}</p>",
+            _table(lead),
+        ]
     if counts:
         parts += ["<h2>Test sets</h2>", *_counts(counts, test_set_warning)]
     if notes:

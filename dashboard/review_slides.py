@@ -8,7 +8,15 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from dashboard import comment_threads, figures, presentation, results, results_cache, review_view
+from dashboard import (
+    comment_threads,
+    figures,
+    presentation,
+    results,
+    results_cache,
+    review_view,
+    significance,
+)
 from dashboard.results import RunInfo
 from db.comments import CommentRow, FlagRow
 
@@ -53,6 +61,10 @@ def _leaderboard(runs: Sequence[RunInfo]) -> None:
     board = results.leaderboard(runs, sort=True)[BOARD_COLUMNS]
     digits = {c: d for c, d in results.LEADERBOARD_DIGITS.items() if c in BOARD_COLUMNS}
     st.table(board.style.format({c: f"{{:.{d}f}}" for c, d in digits.items()}, na_rep="–").hide(axis="index"))
+    lead = results_cache.lead_table(list(runs))
+    if lead is not None:
+        st.markdown("**Which differences are real?**", help=significance.HELP)
+        st.table(lead.style.format({"image AUROC": "{:.3f}"}).hide(axis="index"))
 
 
 def _thresholds(runs: Sequence[RunInfo]) -> None:

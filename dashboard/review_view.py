@@ -142,4 +142,5 @@ def report_html(dataset: str, runs: Sequence[RunInfo], author: str) -> str:
             embedding_figure(maps[run.id], "defect type", run.label) for run in runs if maps[run.id]
         ],
         not_mapped=[run.label for run in runs if maps[run.id] is None],
+        lead=results_cache.lead_table(runs),
     )

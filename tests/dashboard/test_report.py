@@ -117,3 +117,22 @@ def test_report_holds_test_sets_notes_thresholds_maps_and_threads():
     example = page[page.index("<h2>Chosen examples") : page.index("<h2>Comments")]
     assert example.index("dent?") < example.index("glare")  # the image's thread beside its pictures
     assert 'class="comment reply"' in example and "edited 2026-01-02 04:30 UTC" in example
+
+
+def test_report_says_which_differences_are_real():
+    from dashboard.results import ScoreTable
+    from dashboard.significance import lead_table
+
+    labels = np.r_[np.zeros(30, int), np.ones(30, int)]
+    scores = np.random.default_rng(0).normal(size=60)
+    names = tuple(f"i{i}" for i in range(60))
+    tables = {
+        k: ScoreTable(names, labels, ("x",) * 60, scores + shift * labels, scores)
+        for k, shift in ((1, 3.0), (2, 0.2))
+    }
+    lead = lead_table([make_run(1, "vae", 0.9), make_run(2, "padim", 0.75)], tables)
+    page = _report(lead=lead)
+    assert "<h2>Which differences are real?</h2>" in page
+    section = page.split("<h2>Which differences are real?</h2>")[1].split("<h2>")[0]
+    assert "vae #1" in section and "padim #2" in section and "behind" in section and "best" in section
+    assert "Which differences are real?" not in _report()  # no table, no section

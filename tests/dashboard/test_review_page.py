@@ -106,6 +106,8 @@ def test_report_of_the_page_holds_runs_examples_and_comments(results_env):
     )  # input + a map per run
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     assert "clear miss" in page and "generated" in page and "by tester" in page
+    lead = page.split("<h2>Which differences are real?</h2>")[1].split("<h2>")[0]
+    assert lead.count("<tr") == 3 and "best" in lead  # a header and a row per run
 
 
 def test_the_report_has_the_thresholds_sizes_and_the_maps_computed_so_far(results_env):
@@ -244,6 +246,7 @@ def test_presentation_mode_shows_one_section_per_screen_in_projector_sizes(resul
         "Comments",
     ]
     assert list(at.table[0].value["run"])[0] in {f"autoencoder #{auto}", f"deep_svdd #{svdd}"}
+    assert "best" in list(at.table[1].value["verdict"])  # which differences are real, under it
     assert not at.get("plotly_chart") and not at.dataframe  # the leaderboard alone on its screen
 
     at = at.button(key="section_next").click().run()
