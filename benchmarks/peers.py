@@ -45,6 +45,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))  # the venv sees the system packages; `engine` comes from this checkout
 
 from engine.bench import COLUMNS, Row  # noqa: E402
+from engine.bench_scores import scores_path, write_scores  # noqa: E402
 from engine.methods.components.backbone import DEFAULT_BACKBONE, STAGES, load_backbone  # noqa: E402
 from engine.methods.components.weights import fit_state  # noqa: E402
 from engine.metrics import image_auroc, pixel_auroc  # noqa: E402
@@ -196,6 +197,9 @@ class Outcome:
     n_test: int
     image_size: int
     notes: list[str]
+    names: list[str] = field(default_factory=list)  # test images as test/<defect>/<file>, in score order
+    labels: np.ndarray | None = None  # (N,)
+    scores: np.ndarray | None = None  # (N,)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -351,8 +355,9 @@ def run_anomalib(
             model=model, dataloaders=datamodule.test_dataloader(), return_predictions=True
         )
         predict_seconds = time.perf_counter() - start
-    labels, scores, masks, maps = [], [], [], []
+    labels, scores, masks, maps, names = [], [], [], [], []
     for batch in batches or []:
+        names += ["/".join(Path(p).parts[-3:]) for p in batch.image_path]  # test/<defect>/<file>, as ours
         labels.append(batch.gt_label.detach().cpu().numpy().reshape(-1))
         scores.append(batch.pred_score.detach().float().cpu().numpy().reshape(-1))
         if batch.anomaly_map is not None and batch.gt_mask is not None:
@@ -370,7 +375,9 @@ def run_anomalib(
         notes.append("no pixel AUROC: some defect images lack masks")
     else:
         notes.append("no pixel AUROC: the model gives image scores only")
-    return Outcome(image_auroc(y, s), pix, fit_seconds, predict_seconds, len(y), image_size, notes)
+    return Outcome(
+        image_auroc(y, s), pix, fit_seconds, predict_seconds, len(y), image_size, notes, names, y, s
+    )
 
 
 def image_hw(batch: object) -> tuple[int, int]:
@@ -460,7 +467,19 @@ def run_pyod(
         scores = np.asarray(model.decision_function(x_test), dtype=np.float64).reshape(-1)
     predict_seconds = time.perf_counter() - start
     notes.append("image scores only (no maps)")
-    return Outcome(image_auroc(labels, scores), None, fit_seconds, predict_seconds, len(labels), size, notes)
+    names = [f"test/{t.defect}/{t.path.name}" for t in data.test]
+    return Outcome(
+        image_auroc(labels, scores),
+        None,
+        fit_seconds,
+        predict_seconds,
+        len(labels),
+        size,
+        notes,
+        names,
+        labels,
+        scores,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -513,9 +532,16 @@ def explain(exc: BaseException) -> str:
 
 
 def run_one(
-    method: str, data: FolderData, image_size: int, settings: Settings, seed: int, device: str
+    method: str,
+    data: FolderData,
+    image_size: int,
+    settings: Settings,
+    seed: int,
+    device: str,
+    scores_dir: Path | None = None,
 ) -> Row:
-    """One (dataset, peer) pair; any failure becomes a row with empty metrics and the error in notes."""
+    """One (dataset, peer) pair; any failure becomes a row with empty metrics and the error in notes. With
+    `scores_dir`, the per-image test scores go there too (engine/bench_scores.py)."""
     versions = library_versions()
     impl = impl_of(method)
     tag = f"{impl} {versions.get(impl) or '?'}"
@@ -529,6 +555,8 @@ def run_one(
         size = settings.flat_size if impl == "pyod" else image_size
         return Row("peers", data.name, impl, method, method, seed, size, settings.preset,
                    None, None, None, None, None, None, device, f"{tag}; {explain(exc)}")  # fmt: skip
+    if scores_dir is not None and out.scores is not None:
+        write_scores(scores_path(scores_dir, data.name, impl, method), out.names, out.labels, out.scores)
     row = Row(
         "peers",
         data.name,
@@ -617,6 +645,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--smoke", action="store_true", help="tiny: 2 epochs, at most 16 train / 8+8 test images"
     )
     parser.add_argument("--overwrite", action="store_true", help="start --out afresh instead of appending")
+    parser.add_argument(
+        "--scores", type=Path, default=None, help="folder for per-image test scores (DATASET-IMPL-METHOD.csv)"
+    )
     return parser.parse_args(argv)
 
 
@@ -647,7 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for root in roots:
         data = scan_folder(root, settings, args.seed)
         for method in methods:
-            append_row(args.out, run_one(method, data, args.image_size, settings, args.seed, device))
+            append_row(
+                args.out, run_one(method, data, args.image_size, settings, args.seed, device, args.scores)
+            )
             rows += 1
     elapsed = time.perf_counter() - start
     runtime = (

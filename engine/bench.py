@@ -34,6 +34,7 @@ from engine.bench_results import (  # noqa: F401  (re-exported: bench.Row, bench
     summary_table,
     write_rows,
 )
+from engine.bench_scores import scores_path, write_scores
 from engine.config import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
@@ -137,10 +138,16 @@ RECORD_RUNS = False  # set by `main` from --store: record each run in a store, o
 
 
 def run_one(
-    suite: str, dataset: str, variant: Variant, preset: str, seed: int, image_size: int | None
+    suite: str,
+    dataset: str,
+    variant: Variant,
+    preset: str,
+    seed: int,
+    image_size: int | None,
+    scores_dir: Path | None = None,
 ) -> Row:
-    """Train and evaluate one variant (recorded in a store only when RECORD_RUNS); a failure becomes a row
-    with its error, never an abort."""
+    """Train and evaluate one variant (recorded in a store only when RECORD_RUNS; its per-image test scores
+    written to `scores_dir` when given); a failure becomes a row with its error, never an abort."""
     from engine.compute import compute
     from engine.run import RunConfig, open_record, record
 
@@ -186,6 +193,14 @@ def run_one(
             f"failed: {exc}"[:300],
         )
     t = outcome.timings
+    if scores_dir is not None:
+        a = outcome.arrays
+        write_scores(
+            scores_path(scores_dir, outcome.start.dataset, "ours", variant.method),
+            a.names,
+            a.labels,
+            a.scores,
+        )
     return Row(
         suite,
         outcome.start.dataset,
@@ -234,6 +249,7 @@ def run_grid(
     preset: str,
     seeds: Sequence[int],
     image_size: int | None,
+    scores_dir: Path | None = None,
 ) -> list[Row]:
     rows: list[Row] = []
     total = len(datasets) * len(variants) * len(seeds)
@@ -241,7 +257,7 @@ def run_grid(
         for seed in seeds:
             for variant in variants:
                 start = time.perf_counter()
-                row = run_one(suite, dataset, variant, preset, seed, image_size)
+                row = run_one(suite, dataset, variant, preset, seed, image_size, scores_dir)
                 rows.append(row)
                 auroc = "-" if row.image_auroc is None else f"{row.image_auroc:.3f}"
                 print(
@@ -361,8 +377,15 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     if args.methods:
         methods = [m for m in methods if m in args.methods.split(",")]
     peer_methods = [p for p, ours in PEER_PAIRS.items() if ours in methods]
+    scores_dir = args.out / "peer-scores"  # per-image scores of both sides, for the paired comparison
     rows = run_grid(
-        "peers", datasets, [Variant(m, m) for m in methods], args.preset, args.seeds, args.image_size
+        "peers",
+        datasets,
+        [Variant(m, m) for m in methods],
+        args.preset,
+        args.seeds,
+        args.image_size,
+        scores_dir,
     )
     # anomalib's PaDiM / PatchCore see what ours see at this preset (each method's own backbone input)
     input_sizes = {m: make_params(METHODS[m], args.preset).input_size for m in ("padim", "patchcore")}
@@ -372,7 +395,8 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     for dataset in datasets:  # one process per peer run: one that dies (e.g. out of memory) is one failed row
         for method in peer_methods:
             cmd = [str(python), str(PROJECT_ROOT / "benchmarks" / "peers.py"), "--datasets", dataset,
-                   "--image-size", str(args.image_size or 128), "--methods", method, "--out", str(fresh)]  # fmt: skip
+                   "--image-size", str(args.image_size or 128), "--methods", method, "--out", str(fresh),
+                   "--scores", str(scores_dir)]  # fmt: skip
             if method in input_sizes:
                 cmd += ["--input-size", str(input_sizes[method])]
             print("running peer:", " ".join(cmd), flush=True)
@@ -398,7 +422,7 @@ def suite_peers(args: argparse.Namespace) -> tuple[list[Row], str]:
     md = (
         f"### peers (preset {args.preset}, image size {args.image_size or 128}, backbone input on both sides: "
         f"PaDiM {input_sizes['padim']} px, PatchCore {input_sizes['patchcore']} px)\n\n"
-        + compare_with_peers(as_text, peers_text)
+        + compare_with_peers(as_text, peers_text, scores_dir)
     )
     return rows, md
 

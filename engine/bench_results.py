@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.bench_scores import paired_difference, scores_path
+
 
 @dataclass
 class Row:
@@ -177,10 +179,14 @@ def best_of(rows: Sequence[dict[str, str]], dataset: str) -> tuple[str, float | 
     return max(scored, key=lambda s: s[1]) if scored else ("-", None)
 
 
-def compare_with_peers(ours: Sequence[dict[str, str]], peers: Sequence[dict[str, str]]) -> str:
-    """Markdown: per (dataset, peer) the AUROC difference and fit-time ratio against our same idea."""
+def compare_with_peers(
+    ours: Sequence[dict[str, str]], peers: Sequence[dict[str, str]], scores_dir: Path | None = None
+) -> str:
+    """Markdown: per (dataset, peer) the AUROC difference and fit-time ratio against our same idea, and the
+    difference's paired 95% interval where `scores_dir` holds both sides' per-image scores."""
     index = {(r["dataset"], r["method"]): r for r in ours if r["variant"] == r["method"]}
-    head = ["dataset", "peer", "ours", "peer AUROC", "our AUROC", "Δ AUROC", "fit-time ratio", "targets met"]
+    head = ["dataset", "peer", "ours", "peer AUROC", "our AUROC", "Δ AUROC", "Δ 95% interval", "fit-time ratio",
+            "targets met"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for p in peers:
         mine = index.get((p["dataset"], PEER_PAIRS.get(p["method"], "")))
@@ -193,9 +199,16 @@ def compare_with_peers(ours: Sequence[dict[str, str]], peers: Sequence[dict[str,
             if pa is None or ma is None or not pf or mf is None
             else ("yes" if ma >= pa and mf <= 1.5 * pf else "no")
         )
+        paired = None
+        if scores_dir is not None and mine is not None:
+            paired = paired_difference(
+                scores_path(scores_dir, p["dataset"], "ours", mine["method"]),
+                scores_path(scores_dir, p["dataset"], p["impl"], p["method"]),
+            )
+        span = "" if paired is None else f"{paired.low:+.3f} to {paired.high:+.3f}"
         lines.append(
             f"| {p['dataset']} | {p['impl']} {p['method']} | {mine['method'] if mine else '-'} | "
-            f"{'-' if pa is None else f'{pa:.3f}'} | {'-' if ma is None else f'{ma:.3f}'} | {delta} | "
+            f"{'-' if pa is None else f'{pa:.3f}'} | {'-' if ma is None else f'{ma:.3f}'} | {delta} | {span} | "
             f"{ratio} | {met} |"
         )
     lines += [

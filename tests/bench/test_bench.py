@@ -1,6 +1,7 @@
 import argparse
 import csv
 
+import numpy as np
 import pytest
 
 from engine import bench
@@ -119,9 +120,54 @@ def test_compare_with_peers_pairs_same_idea():
         {"dataset": "d", "impl": "pyod", "method": "vae", "image_auroc": "0.7", "fit_seconds": "20"},
     ]
     md = bench.compare_with_peers(ours, peers)
-    assert "| d | anomalib padim | padim | 0.800 | 0.900 | +0.100 | 1.25x | yes |" in md
-    assert "| d | pyod vae | vae | 0.700 | 0.600 | -0.100 | 2.00x | no |" in md
+    assert "| d | anomalib padim | padim | 0.800 | 0.900 | +0.100 |  | 1.25x | yes |" in md
+    assert "| d | pyod vae | vae | 0.700 | 0.600 | -0.100 |  | 2.00x | no |" in md
     assert "| d | padim | 0.900 | padim | 0.800 | yes |" in md
+
+
+def test_compare_with_peers_gives_the_paired_interval_where_both_sides_saved_scores(tmp_path):
+    from engine.bench_scores import scores_path, write_scores
+    from engine.bootstrap import auroc_difference
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(20, int), np.ones(20, int)]
+    names = [f"test/{'good' if y == 0 else 'cut'}/{i:03d}.png" for i, y in enumerate(labels)]
+    theirs = labels + rng.normal(size=40)
+    mine = theirs + 0.5 * labels
+    write_scores(scores_path(tmp_path, "d", "ours", "padim"), names, labels, mine)
+    order = rng.permutation(40)  # the peer wrote its images in another order
+    write_scores(
+        scores_path(tmp_path, "d", "anomalib", "padim"),
+        [names[i] for i in order],
+        labels[order],
+        theirs[order],
+    )
+    ours = [
+        {"dataset": "d", "method": "padim", "variant": "padim", "image_auroc": "0.9", "fit_seconds": "10"}
+    ]
+    peers = [
+        {"dataset": "d", "impl": "anomalib", "method": "padim", "image_auroc": "0.8", "fit_seconds": "8"},
+        {"dataset": "d", "impl": "anomalib", "method": "patchcore", "image_auroc": "0.8", "fit_seconds": "8"},
+    ]
+    md = bench.compare_with_peers(ours, peers, tmp_path)
+    want = auroc_difference(labels, mine, theirs)
+    assert want.low > 0
+    assert f"| +0.100 | {want.low:+.3f} to {want.high:+.3f} | 1.25x |" in md
+    assert "| d | anomalib patchcore | - | 0.800 | - | - |  | - | - |" in md  # no pair, no interval
+
+
+def test_paired_difference_needs_both_files_and_agreeing_labels(tmp_path):
+    from engine.bench_scores import paired_difference, write_scores
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_scores(a, ["x", "y"], [0, 1], [0.1, 0.9])
+    assert paired_difference(a, b) is None  # b missing
+    write_scores(b, ["x", "y"], [1, 0], [0.1, 0.9])
+    assert paired_difference(a, b) is None  # the same image, two labels
+    write_scores(b, ["z"], [0], [0.3])
+    assert paired_difference(a, b) is None  # nothing shared
+    with pytest.raises(ValueError, match="2 names, 1 labels"):
+        write_scores(b, ["x", "y"], [0], [0.1, 0.2])
 
 
 def test_summary_table_means_and_paper_column():

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.bench_scores import read_scores, scores_path
 from tests.synthetic_mvtec import make_mvtec_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ def test_smoke_suite_writes_a_well_formed_csv(tmp_path):
     methods = peers.ALL_METHODS if _venv_has("anomalib") else peers.PYOD_METHODS
     out = tmp_path / "results" / "peers.csv"
     cmd = [str(VENV_PYTHON), str(SCRIPT), "--smoke", "--datasets", str(folder), "--image-size", "32",
-           "--out", str(out), "--methods", ",".join(methods)]  # fmt: skip
+           "--out", str(out), "--methods", ",".join(methods), "--scores", str(tmp_path / "scores")]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Suite runtime" in done.stdout
@@ -139,3 +140,9 @@ def test_smoke_suite_writes_a_well_formed_csv(tmp_path):
             assert "efficientnet_lite0 ImageNet weights sha256 579344248a93 (ours)" in notes, notes
     md = out.with_suffix(".md").read_text()
     assert "| toy | pyod | vae |" in md and "Suite runtime" in md
+    for r in rows:  # per-image scores named as our runs name them, for the paired comparison
+        scored = read_scores(scores_path(tmp_path / "scores", "toy", r["impl"], r["method"]))
+        assert sorted(scored) == sorted(
+            f"test/{d}/{p.name}" for d in ("good", "square") for p in (folder / "test" / d).iterdir()
+        )
+        assert sorted(label for label, _ in scored.values()) == [0] * 4 + [1] * 4

@@ -1,0 +1,47 @@
+"""Per-image test scores of benchmark runs (ours and peer libraries'), one CSV per (dataset, impl, method), so that
+two implementations scored on the same images compare by a paired bootstrap (engine.bootstrap)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.bootstrap import Interval, auroc_difference
+
+COLUMNS = ["name", "label", "score"]
+
+
+def scores_path(folder: Path, dataset: str, impl: str, method: str) -> Path:
+    return folder / f"{dataset}-{impl}-{method}.csv"
+
+
+def write_scores(path: Path, names: Sequence[str], labels: Sequence[int], scores: Sequence[float]) -> None:
+    """One row per test image: its name relative to the dataset folder (e.g. test/cut/001.png), label, score."""
+    if not len(names) == len(labels) == len(scores):
+        raise ValueError(f"{path.name}: {len(names)} names, {len(labels)} labels and {len(scores)} scores")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows((n, int(y), repr(float(s))) for n, y, s in zip(names, labels, scores, strict=True))
+
+
+def read_scores(path: Path) -> dict[str, tuple[int, float]]:
+    with path.open(newline="") as handle:
+        return {r["name"]: (int(r["label"]), float(r["score"])) for r in csv.DictReader(handle)}
+
+
+def paired_difference(ours: Path, theirs: Path) -> Interval | None:
+    """Our AUROC minus theirs on the images both scored, with its paired 95% interval; None when either file is
+    missing, they share no image, or a shared image carries two labels."""
+    if not (ours.is_file() and theirs.is_file()):
+        return None
+    a, b = read_scores(ours), read_scores(theirs)
+    shared = sorted(set(a) & set(b))
+    if not shared or any(a[n][0] != b[n][0] for n in shared):
+        return None
+    labels = np.array([a[n][0] for n in shared])
+    return auroc_difference(labels, np.array([a[n][1] for n in shared]), np.array([b[n][1] for n in shared]))
