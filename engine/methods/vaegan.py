@@ -39,6 +39,9 @@ class Params:
     # with attention: "mean" of attention x error over the image (the seed's product), or "per_attention":
     # sum(attention x error) / sum(attention), the error per unit of attention
     attention_score: str = "mean"
+    # divide the score by the reconstruction's mean intensity: a summed error grows with the amount of digit, so
+    # anomalies with less ink than the normal class look normal (vae's score=per_ink; not in the seed)
+    per_ink: bool = False
 
     def validate(self) -> None:
         if self.attention_score not in ATTENTION_SCORES:
@@ -213,6 +216,8 @@ class VaeGan(BaseMethod):
         score = anomaly_map.flatten(1).mean(dim=1)
         if self.params.attention and self.params.attention_score == "per_attention":
             score = anomaly_map.flatten(1).sum(dim=1) / cam.flatten(1).sum(dim=1).clamp_min(1e-6)
+        if self.params.per_ink:
+            score = score / x_rec.flatten(1).mean(dim=1).clamp_min(1e-6)
         return Prediction(
             score=score,
             anomaly_map=anomaly_map,

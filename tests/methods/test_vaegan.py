@@ -81,6 +81,27 @@ def test_per_attention_score_is_the_error_per_unit_of_attention(trained, make_im
     assert not torch.allclose(pred.score, pred.anomaly_map.mean(dim=(1, 2)))
 
 
+def test_per_ink_divides_any_score_by_the_reconstructions_mean_intensity(trained, make_images) -> None:
+    method, _, _ = trained
+    images = torch.cat([make_images(4, 1, SIZE, seed=3), make_images(4, 1, SIZE, seed=4, anomalous=True)])
+    plain = method.predict(images)
+    for extra in ({}, {"attention": True, "attention_score": "per_attention"}):
+        base = VaeGan(dataclasses.replace(method.params, **extra), (1, SIZE, SIZE))
+        inked = VaeGan(dataclasses.replace(method.params, per_ink=True, **extra), (1, SIZE, SIZE))
+        base.load_state_dict(method.state_dict())
+        inked.load_state_dict(method.state_dict())
+        before, after = base.predict(images), inked.predict(images)
+        torch.testing.assert_close(after.anomaly_map, before.anomaly_map)  # the map is unchanged
+        ink = plain.reconstruction.flatten(1).mean(dim=1)
+        torch.testing.assert_close(after.score, before.score / ink)
+    # without attention: vae's per-ink rule, the summed error over the reconstruction's summed intensity
+    summed = (images - plain.reconstruction).abs().flatten(1).sum(dim=1)
+    expected = summed / plain.reconstruction.flatten(1).sum(dim=1)
+    inked = VaeGan(dataclasses.replace(method.params, per_ink=True), (1, SIZE, SIZE))
+    inked.load_state_dict(method.state_dict())
+    torch.testing.assert_close(inked.predict(images).score, expected)
+
+
 def test_attention_target_real_is_another_map(trained, make_images) -> None:
     method, _, _ = trained
     assert method.params.attention_target == "fake"
