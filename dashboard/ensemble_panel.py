@@ -45,10 +45,10 @@ def _record(members: list[RunInfo], rule: str) -> None:
     widget = f"runs_picker_{dataset}"
     chosen = list(st.session_state.get(widget, saved.get(dataset, [])))
     st.session_state[widget] = saved[dataset] = [*chosen, run_id]
-    gain = combined.metrics.get("gain_over_best_member")
+    gain = ensemble.gain_text(combined.metrics)
     text = f"Recorded the ensemble as run #{run_id}"
-    if gain is not None:
-        text += f": image AUROC {combined.metrics['image_auroc']:.3f}, {gain:+.3f} over its best member"
+    if gain:
+        text += f": image AUROC {combined.metrics['image_auroc']:.3f}, {gain}"
     st.session_state[MESSAGE] = ("success", text + ".")
 
 

@@ -200,10 +200,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     print(f"run #{run_id}: ensemble ({args.rule}) of {', '.join(x.label for x in combined.members)}")
     for label, value in m["member_image_auroc"].items():
         print(f"  {label}: image AUROC {_fmt(value)}")
-    gain = m.get("gain_over_best_member")
+    gain = ensemble.gain_text(m)
     print(
         f"  ensemble: image AUROC {_fmt(m.get('image_auroc'))}, pixel AUROC {_fmt(m.get('pixel_auroc'))}"
-        + ("" if gain is None else f" ({gain:+.3f} over the best member)")
+        + (f", {gain}" if gain else "")
     )
     if args.json:
         print(json.dumps({"run_id": run_id, **{k: v for k, v in m.items() if k != "roc"}}, default=float))

@@ -111,6 +111,16 @@ class Combined:
     metrics: dict[str, Any]
 
 
+def gain_text(metrics: dict[str, Any]) -> str:
+    """'+0.043 over the best member (95% interval -0.039 to +0.118)'; '' when the gain is unknown."""
+    gain = metrics.get("gain_over_best_member")
+    if gain is None:
+        return ""
+    low, high = metrics.get("gain_over_best_member_low"), metrics.get("gain_over_best_member_high")
+    span = "" if low is None or high is None else f" (95% interval {low:+.3f} to {high:+.3f})"
+    return f"{gain:+.3f} over the best member{span}"
+
+
 def check_rule(rule: str) -> str:
     if rule not in RULES:
         raise ValueError(f"unknown ensemble rule {rule!r}; choose from {sorted(RULES)}")
@@ -178,10 +188,9 @@ def combine(members: Sequence[Member], rule: str = DEFAULT_RULE) -> Combined:
     known = [v for v in member_auroc.values() if v is not None]
     if known and metrics.get("image_auroc") is not None:
         metrics["gain_over_best_member"] = metrics["image_auroc"] - max(known)
-        best = max(
-            (s for s in test if image_auroc(labels, s) is not None), key=lambda s: image_auroc(labels, s)
-        )
-        gain = auroc_difference(labels, scores, best)  # paired: both scored on each resampled test set
+        aurocs = list(member_auroc.values())
+        best = max((i for i, v in enumerate(aurocs) if v is not None), key=lambda i: aurocs[i])
+        gain = auroc_difference(labels, scores, test[best])  # paired: both scored on each resampled test set
         metrics["gain_over_best_member_low"], metrics["gain_over_best_member_high"] = gain.low, gain.high
     arrays = RunArrays(
         names=names,

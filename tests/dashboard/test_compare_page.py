@@ -189,6 +189,7 @@ def test_ensemble_of_the_chosen_runs_is_recorded_and_compared(results_env, app):
     (done,) = [m.value for m in at.success if "ensemble" in m.value]
     new_id = int(done.split("run #")[1].split(":")[0])
     run = store.get_run(new_id)
+    assert "over the best member (95% interval " in done
     assert (run.method, run.status, run.queued_by) == ("ensemble", "FINISHED", "tester")
     params = json.loads(run.params_json)
     assert params["rule"] == "max_margin" and sorted(params["members"]) == sorted(results_env.latest)

@@ -18,6 +18,9 @@ def test_cli_records_the_latest_run_of_each_method(results_env, capsys):
     assert json.loads(run.params_json)["members"] == sorted(results_env.latest)
     assert f"autoencoder #{results_env.autoencoder}: image AUROC" in out
     assert summary["image_auroc"] == run.image_auroc
+    low, high = summary["gain_over_best_member_low"], summary["gain_over_best_member_high"]
+    assert low <= summary["gain_over_best_member"] <= high
+    assert f"over the best member (95% interval {low:+.3f} to {high:+.3f})" in out
     mlrun = mlflow_store.client().get_run(run.mlflow_run_id)
     assert mlrun.info.status == "FINISHED"
     assert mlrun.data.params["rule"] == "rank_mean" and mlrun.data.tags["workbench.method"] == "ensemble"
