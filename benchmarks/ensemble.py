@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from db import store
     from engine import ensemble
+    from engine.bootstrap import span
 
     started = time.perf_counter()
     wanted = [m for m in args.methods.split(",") if m]
@@ -150,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        span = "-" if r["gain_low"] is None else f"{r['gain_low']:+.3f} to {r['gain_high']:+.3f}"
+        interval = "-" if r["gain_low"] is None else span(r["gain_low"], r["gain_high"], signed=True)
         lines.append(
             f"| {r['dataset']} | {r['rule']} | {r['best_member']} | {fmt(r['best_member_auroc'])} | "
-            f"{fmt(r['image_auroc'])} | {fmt(r['gain'], '+.3f')} | {span} | {fmt(r['pixel_auroc'])} | {r['n_test']} |"
+            f"{fmt(r['image_auroc'])} | {fmt(r['gain'], '+.3f')} | {interval} | {fmt(r['pixel_auroc'])} | {r['n_test']} |"
         )
     wins = {
         rule: sum(1 for r in rows if r["rule"] == rule and r["gain"] is not None and r["gain"] >= 0.01)

@@ -80,10 +80,9 @@ def lead_table(runs: list):
 
 @st.cache_data(max_entries=16, show_spinner="Resampling the test set…")
 def _lead_table(runs: tuple, db_url: str):
-    from dashboard.results import score_table as table
     from dashboard.significance import lead_table as build
 
-    return build(runs, {run.id: table(store.get_predictions(run.id, url=db_url)) for run in runs})
+    return build(runs, {run.id: _score_table(run.id, db_url) for run in runs})  # the cached score tables
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from dashboard.results import RunInfo, ScoreTable
-from engine.bootstrap import auroc_difference, auroc_interval
+from engine.bootstrap import auroc_difference, auroc_interval, shared_images, span
 
 COLUMNS = ("run", "image AUROC", "95% interval", "vs best", "difference 95% interval", "verdict")
 HELP = (
@@ -17,25 +16,6 @@ HELP = (
     "count) and every run is scored on the same resamples. An interval that holds 0 means this test set cannot "
     "tell the run from the best one: more labelled test images would be needed to rank them."
 )
-
-
-def _span(low: float, high: float, signed: bool = False) -> str:
-    spec = "+.3f" if signed else ".3f"
-    return f"{low:{spec}} to {high:{spec}}"
-
-
-def _aligned(best: ScoreTable, other: ScoreTable) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Labels and both runs' scores on the images both scored with the same label; None when they share none."""
-    where = {name: i for i, name in enumerate(other.names)}
-    pairs = [
-        (i, where[name])
-        for i, name in enumerate(best.names)
-        if name in where and best.labels[i] == other.labels[where[name]]
-    ]
-    if not pairs:
-        return None
-    mine, theirs = (np.array(idx) for idx in zip(*pairs, strict=True))
-    return best.labels[mine], best.scores[mine], other.scores[theirs]
 
 
 def lead_table(runs: Sequence[RunInfo], tables: dict[int, ScoreTable]) -> pd.DataFrame | None:
@@ -48,19 +28,20 @@ def lead_table(runs: Sequence[RunInfo], tables: dict[int, ScoreTable]) -> pd.Dat
     rows = []
     for run in scored:
         own = intervals[run.id]
-        row = [run.label, round(own.estimate, 3), _span(own.low, own.high)]
+        row = [run.label, round(own.estimate, 3), span(own.low, own.high)]
         if run.id == best.id:
             rows.append([*row, "", "", "best"])
             continue
-        shared = _aligned(tables[best.id], tables[run.id])
+        best_t, run_t = tables[best.id], tables[run.id]
+        shared = shared_images(
+            (best_t.names, best_t.labels, best_t.scores), (run_t.names, run_t.labels, run_t.scores)
+        )
         diff = None if shared is None else auroc_difference(shared[0], shared[2], shared[1])
         if diff is None:
             rows.append([*row, "", "", "no shared test images with both labels"])
             continue
         verdict = "behind" if diff.high < 0 else "ahead" if diff.low > 0 else "within noise"
         n = len(shared[0])
-        note = (
-            "" if n == len(tables[run.id].labels) == len(tables[best.id].labels) else f" ({n} shared images)"
-        )
-        rows.append([*row, f"{diff.estimate:+.3f}", _span(diff.low, diff.high, signed=True), verdict + note])
+        note = "" if n == len(run_t.labels) == len(best_t.labels) else f" ({n} shared images)"
+        rows.append([*row, f"{diff.estimate:+.3f}", span(diff.low, diff.high, signed=True), verdict + note])
     return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bench_scores import paired_difference, scores_path
+from engine.bootstrap import span
 
 
 @dataclass
@@ -205,10 +206,10 @@ def compare_with_peers(
                 scores_path(scores_dir, p["dataset"], "ours", mine["method"]),
                 scores_path(scores_dir, p["dataset"], p["impl"], p["method"]),
             )
-        span = "" if paired is None else f"{paired.low:+.3f} to {paired.high:+.3f}"
+        interval = "" if paired is None else span(paired.low, paired.high, signed=True)
         lines.append(
             f"| {p['dataset']} | {p['impl']} {p['method']} | {mine['method'] if mine else '-'} | "
-            f"{'-' if pa is None else f'{pa:.3f}'} | {'-' if ma is None else f'{ma:.3f}'} | {delta} | {span} | "
+            f"{'-' if pa is None else f'{pa:.3f}'} | {'-' if ma is None else f'{ma:.3f}'} | {delta} | {interval} | "
             f"{ratio} | {met} |"
         )
     lines += [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bootstrap import Interval, auroc_difference
+from engine.bootstrap import Interval, auroc_difference, shared_images
 
 COLUMNS = ["name", "label", "score"]
 
@@ -35,13 +35,15 @@ def read_scores(path: Path) -> dict[str, tuple[int, float]]:
 
 
 def paired_difference(ours: Path, theirs: Path) -> Interval | None:
-    """Our AUROC minus theirs on the images both scored, with its paired 95% interval; None when either file is
-    missing, they share no image, or a shared image carries two labels."""
+    """Our AUROC minus theirs on the images both scored with the same label, with its paired 95% interval; None
+    when either file is missing or they share no such image."""
     if not (ours.is_file() and theirs.is_file()):
         return None
     a, b = read_scores(ours), read_scores(theirs)
-    shared = sorted(set(a) & set(b))
-    if not shared or any(a[n][0] != b[n][0] for n in shared):
-        return None
-    labels = np.array([a[n][0] for n in shared])
-    return auroc_difference(labels, np.array([a[n][1] for n in shared]), np.array([b[n][1] for n in shared]))
+
+    def columns(scored: dict[str, tuple[int, float]]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        names = list(scored)
+        return names, np.array([scored[n][0] for n in names]), np.array([scored[n][1] for n in names])
+
+    shared = shared_images(columns(a), columns(b))
+    return None if shared is None else auroc_difference(*shared)

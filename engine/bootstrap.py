@@ -3,6 +3,7 @@ An Introduction to the Bootstrap, 1993) of one run's AUROC, and of the differenc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,15 +26,40 @@ class Interval:
         return self.low > 0 or self.high < 0
 
 
-def _split(labels: np.ndarray, *scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def checked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as int (N,) and scores as float64 (N,); raises when the lengths differ or a score is NaN or inf."""
     labels = np.asarray(labels).astype(int).ravel()
-    for s in scores:
-        if np.asarray(s).ravel().shape != labels.shape:
-            raise ValueError(f"labels {labels.shape} and scores {np.asarray(s).shape} differ in length")
-        if not np.isfinite(np.asarray(s, dtype=np.float64)).all():
-            raise ValueError("scores hold NaN or inf")
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in length")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores hold NaN or inf")
+    return labels, scores
+
+
+def _split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices of the anomalous and of the normal images; None when either class is missing."""
     anomalous, normal = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     return (anomalous, normal) if anomalous.size and normal.size else None
+
+
+def shared_images(
+    a: tuple[Sequence[str], np.ndarray, np.ndarray], b: tuple[Sequence[str], np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Two runs' (names, labels, scores) -> labels, a's and b's scores on the images both scored with the same
+    label, in a's order; None when they share none."""
+    where = {name: i for i, name in enumerate(b[0])}
+    pairs = [(i, where[n]) for i, n in enumerate(a[0]) if n in where and a[1][i] == b[1][where[n]]]
+    if not pairs:
+        return None
+    mine, theirs = (np.array(idx) for idx in zip(*pairs, strict=True))
+    return np.asarray(a[1])[mine], np.asarray(a[2])[mine], np.asarray(b[2])[theirs]
+
+
+def span(low: float, high: float, signed: bool = False) -> str:
+    """'0.738 to 0.952', or '-0.039 to +0.118' for a difference."""
+    spec = "+.3f" if signed else ".3f"
+    return f"{low:{spec}} to {high:{spec}}"
 
 
 def _aurocs(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
@@ -78,10 +104,10 @@ def auroc_interval(
 ) -> Interval | None:
     """Image AUROC and its `level` bootstrap interval; None when the labels hold only one class."""
     _check(level, resamples)
-    split = _split(labels, scores)
+    labels, scores = checked(labels, scores)
+    split = _split(labels)
     if split is None:
         return None
-    scores = np.asarray(scores, dtype=np.float64).ravel()
     pos, neg = _resampled(*split, resamples, seed)
     estimate = _aurocs(scores[split[0]][None], scores[split[1]][None])[0]
     return _bounds(estimate, _aurocs(scores[pos], scores[neg]), level)
@@ -98,11 +124,11 @@ def auroc_difference(
     """AUROC of `scores_a` minus that of `scores_b` on the same images, with a paired bootstrap interval (both
     scored on each resample): an interval that excludes 0 says the test set tells the two apart."""
     _check(level, resamples)
-    split = _split(labels, scores_a, scores_b)
+    labels, a = checked(labels, scores_a)
+    b = checked(labels, scores_b)[1]
+    split = _split(labels)
     if split is None:
         return None
-    a = np.asarray(scores_a, dtype=np.float64).ravel()
-    b = np.asarray(scores_b, dtype=np.float64).ravel()
     pos, neg = _resampled(*split, resamples, seed)
     estimate = (
         _aurocs(a[split[0]][None], a[split[1]][None])[0] - _aurocs(b[split[0]][None], b[split[1]][None])[0]

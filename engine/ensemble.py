@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from db import store
 from engine.artifacts import RunArrays, load_predictions
-from engine.bootstrap import auroc_difference
+from engine.bootstrap import auroc_difference, span
 from engine.compute import evaluate, label_set
 from engine.methods import Prediction
 from engine.methods.catalog import ENSEMBLE
@@ -117,8 +117,8 @@ def gain_text(metrics: dict[str, Any]) -> str:
     if gain is None:
         return ""
     low, high = metrics.get("gain_over_best_member_low"), metrics.get("gain_over_best_member_high")
-    span = "" if low is None or high is None else f" (95% interval {low:+.3f} to {high:+.3f})"
-    return f"{gain:+.3f} over the best member{span}"
+    interval = "" if low is None or high is None else f" (95% interval {span(low, high, signed=True)})"
+    return f"{gain:+.3f} over the best member{interval}"
 
 
 def check_rule(rule: str) -> str:

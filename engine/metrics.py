@@ -10,6 +10,7 @@ from scipy import ndimage
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from engine.bootstrap import auroc_interval
+from engine.bootstrap import checked as _check
 
 NORMAL_CEILING = 0.5  # normalised score of the highest normal training score
 
@@ -36,16 +37,6 @@ class ImageMetrics:
 
     def as_dict(self) -> dict[str, float | None]:
         return asdict(self)
-
-
-def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.asarray(labels).astype(int).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    if labels.shape != scores.shape:
-        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in length")
-    if not np.isfinite(scores).all():
-        raise ValueError("scores hold NaN or inf")
-    return labels, scores
 
 
 def _both_classes(labels: np.ndarray) -> bool:
