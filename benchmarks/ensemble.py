@@ -2,7 +2,7 @@
 
 Reads a store that benchmark runs were recorded in (default: the leaderboard's `--store bench` store,
 benchmarks/results/store/), takes the latest finished run of each method (with --by settings: of each distinct
-setting, so tuned variants of one method are separate members; with --tuned: of each of engine/bench.py's
+setting, so tuned variants of one method are separate members; with --tuned: of each of engine/bench_variants.py's
 TUNED_VARIANTS) on every dataset there (ensembles left out) and combines their saved scores by each rule of engine/ensemble.py. Nothing is trained or recorded; the
 members are chosen without looking at test labels (all of them, or --methods).
 
@@ -49,7 +49,7 @@ def describe(run) -> str:
 
 
 def tuned_members(dataset: str) -> list[int]:
-    """Ids of the latest finished run on `dataset` of each of engine/bench.py's TUNED_VARIANTS (same method,
+    """Ids of the latest finished run on `dataset` of each of engine/bench_variants.py's TUNED_VARIANTS (same method,
     same settings beyond the cpu preset, same image size), whatever else the store holds."""
     from db import store
     from engine import ensemble
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tuned",
         action="store_true",
-        help="members: the latest run of each of engine/bench.py's TUNED_VARIANTS (leaderboard --tuned --store bench)",
+        help="members: the latest run of each of engine/bench_variants.py's TUNED_VARIANTS (leaderboard --tuned --store bench)",
     )
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results")
     parser.add_argument("--name", default="ensemble", help="file stem of the results (NAME.csv, NAME.md)")
