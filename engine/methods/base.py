@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo, pick_device
 from engine.methods.components.backbone import STAGES, BackboneInfo, load_backbone
+from engine.methods.components.weights import checked_weights_value
 from engine.methods.ranges import check_ranges
 
 PRESETS = ("smoke", "cpu", "paper")
@@ -230,6 +231,8 @@ def make_params(method_cls: type, preset: str = "cpu", overrides: dict[str, Any]
     except TypeError as exc:  # e.g. a preset names a field the class lacks
         raise ValueError(f"bad parameters for {method_cls.key!r}: {exc}") from None
     check_ranges(params, method_cls.key)
+    if isinstance(getattr(params, "weights", None), str):  # a backbone's weights: a word or a managed file
+        params = dataclasses.replace(params, weights=checked_weights_value(params.weights, method_cls.key))
     validate = getattr(params, "validate", None)
     if callable(validate):
         validate()

