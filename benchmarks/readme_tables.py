@@ -1,10 +1,11 @@
-"""Copy the benchmark summaries in benchmarks/results/*.md into README.md between their markers.
+"""Copy the benchmark summaries in benchmarks/results/*.md into the documents that show them (docs/results.md,
+and README.md should it hold a block) between their markers.
 
-Each `<!-- results:NAME -->` ... `<!-- /results:NAME -->` block in the README is replaced by
-benchmarks/results/NAME.md, so every figure in the README is what a suite printed.
+Each `<!-- results:NAME -->` ... `<!-- /results:NAME -->` block is replaced by benchmarks/results/NAME.md, so
+every figure in the documents is what a suite printed.
 
-    python benchmarks/readme_tables.py          # rewrite README.md in place
-    python benchmarks/readme_tables.py --check  # exit 1 when the README differs from the results
+    python benchmarks/readme_tables.py          # rewrite the documents in place
+    python benchmarks/readme_tables.py --check  # exit 1 when a document differs from the results
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results"
+DOCUMENTS = (PROJECT / "docs" / "results.md", PROJECT / "README.md")
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
 
 
@@ -37,17 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
-    readme = PROJECT / "README.md"
-    before = readme.read_text()
-    after = filled(before)
-    if args.check:
-        if after != before:
-            print("README.md is out of date with benchmarks/results: run python benchmarks/readme_tables.py")
-            return 1
-        return 0
-    readme.write_text(after)
-    print(f"README.md: {len(BLOCK.findall(before))} results blocks filled")
-    return 0
+    stale = []
+    for document in DOCUMENTS:
+        before = document.read_text()
+        after = filled(before)
+        name = document.relative_to(PROJECT)
+        if args.check:
+            if after != before:
+                stale.append(name)
+            continue
+        document.write_text(after)
+        print(f"{name}: {len(BLOCK.findall(before))} results blocks filled")
+    for name in stale:
+        print(f"{name} is out of date with benchmarks/results: run python benchmarks/readme_tables.py")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

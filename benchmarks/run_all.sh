@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark behind a figure in README.md, one command per suite, in the order and with the sizes used
+# Every benchmark behind a figure in docs/results.md, one command per suite, in the order and with the sizes used
 # for the recorded results in benchmarks/results/ (CPU, `cpu` preset, 2 cores). Each suite prints its runtime.
 #
 #   bash benchmarks/run_all.sh              # all suites

@@ -50,7 +50,7 @@ NOISY_MNIST_TUNED = [
     ),
     # 3x the cpu preset's epochs (single runs on digits 0 and 8: 0.44 -> 0.55 and 0.44 -> 0.53), the first also
     # scored per unit of reconstructed ink (0.80 and 0.70 there), the ink bias the VAE's per-ink score removes.
-    # Over ten digits (seed 0) neither lifts the VAE-GAN above the VAE: README, seed 002
+    # Over ten digits (seed 0) neither lifts the VAE-GAN above the VAE: docs/results.md, seed 002
     Variant(
         "vaegan (L_feat stage 1, 60 epochs, per ink)",
         "vaegan",

@@ -6,7 +6,7 @@ paper textures shared here (small dark impurities on 32 training images) it does
 ranks anomalies *below* normals (a VAE maps unfamiliar inputs towards the prior mean, which is where the
 centroid of the normal codes also sits), and the fused decision follows whichever cue lies further from its
 threshold, so the uninformative cue drags it towards chance. This test measures all of it and fails if the
-explanation stops holding: if fusion starts beating the plain VAE here, the README's note must change.
+explanation stops holding: if fusion starts beating the plain VAE here, the note in docs/results.md must change.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_fusion_against_plain_vae_on_piped(shared_datasets) -> None:
     assert vae > 0.8, f"the plain VAE should find PIPED impurities (AUROC {vae:.3f})"
     if by_score["fusion"] > vae:
         pytest.fail(
-            f"fusion {by_score['fusion']:.3f} now beats the plain VAE {vae:.3f}: update the README note"
+            f"fusion {by_score['fusion']:.3f} now beats the plain VAE {vae:.3f}: update the note in docs/results.md"
         )
     # Why fusion loses here: the image-space cue works, the latent-space cue is at or below chance ...
     assert by_score["ssim"] > 0.6 and by_score["latent"] < 0.55, by_score

@@ -1,4 +1,4 @@
-"""README results blocks are filled from benchmarks/results/*.md, and only between their markers."""
+"""The documents' results blocks are filled from benchmarks/results/*.md, and only between their markers."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def test_blocks_are_replaced_by_their_summaries(tmp_path: Path) -> None:
     assert readme_tables.filled(out, tmp_path) == out  # filling twice changes nothing
 
 
-def test_project_readme_matches_the_recorded_results() -> None:
-    readme = (PROJECT / "README.md").read_text()
-    assert readme_tables.filled(readme) == readme, "run: python benchmarks/readme_tables.py"
+def test_project_documents_match_the_recorded_results() -> None:
+    assert any(readme_tables.BLOCK.search(d.read_text()) for d in readme_tables.DOCUMENTS)
+    for document in readme_tables.DOCUMENTS:
+        text = document.read_text()
+        assert readme_tables.filled(text) == text, f"{document.name}: run python benchmarks/readme_tables.py"
