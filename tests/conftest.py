@@ -10,11 +10,24 @@ import pytest
 import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+# Folders whose every test starts real servers or processes (browsers, Ray, PostgreSQL, mlflow server,
+# killed trainings): marked `slow`, like any test that uses PostgreSQL, the shared datasets or is marked so
+# itself. `pytest -m "not slow"` is the inner loop; CI runs everything.
+SLOW_FOLDERS = ("e2e", "scale", "faults")
+SLOW_FIXTURES = ("pg_url", "shared_datasets")
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
+        if parts[0] in SLOW_FOLDERS or any(name in item.fixturenames for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
