@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from db import store
     from engine import ensemble
     from engine.bootstrap import span
+    from engine.csv_cells import csv_cell
 
     started = time.perf_counter()
     wanted = [m for m in args.methods.split(",") if m]
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     with (args.out / f"{args.name}.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
 
     def fmt(v: float | None, spec: str = ".3f") -> str:
         return "-" if v is None else format(v, spec)

@@ -46,6 +46,7 @@ sys.path.insert(0, str(PROJECT_ROOT))  # the venv sees the system packages; `eng
 
 from engine.bench import COLUMNS, Row  # noqa: E402
 from engine.bench_scores import scores_path, write_scores  # noqa: E402
+from engine.csv_cells import csv_cell  # noqa: E402
 from engine.methods.components.backbone import DEFAULT_BACKBONE, STAGES, load_backbone  # noqa: E402
 from engine.methods.components.weights import fit_state  # noqa: E402
 from engine.metrics import image_auroc, pixel_auroc  # noqa: E402
@@ -596,7 +597,7 @@ def append_row(path: Path, row: Row) -> None:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         if new:
             writer.writeheader()
-        writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+        writer.writerow({k: "" if v is None else csv_cell(v) for k, v in asdict(row).items()})
 
 
 def markdown_table(rows: Sequence[dict[str, str]]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -63,6 +64,13 @@ def summaries(url: str | None = None) -> list[DatasetSummary]:
             )
             for d in datasets
         ]
+
+
+def recorded_names(url: str | None = None) -> set[str]:
+    """The name and folder name of every dataset in the store, soft-deleted ones included (their folders stay)."""
+    with store.session_scope(url) as s:
+        rows = s.execute(select(Dataset.name, Dataset.root)).all()
+    return {name for name, _ in rows} | {Path(root).name for _, root in rows if root}
 
 
 def soft_delete(name: str, url: str | None = None) -> None:

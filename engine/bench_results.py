@@ -12,6 +12,7 @@ import numpy as np
 
 from engine.bench_scores import paired_difference, scores_path
 from engine.bootstrap import span
+from engine.csv_cells import csv_cell
 
 
 @dataclass
@@ -46,7 +47,7 @@ def write_rows(path: Path, rows: Sequence[Row]) -> None:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow(asdict(row))
+            writer.writerow({key: csv_cell(value) for key, value in asdict(row).items()})
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bootstrap import Interval, auroc_difference, shared_images
+from engine.csv_cells import csv_cell
 
 COLUMNS = ["name", "label", "score"]
 
@@ -26,7 +27,9 @@ def write_scores(path: Path, names: Sequence[str], labels: Sequence[int], scores
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
-        writer.writerows((n, int(y), repr(float(s))) for n, y, s in zip(names, labels, scores, strict=True))
+        writer.writerows(
+            (csv_cell(n), int(y), float(s)) for n, y, s in zip(names, labels, scores, strict=True)
+        )
 
 
 def read_scores(path: Path) -> dict[str, tuple[int, float]]:

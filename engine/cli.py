@@ -213,9 +213,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from db import schema, store
     from engine import config, mlflow_store
+    from engine.data.leftovers import tidy_data_dir
 
     revision = store.migrate()
     print(f"results store: {schema.describe(config.db_url())} at schema revision {revision}")
+    print("\n".join([f"data directory: {config.data_dir()}", *(f"  {line}" for line in tidy_data_dir())]))
     mlflow_store.client().search_experiments(max_results=1)
     print(f"MLflow store: {config.mlflow_uri()} ready")
     return 0

@@ -11,11 +11,14 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import numpy as np
 from PIL import Image as PILImage
 
 from db import store
+from engine.csv_cells import csv_cell
+from engine.data.leftovers import hold, remove_killed_exports
 from engine.data.masks import inside, load_mask
 from engine.data.types import NORMAL, DatasetError
 
@@ -77,15 +80,19 @@ def export_mvtec(dataset_name: str, target: Path, db_url: str | None = None) -> 
     target.parent.mkdir(parents=True, exist_ok=True)
     report = ExportReport(name=name, path=target)
     counts: Counter[tuple[str, str]] = Counter()
-    # a file of this build's own, renamed over `target` when whole: builds at once each finish with a full zip
+    remove_killed_exports(target.parent)
+    # a file of this build's own, renamed over `target` when whole: builds at once each finish with a full zip;
+    # locked while it is written, so that only a killed build's file is removed by the line above
     handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
     tmp = Path(tmp_name)
     try:
-        _write_zip(tmp, root, name, record.id, db_url, report, counts)
-        if not counts:
-            raise DatasetError(f"dataset {name!r} has no labeled images to export")
-        os.replace(tmp, target)
+        with os.fdopen(handle, "w+b") as file:
+            hold(file)
+            _write_zip(file, root, name, record.id, db_url, report, counts)
+            if not counts:
+                raise DatasetError(f"dataset {name!r} has no labeled images to export")
+            file.flush()
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     report.counts = dict(sorted(counts.items()))
@@ -93,7 +100,7 @@ def export_mvtec(dataset_name: str, target: Path, db_url: str | None = None) -> 
 
 
 def _write_zip(
-    tmp: Path,
+    tmp: IO[bytes],
     root: Path,
     name: str,
     dataset_id: int,
@@ -101,7 +108,7 @@ def _write_zip(
     report: ExportReport,
     counts: Counter[tuple[str, str]],
 ) -> None:
-    """The images, masks and labels.csv into the zip file `tmp`; fills `report` and `counts`."""
+    """The images, masks and labels.csv into the open zip file `tmp`; fills `report` and `counts`."""
     used: set[str] = set()
     rows = []
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -145,5 +152,5 @@ def _write_zip(
         table = io.StringIO()
         writer = csv.writer(table)
         writer.writerow(["source", "image", "mask", "label", "defect_type", "labeled_by", "labeled_at"])
-        writer.writerows(rows)
+        writer.writerows([csv_cell(cell) for cell in row] for row in rows)
         archive.writestr(f"{name}/labels.csv", table.getvalue(), compress_type=zipfile.ZIP_DEFLATED)

@@ -3,6 +3,8 @@ directory and the results store: every image validated and hashed, bad files ski
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shutil
 import stat
@@ -17,6 +19,7 @@ from db import store
 from db.store import ImageRow
 from engine.config import data_dir as default_data_dir
 from engine.data.images import IMAGE_SUFFIXES, MAX_FILE_BYTES, read_image
+from engine.data.leftovers import MANIFEST_FILE, owned, tidy_data_dir, unrecorded, write_manifest
 from engine.data.mvtec import is_mvtec_folder, scan_flat, scan_mvtec
 from engine.data.names import check_dataset_name
 from engine.data.types import NORMAL, DatasetError, ImageItem
@@ -88,23 +91,29 @@ def check_zip(archive: zipfile.ZipFile, source: Path) -> list[zipfile.ZipInfo]:
     return members
 
 
-def extract_zip(source: Path, target: Path) -> Path:
-    """Extract the images of a checked zip into `target`; returns the content root (one top folder is skipped)."""
+def extract_zip(source: Path, target: Path, skipped: list[tuple[str, str]]) -> Path:
+    """Extract the images of a checked zip into `target`; returns the content root (one top folder is skipped).
+
+    Members whose names the file system cannot hold are left out, each added to `skipped` with the reason."""
     target.mkdir(parents=True, exist_ok=True)
+    name_max = os.pathconf(target, "PC_NAME_MAX")
     try:
         with zipfile.ZipFile(source) as archive:
             for info in check_zip(archive, source):
-                dest = target.joinpath(*[p for p in info.filename.replace("\\", "/").split("/") if p])
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, open(dest, "wb") as out:
-                    copied = 0
-                    while chunk := src.read(1 << 20):
-                        copied += len(chunk)
-                        if copied > info.file_size:  # zipfile checks this too; be explicit about the bound
-                            raise DatasetError(
-                                f"zip member {info.filename!r} is larger than its directory says"
-                            )
-                        out.write(chunk)
+                parts = [p for p in info.filename.replace("\\", "/").split("/") if p]
+                longest = max(len(os.fsencode(p)) for p in parts)
+                if longest > name_max:
+                    reason = (
+                        f"a name in its path is {longest} bytes; the file system allows at most {name_max}"
+                    )
+                    skipped.append((info.filename, reason))
+                    continue
+                try:
+                    _extract(archive, info, target.joinpath(*parts))
+                except OSError as exc:
+                    if exc.errno != errno.ENAMETOOLONG:
+                        raise
+                    skipped.append((info.filename, "its path is too long for the file system"))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise DatasetError(f"cannot read zip {source}: {exc}") from exc
     root = target
@@ -114,6 +123,17 @@ def extract_zip(source: Path, target: Path) -> Path:
             root = entries[0]
         else:
             return root
+
+
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with archive.open(info) as src, open(dest, "wb") as out:
+        copied = 0
+        while chunk := src.read(1 << 20):
+            copied += len(chunk)
+            if copied > info.file_size:  # zipfile checks this too; be explicit about the bound
+                raise DatasetError(f"zip member {info.filename!r} is larger than its directory says")
+            out.write(chunk)
 
 
 def import_dataset(
@@ -126,10 +146,12 @@ def import_dataset(
     """Copy a category folder, a flat folder of normal images or a .zip of either into `data_dir/<name>/`
     (MVTec AD layout) and record every image in the store; on any failure nothing is left behind."""
     source = Path(source)
-    validate_name(name, db_url)
+    check_dataset_name(name)
     data_dir = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
+    tidy_data_dir(data_dir, db_url)  # what killed imports left; may record a dataset of this name
+    validate_name(name, db_url)
     final = data_dir / name
-    if final.exists():
+    if final.exists() and not unrecorded(final, db_url):  # unrecorded: left by a killed import, replaced
         raise DatasetError(f"a folder named {name!r} already exists in the data directory; pick another name")
     if not source.exists():
         raise DatasetError(f"import source {source} does not exist; give a folder or a .zip file")
@@ -138,16 +160,21 @@ def import_dataset(
     data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".import-{name}-", dir=data_dir))
     try:
-        content = extract_zip(source, work / "source") if source.is_file() else source
-        kind = "mvtec" if is_mvtec_folder(content) else "flat"
-        items = scan_mvtec(content) if kind == "mvtec" else scan_flat(content)
-        report, rows = _copy_items(items, work / "out", name, final, kind, progress)
-        _claim(work / "out", final, name)
-        try:
-            store.add_dataset(name, kind, str(final), report.channels, rows, url=db_url)
-        except Exception:
-            shutil.rmtree(final, ignore_errors=True)
-            raise
+        with owned(work):  # a tidy by another process leaves `work` (and `final` until recorded) alone
+            _take_unrecorded(final, work / "replaced", name, db_url)
+            skipped: list[tuple[str, str]] = []
+            content = extract_zip(source, work / "source", skipped) if source.is_file() else source
+            kind = "mvtec" if is_mvtec_folder(content) else "flat"
+            items = scan_mvtec(content) if kind == "mvtec" else scan_flat(content)
+            report, rows = _copy_items(items, work / "out", name, final, kind, progress, skipped)
+            write_manifest(work / "out", name, kind, report.channels, rows, work)  # if killed: recorded later
+            _claim(work / "out", final, name)
+            try:
+                store.add_dataset(name, kind, str(final), report.channels, rows, url=db_url)
+            except Exception:
+                shutil.rmtree(final, ignore_errors=True)
+                raise
+            (final / MANIFEST_FILE).unlink(missing_ok=True)
     except DatasetError:
         raise
     except ValueError as exc:  # the store refuses a name taken meanwhile by another import
@@ -173,6 +200,20 @@ def _claim(out: Path, final: Path, name: str) -> None:
         raise
 
 
+def _take_unrecorded(final: Path, aside: Path, name: str, db_url: str | None) -> None:
+    """Move a folder at `final` that no dataset records (see `leftovers.unrecorded`) to `aside`, to be removed with
+    it; moved back, and the import refused, when it turns out to be another import's, moved into place meanwhile."""
+    try:
+        final.rename(aside)
+    except FileNotFoundError:  # none, or moved by another import of this name
+        return
+    if not unrecorded(aside, db_url, name):
+        aside.rename(final)
+        raise DatasetError(
+            f"a dataset named {name!r} already exists (imported meanwhile by someone else); pick another name"
+        )
+
+
 def _copy_items(
     items: list[ImageItem],
     out: Path,
@@ -180,9 +221,11 @@ def _copy_items(
     final: Path,
     kind: str,
     progress: Callable[[int, int], None] | None,
+    skipped: list[tuple[str, str]],
 ) -> tuple[ImportReport, list[ImageRow]]:
-    """Validate, deduplicate and copy items into `out`; returns the report and the store rows."""
-    report = ImportReport(name=name, root=final, kind=kind, channels=3)
+    """Validate, deduplicate and copy items into `out`; returns the report (after the `skipped` given) and the
+    store rows."""
+    report = ImportReport(name=name, root=final, kind=kind, channels=3, skipped=skipped)
     rows: list[ImageRow] = []
     first_by_hash: dict[str, str] = {}
     train_channels: list[int] = []
@@ -216,8 +259,14 @@ def _copy_item(
     if info.sha256 in first_by_hash:
         report.duplicates.append((item.name, first_by_hash[info.sha256]))
         return None
+    try:
+        _copy(item.path, out / item.name)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        report.skipped.append((item.name, "its path is too long for the file system"))
+        return None
     first_by_hash[info.sha256] = item.name
-    _copy(item.path, out / item.name)
     mask_relpath = None
     if item.mask_path is not None:
         mask_relpath = f"ground_truth/{item.defect_type}/{item.mask_path.name}"
