@@ -61,7 +61,7 @@ def study(digit: int, method_key: str, overrides: dict) -> dict[str, float]:
             method = METHODS[method_key](
                 dataclasses.replace(params, attention_layer=stage), (1, *x.shape[1:])
             )
-            method.load_state_dict(outcome.weights)
+            method.load_state_dict(outcome.weights["state"])  # the model file: spec and learned state
             attentions[stage] = method.attention_map(data.test.images)
     labels = outcome.arrays.labels
     result = {"paper": outcome.metrics["image_auroc"]}

@@ -21,6 +21,7 @@ from engine import metrics as M
 from engine.config import pick_device
 from engine.data import LoadedDataset, load_dataset, make_loader
 from engine.methods import EpochLog, Prediction
+from engine.model_file import model_file
 from engine.resources import PeakMemory
 from engine.run_figures import heatmaps_png, roc_png
 from engine.runconfig import Progress, RunCancelled, RunConfig, batch_size, preflight
@@ -48,7 +49,7 @@ class RunOutcome:
     start: RunStart
     metrics: dict[str, Any]
     arrays: RunArrays
-    weights: dict[str, Any] | None
+    weights: dict[str, Any] | None  # the model file (engine.model_file): spec and learned state
     notes: list[str]
     timings: dict[str, float]  # fit_seconds, predict_seconds, images_per_second, peak_memory_mb
     used: dict[str, str] = field(default_factory=dict)  # what the method actually used (e.g. its weights)
@@ -257,7 +258,9 @@ def compute(
         start=start,
         metrics=result_metrics,
         arrays=arrays,
-        weights=method.state_dict(),
+        weights=model_file(
+            method, config.method, config.preset, data.name, data.channels, data.image_size, config.seed
+        ),
         notes=notes + method.notes,
         timings=timings,
         used=what_was_used(method),

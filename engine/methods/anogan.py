@@ -143,17 +143,17 @@ class AnoGan(BaseMethod):
         )
 
     def search_latent(self, images: Tensor, steps: int | None = None) -> LatentSearch:
-        """Adam on one code per image, all at once, from seeded N(0, I) starts; `steps` defaults to search_steps."""
+        """Adam on one code per image, all at once, each from the same seeded N(0, I) start (so an image's result
+        does not depend on the other images in its batch, nor on its place there); `steps` defaults to
+        search_steps."""
         p = self.params
         steps = p.search_steps if steps is None else steps
         g, d = self.generator, self.discriminator
         g.eval()
         d.eval()
         x = images.to(self.device)  # (N, C, H, W)
-        start = torch.Generator().manual_seed(self.seed)
-        z = (
-            torch.randn(x.shape[0], p.latent_dim, generator=start).to(self.device).requires_grad_(True)
-        )  # (N, Z)
+        start = torch.randn(1, p.latent_dim, generator=torch.Generator().manual_seed(self.seed))  # (1, Z)
+        z = start.expand(x.shape[0], -1).clone().to(self.device).requires_grad_(True)  # (N, Z)
         optimizer = torch.optim.Adam([z], lr=p.search_lr)
         with torch.no_grad(), self.autocast():
             x_features = d(x).last_conv  # (N, 8w, H/16, W/16)
