@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard.report import ReportComment
 from dashboard.results import RunInfo
+from dashboard.safe_text import literal
 from db import comments
 from db.comments import CommentRow
 
@@ -36,10 +37,11 @@ def thread_order(rows: Sequence[CommentRow]) -> list[tuple[CommentRow, int]]:
 
 
 def heading(row: CommentRow, runs: Sequence[RunInfo], answers: str | None = None) -> str:
-    """'**ann** · 2026-12-02 10:00 UTC · on vae #3' (or '· answering bob'), with '· edited <time> UTC'."""
-    about = f"answering {answers}" if answers else f"on {target(row, runs)}"
+    """'**ann** · 2026-12-02 10:00 UTC · on vae #3' (or '· answering bob'), with '· edited <time> UTC' (Markdown:
+    names escaped)."""
+    about = f"answering {literal(answers)}" if answers else f"on {literal(target(row, runs))}"
     edited = f" · edited {row.edited_at:%Y-%m-%d %H:%M} UTC" if row.edited_at else ""
-    return f"**{row.author}** · {row.created_at:%Y-%m-%d %H:%M} UTC · {about}{edited}"
+    return f"**{literal(row.author)}** · {row.created_at:%Y-%m-%d %H:%M} UTC · {about}{edited}"
 
 
 def report_comments(rows: Sequence[CommentRow], runs: Sequence[RunInfo]) -> list[ReportComment]:
@@ -55,7 +57,7 @@ def _submit(action: Callable[[], object]) -> None:
     try:
         action()
     except (ValueError, KeyError) as exc:
-        st.error(str(exc).strip("'\""))
+        st.error(literal(str(exc).strip("'\"")))
     else:
         st.rerun()
 

@@ -3,6 +3,8 @@ map (linked selection: the same image is ringed in every map)."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -53,7 +55,7 @@ def embedding_figure(
 ) -> go.Figure:
     """Scatter of the 2-D map: test points coloured by label or defect type, normal training sample in grey,
     the normal training centroid as a star, a ring around image `selected`. Each test point carries
-    [name, label text, score] as customdata."""
+    [name, label text, score] as customdata (the label text with its tags escaped: Plotly reads them)."""
     fig = go.Figure()
     if len(emap.train):
         fig.add_trace(
@@ -70,14 +72,14 @@ def embedding_figure(
         idx = np.flatnonzero(keep)
         if not len(idx):
             continue
-        custom = [[emap.names[i], name, float(emap.scores[i])] for i in idx]
+        custom = [[emap.names[i], html.escape(name), float(emap.scores[i])] for i in idx]
         fig.add_trace(
             go.Scatter(
                 x=emap.test[idx, 0],
                 y=emap.test[idx, 1],
                 mode="markers",
                 marker={"color": colour, "size": 7, "line": {"width": 0.5, "color": "white"}},
-                name=f"{name} ({len(idx)})",
+                name=f"{html.escape(name)} ({len(idx)})",
                 customdata=custom,
                 hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>score %{customdata[2]:.4g}"
                 "<br><i>click: its image beside the maps</i><extra></extra>",

@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import results, results_cache
 from dashboard.gallery_figure import clicked_name
 from dashboard.results import RunInfo
+from dashboard.safe_text import literal
 
 KEY = "embedding_image"  # the side panel's selectbox
 SAVED = "embedding_selected"  # the selection, kept while other pages run
@@ -59,9 +60,9 @@ def side_panel(runs: Sequence[RunInfo], name: str) -> None:
     first = runs[0]
     picture = results_cache.input_image(first.dataset, first.image_size, name)
     if picture is not None:
-        st.image(picture, caption=name, width=THUMB_PX)
+        st.image(picture, caption=literal(name), width=THUMB_PX)
     else:
-        st.caption(f"{name} (image file not available)")
+        st.caption(f"{literal(name)} (image file not available)")
     for run in runs:
         table = results_cache.score_table(run.id)
         i = table.index(name)
@@ -72,5 +73,5 @@ def side_panel(runs: Sequence[RunInfo], name: str) -> None:
         truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
         st.markdown(
             f"**{run.label}**  \nscore {table.scores[i]:.4g} (normalised {table.scores_normalized[i]:.2f})"
-            f"  \nrank {rank} of {len(table.names)} · {truth}"
+            f"  \nrank {rank} of {len(table.names)} · {literal(truth)}"
         )

@@ -7,10 +7,10 @@ import logging
 
 import streamlit as st
 
-from dashboard import results_cache
-from dashboard.label_panels import author
+from dashboard import results_cache, sidebar
 from dashboard.messages import for_people
 from dashboard.results import RunInfo
+from dashboard.safe_text import literal
 from engine.methods.catalog import ENSEMBLE
 
 MESSAGE = "ensemble_message"
@@ -27,10 +27,12 @@ def _record(members: list[RunInfo], rule: str) -> None:
     from engine import ensemble
     from engine.config import db_url, mlflow_uri
 
+    if (author := sidebar.user()) is None:
+        return  # a refused name: the sidebar says why
     try:
-        run_id, combined = ensemble.record([r.id for r in members], rule, author(), db_url(), mlflow_uri())
+        run_id, combined = ensemble.record([r.id for r in members], rule, author, db_url(), mlflow_uri())
     except (ValueError, FileNotFoundError) as exc:
-        st.session_state[MESSAGE] = ("error", for_people(str(exc)))
+        st.session_state[MESSAGE] = ("error", literal(for_people(str(exc))))
         return
     except Exception:  # a results file that cannot be read, the store refusing...
         log.exception("recording an ensemble of %s failed", [r.id for r in members])

@@ -3,6 +3,7 @@ maps are in embedding_figures.py)."""
 
 from __future__ import annotations
 
+import html
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -110,12 +111,13 @@ def defect_auroc_figure(runs: Sequence[RunInfo]) -> go.Figure:
     """Grouped bars: AUROC of each defect type against the normal test images, one bar group per type."""
     colours = run_colours(runs)
     types = sorted({t for run in runs for t in run.auroc_per_defect_type})
+    shown = [html.escape(t) for t in types]  # Plotly reads tags in text, and people type the defect types
     fig = go.Figure()
     for run in runs:
         values = [run.auroc_per_defect_type.get(t) for t in types]
         fig.add_trace(
             go.Bar(
-                x=types,
+                x=shown,
                 y=values,
                 name=run.label,
                 marker_color=colours[run.id],

@@ -3,6 +3,7 @@ page outlive a page switch (session state) and a reload (URL query parameters, l
 
 from __future__ import annotations
 
+import html
 import zlib
 
 import numpy as np
@@ -97,7 +98,8 @@ def _tile(run: RunInfo, table: ScoreTable, ranks: np.ndarray, name: str, flagged
         name=name,
         png=pictures.png_bytes(picture, THUMB_PX) if picture is not None else None,
         caption=f"#{ranks[i]} · {table.scores_normalized[i]:.2f}{mark}",
-        hover=f"<b>{name}</b><br>{truth}<br>normalised score {table.scores_normalized[i]:.2f}{mark}",
+        hover=f"<b>{html.escape(name)}</b><br>{html.escape(truth)}<br>normalised score "
+        f"{table.scores_normalized[i]:.2f}{mark}",  # Plotly reads tags in it: names are escaped
     )
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import pictures, results, results_cache
 from dashboard.results import ResultsFileError, RunInfo, ScoreTable
+from dashboard.safe_text import literal
 
 PICTURE_PX = 192  # pictures in a run's row are drawn at this width
 
@@ -32,7 +33,9 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
             st.markdown(_facts(table, i, threshold))
         return
     if i is None or views is None:
-        st.caption(f"{name} is not among the test images of {run.label} (left out of its evaluation).")
+        st.caption(
+            f"{literal(name)} is not among the test images of {run.label} (left out of its evaluation)."
+        )
         return
     picture = results_cache.input_image(run.dataset, run.image_size, name)
     base = picture if picture is not None else np.zeros(views.anomaly_map.shape, np.uint8)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from dashboard.safe_text import literal
 from dashboard.thumbs import read_rgb, resized
 from db.labels import LabelState
 from engine.data import DatasetError
@@ -30,7 +31,7 @@ def read_pixels(root: str, relpath: str) -> np.ndarray | None:
     except (OSError, ValueError, DatasetError):  # PIL's UnidentifiedImageError is an OSError
         log.warning("image %s of the dataset at %s could not be read", relpath, root, exc_info=True)
         st.error(
-            f"The image file {relpath} is missing or cannot be read, so it cannot be labeled here; "
+            f"The image file {literal(relpath)} is missing or cannot be read, so it cannot be labeled here; "
             "go on with Next."
         )
         return None

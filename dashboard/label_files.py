@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import cache
 from dashboard.messages import for_people
+from dashboard.safe_text import literal
 from engine.config import data_dir
 from engine.data import DatasetError
 from engine.data.additions import add_test_images
@@ -30,16 +31,16 @@ def add_images_panel(dataset: str, url: str) -> None:
         try:
             report = add_test_images(dataset, files, url, lambda done, total: bar.progress(done / total))
         except DatasetError as exc:
-            st.error(f"Upload refused: {for_people(str(exc))}")
+            st.error(f"Upload refused: {literal(for_people(str(exc)))}")
             return
         st.success(
-            f"Added {report.total} image(s) to {dataset}; skipped {len(report.skipped)}, "
+            f"Added {report.total} image(s) to {literal(dataset)}; skipped {len(report.skipped)}, "
             f"duplicates {len(report.duplicates)}."
         )
         for file, reason in report.skipped:
-            st.warning(f"{file}: {for_people(reason)}")
+            st.warning(f"{literal(file)}: {literal(for_people(reason))}")
         for file, first in report.duplicates:
-            st.info(f"{file}: same content as {first}")
+            st.info(f"{literal(file)}: same content as {literal(first)}")
         cache.clear_dataset_caches()
 
 
@@ -55,10 +56,12 @@ def export_panel(dataset: str, url: str) -> None:
             with st.spinner("Writing the zip..."):
                 report = export_mvtec(dataset, target, db_url=url)
         except DatasetError as exc:
-            st.error(for_people(str(exc), path_word="the dataset folder"))
+            st.error(literal(for_people(str(exc), path_word="the dataset folder")))
         except OSError:
             log.exception("export of %s to %s failed", dataset, target)
-            st.error(f"The export zip of {dataset} could not be written (the server log has the details).")
+            st.error(
+                f"The export zip of {literal(dataset)} could not be written (the server log has the details)."
+            )
         else:
             st.session_state["label_export"] = (
                 str(report.path),

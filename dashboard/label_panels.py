@@ -7,17 +7,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, labeling
+from dashboard import cache, labeling, sidebar
+from dashboard.safe_text import literal
 from db import labels
 from db.labels import LabelState, SaveResult
 from engine.data import DatasetError
 from engine.data.masks import overlay
 
 NEW_TYPE = "(new type...)"
-
-
-def author() -> str:
-    return (st.session_state.get("user") or "").strip() or "anonymous"
 
 
 def chosen_defect() -> str:
@@ -63,8 +60,9 @@ def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
     st.session_state["label_conflict"] = None
     unpin()
     if outcome.saved:
-        who = f" by {outcome.state.labeled_by}" if outcome.state.labeled_by else ""
-        text = f"Saved {outcome.state.relpath}: {outcome.state.text} (version {outcome.state.version}{who})"
+        state = outcome.state
+        who = f" by {literal(state.labeled_by)}" if state.labeled_by else ""
+        text = f"Saved {literal(state.relpath)}: {literal(state.text)} (version {state.version}{who})"
         st.session_state["label_message"] = ("success", text)
         if st.session_state.get("defect_choice") == NEW_TYPE and outcome.state.defect_type:
             # the new type is now a known one: keep it picked for the next images, and empty the text box
@@ -73,7 +71,7 @@ def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
         if advance:
             st.session_state["label_index"] = st.session_state.get("label_index", 0) + 1
     else:
-        st.session_state["label_message"] = ("info", f"Kept the other label: {outcome.state.text}")
+        st.session_state["label_message"] = ("info", f"Kept the other label: {literal(outcome.state.text)}")
     st.session_state["label_nonce"] = st.session_state.get("label_nonce", 0) + 1
     cache.clear_dataset_caches()
 
@@ -82,20 +80,22 @@ def apply_label(
     state: LabelState, label: int | None, root: str, size: tuple[int, int], advance: bool, url: str
 ) -> None:
     """Button callback: save `label` on top of the version this page showed (`state.version`)."""
+    if (author := sidebar.user()) is None:
+        return  # a refused name: the sidebar says why
     image_id, strokes = st.session_state.get("label_strokes", (None, None))
     strokes = strokes if image_id == state.image_id else None
     try:
         change = labeling.prepare(Path(root), state, label, chosen_defect(), strokes, size)
     except DatasetError as exc:
-        st.session_state["label_message"] = ("error", str(exc))
+        st.session_state["label_message"] = ("error", literal(exc))
         return
-    _after(labeling.save(change, state.version, author(), url), advance)
+    _after(labeling.save(change, state.version, author, url), advance)
 
 
 def resolve(keep_mine: bool, root: str, url: str) -> None:
     conflict = st.session_state.get("label_conflict")
-    if conflict is not None:
-        _after(labeling.resolve(conflict, keep_mine, author(), Path(root), url), advance=False)
+    if conflict is not None and (author := sidebar.user()) is not None:
+        _after(labeling.resolve(conflict, keep_mine, author, Path(root), url), advance=False)
 
 
 def move(step: int, count: int) -> None:
@@ -130,7 +130,8 @@ def changed_meanwhile(state: LabelState, url: str) -> None:
         return
     if now.version != state.version:
         st.info(
-            f"{now.labeled_by or 'Someone'} changed this image to **{now.text}** (version {now.version}) "
+            f"{literal(now.labeled_by or 'Someone')} changed this image to **{literal(now.text)}** "
+            f"(version {now.version}) "
             "since it was shown to you; saving shows both labels to choose from.",
             icon=":material/group:",
         )
@@ -144,18 +145,21 @@ def conflict_panel(state: LabelState, root: str, url: str, pixels, mask_of) -> N
     theirs = conflict.theirs
     when = theirs.labeled_at.strftime("%Y-%m-%d %H:%M:%S") if theirs.labeled_at else "?"
     st.warning(
-        f"**Conflict:** {theirs.labeled_by or 'someone'} changed this image at {when} UTC to "
-        f"**{theirs.text}** (version {theirs.version}) while you were looking at version "
-        f"{conflict.shown_version}. Yours: **{conflict.mine.text}**. Nothing was overwritten; choose one.",
+        f"**Conflict:** {literal(theirs.labeled_by or 'someone')} changed this image at {when} UTC to "
+        f"**{literal(theirs.text)}** (version {theirs.version}) while you were looking at version "
+        f"{conflict.shown_version}. Yours: **{literal(conflict.mine.text)}**. Nothing was overwritten; "
+        "choose one.",
         icon=":material/warning:",
     )
     left, right = st.columns(2)
     left.image(
-        overlay(pixels, mask_of(theirs.mask_relpath)), caption=f"theirs: {theirs.text}", width="stretch"
+        overlay(pixels, mask_of(theirs.mask_relpath)),
+        caption=f"theirs: {literal(theirs.text)}",
+        width="stretch",
     )
     right.image(
         overlay(pixels, mask_of(conflict.mine.mask_relpath)),
-        caption=f"yours: {conflict.mine.text}",
+        caption=f"yours: {literal(conflict.mine.text)}",
         width="stretch",
     )
     a, b = st.columns(2)

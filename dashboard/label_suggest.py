@@ -7,9 +7,9 @@ import dataclasses
 
 import streamlit as st
 
-from dashboard import cache, labeling
-from dashboard.label_panels import author
+from dashboard import cache, labeling, sidebar
 from dashboard.messages import for_people
+from dashboard.safe_text import literal
 from db import store
 from db.labels import LabelState, Suggestion
 from engine import jobs
@@ -39,13 +39,15 @@ def _config_of(run_id: int, url: str) -> RunConfig:
 
 def score_new_images(run_ids: dict[str, int], url: str) -> None:
     """Button callback: queue a new run of each method like its latest one; a run scores every test image."""
+    if (author := sidebar.user()) is None:
+        return  # a refused name: the sidebar says why
     queued, errors = [], []
     for method, run_id in sorted(run_ids.items()):
-        config = dataclasses.replace(_config_of(run_id, url), user=author())
+        config = dataclasses.replace(_config_of(run_id, url), user=author)
         try:
             queued.append(jobs.enqueue(config, db_url=url))
         except ValueError as exc:
-            errors.append(f"{method}: {for_people(str(exc))}")
+            errors.append(f"{method}: {literal(for_people(str(exc)))}")
     if queued:
         cache.executor(url).ensure_running()
     text = f"Queued job(s) {', '.join(f'#{i}' for i in queued)}: when they finish (see Train), Suggest next ranks the new images too."

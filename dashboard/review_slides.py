@@ -18,6 +18,7 @@ from dashboard import (
     significance,
 )
 from dashboard.results import RunInfo
+from dashboard.safe_text import literal, literal_table
 from db.comments import CommentRow, FlagRow
 
 SECTION = "review_section"
@@ -58,13 +59,13 @@ def _navigation(names: list[str]) -> str:
 
 
 def _leaderboard(runs: Sequence[RunInfo]) -> None:
-    board = results.leaderboard(runs, sort=True)[BOARD_COLUMNS]
+    board = literal_table(results.leaderboard(runs, sort=True)[BOARD_COLUMNS])  # st.table reads Markdown
     digits = {c: d for c, d in results.LEADERBOARD_DIGITS.items() if c in BOARD_COLUMNS}
     st.table(board.style.format({c: f"{{:.{d}f}}" for c, d in digits.items()}, na_rep="–").hide(axis="index"))
     lead = results_cache.lead_table(list(runs))
     if lead is not None:
         st.markdown("**Which differences are real?**", help=significance.HELP)
-        st.table(lead.style.format({"image AUROC": "{:.3f}"}).hide(axis="index"))
+        st.table(literal_table(lead).style.format({"image AUROC": "{:.3f}"}).hide(axis="index"))
 
 
 def _thresholds(runs: Sequence[RunInfo]) -> None:
@@ -82,7 +83,7 @@ def _thresholds(runs: Sequence[RunInfo]) -> None:
 
 def _example(flag: FlagRow, runs: Sequence[RunInfo], notes: Sequence[CommentRow], dataset: str, user: str):
     image = review_view.flagged_image(flag.image_name, runs)
-    st.markdown(f"### {flag.image_name}\n{review_view.caption(image, flag)}")
+    st.markdown(f"### {literal(flag.image_name)}\n{review_view.caption(image, flag, literal)}")
     shown = [presentation.picture_figure(image.picture, "input")] if image.picture is not None else []
     for view in image.views:
         title = f"{view.run.label}: {view.score:.2f}"

@@ -3,7 +3,7 @@ on each image beside them) and the report."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -64,31 +64,39 @@ def flagged_image(name: str, runs: Sequence[RunInfo]) -> FlaggedImage:
     return FlaggedImage(truth, picture, tuple(shown), tuple(unreadable))
 
 
-def caption(image: FlaggedImage, flag: FlagRow) -> str:
-    """Truth, who flagged it (from which run, with the note), and a sentence per unreadable results file."""
-    note = f": {flag.note}" if flag.note else ""
+def caption(image: FlaggedImage, flag: FlagRow, typed: Callable[[str], str] = str) -> str:
+    """Truth, who flagged it (from which run, with the note), and a sentence per unreadable results file; what
+    people typed (defect type, name, note) passed through `typed` (e.g. `literal` for Markdown)."""
+    note = f": {typed(flag.note)}" if flag.note else ""
     flagged_from = f" from run #{flag.run_id}" if flag.run_id is not None else ""
-    text = f"{image.truth} · flagged by {flag.author}{flagged_from}{note} · numbers are normalised scores"
+    text = f"{typed(image.truth)} · flagged by {typed(flag.author)}{flagged_from}{note} · numbers are normalised scores"
     return " ".join([text, *image.unreadable])
 
 
-def example(flag: FlagRow, runs: Sequence[RunInfo], notes: Sequence[CommentRow] = ()) -> Example:
-    """The input (defect outlined) and each run's error map of a flagged image, its truth, note and comments."""
+def example(
+    flag: FlagRow,
+    runs: Sequence[RunInfo],
+    notes: Sequence[CommentRow] = (),
+    typed: Callable[[str], str] = str,
+) -> Example:
+    """The input (defect outlined) and each run's error map of a flagged image, its truth, note and comments;
+    title and caption as Markdown with `typed=literal` (for the page), as plain text by default (the report)."""
     image = flagged_image(flag.image_name, runs)
     shown = [("input", pictures.png_bytes(image.picture, EXAMPLE_PX))] if image.picture is not None else []
     for view in image.views:
         heat = pictures.heat(view.views.anomaly_map, view.lo, view.hi)
         shown.append((f"{view.run.label}: {view.score:.2f}", pictures.png_bytes(heat, EXAMPLE_PX)))
     return Example(
-        title=flag.image_name,
-        caption=caption(image, flag),
+        title=typed(flag.image_name),
+        caption=caption(image, flag, typed),
         pictures=tuple(shown),
         comments=tuple(comment_threads.report_comments(notes, runs)),
     )
 
 
 def show_example(item: Example, key: str) -> bool:
-    """Draw one example's heading and pictures; True when its Unflag button was pressed."""
+    """Draw one example's heading and pictures (made by `example(..., typed=literal)`); True when its Unflag
+    button was pressed."""
     head, button = st.columns([5, 1])
     head.markdown(f"**{item.title}**  \n{item.caption}")
     pressed = button.button("Unflag", key=key, icon=":material/flag:")

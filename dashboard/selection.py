@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import results_cache
 from dashboard.results import RunInfo, default_threshold, latest_per_method
+from dashboard.safe_text import literal
 
 
 def dataset_in_view() -> str | None:
@@ -32,7 +33,7 @@ def pick_runs(dataset: str, key: str = "runs") -> list[RunInfo]:
         dataset = st.selectbox("Dataset variant", variants, key=f"{key}_variant_{dataset}")
     runs = results_cache.finished_runs(dataset)
     if not runs:
-        st.info(f"No finished runs on {dataset!r} yet: enqueue some on the Train page.")
+        st.info(f"No finished runs on {literal(repr(dataset))} yet: enqueue some on the Train page.")
         return []
     by_id = {run.id: run for run in runs}
     saved: dict[str, list[int]] = st.session_state.setdefault("selected_runs", {})

@@ -1,10 +1,14 @@
-"""The sidebar shared by every page: who is working (for label history and comments) and the dataset."""
+"""The sidebar shared by every page: who is working (for label history and comments) and the dataset.
+
+A name too long for the store is refused here, and the page stops until it is shortened: nothing is done
+in that name (button callbacks, which run before the sidebar, ask `user()` and do nothing either)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import cache
+from db.models import MAX_USER_NAME_CHARS
 
 SELECT_NEXT = "sidebar_select_next"
 
@@ -14,10 +18,24 @@ def select_dataset(name: str) -> None:
     st.session_state[SELECT_NEXT] = name
 
 
+def user() -> str | None:
+    """Who is working: the name typed in the sidebar, stripped ('anonymous' when empty); None while it is
+    longer than the store keeps (MAX_USER_NAME_CHARS), so nothing is recorded in it."""
+    name = (st.session_state.get("user") or "").strip() or "anonymous"
+    return name if len(name) <= MAX_USER_NAME_CHARS else None
+
+
 def render() -> None:
+    """The name and dataset pickers; stops the page (after one sentence) while the name is refused."""
     with st.sidebar:
         st.session_state.setdefault("user", "anonymous")
         st.text_input("Your name", key="user", help="Recorded with labels and comments")
+        refused = user() is None
+        if refused:
+            st.error(
+                f"Your name is {len(st.session_state['user'].strip())} characters long; shorten it to at most "
+                f"{MAX_USER_NAME_CHARS} to go on labeling, commenting or training."
+            )
         names = cache.dataset_names()
         if names:
             chosen = st.session_state.pop(SELECT_NEXT, None)
@@ -26,3 +44,5 @@ def render() -> None:
             elif st.session_state.get("dataset") not in names:  # none yet, or one deleted meanwhile
                 st.session_state["dataset"] = names[0]
             st.selectbox("Dataset", names, key="dataset")
+    if refused:
+        st.stop()

@@ -6,8 +6,9 @@ import logging
 
 import streamlit as st
 
-from dashboard import results, results_cache
+from dashboard import results, results_cache, sidebar
 from dashboard.results import RunInfo
+from dashboard.safe_text import literal
 
 MESSAGE = "rescore_message"
 log = logging.getLogger(__name__)
@@ -18,13 +19,14 @@ def _rescore(runs: list[RunInfo]) -> None:
     from engine.config import db_url, mlflow_uri
     from engine.rescore import rescore
 
-    author = (st.session_state.get("user") or "").strip() or "anonymous"
+    if (author := sidebar.user()) is None:
+        return  # a refused name: the sidebar says why
     done, failed = {}, []
     for run in runs:
         try:
             done[run.id] = rescore(run.id, author, db_url(), mlflow_uri())
         except ValueError as exc:
-            failed.append(f"{run.label}: {exc}")
+            failed.append(f"{run.label}: {literal(exc)}")
         except Exception:  # a results file that cannot be read, the store refusing...
             log.exception("re-scoring run %s failed", run.id)
             failed.append(f"{run.label}: its saved predictions could not be read; train it again")

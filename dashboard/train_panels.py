@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.messages import for_people
+from dashboard.safe_text import literal
 from db import store
 from engine import jobs
 from engine.jobs import JobView
@@ -47,8 +48,9 @@ def duration(seconds: float | None) -> str:
 
 
 def progress_text(job: JobView, eta: float | None = None) -> str:
-    """'#3 vae on toy (smoke): fit, epoch 2/10, loss 0.0123, ETA 0:42' (`eta`: the smoothed one, if any)."""
-    parts = [f"#{job.id} {job.method} on {job.dataset} ({job.preset})"]
+    """'#3 vae on toy (smoke): fit, epoch 2/10, loss 0.0123, ETA 0:42' (`eta`: the smoothed one, if any), as
+    Markdown (the dataset name escaped)."""
+    parts = [f"#{job.id} {job.method} on {literal(job.dataset)} ({job.preset})"]
     if job.status == "QUEUED":
         return parts[0] + ": waiting for the worker"
     detail = [job.phase or "starting"]
@@ -96,11 +98,18 @@ def finished_table(
             if v.ended_at and v.started_at
             else "-",
             "ended (UTC)": v.ended_at.strftime("%Y-%m-%d %H:%M:%S") if v.ended_at else "",
-            "error": for_people(v.error.splitlines()[0], path_word="a server file") if v.error else "",
+            "error": headline(v.error) if v.error else "",
         }
         for v in views
     ]
     return pd.DataFrame(rows, columns=[*columns, "ended (UTC)", "error"])
+
+
+def headline(error: str) -> str:
+    """The sentence a page shows of a job's error: its first paragraph, without server paths. (Jobs that
+    failed before the worker kept tracebacks to its log stored them after a blank line: never shown.)"""
+    first = " ".join(error.strip().split("\n\n", 1)[0].split())
+    return for_people(first or "unknown error", path_word="a server file")
 
 
 def retry(job: JobView, url: str, executor: jobs.Executor) -> None:
@@ -108,7 +117,10 @@ def retry(job: JobView, url: str, executor: jobs.Executor) -> None:
     try:
         new_id = jobs.enqueue(job.config, db_url=url)
     except ValueError as exc:
-        st.session_state["train_retry"] = ("error", f"Retry of job #{job.id}: {for_people(str(exc))}")
+        st.session_state["train_retry"] = (
+            "error",
+            f"Retry of job #{job.id}: {literal(for_people(str(exc)))}",
+        )
         return
     executor.ensure_running()
     st.session_state["train_retry"] = ("success", f"Job #{job.id} queued again as job #{new_id}.")
@@ -126,16 +138,19 @@ def add_to_compare(dataset: str, run_ids: list[int]) -> None:
 
 
 def _failures(views: list[JobView], url: str, executor: jobs.Executor) -> None:
-    """The latest failed and cancelled jobs, each with its error and a Retry button."""
+    """The latest failed and cancelled jobs, each with its error (one sentence; details are in the worker's
+    log) and a Retry button."""
     for v in [v for v in views if v.status in ("FAILED", "CANCELLED")][:SHOWN_FAILURES]:
         left, right = st.columns([6, 1])
         if v.status == "FAILED":
-            first, _, rest = (v.error or "unknown error").partition("\n")
-            first = for_people(first, path_word="a server file")
-            left.error(f"Job #{v.id} ({v.method} on {v.dataset}) failed: {first}", icon=":material/error:")
+            text = (
+                f"Job #{v.id} ({v.method} on {literal(v.dataset)}) failed: {literal(headline(v.error or ''))}"
+            )
+            left.error(text, icon=":material/error:")
         else:
-            rest = ""
-            left.info(f"Job #{v.id} ({v.method} on {v.dataset}) was cancelled.", icon=":material/cancel:")
+            left.info(
+                f"Job #{v.id} ({v.method} on {literal(v.dataset)}) was cancelled.", icon=":material/cancel:"
+            )
         right.button(
             "Retry",
             key=f"retry-{v.id}",
@@ -145,9 +160,6 @@ def _failures(views: list[JobView], url: str, executor: jobs.Executor) -> None:
             help="Queue the same configuration again",
             icon=":material/replay:",
         )
-        if rest.strip():
-            with left.expander(f"Details of job #{v.id}"):
-                st.code(rest.strip(), language=None)
 
 
 def _shown_etas(active: list[JobView], now: float) -> dict[int, float | None]:
@@ -191,7 +203,7 @@ def queue_panel(executor: jobs.Executor, url: str, dataset: str | None, now: flo
     st.dataframe(finished_table(done, run_aurocs(done, url)), hide_index=True, width="stretch")
     runs = [v.run_id for v in done if v.status == "DONE" and v.run_id is not None and v.dataset == dataset]
     if runs and st.button(
-        f"Compare these runs ({len(runs)} finished on {dataset})",
+        f"Compare these runs ({len(runs)} finished on {literal(dataset)})",
         key="compare_finished",
         on_click=add_to_compare,
         args=(dataset, runs),

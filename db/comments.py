@@ -10,10 +10,9 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select
 
 from db import store
-from db.models import Comment, Dataset, Flag, Image, Run, utcnow
+from db.models import Comment, Dataset, Flag, Image, Run, check_user_name, utcnow
 
 MAX_COMMENT_CHARS = 5000
-MAX_AUTHOR_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,7 @@ def _author(author: str) -> str:
     author = (author or "").strip()
     if not author:
         raise ValueError("author is empty; enter your name in the sidebar")
-    if len(author) > MAX_AUTHOR_CHARS:
-        raise ValueError(f"author is {len(author)} characters long; at most {MAX_AUTHOR_CHARS} are allowed")
-    return author
+    return check_user_name(author, "author")
 
 
 def _text(text: str) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from db import store
-from db.models import Dataset, Image, ImagePrediction, LabelEvent, Run, utcnow
+from db.models import Dataset, Image, ImagePrediction, LabelEvent, Run, check_user_name, utcnow
 
 NORMAL = "good"
 STRATEGIES = ("disagreement", "uncertainty")
@@ -99,7 +99,7 @@ def save_label(
     """Set an image's label if it is still at `shown_version`; records a LabelEvent. Refused on a conflict."""
     if label not in (0, 1, None):
         raise ValueError(f"bad label {label!r}; choose from [0 (normal), 1 (anomalous), None (unlabeled)]")
-    author = (author or "").strip() or "anonymous"
+    author = check_user_name((author or "").strip() or "anonymous", "author")
     if label == 0:
         defect_type, mask_relpath = NORMAL, None
     elif label is None:

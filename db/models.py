@@ -1,4 +1,5 @@
-"""ORM tables of the results store (SQLAlchemy 2.0 typed mappings); Alembic migrations mirror them."""
+"""ORM tables of the results store (SQLAlchemy 2.0 typed mappings); Alembic migrations mirror them. The
+length limit of a person's name is checked here, the same on every database (SQLite keeps longer text)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,21 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 
 from db import locations
+
+MAX_USER_NAME_CHARS = 100  # every column that holds a person's name: label authors, comments, flags, runs
+
+
+def check_user_name(name: str | None, field: str) -> str | None:
+    """`name` when it fits the user-name columns; a ValueError naming `field` and the limit otherwise."""
+    if name is not None and len(name) > MAX_USER_NAME_CHARS:
+        raise ValueError(
+            f"{field} is {len(name)} characters long; a user name may have at most {MAX_USER_NAME_CHARS}"
+        )
+    return name
 
 
 def utcnow() -> datetime:
@@ -81,10 +93,14 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     channels: Mapped[int] = mapped_column(Integer)
     label_version: Mapped[int] = mapped_column(Integer, default=0)  # bumped on every label change
-    labeled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    labeled_by: Mapped[str | None] = mapped_column(String(MAX_USER_NAME_CHARS), nullable=True)
     labeled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     dataset: Mapped[Dataset] = relationship(back_populates="images")
+
+    @validates("labeled_by")
+    def _user_name(self, key: str, value: str | None) -> str | None:
+        return check_user_name(value, key)
 
 
 class LabelEvent(Base):
@@ -94,12 +110,16 @@ class LabelEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
-    author: Mapped[str] = mapped_column(String(100))
+    author: Mapped[str] = mapped_column(String(MAX_USER_NAME_CHARS))
     label: Mapped[int | None] = mapped_column(Integer, nullable=True)
     defect_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     mask_relpath: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    @validates("author")
+    def _user_name(self, key: str, value: str | None) -> str | None:
+        return check_user_name(value, key)
 
 
 class Run(Base):
@@ -135,7 +155,13 @@ class Run(Base):
         String(200), nullable=True
     )  # host:pid:random of its process
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # renewed while alive
-    queued_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the user who asked for it
+    queued_by: Mapped[str | None] = mapped_column(
+        String(MAX_USER_NAME_CHARS), nullable=True
+    )  # the user who asked for it
+
+    @validates("queued_by")
+    def _user_name(self, key: str, value: str | None) -> str | None:
+        return check_user_name(value, key)
 
 
 class ImagePrediction(Base):
@@ -196,13 +222,17 @@ class Comment(Base):
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=True)
     image_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     dataset_name: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
-    author: Mapped[str] = mapped_column(String(100))
+    author: Mapped[str] = mapped_column(String(MAX_USER_NAME_CHARS))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("comments.id", ondelete="CASCADE"), nullable=True, index=True
     )  # the comment this one answers
     edited_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # its author's last edit
+
+    @validates("author")
+    def _user_name(self, key: str, value: str | None) -> str | None:
+        return check_user_name(value, key)
 
 
 class Flag(Base):
@@ -215,6 +245,10 @@ class Flag(Base):
     dataset_name: Mapped[str] = mapped_column(String(200), index=True)
     image_name: Mapped[str] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
-    author: Mapped[str] = mapped_column(String(100))
+    author: Mapped[str] = mapped_column(String(MAX_USER_NAME_CHARS))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    @validates("author")
+    def _user_name(self, key: str, value: str | None) -> str | None:
+        return check_user_name(value, key)

@@ -142,10 +142,10 @@ def _main_loss(losses: dict[str, float]) -> float | None:
 
 
 def _error_text(exc: BaseException) -> str:
-    """The exception's one-line summary, then the innermost traceback lines."""
-    summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    tail = "".join(traceback.format_tb(exc.__traceback__)[-3:]).rstrip()
-    return f"{summary}\n\n{tail}" if tail else summary
+    """What the Train page shows of a failure: the message of a ValueError (bad data or parameters: written for
+    people), else the exception's class and message. The traceback goes to the worker's log only."""
+    message = str(exc).strip() or "no message"
+    return message if isinstance(exc, ValueError) else f"{type(exc).__name__}: {message}"
 
 
 def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) -> str:
@@ -180,6 +180,8 @@ def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) 
             db_jobs.finish_job(job.id, "CANCELLED", "cancelled by the user", url=db_url)
             return "CANCELLED"
         except Exception as exc:
+            print(f"job {job.id} failed:", file=sys.stderr)
+            traceback.print_exception(exc, file=sys.stderr)  # the details, for whoever runs the server
             db_jobs.finish_job(job.id, "FAILED", _error_text(exc), url=db_url)
             return "FAILED"
         except BaseException as exc:  # KeyboardInterrupt, SystemExit from SIGTERM: record, then stop

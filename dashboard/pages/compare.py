@@ -13,6 +13,7 @@ from dashboard import (
     significance,
     test_set_panel,
 )
+from dashboard.safe_text import literal
 
 st.title("Compare")
 dataset = selection.dataset_in_view()
@@ -56,7 +57,7 @@ notes = [(run, run.notes) for run in runs if run.notes]
 if notes:
     with st.expander("Run notes"):
         for run, text in notes:
-            st.markdown(f"**{run.label}**: " + text.replace("\n", "; "))
+            st.markdown(f"**{run.label}**: " + literal(text.replace("\n", "; ")))
 
 st.subheader("Thresholds")
 st.caption(

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import cache, sidebar
 from dashboard.datasets_view import COLUMNS, sample_paths, stage_upload, summary_row
 from dashboard.messages import for_people, name_from_file
+from dashboard.safe_text import literal
 from db import store
 from db.datasets import soft_delete
 from engine.config import data_dir, db_url
@@ -37,7 +38,7 @@ else:
     pictures = [(cache.file_thumbnail(str(p), p.stat().st_mtime if p.exists() else 0.0), c) for p, c in paths]
 columns = st.columns(8)
 for i, (png, caption) in enumerate(pictures):
-    columns[i % 8].image(png, caption=caption, width="stretch")
+    columns[i % 8].image(png, caption=literal(caption), width="stretch")
 
 # --- upload ---------------------------------------------------------------------------------------
 st.subheader("Add a dataset")
@@ -76,11 +77,13 @@ if submitted:
     except DatasetError as exc:
         bar.empty()
         message = for_people(str(exc), {str(staged): source_name} if staged else {})
-        st.error(f"Upload {source_name!r} refused: {message}", icon=":material/error:")
+        st.error(f"Upload {literal(repr(source_name))} refused: {literal(message)}", icon=":material/error:")
     except OSError:  # disk full, permissions while staging the upload
         bar.empty()
         logging.getLogger(__name__).exception("staging the upload %s failed", source_name)
-        st.error(f"Upload {source_name!r} could not be stored on the server (the log there has the details).")
+        st.error(
+            f"Upload {literal(repr(source_name))} could not be stored on the server (the log there has the details)."
+        )
     else:
         cache.clear_dataset_caches()
         st.session_state["last_import"] = (report, refused)
@@ -91,7 +94,7 @@ if submitted:
 if "last_import" in st.session_state:
     report, refused = st.session_state["last_import"]
     st.success(
-        f"Imported {report.total} images into **{report.name}** ({report.kind}, {report.channels} channel(s))."
+        f"Imported {report.total} images into **{literal(report.name)}** ({report.kind}, {report.channels} channel(s))."
     )
     counts = pd.DataFrame(
         [(s, d, n) for (s, d), n in report.counts.items()], columns=["split", "type", "images"]
@@ -114,7 +117,7 @@ with st.expander("Delete a dataset", icon=":material/delete:"):
         victim = st.selectbox("Dataset to delete", list(summaries), key="delete_name")
         s = summaries[victim]
         st.write(
-            f"**{victim}** has {sum(s.counts.values())} images and {s.runs} run(s). Deleting hides it from the "
+            f"**{literal(victim)}** has {sum(s.counts.values())} images and {s.runs} run(s). Deleting hides it from the "
             "lists; its files and runs are kept, so Compare and Review can still show them. The name stays taken."
         )
         typed = st.text_input("Type the dataset name to confirm", key="delete_confirm")
@@ -122,5 +125,5 @@ with st.expander("Delete a dataset", icon=":material/delete:"):
             soft_delete(victim, url=url)
             cache.clear_dataset_caches()
             st.session_state.pop("last_import", None)
-            st.toast(f"Deleted {victim}")
+            st.toast(f"Deleted {literal(victim)}")
             st.rerun()

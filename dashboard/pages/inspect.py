@@ -4,6 +4,7 @@ thresholds), then one row per run: input, reconstruction, error map, attention o
 import streamlit as st
 
 from dashboard import gallery, gallery_view, inspect_view, results, results_cache, selection
+from dashboard.safe_text import literal
 from db import comments
 
 st.title("Inspect")
@@ -64,7 +65,7 @@ name = st.selectbox(
 i = table.index(name)
 truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
 head, flag_col = st.columns([4, 1])
-head.subheader(f"{name} · {truth}")
+head.subheader(f"{literal(name)} · {literal(truth)}")
 if name in flagged:
     if flag_col.button(
         "Unflag", key="unflag", icon=":material/flag:", help="Remove from the Review examples"
@@ -77,7 +78,7 @@ elif flag_col.button(
     try:
         comments.flag_image(dataset, name, st.session_state.get("user", ""), run_id=reference.id)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(literal(exc))
     else:
         st.rerun()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import cache, label_canvas, label_files, label_panels, label_suggest, labeling
+from dashboard.safe_text import literal
 from db import store
 from engine.config import db_url
 from engine.data.masks import load_mask
@@ -74,7 +75,9 @@ if state is not None:
         width="stretch",
     )
     position = f"Image {index + 1} of {len(queue)}" if in_queue else "Labeled meanwhile, out of this filter"
-    nav[1].progress(min(index + 1, len(queue)) / max(len(queue), 1), text=f"{position}: `{state.relpath}`")
+    nav[1].progress(
+        min(index + 1, len(queue)) / max(len(queue), 1), text=f"{position}: {literal(state.relpath)}"
+    )
     nav[2].button(
         "Next",
         key="next",
@@ -100,9 +103,11 @@ if state is not None:
             label_canvas.draw(state, pixels, mask_of(state.mask_relpath))
         with right:
             who = (
-                f" by {state.labeled_by} at {state.labeled_at:%Y-%m-%d %H:%M} UTC" if state.labeled_by else ""
+                f" by {literal(state.labeled_by)} at {state.labeled_at:%Y-%m-%d %H:%M} UTC"
+                if state.labeled_by
+                else ""
             )
-            st.markdown(f"**Now:** {state.text} · version {state.version}{who}")
+            st.markdown(f"**Now:** {literal(state.text)} · version {state.version}{who}")
             if (hint := suggestions.get(state.relpath)) and hint.methods:
                 st.markdown(
                     f"**Methods:** mean normalised score {hint.mean:.2f}, spread {hint.spread:.2f} over {hint.methods} method(s)"

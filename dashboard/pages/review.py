@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from dashboard import comment_threads, results, review_slides, review_view, selection
+from dashboard.safe_text import literal
 from db import comments
 
 title, toggle = st.columns([2, 1], vertical_alignment="bottom")
@@ -47,7 +48,7 @@ if not flags:
 for flag in flags:
     shown, beside = st.columns([3, 2])
     with shown:
-        if review_view.show_example(review_view.example(flag, runs), key=f"unflag_{flag.id}"):
+        if review_view.show_example(review_view.example(flag, runs, typed=literal), key=f"unflag_{flag.id}"):
             comments.unflag_image(dataset, flag.image_name)
             st.rerun()
     with beside:
@@ -72,7 +73,7 @@ with st.form("comment", clear_on_submit=True):
         try:
             comments.add_comment(dataset, user, text, run_id=run_id, image_name=image_name)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(literal(exc))
         else:
             st.rerun()
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import cache, params_form, train_estimates, train_panels
 from dashboard.messages import for_people
+from dashboard.safe_text import literal
 from db import labels, store
 from engine import jobs
 from engine.config import db_url
@@ -106,7 +107,7 @@ if submitted:
             for seed in seeds
         )
     for error in errors:
-        st.error(error, icon=":material/error:")
+        st.error(literal(error), icon=":material/error:")
     if configs and not errors:
         if source == sources[1] and not labeled:
             st.warning(
@@ -117,7 +118,7 @@ if submitted:
             try:
                 ids.append(jobs.enqueue(config, db_url=url))
             except ValueError as exc:  # out of range or too big for this machine: checked before queuing
-                st.error(f"{config.method}: {for_people(str(exc))}", icon=":material/error:")
+                st.error(f"{config.method}: {literal(for_people(str(exc)))}", icon=":material/error:")
         if ids:
             started = executor.ensure_running()
             st.success(
