@@ -3,10 +3,13 @@ half-created by an interrupted start is repaired when it holds no rows, else ref
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, func, inspect, pool, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from db.locks import file_lock, lock_path_for
 
@@ -20,6 +23,60 @@ class StoreError(RuntimeError):
 
 class SchemaError(StoreError):
     """The results store's schema cannot be used or upgraded as it is."""
+
+
+class StoreUnreachable(StoreError):
+    """The results store's database server did not answer (stopped, restarting, or its connection broke)."""
+
+
+# What a database server's words about a lost connection mean, for the one sentence a user reads.
+_LOST_CONNECTION = (
+    ("connection refused", "connection refused"),
+    ("could not translate host name", "unknown host"),
+    ("timeout expired", "timed out"),
+    ("timed out", "timed out"),
+    ("shutting down", "the server was shutting down"),
+    ("starting up", "the server was starting up"),
+    ("administrator command", "the server was shut down"),
+    ("closed the connection", "the server closed the connection"),
+    ("connection is closed", "the server closed the connection"),
+)
+
+
+def _lost_connection(exc: DBAPIError, url: str) -> str | None:
+    """Why `exc` means that the database server at `url` did not answer, or None for any other error (a
+    deadlock or a lock timeout is an answer). PostgreSQL reports a lost connection without an SQLSTATE, or
+    with class 08 (connection exception) or 57P01-57P03 (shut down, crashed, cannot connect now)."""
+    if url.startswith("sqlite") or not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if not (exc.connection_invalidated or code is None or code.startswith(("08", "57P0"))):
+        return None
+    text = str(exc.orig).lower()
+    return next((why for words, why in _LOST_CONNECTION if words in text), "the connection was lost")
+
+
+def server_address(url: str) -> str:
+    """`PostgreSQL database NAME on HOST:PORT` for messages (never the user or the password)."""
+    parsed = make_url(url)
+    port = parsed.port or {"postgresql": 5432, "mysql": 3306}.get(parsed.get_backend_name(), "")
+    where = f"{parsed.host or 'localhost'}:{port}" if port else parsed.host or "localhost"
+    name = {"postgresql": "PostgreSQL", "mysql": "MySQL"}.get(
+        parsed.get_backend_name(), parsed.get_backend_name()
+    )
+    return f"{name} database {parsed.database} on {where}"
+
+
+@contextmanager
+def answering(url: str) -> Iterator[None]:
+    """Turn a database error that means "the server did not answer" into StoreUnreachable, one sentence."""
+    try:
+        yield
+    except DBAPIError as exc:
+        why = _lost_connection(exc, url)
+        if why is None:
+            raise
+        raise StoreUnreachable(f"the results store ({server_address(url)}) is unreachable ({why})") from exc
 
 
 def _alembic_config(url: str):

@@ -48,7 +48,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def migrate(url: str | None = None) -> str:
     """Bring the schema at `url` to the newest revision (once, under a lock); returns the revision."""
-    return schema.migrate(url or locations.db_url())
+    url = url or locations.db_url()
+    with schema.answering(url):
+        return schema.migrate(url)
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -82,8 +84,10 @@ def dispose_engines() -> None:
 
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
-    with Session(get_engine(url), expire_on_commit=False) as session:
+    """A session that commits on success and rolls back on any error; a database server that does not
+    answer raises schema.StoreUnreachable (one sentence with its host and port) instead of a driver error."""
+    url = url or locations.db_url()
+    with schema.answering(url), Session(get_engine(url), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -238,6 +242,13 @@ def fail_run_if_running(run_id: int, error: str, url: str | None = None) -> bool
             .values(status="FAILED", error=error, ended_at=utcnow())
         ).rowcount
         return done == 1
+
+
+def failed_runs_whose_error_contains(text: str, url: str | None = None) -> list[Run]:
+    """FAILED runs whose error holds `text` (taken literally), oldest first."""
+    with session_scope(url) as s:
+        query = select(Run).where(Run.status == "FAILED", Run.error.contains(text, autoescape=True))
+        return list(s.scalars(query.order_by(Run.id)))
 
 
 def fail_stale_runs(url: str | None = None, older_than_id: int | None = None) -> int:

@@ -1,13 +1,20 @@
 """Opening the MLflow tracking store. A SQLite store is created or upgraded by one process at a time (two
 processes doing it at once break it for good); one left half-migrated by an older version is rebuilt when
-it holds no runs, else refused with what to do. Other URIs (a tracking server) are opened as they are."""
+it holds no runs, else refused with what to do. A tracking server is asked with bounded timeouts and
+retries, and one that does not answer raises TrackingServerDown (one sentence) instead of hanging."""
 
 from __future__ import annotations
 
+import functools
+import os
+import re
 import sqlite3
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +30,109 @@ class MlflowStoreError(StoreError):
     """The MLflow store cannot be opened as it is; the message says what to do."""
 
 
+class TrackingServerDown(StoreError):
+    """The tracking server at `uri` did not answer, retries included."""
+
+    def __init__(self, message: str, uri: str) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+# MLflow's own defaults (120 s per request, 7 retries with backoff factor 2) are sized for rate-limited hosted
+# services and kept a training waiting over 8 minutes on a stopped server. A workbench's own server answers
+# in milliseconds or not at all: a refused call now gives up after about 3 s, a hung one after about 1 min.
+HTTP_REQUEST_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",  # seconds per try (connect, or between bytes of the answer)
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # waits 0 s, then 2 s (+ up to 1 s jitter) between tries
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run at URL" lines would break `runs --json`
+}
+
+
+def public_uri(uri: str) -> str:
+    """`uri` without a user name or password, for messages."""
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
 def client(uri: str | None = None) -> Any:
-    """An explicit MlflowClient on a store that is ready (never the process-global fluent API)."""
+    """An explicit MlflowClient on a store that is ready (never the process-global fluent API). For a
+    tracking server, requests are bounded (HTTP_REQUEST_DEFAULTS unless the environment sets them) and a
+    server that does not answer raises TrackingServerDown."""
     from mlflow.tracking import MlflowClient
 
     uri = uri or config.mlflow_uri()
     if uri.startswith("sqlite:///"):
         ensure_sqlite_store(uri)
-    return MlflowClient(tracking_uri=uri)
+    if not is_server(uri):
+        return MlflowClient(tracking_uri=uri)
+    for name, value in HTTP_REQUEST_DEFAULTS.items():
+        os.environ.setdefault(name, value)  # MLflow reads them on every request; the user's values win
+    return _ServerClient(MlflowClient(tracking_uri=uri), uri)
+
+
+def _did_not_answer(exc: BaseException) -> str | None:
+    """Why `exc` (or an error it came from) means that the server did not answer, or None."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.Timeout):
+            return "timed out"
+        if isinstance(seen, requests.exceptions.ConnectionError):
+            found = re.search(
+                r"connection (refused|reset|aborted)|name or service not known", str(seen), re.I
+            )
+            return found.group(0).lower() if found else "no connection"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class _ServerClient:
+    """An MlflowClient for a tracking server whose calls raise TrackingServerDown when it does not answer."""
+
+    def __init__(self, inner: Any, uri: str) -> None:
+        self._inner, self._uri = inner, uri
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except Exception as exc:
+                why = _did_not_answer(exc)
+                if why is None:
+                    raise
+                tries = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")) + 1
+                uri = public_uri(self._uri)
+                message = f"the tracking server at {uri} did not answer ({why}, {tries} tries)"
+                raise TrackingServerDown(message, uri) from exc
+
+        return call
+
+
+def answers(uri: str, timeout: float = 3.0) -> bool:
+    """One quick try without retries: False when the tracking server at `uri` refuses or does not answer
+    now; True when it answers (any HTTP status) and for a store that is not a server."""
+    if not is_server(uri):
+        return True
+    try:
+        with urllib.request.urlopen(f"{public_uri(uri).rstrip('/')}/health", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, if only to say no
+    except (OSError, ValueError):
+        return False
 
 
 def _open(uri: str) -> None:

@@ -2,7 +2,9 @@
 
 A worker or `train` process is named `host:pid:random` and holds a lease on its job and run, renewed by a
 heartbeat thread. Any later command, worker or Train page marks a RUNNING job or run FAILED (in both stores)
-once its lease expires, or at once when its process ran on this host and no longer exists."""
+once its lease expires, or at once when its process ran on this host and no longer exists. A run that ended
+FAILED while its tracking server did not answer says so in its error, and is ended FAILED in MLflow by the
+first such sweep that finds the server answering again."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from db import jobs as db_jobs
-from db import store
+from db import locations, store
 from db.models import utcnow
 
 LEASE_SECONDS = db_jobs.LEASE_SECONDS  # 60 s: a holder that stops renewing is abandoned within a minute
@@ -94,18 +96,59 @@ def recover_abandoned(db_url: str | None = None, mlflow_uri: str | None = None) 
             reason = abandoned_reason(run.worker_id, None, run.lease_expires_at, None, now)
         if reason and store.fail_run_if_running(run.id, f"interrupted: {reason}", url=db_url):
             _fail_in_mlflow(run.id, f"interrupted: {reason}", db_url, mlflow_uri)
+    _end_pending_mlflow_runs(db_url, mlflow_uri)
     return failed
+
+
+# Written into a FAILED run's error while its MLflow run could not be ended, and found there by the sweep.
+MLFLOW_PENDING = "; its MLflow run is marked FAILED once {uri} answers again"
+MLFLOW_ENDED = "; its MLflow run was marked FAILED once {uri} answered again"
+
+
+def mlflow_pending(error: str, uri: str) -> str:
+    """`error` plus the note that its MLflow run (on the tracking server `uri`) is still to be ended."""
+    return error + MLFLOW_PENDING.format(uri=uri)
 
 
 def _fail_in_mlflow(run_id: int | None, error: str, db_url: str | None, mlflow_uri: str | None) -> None:
     run = store.get_run(run_id, url=db_url) if run_id is not None else None
-    if run is not None and run.mlflow_run_id:
-        from engine import tracking
+    if run is None or not run.mlflow_run_id:
+        return
+    from engine import mlflow_store, tracking
 
+    uri = mlflow_store.public_uri(mlflow_uri or locations.mlflow_uri())
+    try:
+        if not mlflow_store.answers(uri):  # one quick try: a sweep must not wait on a stopped server
+            raise mlflow_store.TrackingServerDown(f"the tracking server at {uri} did not answer", uri)
+        tracking.fail_mlflow_run(run.mlflow_run_id, error, mlflow_uri)
+    except mlflow_store.TrackingServerDown:
+        store.update_run(run.id, url=db_url, error=mlflow_pending(run.error or error, uri))
+    except Exception as exc:  # the results store already says FAILED; MLflow is best effort
+        print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)
+
+
+def _end_pending_mlflow_runs(db_url: str | None, mlflow_uri: str | None) -> None:
+    """End FAILED in MLflow the runs whose tracking server (this process's) did not answer when they ended."""
+    uri = mlflow_uri or locations.mlflow_uri()
+    if not uri.startswith(("http://", "https://")):
+        return  # only a tracking server can be away; runs of another server wait for a process that uses it
+    from engine import mlflow_store, tracking
+
+    public = mlflow_store.public_uri(uri)
+    pending = MLFLOW_PENDING.format(uri=public)
+    runs = store.failed_runs_whose_error_contains(pending, url=db_url)
+    if not runs or not mlflow_store.answers(uri):
+        return
+    for run in runs:
+        outcome = MLFLOW_ENDED.format(uri=public)
         try:
-            tracking.fail_mlflow_run(run.mlflow_run_id, error, mlflow_uri)
-        except Exception as exc:  # the results store already says FAILED; MLflow is best effort
-            print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)
+            tracking.fail_mlflow_run(run.mlflow_run_id, run.error, uri)
+        except mlflow_store.TrackingServerDown:
+            return  # gone again: the next sweep tries again
+        except Exception as exc:  # e.g. the run is not on this server: say so instead of trying forever
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            outcome = f"; its MLflow run could not be marked FAILED ({first})"
+        store.update_run(run.id, url=db_url, error=run.error.replace(pending, outcome))
 
 
 _last_sweep: dict[str | None, float] = {}

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from db import store
+from db.schema import StoreError, StoreUnreachable
 from engine import config, mlflow_store, recovery
 from engine.artifacts import (  # noqa: F401 - re-exported: the artifact side of a run
     PREDICTIONS_FILE,
@@ -24,6 +25,7 @@ from engine.artifacts import (  # noqa: F401 - re-exported: the artifact side of
     load_predictions,
     predictions_path,
 )
+from engine.mlflow_store import TrackingServerDown
 from engine.resources import PeakMemory  # noqa: F401 - re-exported for benchmarks
 
 WEIGHTS_FILE = "weights.pt"
@@ -116,7 +118,9 @@ class RunTracker:
         try:
             self._open(dataset, method, preset, params, seed, image_size, device, user)
         except BaseException as exc:  # nothing may stay RUNNING because opening the record broke
-            self._abandon_partial("".join(traceback.format_exception_only(type(exc), exc)).strip())
+            recorded = self._abandon_partial(exc)
+            if isinstance(exc, TrackingServerDown) and self.run_id is not None:
+                raise TrackingServerDown(f"run #{self.run_id} ended FAILED: {recorded}", exc.uri) from exc
             raise
 
     def _open(
@@ -152,14 +156,19 @@ class RunTracker:
             )
         )
 
-    def _abandon_partial(self, error: str) -> None:
-        """Best effort: end what `__init__` had opened before it broke FAILED in both stores."""
-        with suppress(Exception):
-            self.client.set_terminated(self.mlflow_run_id, "FAILED")
+    def _abandon_partial(self, exc: BaseException) -> str:
+        """Best effort: end what `__init__` had opened before it broke FAILED in both stores; the error."""
+        error = _error_text(exc)
+        if isinstance(exc, TrackingServerDown):
+            error = recovery.mlflow_pending(error, exc.uri)  # the next command ends it in MLflow
+        else:
+            with suppress(Exception):
+                self.client.set_terminated(self.mlflow_run_id, "FAILED")
         if self.run_id is not None:
             with suppress(Exception):
                 store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error[:10000])
         self._lease.close()
+        return error
 
     def _log(
         self,
@@ -250,24 +259,51 @@ class RunTracker:
         self.finished = True
         self._lease.close()
 
-    def fail(self, error: str) -> None:
-        """End the run FAILED in both stores with its error (best effort for each store)."""
-        try:
-            self._log(tags={"workbench.error": error[:4000]})
-            self.client.set_terminated(self.mlflow_run_id, "FAILED")
-        finally:
-            store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error[:10000])
-            self._lease.close()
+    def fail(self, error: str, mlflow_down: TrackingServerDown | None = None) -> str:
+        """End the run FAILED in both stores with its error; returns the error as recorded. A tracking
+        server that does not answer (now or `mlflow_down` before) leaves the MLflow run to the next command's
+        recovery, and the error says so; a results store that does not answer raises StoreUnreachable."""
+        error, mlflow_error = error[:9000], None
+        if mlflow_down is None:
+            try:
+                self._log(tags={"workbench.error": error[:4000]})
+                self.client.set_terminated(self.mlflow_run_id, "FAILED")
+            except TrackingServerDown as exc:
+                mlflow_down = exc
+            except Exception as exc:  # the results store must still say FAILED
+                mlflow_error = exc
+        if mlflow_down is not None:
+            error = recovery.mlflow_pending(error, mlflow_down.uri)
         self.finished = True
+        try:
+            store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error)
+        except StoreUnreachable as exc:
+            raise StoreUnreachable(
+                f"{exc}; run #{self.run_id} could not be recorded and will show FAILED once the store answers again"
+            ) from exc
+        finally:
+            self._lease.close()
+        if mlflow_error is not None:
+            raise mlflow_error
+        return error
 
     def __enter__(self) -> RunTracker:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and not self.finished:
-            detail = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-            if isinstance(exc, KeyboardInterrupt):
-                detail = "interrupted (KeyboardInterrupt)"
-            self.fail(detail)
+            down = exc if isinstance(exc, TrackingServerDown) else None
+            recorded = self.fail(_error_text(exc), down)
+            if down is not None:  # say what became of the run, in the one sentence the user reads
+                raise TrackingServerDown(f"run #{self.run_id} ended FAILED: {recorded}", down.uri) from exc
         elif not self.finished:
             self.fail("run ended without results")
+
+
+def _error_text(exc: BaseException) -> str:
+    """A run's error: a store's own sentence as it is, else the exception's type and message."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (KeyboardInterrupt)"
+    if isinstance(exc, StoreError):
+        return str(exc)
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
