@@ -1,5 +1,7 @@
 """What starts the work of the queue, chosen by `WORKBENCH_EXECUTOR`: `local` (a worker process on this
-machine, the default) or `ray` (one Ray task per job on the cluster at `RAY_ADDRESS`, or a local Ray)."""
+machine, the default) or `ray` (a dispatcher process on this machine that runs one Ray task per job on the
+cluster at `RAY_ADDRESS`, started by `ray start`). Either way a page or command only queues jobs and makes
+sure such a process runs; the jobs outlive it."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def executor_from_config(db_url: str | None = None, kind: str | None = None) -> 
 
         return LocalProcessExecutor(db_url)
     if kind == "ray":
-        from engine.executors.ray_tasks import RayExecutor
+        from engine.executors.ray_dispatch import RayExecutor
 
         return RayExecutor(db_url)
     raise ValueError(f"unknown WORKBENCH_EXECUTOR {kind!r}; choose from {list(EXECUTORS)}")

@@ -1,6 +1,7 @@
-"""The local executor: one detached `python -m engine worker --once` on this machine, started when jobs wait
-and none runs; it exits when the queue is empty. A worker holds a lock file while it runs, so the app can
-tell that one is alive."""
+"""Worker processes on this machine: one detached `python -m engine worker --once --executor KIND`, started
+when jobs wait and none runs; it exits when the queue is empty. `local` runs the jobs itself, `ray` is the
+Ray dispatcher (engine.executors.ray_dispatch) that owns their Ray tasks. Either holds a lock file (one per
+results store and kind) while it runs, so the app can tell that one is alive."""
 
 from __future__ import annotations
 
@@ -17,11 +18,20 @@ from engine import config as locations
 SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
 
 
-def worker_lock_path(db_url: str | None = None) -> Path:
-    """The lock file a worker holds while it runs; one per results store."""
+LOG_NAMES = {"local": "worker.log", "ray": "ray-dispatcher.log"}  # in the data directory's .workers/
+
+
+def worker_lock_path(db_url: str | None = None, kind: str = "local") -> Path:
+    """The lock file a worker (`local`) or Ray dispatcher (`ray`) holds while it runs; one per results store."""
     url = db_url or locations.db_url()
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-    return locations.data_dir() / ".workers" / f"worker-{digest}.lock"
+    name = "worker" if kind == "local" else f"{kind}-dispatcher"
+    return locations.data_dir() / ".workers" / f"{name}-{digest}.lock"
+
+
+def worker_log_path(kind: str = "local") -> Path:
+    """Where the worker or dispatcher started by the app writes its output."""
+    return locations.data_dir() / ".workers" / LOG_NAMES[kind]
 
 
 def _try_lock(path: Path) -> Any | None:
@@ -43,10 +53,12 @@ def _try_lock(path: Path) -> Any | None:
 
 
 class LocalProcessExecutor:
-    """One detached `python -m engine worker --once` on this machine; it exits when the queue is empty."""
+    """One detached `python -m engine worker --once --executor KIND` on this machine; it exits when the queue
+    is empty."""
 
-    def __init__(self, db_url: str | None = None) -> None:
+    def __init__(self, db_url: str | None = None, kind: str = "local") -> None:
         self.db_url = db_url
+        self.kind = kind
         self._children: list[tuple[subprocess.Popen, float]] = []
 
     def is_running(self) -> bool:
@@ -58,7 +70,7 @@ class LocalProcessExecutor:
         self._children = alive
         if any(now - started < SPAWN_GRACE_SECONDS for _, started in alive):
             return True
-        lock = _try_lock(worker_lock_path(self.db_url))
+        lock = _try_lock(worker_lock_path(self.db_url, self.kind))
         if lock is None:
             return True
         lock.close()
@@ -67,14 +79,14 @@ class LocalProcessExecutor:
     def ensure_running(self) -> bool:
         if self.is_running():
             return False
-        log = locations.data_dir() / ".workers" / "worker.log"
+        log = worker_log_path(self.kind)
         log.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         if self.db_url:
             env["WORKBENCH_DB_URL"] = self.db_url
         with open(log, "ab") as out:
             child = subprocess.Popen(
-                [sys.executable, "-m", "engine", "worker", "--once"],
+                [sys.executable, "-m", "engine", "worker", "--once", "--executor", self.kind],
                 cwd=locations.PROJECT_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

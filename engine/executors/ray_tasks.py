@@ -1,80 +1,242 @@
-"""The Ray executor: each QUEUED job becomes one Ray task on the cluster at `RAY_ADDRESS` (or on a local Ray
-instance started here). The task claims its job atomically, runs it with `engine.jobs.run_job` (progress,
-cancel and lease through the store) and records the run itself, so its artifacts go wherever
-`MLFLOW_TRACKING_URI` points. Ray reuses its worker processes, so torch is imported once per worker.
+"""Everything that talks to Ray (the only module of `engine` and `db` that imports `ray`): connecting the
+dispatcher (engine.executors.ray_dispatch) to the cluster, what one job's task asks Ray for, submitting it,
+reading how it ended, and the task's body.
 
-This is the only module of `engine` and `db` that imports `ray`."""
+No secret passes through Ray. A task gets the store and tracking URLs without their passwords (as arguments;
+`runtime_env` carries only the data directory and the import path), and its worker takes the password from
+its own environment: the `WORKBENCH_DB_URL` / `MLFLOW_TRACKING_URI` its `ray start` was given, when that names
+the same place, else libpq's password file (`PGPASSFILE` or ~/.pgpass, readable only by its owner). Ray's
+session logs (runtime_env_agent.log among them) therefore never hold a password.
+
+A task asks for one CPU, the memory its job needs (the preflight's estimate, engine.resources.memory_need)
+as Ray's `memory` resource and a share of a GPU by method and preset (engine.resources.gpu_share) when the
+cluster has GPUs; it checks the memory again where it runs, before the run starts. Ray retries a task once
+when its worker or node is lost (`max_retries=1`): the retry re-claims its own job, which is held in the
+dispatcher's name (`db.jobs.claim(again=True)`), and nobody else's."""
 
 from __future__ import annotations
 
 import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from db import jobs as db_jobs
-from engine import config as locations
+from db import locations
 
-FORWARDED_ENV = ("WORKBENCH_DB_URL", "WORKBENCH_DATA_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY")
-
-
-def run_queued_job(job_id: int, db_url: str | None, mlflow_uri: str | None) -> str:
-    """Body of one Ray task: claim the job and run it; "SKIPPED" when someone else claimed it first."""
-    from engine import jobs, recovery
-
-    job = db_jobs.claim(job_id, os.getpid(), recovery.worker_id(), url=db_url)
-    if job is None:
-        return "SKIPPED"
-    return jobs.run_job(job, db_url, mlflow_uri)
+FORWARDED_ENV = ("WORKBENCH_DATA_DIR", "MLFLOW_DISABLE_TELEMETRY", "HF_HUB_OFFLINE")  # never a password
+MAX_RETRIES = 1  # a task whose worker or node is lost runs once more, elsewhere if it can
+GIB = 2.0**30
 
 
-class RayExecutor:
-    """Submits one task per QUEUED job (a GPU each when the cluster has GPUs); workers are reused."""
+# --- secrets -------------------------------------------------------------------------------------
 
-    def __init__(self, db_url: str | None = None, mlflow_uri: str | None = None, num_cpus: int | None = None):
-        self.db_url = db_url
-        self.mlflow_uri = mlflow_uri
-        self.num_cpus = num_cpus  # for a local Ray instance only (RAY_ADDRESS unset)
-        self._pending: dict[int, Any] = {}  # job id -> ObjectRef of its task
-        self._task: Any = None
 
-    def _connect(self) -> Any:
-        import ray
+def without_password(url: str | None) -> str | None:
+    """`url` with the password of its user part removed (`scheme://user@host/...`); unchanged without one."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}@{host}"))
 
-        if not ray.is_initialized():
-            env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-            env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(locations.PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+
+def on_this_worker(public: str | None, variable: str) -> str | None:
+    """The URL a worker uses: its own `variable` (password included) when it names the same place as
+    `public`, else `public` itself (libpq then reads the password from PGPASSFILE or ~/.pgpass)."""
+    own = os.environ.get(variable)
+    if own and without_password(own) == public:
+        return own
+    return public
+
+
+# --- what a task asks for ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The most that one alive node of the cluster offers."""
+
+    memory: float  # bytes of Ray's `memory` resource
+    gpus: float
+
+
+@dataclass(frozen=True)
+class Ask:
+    """The resources of one job's task."""
+
+    memory: int  # bytes
+    gpus: float
+
+
+def capacity() -> Capacity:
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    return Capacity(
+        memory=max((n.get("memory", 0.0) for n in nodes), default=0.0),
+        gpus=max((n.get("GPU", 0.0) for n in nodes), default=0.0),
+    )
+
+
+def ask_for(config: Any, db_url: str | None, room: Capacity) -> Ask:
+    """What the task of a job with this RunConfig asks Ray for; a ValueError (one sentence) when no node of the
+    cluster could ever hold it (Ray would keep such a task waiting forever)."""
+    from engine.methods import get_method, make_params
+    from engine.resources import BASE_BYTES, dataset_size, gpu_share, memory_need
+    from engine.runconfig import batch_size
+
+    params = make_params(get_method(config.method), config.preset, dict(config.overrides))
+    size = dataset_size(config.dataset, db_url)
+    need = memory_need(size, config.dataset, config.image_size, batch_size(params)) if size else None
+    memory = need.bytes if need else BASE_BYTES
+    if memory > room.memory:
+        raise ValueError(
+            f"this run needs about {memory / GIB:.1f} GiB"
+            + (
+                f" ({need.images} images at {need.image_size} px, batch size {need.batch_size})"
+                if need
+                else ""
             )
-            address = os.environ.get("RAY_ADDRESS") or None
-            ray.init(
-                address=address,
-                num_cpus=None if address else self.num_cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                runtime_env={"env_vars": env},
-            )  # token authentication stays as Ray sets it (on by default for local clusters)
-        if self._task is None:
-            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-            self._task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(run_queued_job)
-        return ray
+            + f" but the largest Ray node offers {room.memory / GIB:.1f} GiB; lower image_size or batch_size, "
+            "or add a bigger node to the cluster"
+        )
+    gpus = (
+        gpu_share(config.method, config.preset, config.device)
+        if room.gpus or config.device == "cuda"
+        else 0.0
+    )
+    if gpus > room.gpus:
+        raise ValueError(
+            "device=cuda but no node of the Ray cluster has a GPU; choose device auto or cpu, or add a GPU node"
+        )
+    return Ask(int(memory), gpus)
 
-    def ensure_running(self) -> bool:
-        """Submit a task for every QUEUED job not yet submitted by this executor; True when any was."""
-        queued = [job.id for job in db_jobs.list_jobs(("QUEUED",), limit=10_000, url=self.db_url)]
-        fresh = [job_id for job_id in sorted(queued) if job_id not in self._pending]
-        if not fresh:
-            return False
-        self._connect()
-        for job_id in fresh:
-            self._pending[job_id] = self._task.remote(job_id, self.db_url, self.mlflow_uri)
-        return True
 
-    def is_running(self) -> bool:
-        if not self._pending:
-            return False
-        import ray
+# --- the dispatcher's side -----------------------------------------------------------------------
 
-        refs = list(self._pending.values())
-        done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        finished = set(done)
-        self._pending = {j: r for j, r in self._pending.items() if r not in finished}
-        return bool(self._pending)
+
+def connect(address: str) -> None:
+    """Join the cluster at `address` as a driver; the tasks it submits are owned by this process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(locations.PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+    )
+    try:
+        ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env})
+    except ConnectionError as exc:
+        raise ValueError(
+            f"cannot reach the Ray cluster at RAY_ADDRESS={address} ({exc}); is `ray start` running?"
+        ) from None
+
+
+def disconnect() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+_remote: Any = None
+
+
+def submit(job_id: int, holder: str, db_url: str, mlflow_uri: str, ask: Ask) -> Any:
+    """Submit the task of one job (claimed in `holder`'s name when it starts); returns its ObjectRef."""
+    global _remote
+    import ray
+
+    if _remote is None:
+        _remote = ray.remote(run_queued_job)
+    task = _remote.options(
+        num_cpus=1,
+        num_gpus=ask.gpus,
+        memory=ask.memory,
+        max_retries=MAX_RETRIES,
+        name=f"workbench job {job_id}",
+    )
+    return task.remote(job_id, holder, without_password(db_url), without_password(mlflow_uri))
+
+
+def finished(refs: list[Any], timeout: float) -> list[Any]:
+    """Those of `refs` whose task has ended, waiting up to `timeout` seconds for all of them."""
+    if not refs:
+        time.sleep(timeout)
+        return []
+    import ray
+
+    done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    return done
+
+
+def outcome(ref: Any) -> tuple[str, str, str | None]:
+    """How a task ended: (the job status it returned, where it ran, None), or ("ERROR", "", why) when the task
+    raised, or ("LOST", "", why) when Ray lost its worker or node, and on the retry too."""
+    import ray
+
+    try:
+        status, node, host = ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        return "ERROR", "", str(cause) if cause is not None else str(exc).strip().splitlines()[-1]
+    except ray.exceptions.RayError as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return "LOST", "", f"{type(exc).__name__}: {first}"
+    return status, f"Ray node {node} ({host})", None
+
+
+# --- the task ------------------------------------------------------------------------------------
+
+
+def run_queued_job(job_id: int, holder: str, db_where: str, mlflow_where: str) -> tuple[str, str, str]:
+    """Body of one Ray task: claim the job (again, after a retry), check its memory on this node, run it;
+    returns (its status, this node's id, this host). "SKIPPED" when someone else runs it or it has ended."""
+    import ray
+
+    from engine import jobs
+    from engine.runconfig import preflight
+
+    node, host = ray.get_runtime_context().get_node_id(), socket.gethostname()
+    db_url = on_this_worker(db_where, "WORKBENCH_DB_URL")
+    mlflow_uri = on_this_worker(mlflow_where, "MLFLOW_TRACKING_URI")
+    try:
+        job = db_jobs.claim(job_id, os.getpid(), holder, url=db_url, again=True)
+    except Exception as exc:  # most often: this worker has no password for the store
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RuntimeError(
+            f"the Ray worker on {host} could not open the results store {db_where} ({first}); start its "
+            "`ray start` with the same WORKBENCH_DB_URL, password included, or give it a PGPASSFILE"
+        ) from None
+    if job is None:
+        return "SKIPPED", node, host
+    if job.run_id is not None:  # a retry: Ray lost the attempt that opened this run
+        _fail_lost_attempt(job.run_id, db_url, mlflow_uri)
+        db_jobs.update_job(job_id, url=db_url, run_id=None, progress=0.0, message="retried by Ray")
+    try:
+        preflight(jobs.config_from_json(job.payload_json), db_url)  # this node's free memory, before the run
+    except (ValueError, TypeError) as exc:
+        db_jobs.finish_job(job_id, "FAILED", f"on Ray node {host}: {exc}", url=db_url)
+        return "FAILED", node, host
+    return jobs.run_job(job, db_url, mlflow_uri), node, host
+
+
+def _fail_lost_attempt(run_id: int, db_url: str | None, mlflow_uri: str | None) -> None:
+    """End the run of a job's lost attempt FAILED in both stores (the retry records a run of its own)."""
+    from db import store
+    from engine import tracking
+
+    why = "interrupted: Ray lost the worker or node running it; the job was retried"
+    run = store.get_run(run_id, url=db_url)
+    if run is None or not store.fail_run_if_running(run_id, why, url=db_url) or not run.mlflow_run_id:
+        return
+    try:
+        tracking.fail_mlflow_run(run.mlflow_run_id, why, mlflow_uri)
+    except Exception as exc:  # the results store already says FAILED; MLflow is best effort
+        print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)

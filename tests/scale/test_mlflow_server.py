@@ -69,18 +69,15 @@ def mlflow_server(tmp_path):
 
 
 def test_a_ray_task_records_through_the_server_and_the_dashboard_reads_it(
-    workbench_env, monkeypatch, mlflow_server, toy_folder
+    workbench_env, monkeypatch, mlflow_server, toy_folder, ray_cluster
 ):
-    ray = pytest.importorskip("ray", reason="ray is not installed")
-    from engine.executors.ray_tasks import RayExecutor
+    from engine.executors.ray_dispatch import RayExecutor
 
     uri, artifacts = mlflow_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    ray_cluster(head_cpus=1)  # a one-node cluster of this test; the dispatcher runs its task
     ids = sweep.enqueue_sweep([RunConfig(str(toy_folder), "autoencoder", "smoke", image_size=32, user="ann")])
-    try:
-        final = sweep.wait(ids, RayExecutor(workbench_env["WORKBENCH_DB_URL"], uri, num_cpus=1), timeout=600)
-    finally:
-        ray.shutdown()
+    final = sweep.wait(ids, RayExecutor(), timeout=600)
     assert final == {ids[0]: "DONE"}, jobs.get_job(ids[0]).error
     run = store.get_run(jobs.get_job(ids[0]).run_id)
     assert run.predictions_path is None  # nothing on a local disk: the server holds it
