@@ -16,6 +16,7 @@ PAGES = {
         st.Page("dashboard/pages/compare.py", title="Compare", icon=":material/leaderboard:"),
         st.Page("dashboard/pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
         st.Page("dashboard/pages/inspect.py", title="Inspect", icon=":material/image_search:"),
+        st.Page("dashboard/pages/score.py", title="Score new images", icon=":material/online_prediction:"),
     ],
     "Meeting": [
         st.Page("dashboard/pages/review.py", title="Review", icon=":material/groups:"),
