@@ -71,13 +71,25 @@ def greedy_coreset(features: Tensor, size: int, projection_dim: int, generator: 
     return chosen
 
 
+def pairwise_distances(a: Tensor, b: Tensor) -> Tensor:
+    """Euclidean distances (A, B) between the rows of a (A, D) and b (B, D) as one matrix product, as
+    torch.cdist computes them beyond 25 rows; written out because cdist picks its algorithm by row count,
+    which an exported graph with a dynamic batch axis cannot hold."""
+    a, b = a.float(), b.float()
+    squared = (a * a).sum(dim=1, keepdim=True) - 2.0 * (a @ b.T) + (b * b).sum(dim=1)  # (A, B)
+    return squared.clamp_min(0.0).sqrt()
+
+
 def nearest_neighbours(queries: Tensor, bank: Tensor) -> tuple[Tensor, Tensor]:
-    """Distance (Q,) and index (Q,) of each query's nearest bank row, computed in memory-bounded chunks."""
+    """Distance (Q,) and index (Q,) of each query's nearest bank row, computed in memory-bounded chunks (in
+    one block inside an exported graph: a loop over its dynamic batch axis cannot be traced)."""
+    if torch.compiler.is_exporting():
+        best = pairwise_distances(queries, bank).min(dim=1)  # (Q, M) -> (Q,)
+        return best.values, best.indices
     rows = max(1, CHUNK_ELEMENTS // max(1, bank.shape[0]))
     distances, indices = [], []
     for start in range(0, queries.shape[0], rows):
-        d = torch.cdist(queries[start : start + rows].float(), bank.float())  # (rows, M)
-        best = d.min(dim=1)
+        best = pairwise_distances(queries[start : start + rows], bank).min(dim=1)  # (rows, M) -> (rows,)
         distances.append(best.values)
         indices.append(best.indices)
     return torch.cat(distances), torch.cat(indices)
@@ -172,6 +184,7 @@ class Patchcore(BaseMethod):
         """Paper eq. 7: 1 - softmax weight of the nearest bank patch m* among its b neighbours, per image (B,)."""
         bank = self.memory_bank
         b = min(self.params.neighbours, bank.shape[0])
-        around = torch.cdist(bank[nearest], bank).topk(b, largest=False).indices  # (B, b), m* itself first
+        # (B, b) nearest bank rows of m*, m* itself first
+        around = pairwise_distances(bank[nearest], bank).topk(b, largest=False).indices
         distances = (test_patch[:, None, :] - bank[around]).norm(dim=-1)  # (B, b)
         return 1.0 - distances.softmax(dim=1)[:, 0]
