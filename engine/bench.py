@@ -1,7 +1,8 @@
 """Benchmark suites (`python -m engine bench SUITE`): each seed's protocol, a leaderboard, and peer libraries.
 
-Every suite writes `benchmarks/results/<suite>.csv` (one row per run) and a Markdown summary beside it,
-and prints its own runtime. Runs are only computed (`engine.compute`, nothing recorded) unless --store asks to
+Every suite writes `<suite>.csv` (one row per run) and a Markdown summary beside it, and prints its own
+runtime: into `benchmarks/results/` (the recorded tables that docs/results.md shows) only with `--record`,
+else into `benchmarks/results/unrecorded/`, so a trial at another preset never replaces a recorded table. Runs are only computed (`engine.compute`, nothing recorded) unless --store asks to
 record them: `bench` in a separate store under `benchmarks/results/store/`, `main` in the app's own store.
 The rows, their CSV files and the Markdown tables are `engine/bench_results.py`, the variants
 `engine/bench_variants.py` (both re-exported here).
@@ -53,6 +54,7 @@ from engine.bench_variants import (  # noqa: F401  (re-exported: bench.Variant, 
 from engine.config import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
+UNRECORDED_DIR = RESULTS_DIR / "unrecorded"  # trial runs' tables (ignored by git)
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
 TEXTURES = ["piped/pa_bdp01_tl", "piped/pa_brg01_rl", "piped/pa_flr01_tl", "magnetic_tile/magnetic_tile"]
 OBJECTS = ["mvtec_3d_ad/tire"]
@@ -378,7 +380,15 @@ def main(suite: str, argv: Sequence[str]) -> int:
         action="store_true",
         help="leaderboard, noisy-mnist: the tuned variants (engine/bench_variants.py) instead of the defaults",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write the recorded tables in benchmarks/results (run_all.sh does); without it they go to "
+        "benchmarks/results/unrecorded, so a trial run never replaces a recorded table",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="the folder for the tables (overrides --record)"
+    )
     parser.add_argument(
         "--store",
         choices=["none", "bench", "main"],
@@ -391,10 +401,13 @@ def main(suite: str, argv: Sequence[str]) -> int:
         help="leaderboard, noisy-mnist, peers: keep the earlier rows that this invocation does not re-run",
     )
     args = parser.parse_args(list(argv))
+    store_root = args.out or RESULTS_DIR  # the bench store stays beside the recorded tables
+    if args.out is None:
+        args.out = RESULTS_DIR if args.record else UNRECORDED_DIR
     global RECORD_RUNS
     RECORD_RUNS = args.store != "none"
     if args.store == "bench":
-        bench_store = args.out / "store"
+        bench_store = store_root / "store"
         bench_store.mkdir(parents=True, exist_ok=True)
         os.environ["WORKBENCH_DB_URL"] = f"sqlite:///{bench_store / 'workbench.db'}"
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{bench_store / 'mlflow.db'}"
@@ -404,4 +417,8 @@ def main(suite: str, argv: Sequence[str]) -> int:
     scope = " of this invocation (--append kept earlier rows)" if args.append else ""
     markdown += f"\n\nSuite runtime{scope}: {elapsed / 60:.1f} min on {os.cpu_count()} CPU cores ({rows[0].device if rows else '-'})."
     save(suite_name(args) if suite == "noisy-mnist" else suite, rows, markdown, args.out)
+    if args.out == UNRECORDED_DIR:
+        print(
+            f"tables written to {args.out} (not the recorded ones: pass --record for those)", file=sys.stderr
+        )
     return 0

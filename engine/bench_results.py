@@ -126,6 +126,7 @@ def merge_earlier(rows: list[Row], earlier: Path) -> list[Row]:
 
 
 def save(suite: str, rows: list[Row], markdown: str, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_rows(out_dir / f"{suite}.csv", rows)
     (out_dir / f"{suite}.md").write_text(markdown + "\n")
     print(markdown)

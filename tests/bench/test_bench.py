@@ -239,6 +239,18 @@ def test_by_default_a_suite_records_nothing(tmp_path, workbench_env):
     assert store.list_runs() == [] and not (tmp_path / "r" / "store").exists()
 
 
+def test_only_record_writes_the_recorded_tables(tmp_path, workbench_env, monkeypatch):
+    recorded, trial = tmp_path / "results", tmp_path / "results" / "unrecorded"
+    monkeypatch.setattr(bench, "RESULTS_DIR", recorded)
+    monkeypatch.setattr(bench, "UNRECORDED_DIR", trial)
+    folder = make_mvtec_folder(tmp_path / "toy")
+    args = ["--preset", "smoke", "--datasets", str(folder), "--methods", "vae"]
+    assert bench.main("leaderboard", args) == 0  # a trial: the recorded table is not touched
+    assert (trial / "leaderboard.csv").is_file() and not (recorded / "leaderboard.csv").exists()
+    assert bench.main("leaderboard", [*args, "--record"]) == 0
+    assert bench.read_rows(recorded / "leaderboard.csv")[0]["preset"] == "smoke"
+
+
 def test_a_peer_process_that_dies_becomes_a_failed_row():
     args = argparse.Namespace(seeds=[0], image_size=None, preset="cpu")
     row = bench.peer_died("/data/magnetic_tile/magnetic_tile", "patchcore", -9, args)
