@@ -1,7 +1,8 @@
 """Opening the MLflow tracking store. A SQLite store is created or upgraded by one process at a time (two
 processes doing it at once break it for good); one left half-migrated by an older version is rebuilt when
 it holds no runs, else refused with what to do. A tracking server is asked with bounded timeouts and
-retries, and one that does not answer raises TrackingServerDown (one sentence) instead of hanging."""
+retries, and one that does not answer raises TrackingServerDown (one sentence) instead of hanging; one that
+refuses the credentials or the host name raises TrackingServerRefused (one sentence, no password)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ class MlflowStoreError(StoreError):
 
 class TrackingServerDown(StoreError):
     """The tracking server at `uri` did not answer, retries included."""
+
+    def __init__(self, message: str, uri: str) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+class TrackingServerRefused(StoreError):
+    """The tracking server at `uri` answered 401 (no or wrong credentials) or refused the host name (403)."""
 
     def __init__(self, message: str, uri: str) -> None:
         super().__init__(message)
@@ -77,6 +86,24 @@ def client(uri: str | None = None) -> Any:
     return _ServerClient(MlflowClient(tracking_uri=uri), uri)
 
 
+def _refused(exc: BaseException, uri: str) -> str | None:
+    """One sentence when `exc` is the server refusing who asks (HTTP 401) or the host name asked for (its
+    --allowed-hosts); None otherwise. Neither the user name's password nor the URI's ever goes in it."""
+    text = str(exc)
+    host = urllib.parse.urlsplit(uri).netloc.rsplit("@", 1)[-1]
+    if "Invalid Host header" in text:
+        return (
+            f"the tracking server at {uri} refused the host name {host} (HTTP 403): start it with "
+            f"--allowed-hosts naming {host}, as the README's team server does"
+        )
+    if re.search(r"error code 401\b", text):
+        return (
+            f"the tracking server at {uri} asks who you are (HTTP 401): set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD to an account of that server (they are wrong or missing)"
+        )
+    return None
+
+
 def _did_not_answer(exc: BaseException) -> str | None:
     """Why `exc` (or an error it came from) means that the server did not answer, or None."""
     import requests
@@ -110,6 +137,9 @@ class _ServerClient:
             try:
                 return value(*args, **kwargs)
             except Exception as exc:
+                refused = _refused(exc, public_uri(self._uri))
+                if refused is not None:
+                    raise TrackingServerRefused(refused, public_uri(self._uri)) from exc
                 why = _did_not_answer(exc)
                 if why is None:
                     raise
