@@ -7,18 +7,22 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
+from dashboard import auth
 from dashboard.report import ReportComment
 from dashboard.results import RunInfo
 from dashboard.safe_text import literal
 from db import comments
 from db.comments import CommentRow
 
+MEETING = "the whole meeting"  # what a comment on no run and no image is about
+
 
 def target(row: CommentRow, runs: Sequence[RunInfo]) -> str:
-    """What a comment is about, with the run's method where the run is known, e.g. 'vae #3, test/a.png'."""
+    """What a comment is about, with the run's method where the run is known, e.g. 'vae #3, test/a.png'; a
+    comment on no run and no image is on MEETING."""
     labels = {run.id: run.label for run in runs}
     parts = [labels.get(row.run_id, f"run #{row.run_id}")] if row.run_id is not None else []
-    return ", ".join([*parts, *([row.image_name] if row.image_name else [])]) or "the dataset"
+    return ", ".join([*parts, *([row.image_name] if row.image_name else [])]) or MEETING
 
 
 def thread_order(rows: Sequence[CommentRow]) -> list[tuple[CommentRow, int]]:
@@ -37,9 +41,9 @@ def thread_order(rows: Sequence[CommentRow]) -> list[tuple[CommentRow, int]]:
 
 
 def heading(row: CommentRow, runs: Sequence[RunInfo], answers: str | None = None) -> str:
-    """'**ann** · 2026-12-02 10:00 UTC · on vae #3' (or '· answering bob'), with '· edited <time> UTC' (Markdown:
-    names escaped)."""
-    about = f"answering {literal(answers)}" if answers else f"on {literal(target(row, runs))}"
+    """'**ann** · 2026-12-02 10:00 UTC · on **vae #3**' (or '· answering bob'), with '· edited <time> UTC'
+    (Markdown: names escaped; the target in bold, so what a comment is about stands out)."""
+    about = f"answering {literal(answers)}" if answers else f"on **{literal(target(row, runs))}**"
     edited = f" · edited {row.edited_at:%Y-%m-%d %H:%M} UTC" if row.edited_at else ""
     return f"**{literal(row.author)}** · {row.created_at:%Y-%m-%d %H:%M} UTC · {about}{edited}"
 
@@ -63,17 +67,17 @@ def _submit(action: Callable[[], object]) -> None:
 
 
 def _actions(row: CommentRow, dataset: str, user: str) -> None:
-    reply, edit = st.columns(2) if row.author == user.strip() else (st.container(), None)
-    with reply.popover("Reply", icon=":material/reply:"), st.form(f"reply_{row.id}", clear_on_submit=True):
+    buttons = st.container(horizontal=True)  # side by side at their own width, however narrow the column
+    with buttons.popover("Reply", icon=":material/reply:"), st.form(f"reply_{row.id}", clear_on_submit=True):
         text = st.text_area("Reply", key=f"reply_text_{row.id}", max_chars=comments.MAX_COMMENT_CHARS)
         if st.form_submit_button("Post reply"):
             _submit(lambda: comments.add_comment(dataset, user, text, parent_id=row.id))
-    if edit is not None:
-        with edit.popover("Edit", icon=":material/edit:"), st.form(f"edit_{row.id}"):
+    if row.author == user.strip():
+        with buttons.popover("Edit", icon=":material/edit:"), st.form(f"edit_{row.id}"):
             text = st.text_area(
                 "Comment", value=row.text, key=f"edit_text_{row.id}", max_chars=comments.MAX_COMMENT_CHARS
             )
-            if st.form_submit_button("Save"):
+            if st.form_submit_button("Save") and auth.require("comment", author=row.author):
                 _submit(lambda: comments.edit_comment(row.id, user, text))
 
 
@@ -101,12 +105,11 @@ def show_threads(
         show(row, None)
 
 
-def comment_on_image(dataset: str, user: str, image_name: str, key: str) -> None:
-    """A 'Comment on this image' popover with a form that records a comment on `image_name`."""
-    with (
-        st.popover("Comment on this image", icon=":material/add_comment:"),
-        st.form(key, clear_on_submit=True),
-    ):
+def comment_popover(dataset: str, user: str, key: str, image_name: str | None = None) -> None:
+    """A popover with a form that records a comment on `image_name` ('Comment on this image'), or on the
+    whole meeting without one."""
+    label = "Comment on this image" if image_name else "Comment on the meeting"
+    with st.popover(label, icon=":material/add_comment:"), st.form(key, clear_on_submit=True):
         text = st.text_area("Comment", key=f"{key}_text", max_chars=comments.MAX_COMMENT_CHARS)
         if st.form_submit_button("Add comment"):
             _submit(lambda: comments.add_comment(dataset, user, text, image_name=image_name))

@@ -55,7 +55,8 @@ def embedding_figure(
 ) -> go.Figure:
     """Scatter of the 2-D map: test points coloured by label or defect type, normal training sample in grey,
     the normal training centroid as a star, a ring around image `selected`. Each test point carries
-    [name, label text, score] as customdata (the label text with its tags escaped: Plotly reads them)."""
+    [name, label text, normalised score (as on Compare)] as customdata (the label text with its tags escaped:
+    Plotly reads them)."""
     fig = go.Figure()
     if len(emap.train):
         fig.add_trace(
@@ -81,7 +82,7 @@ def embedding_figure(
                 marker={"color": colour, "size": 7, "line": {"width": 0.5, "color": "white"}},
                 name=f"{html.escape(name)} ({len(idx)})",
                 customdata=custom,
-                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>score %{customdata[2]:.4g}"
+                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>normalised score %{customdata[2]:.3f}"
                 "<br><i>click: its image beside the maps</i><extra></extra>",
             )
         )

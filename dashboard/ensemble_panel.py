@@ -7,7 +7,7 @@ import logging
 
 import streamlit as st
 
-from dashboard import results_cache, sidebar
+from dashboard import auth, results_cache, sidebar
 from dashboard.messages import for_people
 from dashboard.results import RunInfo
 from dashboard.safe_text import literal
@@ -27,7 +27,7 @@ def _record(members: list[RunInfo], rule: str) -> None:
     from engine import ensemble
     from engine.config import db_url, mlflow_uri
 
-    if (author := sidebar.user()) is None:
+    if (author := sidebar.user()) is None or not auth.require("train"):
         return  # a refused name: the sidebar says why
     try:
         run_id, combined = ensemble.record([r.id for r in members], rule, author, db_url(), mlflow_uri())

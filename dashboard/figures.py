@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from dashboard.results import Confusion, RunInfo, fmt
+from dashboard.evidence import MIN_IMAGES, weak_defect_type
+from dashboard.results import RunInfo, fmt
+from dashboard.thresholds import Confusion, threshold_text
 
 PALETTE = qualitative.Plotly + qualitative.Dark2 + qualitative.Set1
 DEFECT_PALETTE = [
@@ -99,37 +101,60 @@ def add_threshold_markers(
                 y=[point[1]],
                 mode="markers",
                 marker={"color": run_colour(run.id), "size": 13, "line": {"width": 2, "color": "white"}},
-                name=f"{run.label} at {confusion.threshold:.2f}",
-                hovertemplate=f"threshold {confusion.threshold:.2f}: {confusion.fp} false positive(s), "
+                name=f"{run.label} at {threshold_text(confusion.threshold)}",
+                hovertemplate=f"threshold {threshold_text(confusion.threshold)}: {confusion.fp} false positive(s), "
                 f"{confusion.fn} false negative(s)<br>FPR %{{x:.3f}}, TPR %{{y:.3f}}<extra>{run.label}</extra>",
             )
         )
     return fig
 
 
+def _type_counts(runs: Sequence[RunInfo], defect_type: str) -> str:
+    """'3 images' (or '3-5 images' when the runs were scored on different sets) of a defect type."""
+    counts = sorted(
+        {run.n_per_defect_type[defect_type] for run in runs if defect_type in run.n_per_defect_type}
+    )
+    if not counts:
+        return ""
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{n} image{'' if n == '1' else 's'}"
+
+
 def defect_auroc_figure(runs: Sequence[RunInfo]) -> go.Figure:
-    """Grouped bars: AUROC of each defect type against the normal test images, one bar group per type."""
+    """Grouped bars: AUROC of each defect type against the normal test images, one bar group per type, each
+    type named with its image count; a bar resting on fewer than MIN_IMAGES images is pale, and labels that
+    would not fit their bar are left out rather than overlap."""
     colours = run_colours(runs)
     types = sorted({t for run in runs for t in run.auroc_per_defect_type})
-    shown = [html.escape(t) for t in types]  # Plotly reads tags in text, and people type the defect types
+    # Plotly reads tags in text, and people type the defect types
+    shown = [
+        f"{html.escape(t)}<br>({_type_counts(runs, t)})" if _type_counts(runs, t) else html.escape(t)
+        for t in types
+    ]
     fig = go.Figure()
     for run in runs:
         values = [run.auroc_per_defect_type.get(t) for t in types]
+        weak = [weak_defect_type(run, t) for t in types]
         fig.add_trace(
             go.Bar(
                 x=shown,
                 y=values,
                 name=run.label,
-                marker_color=colours[run.id],
+                marker={"color": colours[run.id], "opacity": [0.3 if w else 1.0 for w in weak]},
                 text=[fmt(v, 2) for v in values],
                 textposition="outside",
-                customdata=[run.n_per_defect_type.get(t, "?") for t in types],
-                hovertemplate="%{x}, %{customdata} images: AUROC %{y:.3f}<extra>" + run.label + "</extra>",
+                customdata=[
+                    [run.n_per_defect_type.get(t, "?"), " (too few to rank)" if w else ""]
+                    for t, w in zip(types, weak, strict=True)
+                ],
+                hovertemplate="%{x}, %{customdata[0]} images%{customdata[1]}: AUROC %{y:.3f}<extra>"
+                + run.label
+                + "</extra>",
             )
         )
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title="AUROC", range=[0, 1.1])
-    fig.update_xaxes(title="defect type")
+    fig.update_layout(barmode="group", uniformtext={"minsize": 10, "mode": "hide"})
+    fig.update_yaxes(title="AUROC", range=[0, 1.12])
+    fig.update_xaxes(title=f"defect type (pale: fewer than {MIN_IMAGES} images)")
     return _layout(fig, "AUROC per defect type")
 
 
@@ -152,4 +177,4 @@ def confusion_figure(confusion: Confusion, title: str) -> go.Figure:
         )
     )
     fig.update_yaxes(autorange="reversed", title="truth")
-    return _layout(fig, f"{title} at {confusion.threshold:.2f}", height=260)
+    return _layout(fig, f"{title} at {threshold_text(confusion.threshold)}", height=260)

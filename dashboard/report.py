@@ -1,6 +1,7 @@
 """The review report: one self-contained HTML file (Plotly inlined once, images as base64 PNG, no links out)
-with the leaderboard, which differences the test set can tell apart, test-set sizes, run notes, figures, thresholds with their confusion matrices, t-SNE maps,
-the chosen examples with their comments, and the other comment threads."""
+with the leaderboard (figures resting on too few images or masks greyed), the champion, which differences the test
+set can tell apart, test-set sizes, run notes, figures, thresholds with their confusion matrices, t-SNE maps, the
+chosen examples with their comments, and the other comment threads."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import significance
+from dashboard.evidence import NOTE as WEAK_NOTE
 from dashboard.pictures import data_url
-from dashboard.results import LEADERBOARD_DIGITS, Confusion, fmt
+from dashboard.results import LEADERBOARD_DIGITS, fmt
+from dashboard.thresholds import Confusion, threshold_text
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -30,6 +33,8 @@ figure img { width: 128px; height: 128px; image-rendering: pixelated; display: b
 .comment { margin: 0.5rem 0; } .comment .who { color: #666; font-size: 0.85rem; }
 .reply { border-left: 3px solid #e3e3e3; }
 .warning { background: #fff4e5; border-left: 4px solid #f0a030; padding: 0.5rem 0.8rem; }
+td.weak { color: #9a9a9a; font-style: italic; }
+.champion { background: #eef6ee; border-left: 4px solid #3a9a4a; padding: 0.5rem 0.8rem; }
 .confusions { display: flex; flex-wrap: wrap; gap: 1.5rem; }
 table.confusion { border-collapse: collapse; margin: 0.3rem 0; }
 table.confusion th, table.confusion td { border: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: center; }
@@ -74,15 +79,27 @@ class ThresholdRow:
     confusion: Confusion
 
 
-def _table(leaderboard: pd.DataFrame) -> str:
-    formatters = {
-        col: (lambda v, d=digits: "–" if pd.isna(v) else f"{v:.{d}f}")
-        for col, digits in LEADERBOARD_DIGITS.items()
-        if col in leaderboard.columns
-    }
-    return leaderboard.to_html(
-        index=False, classes="leaderboard", border=0, escape=True, formatters=formatters, na_rep="–"
-    )
+def _cell(value: object, column: str) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–"
+    digits = LEADERBOARD_DIGITS.get(column)
+    if digits is not None and isinstance(value, int | float):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _table(table: pd.DataFrame, weak: pd.DataFrame | None = None) -> str:
+    """`table` as HTML, numbers at the leaderboard's decimals; cells True in `weak` greyed (class weak)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = []
+    for index, row in table.iterrows():
+        cells = []
+        for column, value in row.items():
+            grey = weak is not None and column in weak.columns and bool(weak.at[index, column])
+            attrs = ' class="weak"' if grey else ""
+            cells.append(f"<td{attrs}>{_cell(value, str(column))}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _comment(comment: ReportComment) -> str:
@@ -126,7 +143,7 @@ def _counts(counts: Sequence[RunCounts], warning: str | None) -> list[str]:
 def _confusion(row: ThresholdRow) -> str:
     c = row.confusion
     return (
-        f"<div><h3>{html.escape(row.run)} at {c.threshold:.2f}</h3>"
+        f"<div><h3>{html.escape(row.run)} at {threshold_text(c.threshold)}</h3>"
         '<table class="confusion"><tr><th>truth \\ called</th><th>normal</th><th>anomalous</th></tr>'
         f"<tr><th>normal</th><td>TN {c.tn}</td><td>FP {c.fp}</td></tr>"
         f"<tr><th>anomalous</th><td>FN {c.fn}</td><td>TP {c.tp}</td></tr></table>"
@@ -150,10 +167,14 @@ def build_report(
     embedding_figures: Sequence[go.Figure] = (),
     not_mapped: Sequence[str] = (),
     lead: pd.DataFrame | None = None,
+    weak: pd.DataFrame | None = None,
+    champion: str | None = None,
 ) -> str:
     """The report as one HTML string that opens offline: Plotly's script is inlined with the first figure.
     `notes` are (run, note) pairs; `not_mapped` names the runs whose t-SNE maps were not computed; `lead` is
-    `significance.lead_table` (each run's AUROC interval and its paired difference to the best run)."""
+    `significance.lead_table` (each run's AUROC interval and its paired difference to the best run); `weak`
+    (booleans shaped like `leaderboard`) marks the figures resting on too few images or masks; `champion` names
+    the dataset's champion run."""
     drawn = 0
 
     def figure_html(figure: go.Figure) -> str:
@@ -174,8 +195,16 @@ def build_report(
         + (f" by {html.escape(author)}" if author else "")
         + f" · {len(leaderboard)} run(s)</p>",
         "<h2>Leaderboard</h2>",
-        _table(leaderboard),
+        _table(leaderboard, weak),
     ]
+    if weak is not None and weak.to_numpy().any():
+        parts.append(f"<p>{html.escape(WEAK_NOTE)}</p>")
+    parts.append(
+        f'<p class="champion">Champion: <b>{html.escape(champion)}</b> (the run behind the alias '
+        "<code>champion</code> in MLflow's Model Registry)</p>"
+        if champion
+        else "<p>No champion registered for this dataset.</p>"
+    )
     if lead is not None:
         parts += [
             "<h2>Which differences are real?</h2>",

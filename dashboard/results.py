@@ -1,9 +1,10 @@
-"""Pure helpers of the results pages: run summaries, the leaderboard table, thresholds, confusion, ranks."""
+"""Pure helpers of the results pages: run summaries, the leaderboard table, score tables, ranks, the images to
+pick from (thresholds and their confusion are in thresholds.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboard import thresholds
+
 DEFAULT_THRESHOLD = 0.5  # normalised score of the highest normal training score
+THRESHOLD_DIGITS = (
+    3  # thresholds are set, shown and counted in steps of 0.001 (defect rates of 0.02-0.25 need it)
+)
 SOURCES = ("gallery", "false positives", "false negatives")
 
 
@@ -143,6 +149,7 @@ LEADERBOARD_COLUMNS = (
     "detection rate",
     "pixel AUROC",
     "PRO",
+    "masks",
     "fit s",
     "images/s",
     "peak MiB",
@@ -164,15 +171,8 @@ LEADERBOARD_DIGITS = {  # decimals shown for the number columns, on the pages an
 LEADERBOARD_HELP = {  # column tooltips on the pages
     "detection rate": "Share of test images decided right when an image is called anomalous above the 95% "
     "quantile of the normal training scores: a threshold set without any test label (seed 000's measure)",
+    "masks": "Test images with a drawn defect mask: what pixel AUROC and PRO rest on",
 }
-
-
-def number_columns() -> dict[str, dict[str, str | None]]:
-    """Per number column of the figures table, the options of its Streamlit NumberColumn (format, tooltip)."""
-    return {
-        name: {"format": f"%.{digits}f", "help": LEADERBOARD_HELP.get(name)}
-        for name, digits in LEADERBOARD_DIGITS.items()
-    }
 
 
 def test_images(run: RunInfo) -> str:
@@ -205,8 +205,16 @@ def stale_runs(runs: Sequence[RunInfo], current: str | None) -> list[RunInfo]:
     return [run for run in runs if current and run.label_set and run.label_set != current]
 
 
-def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:
-    """One row per run with its figures; `sort` orders by image AUROC, best first (runs without one last)."""
+def leaderboard(
+    runs: Sequence[RunInfo],
+    sort: bool = False,
+    masks: Mapping[int, int | None] | None = None,
+    champion: int | None = None,
+) -> pd.DataFrame:
+    """One row per run with its figures and the drawn masks its pixel figures rest on (`masks`, by run id);
+    `sort` orders by image AUROC, best first (runs without one last); with `champion` (a run id), a column
+    'champion' marks that run."""
+    masks = masks or {}
     rows = [
         (
             run.label,
@@ -219,6 +227,7 @@ def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:
             run.detection_rate,
             run.pixel_auroc,
             run.pro,
+            masks.get(run.id),
             run.fit_seconds,
             run.images_per_second,
             run.peak_memory_mb,
@@ -228,7 +237,9 @@ def leaderboard(runs: Sequence[RunInfo], sort: bool = False) -> pd.DataFrame:
         )
         for run in runs
     ]
-    table = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(LEADERBOARD_COLUMNS)).astype({"n": "Int64", "masks": "Int64"})
+    if champion is not None:
+        table.insert(1, "champion", ["champion" if run.id == champion else "" for run in runs])
     if sort:
         table = table.sort_values("image AUROC", ascending=False, na_position="last", kind="stable")
     return table.reset_index(drop=True)
@@ -262,50 +273,6 @@ def score_table(rows: Sequence[Any]) -> ScoreTable:
     )
 
 
-def default_threshold(run: RunInfo) -> float:
-    """The normalised best-F1 threshold of a run, else 0.5 (the highest normal training score)."""
-    t = run.best_f1_threshold_normalized
-    return float(np.clip(t, 0.0, 1.0)) if t is not None else DEFAULT_THRESHOLD
-
-
-@dataclass(frozen=True)
-class Confusion:
-    """Counts at one threshold; an image is called anomalous when its score >= threshold."""
-
-    threshold: float
-    tp: int
-    fp: int
-    tn: int
-    fn: int
-
-    @property
-    def precision(self) -> float | None:
-        called = self.tp + self.fp
-        return self.tp / called if called else None
-
-    @property
-    def recall(self) -> float | None:
-        anomalous = self.tp + self.fn
-        return self.tp / anomalous if anomalous else None
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """[[TN, FP], [FN, TP]]: rows true normal/anomalous, columns called normal/anomalous."""
-        return np.array([[self.tn, self.fp], [self.fn, self.tp]])
-
-
-def confusion_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Confusion:
-    labels = np.asarray(labels).astype(bool)
-    called = np.asarray(scores) >= threshold
-    return Confusion(
-        threshold=float(threshold),
-        tp=int((called & labels).sum()),
-        fp=int((called & ~labels).sum()),
-        tn=int((~called & ~labels).sum()),
-        fn=int((~called & labels).sum()),
-    )
-
-
 def ranks(scores: np.ndarray) -> np.ndarray:
     """Rank of each score, 1 = the most anomalous (ties share the better rank)."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -321,7 +288,7 @@ def candidates(table: ScoreTable, source: str, threshold: float) -> list[str]:
     order = np.argsort(-table.scores, kind="stable")
     if source == "gallery":
         return [table.names[i] for i in order]
-    called = table.scores_normalized >= threshold
+    called = thresholds.called_anomalous(table.scores_normalized, threshold)
     if source == "false positives":
         keep = called & (table.labels == 0)
         return [table.names[i] for i in order if keep[i]]

@@ -171,6 +171,30 @@ def _map_range(run_id: int, key: str, db_url: str, mlflow_uri: str) -> tuple[flo
     return float(lo), float(max(hi, lo + 1e-12))
 
 
+def mask_counts(runs: list) -> dict[int, int | None]:
+    """Per run id, how many test images had a drawn defect mask (what its pixel AUROC and PRO rest on);
+    None for a run whose results file cannot be read or holds no masks."""
+    from dashboard.results import ResultsFileError
+
+    counts: dict[int, int | None] = {}
+    for run in runs:
+        try:
+            counts[run.id] = _mask_count(run.id, *_locations())
+        except ResultsFileError:
+            counts[run.id] = None
+    return counts
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _mask_count(run_id: int, db_url: str, mlflow_uri: str) -> int | None:
+    import numpy as np
+
+    masks = _artifact_array(run_id, "masks", db_url, mlflow_uri)
+    if masks is None:
+        return None
+    return int(sum(bool(np.nanmax(np.asarray(m, dtype=np.float32), initial=0) > 0) for m in masks))
+
+
 def embedding_map(run_id: int):
     """The 2-D t-SNE map of a run's test embeddings with its training sample and centroid (computed once)."""
     return _embedding_map(run_id, *_locations())
@@ -198,11 +222,11 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
     with _reading_results(run_id):
         preds = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri)))
         embeddings, train, centroid = (preds.get(k) for k in ("embeddings", "train_embeddings", "centroid"))
-        names, labels, defect_types, scores = (
-            preds.get(k) for k in ("names", "labels", "defect_types", "scores")
-        )
+        names, labels, defect_types = (preds.get(k) for k in ("names", "labels", "defect_types"))
     if train is not None and len(train) > MAX_TRAIN_POINTS:
         train = train[np.sort(np.random.default_rng(0).choice(len(train), MAX_TRAIN_POINTS, replace=False))]
+    table = _score_table(run_id, db_url)  # the normalised scores Compare and Inspect show, for the hover
+    normalised = {name: table.scores_normalized[i] for i, name in enumerate(table.names)}
     emap = project(
         embeddings,
         train,
@@ -210,7 +234,7 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
         names=tuple(str(n) for n in names),
         labels=labels.astype(int),
         defect_types=tuple(str(d) for d in defect_types),
-        scores=scores,
+        scores=np.array([normalised.get(str(n), np.nan) for n in names], dtype=np.float64),
     )
     _MAPPED.add((run_id, db_url, mlflow_uri))
     return emap

@@ -10,7 +10,17 @@ from datetime import UTC, datetime
 import numpy as np
 import streamlit as st
 
-from dashboard import comment_threads, figures, pictures, results, results_cache, selection
+from dashboard import (
+    champion_panel,
+    comment_threads,
+    evidence,
+    figures,
+    pictures,
+    results,
+    results_cache,
+    selection,
+    thresholds,
+)
 from dashboard.embedding_figures import embedding_figure
 from dashboard.report import Example, RunCounts, ThresholdRow, build_report
 from dashboard.results import ImageViews, RunInfo
@@ -18,6 +28,7 @@ from db import comments
 from db.comments import CommentRow, FlagRow
 
 EXAMPLE_PX = 128
+MAP_ALPHA = 0.6  # of an error map over its image (dark = low, as in the presentation)
 
 
 @dataclass(frozen=True)
@@ -64,12 +75,17 @@ def flagged_image(name: str, runs: Sequence[RunInfo]) -> FlaggedImage:
     return FlaggedImage(truth, picture, tuple(shown), tuple(unreadable))
 
 
+def flagged_by(flag: FlagRow, typed: Callable[[str], str] = str) -> str:
+    """'flagged by ann from run #3: clear miss' (name and note passed through `typed`)."""
+    note = f": {typed(flag.note)}" if flag.note else ""
+    flagged_from = f" from run #{flag.run_id}" if flag.run_id is not None else ""
+    return f"flagged by {typed(flag.author)}{flagged_from}{note}"
+
+
 def caption(image: FlaggedImage, flag: FlagRow, typed: Callable[[str], str] = str) -> str:
     """Truth, who flagged it (from which run, with the note), and a sentence per unreadable results file; what
     people typed (defect type, name, note) passed through `typed` (e.g. `literal` for Markdown)."""
-    note = f": {typed(flag.note)}" if flag.note else ""
-    flagged_from = f" from run #{flag.run_id}" if flag.run_id is not None else ""
-    text = f"{typed(image.truth)} · flagged by {typed(flag.author)}{flagged_from}{note} · numbers are normalised scores"
+    text = f"{typed(image.truth)} · {flagged_by(flag, typed)} · numbers are normalised scores"
     return " ".join([text, *image.unreadable])
 
 
@@ -84,8 +100,12 @@ def example(
     image = flagged_image(flag.image_name, runs)
     shown = [("input", pictures.png_bytes(image.picture, EXAMPLE_PX))] if image.picture is not None else []
     for view in image.views:
-        heat = pictures.heat(view.views.anomaly_map, view.lo, view.hi)
-        shown.append((f"{view.run.label}: {view.score:.2f}", pictures.png_bytes(heat, EXAMPLE_PX)))
+        drawn = (
+            pictures.heat(view.views.anomaly_map, view.lo, view.hi)
+            if image.picture is None
+            else pictures.overlay(image.picture, view.views.anomaly_map, MAP_ALPHA, view.lo, view.hi)
+        )
+        shown.append((f"{view.run.label}: {view.score:.3f}", pictures.png_bytes(drawn, EXAMPLE_PX)))
     return Example(
         title=typed(flag.image_name),
         caption=caption(image, flag, typed),
@@ -111,12 +131,12 @@ def image_comments(rows: Sequence[CommentRow], image_name: str) -> list[CommentR
     return [row for row in rows if row.image_name == image_name]
 
 
-def confusions(runs: Sequence[RunInfo]) -> dict[int, results.Confusion]:
-    """Each run's confusion at the threshold chosen for it on Compare."""
+def confusions(runs: Sequence[RunInfo]) -> dict[int, thresholds.Confusion]:
+    """Each run's confusion at the threshold chosen for it on Compare (`thresholds.confusion_at`, as Compare)."""
     out = {}
     for run in runs:
         table = results_cache.score_table(run.id)
-        out[run.id] = results.confusion_at(table.labels, table.scores_normalized, selection.threshold(run))
+        out[run.id] = thresholds.confusion_at(table.labels, table.scores_normalized, selection.threshold(run))
     return out
 
 
@@ -126,16 +146,21 @@ def roc_with_thresholds(runs: Sequence[RunInfo]):
 
 
 def report_html(dataset: str, runs: Sequence[RunInfo], author: str) -> str:
-    """The self-contained HTML report of what the Review page shows, with the thresholds, test sets, run notes
-    and the t-SNE maps computed so far."""
+    """The self-contained HTML report of what the Review page shows, with the champion, thresholds, test sets,
+    run notes and the t-SNE maps computed so far."""
     flags = comments.list_flags(dataset)
     notes = comments.list_comments(dataset)
     flagged = {flag.image_name for flag in flags}
     maps = {run.id: results_cache.computed_embedding_map(run.id) for run in runs}
     by_run = confusions(runs)
+    masks = results_cache.mask_counts(list(runs))
+    champion = champion_panel.current(dataset)
+    board = results.leaderboard(runs, sort=True, masks=masks, champion=champion)
     return build_report(
         dataset=dataset,
-        leaderboard=results.leaderboard(runs, sort=True),
+        leaderboard=board,
+        weak=evidence.weak_cells(board, runs, masks),
+        champion=champion_panel.label(champion, runs),
         figures=[figures.add_threshold_markers(figures.roc_figure(runs), runs, by_run)]
         + ([figures.defect_auroc_figure(runs)] if any(r.auroc_per_defect_type for r in runs) else []),
         examples=[example(flag, runs, image_comments(notes, flag.image_name)) for flag in flags],

@@ -8,8 +8,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import results_cache
-from dashboard.results import RunInfo, default_threshold, latest_per_method
+from dashboard.results import RunInfo, latest_per_method
 from dashboard.safe_text import literal
+from dashboard.thresholds import THRESHOLD_DIGITS, default_threshold, snap_threshold
 
 
 def dataset_in_view() -> str | None:
@@ -30,7 +31,8 @@ def pick_runs(dataset: str, key: str = "runs") -> list[RunInfo]:
     """A multiselect of the finished runs on `dataset` (default: the latest of each method)."""
     variants = _variants(dataset)
     if len(variants) > 1:
-        dataset = st.selectbox("Dataset variant", variants, key=f"{key}_variant_{dataset}")
+        chosen_variant = st.selectbox("Dataset variant", variants, key=f"{key}_variant_{dataset}")
+        st.session_state.setdefault("run_variants", {})[dataset] = dataset = chosen_variant
     runs = results_cache.finished_runs(dataset)
     if not runs:
         st.info(f"No finished runs on {literal(repr(dataset))} yet: enqueue some on the Train page.")
@@ -54,24 +56,40 @@ def pick_runs(dataset: str, key: str = "runs") -> list[RunInfo]:
     return [by_id[i] for i in picked]
 
 
+def picked_runs(dataset: str) -> list[RunInfo]:
+    """The runs last picked with `pick_runs` on `dataset` (default: the latest of each method), without
+    drawing the picker (the Review page's presentation shows no picker)."""
+    variant = st.session_state.get("run_variants", {}).get(dataset, dataset)
+    runs = results_cache.finished_runs(variant)
+    by_id = {run.id: run for run in runs}
+    saved = st.session_state.get("selected_runs", {}).get(variant)
+    if saved is None:
+        return latest_per_method(runs)
+    return [by_id[i] for i in saved if i in by_id]
+
+
 def threshold(run: RunInfo) -> float:
-    """The threshold chosen for `run` on the Compare page (default: its best-F1 threshold)."""
-    return float(st.session_state.setdefault("thresholds", {}).get(run.id, default_threshold(run)))
+    """The threshold chosen for `run` on the Compare page (default: its best-F1 threshold), on the 0.001
+    grid every page counts with (`thresholds.confusion_at`)."""
+    return snap_threshold(st.session_state.setdefault("thresholds", {}).get(run.id, default_threshold(run)))
 
 
-def threshold_slider(run: RunInfo) -> float:
-    """A 0-1 slider on normalised scores for one run; the value is shared with the Inspect page."""
+def threshold_input(run: RunInfo) -> float:
+    """A 0-1 number input on normalised scores in steps of 0.001 for one run (typed, or stepped with the
+    arrows); the value is shared with the Inspect and Review pages."""
     saved: dict[int, float] = st.session_state.setdefault("thresholds", {})
     widget = f"threshold_{run.id}"
     if widget not in st.session_state:
-        st.session_state[widget] = round(saved.get(run.id, default_threshold(run)), 3)
-    value = st.slider(
+        st.session_state[widget] = threshold(run)
+    value = st.number_input(
         f"Threshold for {run.label}",
         0.0,
         1.0,
-        step=0.005,
+        step=10**-THRESHOLD_DIGITS,
+        format=f"%.{THRESHOLD_DIGITS}f",
         key=widget,
-        help="On normalised scores: 0.5 is the highest score of a normal training image",
+        help="On normalised scores: 0.5 is the highest score of a normal training image; an image is called "
+        "anomalous when its score reaches the threshold",
     )
-    saved[run.id] = float(value)
-    return float(value)
+    saved[run.id] = snap_threshold(value)
+    return saved[run.id]

@@ -81,13 +81,11 @@ def add_comment(
     url: str | None = None,
     parent_id: int | None = None,
 ) -> int:
-    """Record a comment on a run and/or an image of `dataset_name`, or a reply to comment `parent_id` (about
-    what its parent is about); returns its id."""
+    """Record a comment on a run and/or an image of `dataset_name`, on the dataset as a whole (the review
+    meeting) without either, or a reply to comment `parent_id` (about what its parent is about); its id."""
     author, text = _author(author), _text(text)
     if parent_id is not None and (run_id is not None or image_name):
         raise ValueError("a reply is about what the comment it answers is about: give parent_id alone")
-    if parent_id is None and run_id is None and not image_name:
-        raise ValueError("a comment needs a run_id or an image_name to be about")
     with store.session_scope(url) as s:
         image_id = None
         if parent_id is not None:

@@ -1,10 +1,12 @@
-"""Compare: ROC curves, the figures table, which differences the test set can tell apart, AUROC per defect type and
-a threshold per run with its confusion."""
+"""Compare: ROC curves, the figures table (greyed where they rest on too few images or masks), which differences the
+test set can tell apart, AUROC per defect type, a threshold per run with its confusion, and the champion."""
 
 import streamlit as st
 
 from dashboard import (
+    champion_panel,
     ensemble_panel,
+    evidence,
     figures,
     results,
     results_cache,
@@ -12,6 +14,7 @@ from dashboard import (
     selection,
     significance,
     test_set_panel,
+    thresholds,
 )
 from dashboard.safe_text import literal
 
@@ -32,14 +35,15 @@ else:
     right.info("No AUROC per defect type: the test split has a single defect type or no anomalies.")
 
 st.subheader("Figures")
+masks = results_cache.mask_counts(runs)
+board = results.leaderboard(runs, masks=masks)
 st.dataframe(
-    results.leaderboard(runs),
+    evidence.styled(board, evidence.weak_cells(board, runs, masks)),
     hide_index=True,
     key="figures_table",
-    column_config={
-        name: st.column_config.NumberColumn(**kw) for name, kw in results.number_columns().items()
-    },
+    column_config={name: st.column_config.Column(help=tip) for name, tip in results.LEADERBOARD_HELP.items()},
 )
+st.caption(evidence.NOTE)
 lead = results_cache.lead_table(runs)
 if lead is not None:
     st.markdown(
@@ -62,18 +66,22 @@ if notes:
 st.subheader("Thresholds")
 st.caption(
     "Scores normalised to 0-1 against the normal training images (0.5 = the highest normal training score). "
-    "An image is called anomalous when its score reaches the threshold; the start value is the best-F1 one. "
-    "The Inspect page lists the false positives and negatives at these thresholds."
+    "An image is called anomalous when its score reaches the threshold (type it, or step by 0.001); the start "
+    "value is the best-F1 one. Review, its presentation and the report count at the same thresholds; the "
+    "Inspect page lists the false positives and negatives at them."
 )
 per_row = 3 if len(runs) > 4 else max(1, min(2, len(runs)))
 for start in range(0, len(runs), per_row):
     for column, run in zip(st.columns(per_row), runs[start : start + per_row], strict=False):
         with column:
-            value = selection.threshold_slider(run)
+            value = selection.threshold_input(run)
             table = results_cache.score_table(run.id)
-            confusion = results.confusion_at(table.labels, table.scores_normalized, value)
+            confusion = thresholds.confusion_at(table.labels, table.scores_normalized, value)
             st.plotly_chart(figures.confusion_figure(confusion, run.label), key=f"confusion_{run.id}")
             st.markdown(
                 f"precision **{results.fmt(confusion.precision, 2)}** · recall **{results.fmt(confusion.recall, 2)}**"
                 f" · {confusion.fp} false positive(s) · {confusion.fn} false negative(s)"
             )
+
+st.subheader("Champion")
+champion_panel.render(runs, key="compare")

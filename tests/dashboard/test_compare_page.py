@@ -35,6 +35,7 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
     assert row["AP"] == pytest.approx(metrics["average_precision"])
     assert row["pixel AUROC"] == pytest.approx(svdd.pixel_auroc)
     assert row["PRO"] == pytest.approx(metrics["pro"])
+    assert row["masks"] == 8  # the 4 square and 4 spot images, each with its mask
     assert row["fit s"] == pytest.approx(svdd.fit_seconds)
     assert row["images/s"] == pytest.approx(svdd.images_per_second)
     assert row["peak MiB"] == pytest.approx(svdd.peak_memory_mb) and row["device"] == "cpu"
@@ -48,7 +49,8 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
 
     bars = charts(at)["AUROC per defect type"]["data"]
     assert [b["name"] for b in bars] == [f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"]
-    assert bars[1]["x"] == ["spot", "square"]
+    assert bars[1]["x"] == ["spot<br>(4 images)", "square<br>(4 images)"]  # what each bar rests on
+    assert bars[1]["marker"]["opacity"] == [0.3, 0.3]  # 4 images of a type: too few to rank, pale
     per_type = metrics["auroc_per_defect_type"]
     assert bars[1]["y"] == pytest.approx([per_type["spot"], per_type["square"]])
 
@@ -60,29 +62,31 @@ def _confusion(at, run_id: int) -> list[list[int]]:
     raise AssertionError(f"no confusion matrix of run {run_id}")
 
 
-def test_threshold_slider_moves_the_confusion_matrix(results_env, app):
+def test_the_threshold_is_typed_in_steps_of_a_thousandth_and_moves_the_confusion_matrix(results_env, app):
     at = app(PAGE, dataset=results_env.dataset)
     run_id = results_env.deep_svdd
     rows = store.get_predictions(run_id)
     labels = np.array([r.label for r in rows])
     normalized = np.array([r.score_normalized for r in rows])
 
-    slider = at.slider(key=f"threshold_{run_id}")
+    box = at.number_input(key=f"threshold_{run_id}")
     metrics = json.loads(store.get_run(run_id).metrics_json)
-    assert slider.value == pytest.approx(np.clip(metrics["best_f1_threshold_normalized"], 0, 1), abs=1e-3)
+    assert box.value == pytest.approx(np.clip(metrics["best_f1_threshold_normalized"], 0, 1), abs=1e-3)
+    assert box.step == pytest.approx(0.001) and box.format == "%.3f"  # 0.02-0.25 need this grain
 
-    at = slider.set_value(0.0).run()
+    at = box.set_value(0.0).run()
     assert not at.exception
     assert _confusion(at, run_id) == [[0, int((labels == 0).sum())], [0, int((labels == 1).sum())]]
 
-    cut = float(np.median(normalized))
-    at = at.slider(key=f"threshold_{run_id}").set_value(round(cut, 3)).run()
-    called = normalized >= round(cut, 3)
+    cut = round(float(np.median(normalized)), 3)
+    at = at.number_input(key=f"threshold_{run_id}").set_value(cut).run()
+    called = normalized >= cut
     expected = [
         [int((~called & (labels == 0)).sum()), int((called & (labels == 0)).sum())],
         [int((~called & (labels == 1)).sum()), int((called & (labels == 1)).sum())],
     ]
     assert _confusion(at, run_id) == expected
+    assert f"deep_svdd #{run_id} at {cut:.3f}" in charts(at)  # the matrix's title: the threshold it counts at
     tp, fp = expected[1][1], expected[0][1]
     text = " ".join(m.value for m in at.markdown)
     assert f"precision **{tp / (tp + fp):.2f}**" in text

@@ -29,7 +29,10 @@ def test_one_map_per_run_with_all_test_points_training_sample_and_centroid(resul
         for custom in traces[name]["customdata"]:
             shown[custom[0]] = custom
     assert set(shown) == set(rows)
-    assert all(custom[2] == pytest.approx(rows[n].score, rel=1e-5) for n, custom in shown.items())
+    # the hover's score is the normalised one that Compare's thresholds and Inspect show
+    assert all(custom[2] == pytest.approx(rows[n].score_normalized) for n, custom in shown.items())
+    hover = traces["anomalous (8)"]["hovertemplate"]
+    assert "normalised score %{customdata[2]:.3f}" in hover
     assert all(custom[1] == ("normal" if rows[n].label == 0 else "anomalous") for n, custom in shown.items())
     train_sample = tracking.load_predictions(run).get("train_embeddings")
     assert len(array(traces["train (normal)"]["x"])) == min(200, len(train_sample))

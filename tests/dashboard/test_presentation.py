@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from dashboard import figures, presentation
-from dashboard.results import confusion_at
+from dashboard.thresholds import confusion_at
 from tests.dashboard.test_figures import make_run
 
-PX = 16  # the smallest text a meeting room reads at 1280x720
+PX = presentation.FONT_PX  # the smallest text a meeting room reads at 1280x720 (ticks: TICK_PX)
 
 
 def _spec(fig) -> dict:
@@ -74,16 +75,40 @@ def test_the_roc_fills_the_width_and_keeps_its_threshold_markers():
     styled = _spec(presentation.presentation_style(_figures()["roc"]))
     assert "scaleanchor" not in styled["layout"]["yaxis"]  # a square plot area would leave the sides empty
     [marker] = [t for t in styled["data"] if t["mode"] == "markers"]
-    assert marker["name"] == "vae #1 at 0.50" and marker["marker"]["size"] >= 16
+    assert marker["name"] == "vae #1 at 0.500" and marker["marker"]["size"] >= 16
     assert (marker["x"], marker["y"]) == ([0.5], [1.0])  # 1 of 2 normals called anomalous, both anomalies
 
 
-def test_maps_have_a_colour_bar_on_the_runs_scale_and_zoom():
+def test_maps_lie_over_their_picture_with_a_colour_bar_on_the_runs_scale_and_zoom():
     values = np.linspace(0, 2, 64, dtype=np.float32).reshape(8, 8)
-    spec = _spec(presentation.map_figure(values, 0.5, 1.5, "vae #1: 0.91", "error"))
-    [heat] = spec["data"]
-    assert heat["type"] == "heatmap" and (heat["zmin"], heat["zmax"]) == (0.5, 1.5)
-    assert heat["colorbar"]["title"]["text"] == "error" and heat["colorbar"]["tickfont"]["size"] >= PX
+    picture = np.zeros((32, 32, 3), np.uint8)  # a map coarser than its image is stretched over it
+    spec = _spec(presentation.map_figure(picture, values, 0.5, 1.5, "vae #1: 0.910", "error", height=300))
+    image, heat = spec["data"]
+    assert image["type"] == "image" and heat["type"] == "heatmap" and 0 < heat["opacity"] < 1
+    assert (heat["dx"], heat["dy"], heat["x0"], heat["y0"]) == (4, 4, 1.5, 1.5)  # pixel centres line up
+    assert (heat["zmin"], heat["zmax"]) == (0.5, 1.5) and heat["colorbar"]["title"]["text"] == "error"
+    assert heat["colorbar"]["tickfont"]["size"] >= presentation.TICK_PX
+    assert heat["colorbar"]["title"]["font"]["size"] >= presentation.FONT_PX
     assert spec["layout"]["dragmode"] == "zoom" and spec["layout"]["yaxis"]["autorange"] == "reversed"
-    picture = _spec(presentation.picture_figure(np.zeros((8, 8), np.uint8), "input"))
-    assert picture["data"][0]["type"] == "image" and picture["layout"]["title"]["text"] == "input"
+    assert spec["layout"]["height"] == 300
+    alone = _spec(presentation.picture_figure(np.zeros((8, 8), np.uint8), "input", height=300))
+    assert alone["data"][0]["type"] == "image" and alone["layout"]["title"]["text"] == "input"
+
+
+def test_the_map_colours_start_dark_and_hold_no_streamlit_placeholder():
+    """Streamlit redraws the hex colours #000001-#000040 as its theme's: Inferno's #000004 came out salmon pink."""
+    first = presentation.MAP_COLOURS[0][1]
+    assert first == "rgb(0, 0, 4)" and presentation.MAP_COLOURS[-1][0] == 1.0
+    assert not any(
+        re.fullmatch(r"#0000[0-3][0-9a-f]", colour, re.I) for _, colour in presentation.MAP_COLOURS
+    )
+    spec = _spec(presentation.map_figure(None, np.eye(4), 0.0, 1.0, "t", "error", height=200))
+    assert spec["data"][0]["colorscale"][0][1] == "rgb(0, 0, 4)"
+
+
+def test_confusion_matrices_on_a_slide_have_short_ticks_and_large_cells():
+    confusion = confusion_at(np.array([0, 1]), np.array([0.2, 0.9]), 0.5)
+    spec = _spec(presentation.confusion_figure(figures.confusion_figure(confusion, "vae #1"), height=230))
+    assert spec["layout"]["xaxis"]["ticktext"] == ["normal", "anomalous"]  # four fit side by side at 1280 px
+    assert spec["layout"]["xaxis"]["title"]["font"]["size"] >= presentation.FONT_PX
+    assert spec["data"][0]["textfont"]["size"] >= presentation.FONT_PX and spec["layout"]["height"] == 230

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from dashboard import results
+from dashboard import results, thresholds
 from tests.dashboard.test_figures import make_run
 
 
@@ -41,7 +41,7 @@ def test_run_info_parses_metrics_json():
     info = results.run_info(run)
     assert (info.label, info.average_precision, info.pro, info.pixel_auroc) == ("vae #4", 0.7, 0.4, 0.9)
     assert info.roc_fpr == (0.0, 1.0) and info.auroc_per_defect_type == {"crack": 0.75}
-    assert results.default_threshold(info) == 0.55
+    assert thresholds.default_threshold(info) == 0.55
     assert info.detection_rate == 0.65 and results.leaderboard([info])["detection rate"].tolist() == [0.65]
 
 
@@ -57,14 +57,6 @@ def test_latest_per_method_and_sorted_leaderboard():
     assert list(board["run"]) == ["vae #2", "padim #4", "vae #5", "anogan #6"]
     assert list(board.columns) == list(results.LEADERBOARD_COLUMNS)
     assert list(results.leaderboard(runs)["run"]) == ["vae #5", "vae #2", "padim #4", "anogan #6"]
-
-
-def test_confusion_precision_recall():
-    c = results.confusion_at(np.array([0, 0, 1, 1, 1]), np.array([0.2, 0.5, 0.5, 0.9, 0.1]), 0.5)
-    assert (c.tn, c.fp, c.fn, c.tp) == (1, 1, 1, 2)
-    assert c.precision == pytest.approx(2 / 3) and c.recall == pytest.approx(2 / 3)
-    none = results.confusion_at(np.array([0, 0]), np.array([0.1, 0.2]), 0.9)
-    assert none.precision is None and none.recall is None
 
 
 def test_ranks_put_the_highest_score_first_and_share_ties():
@@ -91,10 +83,7 @@ def test_candidates_by_source():
         results.candidates(table, "random", 0.5)
 
 
-def test_number_columns_carry_the_format_and_the_tooltip():
-    columns = results.number_columns()
-    assert set(columns) == set(results.LEADERBOARD_DIGITS)
-    assert columns["fit s"] == {"format": "%.1f", "help": None}
-    assert (
-        columns["detection rate"]["format"] == "%.3f" and "95% quantile" in columns["detection rate"]["help"]
-    )
+def test_candidates_count_at_the_threshold_as_shown():
+    assert results.candidates(_table(), "false negatives", 0.7004) == [
+        "d"
+    ]  # counted at 0.700: c (0.7) called

@@ -1,14 +1,12 @@
-import json
 import re
 
 import pytest
-from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Column
 
 from dashboard import results_cache, review_view
 from dashboard.results import run_info
+from dashboard.thresholds import default_threshold, threshold_text
 from db import comments, store
-from tests.dashboard.conftest import PROJECT
 from tests.dashboard.plotly_spec import array, figures_on
 
 PAGE = "dashboard/pages/review.py"
@@ -42,10 +40,10 @@ def test_leaderboard_roc_examples_and_comments(results_env, app):
     assert captions[0] == "input"
     for run_id in results_env.latest:
         norm = next(r.score_normalized for r in store.get_predictions(run_id) if r.image_name == FLAGGED)
-        assert f"{store.get_run(run_id).method} #{run_id}: {norm:.2f}" in captions
+        assert f"{store.get_run(run_id).method} #{run_id}: {norm:.3f}" in captions
 
     assert any(
-        m.value.startswith("**bob**") and m.value.endswith(f"on autoencoder #{auto}") for m in at.markdown
+        m.value.startswith("**bob**") and m.value.endswith(f"on **autoencoder #{auto}**") for m in at.markdown
     )
     assert not any("edited" in m.value for m in at.markdown)
     assert [t.value for t in at.text] == ["why <b>so</b> sure?"]  # shown verbatim, not as HTML
@@ -67,7 +65,9 @@ def test_adding_a_comment_records_author_target_and_time(results_env, app):
         "fewer false positives than last week",
     )
     shown = [m.value for m in at.markdown if m.value.startswith("**tester**")]
-    assert len(shown) == 1 and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC · on deep_svdd #\d+$", shown[0])
+    assert len(shown) == 1 and re.search(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC · on \*\*deep_svdd #\d+\*\*$", shown[0]
+    )
 
 
 def test_comment_on_a_flagged_image_and_refused_empty_comment(results_env, app):
@@ -125,9 +125,7 @@ def test_the_report_has_the_thresholds_sizes_and_the_maps_computed_so_far(result
     assert f"Not computed for autoencoder #{auto}" in maps
     for run in runs:
         table = results_cache.score_table(run.id)
-        assert (
-            f"{run.label} at {run.best_f1_threshold_normalized:.2f}" in page
-        )  # no threshold chosen: best F1
+        assert f"{run.label} at {threshold_text(default_threshold(run))}" in page  # none chosen: best F1
         assert f"<td>{run.label}</td><td>{len(table.names)}</td><td>good 6, spot 4, square 4</td>" in page
     example = page[page.index("<h2>Chosen examples") : page.index("<h2>Comments")]
     assert "glare?" in example and "no, a square" in example and "on the run" not in example
@@ -169,15 +167,17 @@ def test_each_runs_chosen_threshold_is_marked_on_its_curve(results_env, app):
     roc = figures_on(at)["ROC curves (image level)"]
     markers = {t["name"]: t for t in roc["data"] if t["mode"] == "markers"}
     svdd_run = run_info(store.get_run(svdd))
-    chosen = {auto: 0.3, svdd: svdd_run.best_f1_threshold_normalized}  # the other one: its best-F1 threshold
-    assert set(markers) == {f"{store.get_run(r).method} #{r} at {t:.2f}" for r, t in chosen.items()}
+    chosen = {auto: 0.3, svdd: default_threshold(svdd_run)}  # the other one: its best-F1 threshold
+    assert set(markers) == {
+        f"{store.get_run(r).method} #{r} at {threshold_text(t)}" for r, t in chosen.items()
+    }
     for run_id, threshold in chosen.items():
         rows = store.get_predictions(run_id)
         called = [r.score_normalized >= threshold for r in rows]
         anomalous = [r.label == 1 for r in rows]
         tpr = sum(c and a for c, a in zip(called, anomalous, strict=True)) / sum(anomalous)
         fpr = sum(c and not a for c, a in zip(called, anomalous, strict=True)) / (len(rows) - sum(anomalous))
-        marker = markers[f"{store.get_run(run_id).method} #{run_id} at {threshold:.2f}"]
+        marker = markers[f"{store.get_run(run_id).method} #{run_id} at {threshold_text(threshold)}"]
         assert (array(marker["x"])[0], array(marker["y"])[0]) == pytest.approx((fpr, tpr))
         run = run_info(store.get_run(run_id))
         assert _on_step_curve(fpr, tpr, list(run.roc_fpr), list(run.roc_tpr))
@@ -230,73 +230,18 @@ def test_the_author_edits_a_comment_and_others_cannot(results_env, app):
     assert "AUROC looks high for 10 images" in [t.value for t in at.text]
 
 
-def test_presentation_mode_shows_one_section_per_screen_in_projector_sizes(results_env, app):
-    auto, svdd = results_env.autoencoder, results_env.deep_svdd
+def test_a_comment_is_on_the_whole_meeting_unless_a_run_or_image_is_chosen(results_env, app):
     comments.flag_image(results_env.dataset, FLAGGED, "ann")
-    comments.add_comment(results_env.dataset, "bob", "glare?", image_name=FLAGGED)
-    at = app(PAGE, dataset=results_env.dataset, presentation=True)
-    assert not at.exception
-    sections = at.selectbox(key="review_section")
-    assert sections.options == [
-        "Leaderboard",
-        "ROC curves",
-        "Thresholds",
-        "AUROC per defect type",
-        f"Example 1: {FLAGGED}",
-        "Comments",
-    ]
-    assert list(at.table[0].value["run"])[0] in {f"autoencoder #{auto}", f"deep_svdd #{svdd}"}
-    assert "best" in list(at.table[1].value["verdict"])  # which differences are real, under it
-    assert not at.get("plotly_chart") and not at.dataframe  # the leaderboard alone on its screen
-
-    at = at.button(key="section_next").click().run()
-    assert at.selectbox(key="review_section").value == "ROC curves"
-    shown = figures_on(at)
-    assert list(shown) == ["ROC curves (image level)"] and not at.table
-    roc = shown["ROC curves (image level)"]["layout"]
-    assert roc["xaxis"]["tickfont"]["size"] >= 16 and roc["legend"]["font"]["size"] >= 16
-    assert "scaleanchor" not in roc["yaxis"]  # the plot area takes the whole width
-    names = [t["name"] for t in shown["ROC curves (image level)"]["data"] if t["mode"] == "markers"]
-    assert sorted(n.split(" at ")[0] for n in names) == [f"autoencoder #{auto}", f"deep_svdd #{svdd}"]
-
-    at = at.selectbox(key="review_section").set_value("AUROC per defect type").run()
-    bars = figures_on(at)["AUROC per defect type"]["data"]
-    assert all(t["textfont"]["size"] >= 16 for t in bars)  # the bar labels, ~6 px on the page
-
-    at = at.selectbox(key="review_section").set_value(f"Example 1: {FLAGGED}").run()
-    assert not at.exception
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert specs[0]["data"][0]["type"] == "image"  # the input
-    maps = {s["layout"]["title"]["text"]: s["data"][0] for s in specs[1:]}
-    for run_id in results_env.latest:
-        norm = next(r.score_normalized for r in store.get_predictions(run_id) if r.image_name == FLAGGED)
-        heat = maps[f"{store.get_run(run_id).method} #{run_id}: {norm:.2f}"]
-        assert heat["type"] == "heatmap" and heat["colorbar"]["title"]["text"] == "error"
-        assert heat["zmax"] > heat["zmin"]  # the run's own scale, shared by its images
-    attention = maps[f"deep_svdd #{svdd}: attention"]
-    assert attention["colorbar"]["title"]["text"] == "attention"
-    assert (attention["zmin"], attention["zmax"]) == pytest.approx(
-        results_cache.map_range(svdd, "attentions")
+    at = app(PAGE, dataset=results_env.dataset)
+    about = at.selectbox(key="comment_about")
+    assert about.value == "the whole meeting" and about.options[0] == "the whole meeting"
+    assert (
+        f"run autoencoder #{results_env.autoencoder}" in about.options and f"image {FLAGGED}" in about.options
     )
-    assert all(s["layout"]["dragmode"] == "zoom" for s in specs)
-    _, side = _row_of(at, lambda c: bool(c.get("plotly_chart")))
-    assert [t.value for t in side.text] == ["glare?"]  # the image's comments beside its pictures
-
-
-def test_presentation_mode_is_kept_in_the_link(results_env):
-    at = AppTest.from_file(str(PROJECT / "streamlit_app.py"), default_timeout=60)
-    at.query_params["dataset"] = results_env.dataset
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception and "present" not in at.query_params
-    at = at.toggle(key="presentation").set_value(True).run()
-    assert at.query_params["present"] == "1"
-
-    reloaded = AppTest.from_file(str(PROJECT / "streamlit_app.py"), default_timeout=60)
-    for key, value in dict(at.query_params).items():
-        reloaded.query_params[key] = value
-    reloaded.run()
-    reloaded.switch_page(PAGE).run()
-    assert not reloaded.exception
-    assert reloaded.toggle(key="presentation").value is True
-    assert reloaded.selectbox(key="review_section").value == "Leaderboard"
+    at.text_area(key="comment_text").input("padim is best")
+    at = at.button(key=ADD).click().run()
+    assert not at.exception
+    [row] = comments.list_comments(results_env.dataset)
+    assert (row.run_id, row.image_name, row.text) == (None, None, "padim is best")
+    [heading] = [m.value for m in at.markdown if m.value.startswith("**tester**")]
+    assert heading.endswith("· on **the whole meeting**")  # what it is on, in bold

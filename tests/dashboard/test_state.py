@@ -53,10 +53,10 @@ def test_a_reload_keeps_the_runs_picked_and_their_thresholds(dashboard_env):
     at = _app(user="ada", dataset=dashboard_env.dataset).run()
     at.switch_page("dashboard/pages/compare.py").run()
     at = at.multiselect[0].set_value([runs[0]]).run()
-    at = at.slider(key=f"threshold_{runs[0]}").set_value(0.25).run()
+    at = at.number_input(key=f"threshold_{runs[0]}").set_value(0.023).run()
     assert not at.exception
 
     reloaded = _app(**dict(at.query_params)).run()
     reloaded.switch_page("dashboard/pages/compare.py").run()
     assert reloaded.multiselect[0].value == [runs[0]]
-    assert reloaded.slider(key=f"threshold_{runs[0]}").value == 0.25
+    assert reloaded.number_input(key=f"threshold_{runs[0]}").value == 0.023

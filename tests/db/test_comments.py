@@ -58,13 +58,19 @@ def test_comment_rows_follow_a_deleted_run(toy):
         ({"author": "", "text": "x", "image_name": "a.png"}, "author is empty"),
         ({"author": "ann", "text": "   ", "image_name": "a.png"}, "comment text is empty"),
         ({"author": "ann", "text": "x" * 5001, "image_name": "a.png"}, "at most 5000"),
-        ({"author": "ann", "text": "x"}, "needs a run_id or an image_name"),
     ],
 )
 def test_bad_comments_are_refused_with_the_field_named(toy, kwargs, message):
     with pytest.raises(ValueError, match=message):
         comments.add_comment("toy", **kwargs)
     assert comments.list_comments("toy") == []
+
+
+def test_a_comment_on_no_run_and_no_image_is_on_the_dataset_as_a_whole(toy):
+    comment_id = comments.add_comment("toy", "ann", "padim is best")
+    [row] = comments.list_comments("toy")
+    assert (row.id, row.run_id, row.image_name, row.text) == (comment_id, None, None, "padim is best")
+    assert comments.list_comments("other") == []
 
 
 def test_comment_on_a_run_of_another_dataset_is_refused(toy):
