@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from db.datasets import DatasetSummary
 from engine.data import DatasetError, load_dataset
 from engine.data.additions import safe_file_name
+from engine.data.images import IMAGE_SUFFIXES
+from engine.data.importer import IGNORED_ZIP_PARTS
 from engine.data.types import NORMAL
 
 COLUMNS = (
@@ -71,7 +75,7 @@ def builtin_overview(name: str) -> tuple[dict[str, object], object, list[tuple[i
         "test anomalous": sum(test_defects.values()),
         "unlabeled": 0,
         "defect types": ", ".join(f"{k} ({n})" for k, n in sorted(test_defects.items())),
-        "runs": None,
+        "runs": 0,  # the page counts them (builtin_run_counts): the overview is cached per process
     }
     samples: list[tuple[int, str]] = [(i, "train/good") for i in range(min(4, len(data.train)))]
     seen: Counter[str] = Counter()
@@ -80,6 +84,31 @@ def builtin_overview(name: str) -> tuple[dict[str, object], object, list[tuple[i
             seen[defect] += 1
             samples.append((len(data.train) + i, f"test/{defect}"))
     return row, data, samples
+
+
+def builtin_run_counts(names: Iterable[str], run_datasets: Iterable[str]) -> Counter[str]:
+    """Runs per built-in set, its variants included (a run on 'mnist:3' counts for 'mnist')."""
+    wanted = set(names)
+    return Counter(base for d in run_datasets if (base := d.partition(":")[0]) in wanted)
+
+
+def zip_non_images(path: Path) -> list[tuple[str, str]]:
+    """(member, reason) for each file in the zip at `path` that the import leaves out as not an image (what the
+    importer ignores anyway, folders, hidden files and __MACOSX, is not listed); [] for an unreadable zip."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError):
+        return []  # the import says why in one sentence
+    kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+    return [
+        (name, f"not an image ({PurePosixPath(name).suffix or 'no suffix'}); only {kinds} files are imported")
+        for name in names
+        if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES
+        and not any(
+            p in IGNORED_ZIP_PARTS or p.startswith(".") for p in name.replace("\\", "/").split("/") if p
+        )
+    ]
 
 
 def stage_upload(files: list[tuple[str, bytes]], folder: Path) -> tuple[Path, list[tuple[str, str]]]:
@@ -96,7 +125,7 @@ def stage_upload(files: list[tuple[str, bytes]], folder: Path) -> tuple[Path, li
     if zips:
         target = folder / "upload.zip"  # the uploaded name never becomes a path
         target.write_bytes(zips[0][1])
-        return target, []
+        return target, zip_non_images(target)
     images = folder / "images"
     images.mkdir(exist_ok=True)
     refused = []

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from dashboard import results, results_cache
+from dashboard import pictures, results, results_cache
 from dashboard.gallery_figure import clicked_name
+from dashboard.inspect_view import original_picture, shown_size
 from dashboard.results import RunInfo
 from dashboard.safe_text import literal
 
@@ -17,7 +18,7 @@ KEY = "embedding_image"  # the side panel's selectbox
 SAVED = "embedding_selected"  # the selection, kept while other pages run
 RESTORED = "embedding_restored"
 PARAM = "tsne_image"  # its URL query parameter
-THUMB_PX = 160
+PANEL_WIDTH = 1.6  # of the maps' 4: about 300 px at 1280 px, so image names do not break inside a word
 
 
 def chart_key(run_id: int, selected: str | None) -> str:
@@ -56,11 +57,14 @@ def remember(name: str | None) -> None:
 
 
 def side_panel(runs: Sequence[RunInfo], name: str) -> None:
-    """The image's thumbnail, then its score, rank and truth in each run."""
+    """The image across the panel (its file's own resolution, full size from its fullscreen button), then its
+    score, rank and truth in each run."""
     first = runs[0]
-    picture = results_cache.input_image(first.dataset, first.image_size, name)
+    picture = original_picture(first.dataset, name)
+    if picture is None:
+        picture = results_cache.input_image(first.dataset, first.image_size, name)
     if picture is not None:
-        st.image(picture, caption=literal(name), width=THUMB_PX)
+        st.image(pictures.png_bytes(picture, shown_size(picture)), caption=literal(name), width="stretch")
     else:
         st.caption(f"{literal(name)} (image file not available)")
     for run in runs:

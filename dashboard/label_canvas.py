@@ -1,10 +1,13 @@
-"""The picture side of the Label page: reading the image file, and the drawing canvas over it with the saved mask
-tinted red, whose semi-transparent strokes are kept in the session (made opaque) for the next save."""
+"""The picture side of the Label page: reading the image file, the brush and zoom tools, and the drawing canvas
+over the image with the saved mask tinted red, whose semi-transparent strokes are kept in the session (made
+opaque) for the next save. A zoom change keeps the strokes drawn so far (scaled with the picture)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -15,11 +18,13 @@ from db.labels import LabelState
 from engine.data import DatasetError
 from engine.data.masks import DRAW_COLOR, ERASE_COLOR, inside, overlay
 
-CANVAS_WIDTH = 384  # px at zoom 1: under the filters and tools its bottom is at ~880 px of a 1440x900 window
+# px at zoom 1: under the title and the navigation row its bottom is at ~670 px of a 1280x720 window
+CANVAS_WIDTH = 384
 STROKE_ALPHA = 0.45  # the image stays visible under a stroke, as under the saved mask's tint
 STROKE_COLORS = {"draw": DRAW_COLOR, "erase": ERASE_COLOR}  # '#rrggbb': what apply_strokes tells apart
 ZOOMS = (1.0, 1.5, 2.0, 3.0, 4.0)
 TOOLBAR_CLEARANCE = 16  # px of space above the canvas: its undo/redo toolbar floats 2.65rem above it
+DRAWING = "label_drawing"  # the canvas key, its zoom, the drawing it started from and its latest drawing
 log = logging.getLogger(__name__)
 
 
@@ -55,27 +60,79 @@ def opaque_strokes(rgba: np.ndarray | None, alpha: float = STROKE_ALPHA) -> np.n
     return out
 
 
-def draw(state: LabelState, pixels: np.ndarray, mask: np.ndarray | None) -> None:
-    """Brush tools, zoom and the canvas; the strokes go to `label_strokes` with the image they were drawn on."""
-    from streamlit_drawable_canvas import st_canvas  # registers itself: only inside a running app
+def scaled_drawing(drawing: dict[str, Any] | None, factor: float) -> dict[str, Any] | None:
+    """A Fabric.js drawing (the canvas's `json_data`) with every object scaled by `factor` about the canvas's
+    top-left corner: the strokes of one zoom placed on the canvas of another."""
+    if not drawing or not drawing.get("objects"):
+        return None
+    out = copy.deepcopy(drawing)
+    for item in out["objects"]:
+        for field in ("left", "top", "scaleX", "scaleY"):
+            item[field] = float(item.get(field, 1.0 if field.startswith("scale") else 0.0)) * factor
+    return out
 
-    height, width = pixels.shape[:2]
-    tools = st.columns([2, 3, 2])
-    brush = tools[0].radio(
-        "Brush", ["draw", "erase"], horizontal=True, key="brush", help="Red adds to the mask, blue erases"
+
+def tools() -> None:
+    """Brush, brush size and zoom (drawn beside the canvas; the canvas reads their values from the session)."""
+    a, b = st.columns([3, 2])
+    a.radio(
+        "Brush", list(STROKE_COLORS), horizontal=True, key="brush", help="Red adds to the mask, blue erases"
     )
-    stroke = tools[1].slider("Brush size", 2, 40, 12, key="brush_size")
-    zoom = tools[2].select_slider(
+    b.select_slider(
         "Zoom",
         ZOOMS,
         value=1.0,
         format_func=lambda z: f"{z:g}x",
         key="label_zoom",
-        help="Enlarges the canvas (scroll inside it); strokes not yet saved are cleared on a change",
+        help="Enlarges the picture; scroll inside it (Shift + wheel sideways). Strokes drawn so far stay",
     )
+    st.slider("Brush size", 2, 40, 12, key="brush_size")
+
+
+def _initial_drawing(key: str, zoom: float) -> dict[str, Any] | None:
+    """The drawing the canvas `key` starts from at `zoom`: none on a new image (or after a save), the same one
+    while the zoom stays (a changed one would redraw the canvas), the latest strokes scaled after a zoom change."""
+    kept = st.session_state.get(DRAWING)
+    if kept is None or kept["key"] != key:
+        return None
+    if kept["zoom"] == zoom:
+        return kept["initial"]
+    return scaled_drawing(kept["latest"], zoom / kept["latest_zoom"])
+
+
+def _keep_drawing(
+    key: str, zoom: float, initial: dict[str, Any] | None, latest: dict[str, Any] | None
+) -> None:
+    """Remember the canvas's drawing and the zoom it was drawn at: a drawing that changed since the last run was
+    sent by the canvas as that run showed it; an unchanged one keeps its zoom (the canvas has not answered a
+    zoom change yet)."""
+    kept = st.session_state.get(DRAWING)
+    if kept is None or kept["key"] != key:
+        latest_zoom = zoom
+    else:
+        latest_zoom = kept["latest_zoom"] if latest == kept["latest"] else kept["zoom"]
+    st.session_state[DRAWING] = {
+        "key": key,
+        "zoom": zoom,
+        "initial": initial,
+        "latest": latest,
+        "latest_zoom": latest_zoom,
+    }
+
+
+def draw(state: LabelState, pixels: np.ndarray, mask: np.ndarray | None) -> None:
+    """The canvas at the chosen zoom; the strokes go to `label_strokes` with the image they were drawn on."""
+    from streamlit_drawable_canvas import st_canvas  # registers itself: only inside a running app
+
+    height, width = pixels.shape[:2]
+    brush = st.session_state.get("brush", "draw")
+    stroke = int(st.session_state.get("brush_size", 12))
+    zoom = float(st.session_state.get("label_zoom", 1.0))
     st.space(TOOLBAR_CLEARANCE)
     canvas_width = round(CANVAS_WIDTH * zoom)
     canvas_height = max(32, round(canvas_width * height / width))
+    key = f"canvas-{state.image_id}-{st.session_state.get('label_nonce', 0)}"  # one per image and save
+    initial = _initial_drawing(key, zoom)
     canvas = st_canvas(
         stroke_color=stroke_color(brush),
         stroke_width=round(stroke * zoom),
@@ -83,10 +140,12 @@ def draw(state: LabelState, pixels: np.ndarray, mask: np.ndarray | None) -> None
         height=canvas_height,
         width=canvas_width,
         drawing_mode="freedraw",
+        initial_drawing=initial,
         return_image_data=True,
-        max_display_height=max(32, round(CANVAS_WIDTH * height / width)),
-        key=f"canvas-{state.image_id}-{zoom:g}-{st.session_state.get('label_nonce', 0)}",
+        max_display_height=max(32, round(CANVAS_WIDTH * height / width)),  # zoomed: scroll inside this box
+        key=key,
     )
+    _keep_drawing(key, zoom, initial, canvas.json_data)
     st.session_state["label_strokes"] = (state.image_id, opaque_strokes(canvas.image_data))
     st.caption(
         "The saved mask is tinted red. Strokes are saved with **Anomalous**; undo/reset: hover the canvas."

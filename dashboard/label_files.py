@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache
+from dashboard import auth, cache
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from engine.config import data_dir
@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 def add_images_panel(dataset: str, url: str) -> None:
     """Upload images into the dataset's test split as unlabeled, with a progress bar and skipped files."""
     with st.expander("Add images to label", icon=":material/add_photo_alternate:"):
+        added = st.session_state.get("label_uploads_added", 0)  # a new uploader after each addition
         uploads = st.file_uploader(
-            "Images (added to the test split, unlabeled)", accept_multiple_files=True, key="label_upload"
+            "Images (added to the test split, unlabeled)",
+            accept_multiple_files=True,
+            key=f"label_upload_{added}",
         )
-        if not st.button("Add images", key="add_images", disabled=not uploads):
+        if not st.button("Add images", key="add_images", disabled=not uploads) or not auth.require("import"):
             return
         bar = st.progress(0.0, text="Adding images...")
         files = [(f.name, f.getvalue()) for f in uploads]
@@ -42,6 +45,7 @@ def add_images_panel(dataset: str, url: str) -> None:
         for file, first in report.duplicates:
             st.info(f"{literal(file)}: same content as {literal(first)}")
         cache.clear_dataset_caches()
+        st.session_state["label_uploads_added"] = added + 1  # the next addition starts empty
 
 
 def export_panel(dataset: str, url: str) -> None:

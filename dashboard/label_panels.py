@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, labeling, sidebar
+from dashboard import auth, cache, labeling, sidebar
 from dashboard.safe_text import literal
 from db import labels
 from db.labels import LabelState, SaveResult
@@ -15,6 +15,10 @@ from engine.data import DatasetError
 from engine.data.masks import overlay
 
 NEW_TYPE = "(new type...)"
+LAST_SAVE = "label_last_save"  # (image id, version it was shown at) of this session's latest save
+EARLY_PRESS = "That key press came before the next image was shown, so nothing was saved; press it again now."
+POSITION_PARAM = "image"  # the URL's query parameter naming the image shown, so a reload comes back to it
+POSITION_RESTORED = "label_position_restored"
 
 
 def chosen_defect() -> str:
@@ -52,6 +56,27 @@ def same_queue(where: tuple) -> None:
         st.session_state["label_index_for"] = where
 
 
+def restore_position(queue: list[LabelState]) -> None:
+    """Once per session (a reload, or a link someone sent): show the image the URL names, if the filters
+    leave it in. Call after `same_queue`."""
+    if st.session_state.get(POSITION_RESTORED):
+        return
+    st.session_state[POSITION_RESTORED] = True
+    wanted = st.query_params.get(POSITION_PARAM)
+    where = labeling.position_of(queue, wanted) if wanted else None
+    if where is not None:
+        st.session_state["label_index"] = where
+
+
+def remember_position(state: LabelState | None) -> None:
+    """Name the image shown in the URL (`?image=test/good/095.png`), for a reload to come back to it."""
+    if state is None:
+        if POSITION_PARAM in st.query_params:
+            del st.query_params[POSITION_PARAM]
+    elif st.query_params.get(POSITION_PARAM) != state.relpath:
+        st.query_params[POSITION_PARAM] = state.relpath
+
+
 def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
     if isinstance(outcome, labeling.Conflict):
         st.session_state["label_conflict"] = outcome
@@ -79,9 +104,15 @@ def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
 def apply_label(
     state: LabelState, label: int | None, root: str, size: tuple[int, int], advance: bool, url: str
 ) -> None:
-    """Button callback: save `label` on top of the version this page showed (`state.version`)."""
-    if (author := sidebar.user()) is None:
-        return  # a refused name: the sidebar says why
+    """Button callback: save `label` on top of the version this page showed (`state.version`). A key pressed
+    again before the next image was shown saves nothing and says so (it would save an image not yet seen, or
+    the one just saved, as a conflict with oneself)."""
+    if (author := sidebar.user()) is None or sidebar.needs_name() or not auth.require("label"):
+        return  # a refused or missing name: the page says why
+    shown = st.session_state.get("label_pinned")
+    if labeling.early_press(state, shown[1] if shown else None, st.session_state.get(LAST_SAVE)):
+        st.session_state["label_message"] = ("info", EARLY_PRESS)
+        return
     image_id, strokes = st.session_state.get("label_strokes", (None, None))
     strokes = strokes if image_id == state.image_id else None
     try:
@@ -89,12 +120,15 @@ def apply_label(
     except DatasetError as exc:
         st.session_state["label_message"] = ("error", literal(exc))
         return
-    _after(labeling.save(change, state.version, author, url), advance)
+    outcome = labeling.save(change, state.version, author, url)
+    if not isinstance(outcome, labeling.Conflict) and outcome.saved:
+        st.session_state[LAST_SAVE] = (state.image_id, state.version)
+    _after(outcome, advance)
 
 
 def resolve(keep_mine: bool, root: str, url: str) -> None:
     conflict = st.session_state.get("label_conflict")
-    if conflict is not None and (author := sidebar.user()) is not None:
+    if conflict is not None and (author := sidebar.user()) is not None and auth.require("label"):
         _after(labeling.resolve(conflict, keep_mine, author, Path(root), url), advance=False)
 
 

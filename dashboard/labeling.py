@@ -57,6 +57,16 @@ def shown_image(
     return index, queue[index]
 
 
+def early_press(pressed: LabelState, shown: LabelState | None, last_save: tuple[int, int] | None) -> bool:
+    """Whether a label button's press belongs to an image no longer shown: a key pressed again before the next
+    image appeared acts on the button of the last page drawn, so it names another image than the one now shown
+    (`shown`), or the one this session has just saved on top of the same version (`last_save`: image id and the
+    version it was shown at)."""
+    if shown is not None and shown.image_id != pressed.image_id:
+        return True
+    return last_save == (pressed.image_id, pressed.version)
+
+
 def has_strokes(strokes: np.ndarray | None) -> bool:
     return (
         strokes is not None

@@ -6,7 +6,7 @@ import base64
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 # Anchor colours of a perceptual dark-to-bright map (close to matplotlib's "inferno"), interpolated linearly.
 _HEAT_ANCHORS = np.array(
@@ -91,14 +91,41 @@ def outline(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     return rgb
 
 
-def png_bytes(image: np.ndarray, size: int | None = None) -> bytes:
-    """PNG of an image (any form `to_uint8` accepts), optionally resized so its longer side is `size`."""
+def resized(image: np.ndarray, size: int) -> np.ndarray:
+    """The image (any form `to_uint8` accepts) as uint8 with its longer side `size` (pixels kept sharp when
+    enlarged: nearest neighbour up, bilinear down)."""
     picture = Image.fromarray(to_uint8(image))
-    if size is not None and max(picture.size) != size:
+    if max(picture.size) != size:
         ratio = size / max(picture.size)
         new = (max(1, round(picture.width * ratio)), max(1, round(picture.height * ratio)))
         resample = Image.Resampling.NEAREST if ratio > 1 else Image.Resampling.BILINEAR
         picture = picture.resize(new, resample)
+    return np.asarray(picture)
+
+
+def with_colour_bar(rgb: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """(H, W + scale, 3) uint8: a heat picture (as `heat` draws it) with its colour scale at the right, the
+    colours from `hi` (top) down to `lo` (bottom) and both values written beside it."""
+    rgb = to_rgb(rgb)
+    height, width = rgb.shape[:2]
+    font = ImageFont.load_default(size=max(9, height // 14))
+    labels = [f"{hi:.3g}", f"{lo:.3g}"]
+    text_width = max(round(font.getlength(t)) for t in labels)
+    bar, gap = max(6, height // 16), max(3, height // 60)
+    out = Image.new("RGB", (width + gap + bar + gap + text_width + gap, height), "white")
+    out.paste(Image.fromarray(rgb), (0, 0))
+    ramp = heat(np.linspace(1.0, 0.0, height)[:, None].repeat(bar, axis=1))  # (H, bar, 3), high at the top
+    out.paste(Image.fromarray(ramp), (width + gap, 0))
+    draw = ImageDraw.Draw(out)
+    left = width + 2 * gap + bar
+    draw.text((left, 0), labels[0], fill="black", font=font, anchor="lt")
+    draw.text((left, height - 1), labels[1], fill="black", font=font, anchor="lb")
+    return np.asarray(out)
+
+
+def png_bytes(image: np.ndarray, size: int | None = None) -> bytes:
+    """PNG of an image (any form `to_uint8` accepts), optionally resized so its longer side is `size`."""
+    picture = Image.fromarray(resized(image, size) if size is not None else to_uint8(image))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from dashboard import results, results_cache, sidebar
+from dashboard import auth, results, results_cache, sidebar
 from dashboard.results import RunInfo
 from dashboard.safe_text import literal
 
@@ -19,7 +19,7 @@ def _rescore(runs: list[RunInfo]) -> None:
     from engine.config import db_url, mlflow_uri
     from engine.rescore import rescore
 
-    if (author := sidebar.user()) is None:
+    if (author := sidebar.user()) is None or not auth.require("train"):
         return  # a refused name: the sidebar says why
     done, failed = {}, []
     for run in runs:

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from db import store
+from db.jobs import RETRIABLE
 from engine import jobs
 from engine.jobs import JobView
+from engine.methods.catalog import WITHOUT_LOSS
 
 ETA_WEIGHT = 0.3  # share of a new raw ETA in the shown one: a jump of 60 s moves it 18 s per 2 s refresh
 SHOWN_FAILURES = 3  # failed or cancelled jobs offered for Retry
@@ -47,23 +50,31 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def job_name(job: JobView) -> str:
+    """'job #5', with the run it became once it has one ('job #5 → run #4'): the numbers Compare, Inspect
+    and Review show are run numbers."""
+    return f"job #{job.id}" + (f" → run #{job.run_id}" if job.run_id is not None else "")
+
+
 def progress_text(job: JobView, eta: float | None = None) -> str:
-    """'#3 vae on toy (smoke): fit, epoch 2/10, loss 0.0123, ETA 0:42' (`eta`: the smoothed one, if any), as
-    Markdown (the dataset name escaped)."""
-    parts = [f"#{job.id} {job.method} on {literal(job.dataset)} ({job.preset})"]
+    """'job #3 → run #7 · vae on toy (smoke): fit, epoch 2/10, loss 0.0123, ETA 0:42' (`eta`: the smoothed one,
+    if any; no loss for methods without a training loss), as Markdown (the dataset name escaped)."""
+    head = f"{job_name(job)} · {job.method} on {literal(job.dataset)} ({job.preset})"
     if job.status == "QUEUED":
-        return parts[0] + ": waiting for the worker"
+        return (
+            head + ": waiting for the worker" + (f" (retry of job #{job.retry_of})" if job.retry_of else "")
+        )
     detail = [job.phase or "starting"]
     if job.epoch is not None:
         detail.append(f"epoch {job.epoch}/{job.epochs}")
-    if job.loss is not None:
+    if job.loss is not None and job.method not in WITHOUT_LOSS:
         detail.append(f"loss {job.loss:.4g}")
     eta = job.eta_seconds if eta is None else eta
     if eta is not None:
         detail.append(f"ETA {duration(eta)}")
     if job.cancel_requested:
         detail.append("cancelling after this epoch")
-    return f"{parts[0]}: {', '.join(detail)}"
+    return f"{head}: {', '.join(detail)}"
 
 
 def run_aurocs(views: list[JobView], url: str) -> dict[int, tuple[float | None, float | None]]:
@@ -113,9 +124,10 @@ def headline(error: str) -> str:
 
 
 def retry(job: JobView, url: str, executor: jobs.Executor) -> None:
-    """Button callback: queue the job's configuration again, and say so (or why not) above the queue."""
+    """Button callback: queue the job's configuration again, once (a second click, or a stale button, queues
+    nothing and says why), and say so above the queue."""
     try:
-        new_id = jobs.enqueue(job.config, db_url=url)
+        new_id = jobs.retry(job.id, db_url=url)
     except ValueError as exc:
         st.session_state["train_retry"] = (
             "error",
@@ -138,23 +150,21 @@ def add_to_compare(dataset: str, run_ids: list[int]) -> None:
 
 
 def _failures(views: list[JobView], url: str, executor: jobs.Executor) -> None:
-    """The latest failed and cancelled jobs, each with its error (one sentence; details are in the worker's
-    log) and a Retry button."""
-    for v in [v for v in views if v.status in ("FAILED", "CANCELLED")][:SHOWN_FAILURES]:
+    """The latest failed and cancelled jobs not retried yet, each with its error (one sentence; details are in
+    the worker's log) and a Retry button; a retried one's banner goes (its retry shows in the queue)."""
+    retried = {v.retry_of for v in views if v.retry_of is not None}
+    for v in [v for v in views if v.status in RETRIABLE and v.id not in retried][:SHOWN_FAILURES]:
         left, right = st.columns([6, 1])
+        name = job_name(v)
+        what = f"{name[0].upper()}{name[1:]} ({v.method} on {literal(v.dataset)})"
         if v.status == "FAILED":
-            text = (
-                f"Job #{v.id} ({v.method} on {literal(v.dataset)}) failed: {literal(headline(v.error or ''))}"
-            )
-            left.error(text, icon=":material/error:")
+            left.error(f"{what} failed: {literal(headline(v.error or ''))}", icon=":material/error:")
         else:
-            left.info(
-                f"Job #{v.id} ({v.method} on {literal(v.dataset)}) was cancelled.", icon=":material/cancel:"
-            )
+            left.info(f"{what} was cancelled.", icon=":material/cancel:")
         right.button(
             "Retry",
             key=f"retry-{v.id}",
-            on_click=retry,
+            on_click=auth.guarded("train", retry),
             args=(v, url, executor),
             disabled=v.config is None,
             help="Queue the same configuration again",
@@ -191,7 +201,7 @@ def queue_panel(executor: jobs.Executor, url: str, dataset: str | None, now: flo
         right.button(
             "Cancel",
             key=f"cancel-{v.id}",
-            on_click=jobs.cancel,
+            on_click=auth.guarded("train", jobs.cancel),
             args=(v.id, url),
             disabled=v.cancel_requested,
             icon=":material/cancel:",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from db import store
 from db.models import Job, Run, utcnow
@@ -13,15 +15,46 @@ from db.models import Job, Run, utcnow
 STATUSES = ("QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
 LEASE_SECONDS = 60.0  # a RUNNING job or run whose lease is not renewed for this long is abandoned
 ACTIVE = ("QUEUED", "RUNNING")
+RETRIABLE = ("FAILED", "CANCELLED")  # what Retry queues again, once
 
 
-def add_job(payload_json: str, kind: str = "train", url: str | None = None) -> int:
-    """A new QUEUED job; returns its id."""
-    with store.session_scope(url) as s:
-        job = Job(kind=kind, payload_json=payload_json, status="QUEUED", progress=0.0)
-        s.add(job)
-        s.flush()
-        return job.id
+class NotRetriable(ValueError):
+    """A retry of a job that did not fail or get cancelled, or that was retried already."""
+
+
+def add_job(
+    payload_json: str, kind: str = "train", url: str | None = None, retry_of: int | None = None
+) -> int:
+    """A new QUEUED job; returns its id. `retry_of`: the FAILED or CANCELLED job it retries, once only (a unique
+    column, so two clicks on Retry, by one person or two, queue one job); NotRetriable otherwise."""
+    try:
+        with store.session_scope(url) as s:
+            if retry_of is not None and (refusal := _retry_refusal(s, retry_of)):
+                raise NotRetriable(refusal)
+            job = Job(kind=kind, payload_json=payload_json, status="QUEUED", progress=0.0, retry_of=retry_of)
+            s.add(job)
+            s.flush()
+            return job.id
+    except IntegrityError:  # another retry of the same job was added meanwhile
+        if retry_of is None:
+            raise
+        with store.session_scope(url) as s:
+            raise NotRetriable(
+                _retry_refusal(s, retry_of) or f"job #{retry_of} was retried already"
+            ) from None
+
+
+def _retry_refusal(s: Session, job_id: int) -> str | None:
+    """Why job `job_id` cannot be retried (gone, not failed or cancelled, retried already), or None."""
+    job = s.get(Job, job_id)
+    if job is None:
+        return f"there is no job #{job_id}"
+    retry = s.scalar(select(Job).where(Job.retry_of == job_id))
+    if retry is not None:
+        return f"job #{job_id} was retried already as job #{retry.id}, which is {retry.status.lower()}"
+    if job.status not in RETRIABLE:
+        return f"job #{job_id} is {job.status.lower()}; only failed or cancelled jobs are retried"
+    return None
 
 
 def lease_until() -> datetime:
@@ -45,13 +78,21 @@ def claim_next(worker_pid: int, url: str | None = None, worker_id: str | None = 
         # another worker claimed it between the select and the update: try the next one
 
 
-def claim(job_id: int, worker_pid: int, worker_id: str | None, url: str | None = None) -> Job | None:
-    """Move one QUEUED job to RUNNING for the worker (atomically); None when it was not QUEUED any more."""
+def claim(
+    job_id: int, worker_pid: int, worker_id: str | None, url: str | None = None, again: bool = False
+) -> Job | None:
+    """Move one QUEUED job to RUNNING for the worker (atomically); None when it was not QUEUED any more.
+
+    `again`: a RUNNING job that `worker_id` already holds is claimed too (a task retried by Ray after its node
+    was lost re-claims its own job; nobody else's)."""
     now = utcnow()
+    claimable = Job.status == "QUEUED"
+    if again and worker_id:
+        claimable = or_(claimable, and_(Job.status == "RUNNING", Job.worker_id == worker_id))
     with store.session_scope(url) as s:
         claimed = s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "QUEUED")
+            .where(Job.id == job_id, claimable)
             .values(
                 status="RUNNING",
                 worker_pid=worker_pid,
@@ -151,6 +192,42 @@ def fail_job_and_run(job_id: int, error: str, url: str | None = None) -> bool:
         done = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == "RUNNING")
+            .values(status="FAILED", error=error, ended_at=now, eta_seconds=None)
+        ).rowcount
+        if done != 1:
+            return False
+        run_id = s.scalar(select(Job.run_id).where(Job.id == job_id))
+        if run_id is not None:
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == "RUNNING")
+                .values(status="FAILED", error=error, ended_at=now)
+            )
+        return True
+
+
+def renew_held(job_ids: list[int], worker_id: str, url: str | None = None) -> None:
+    """Renew the lease of those RUNNING jobs among `job_ids` that `worker_id` holds (a dispatcher whose tasks
+    Ray still runs or retries)."""
+    if not job_ids:
+        return
+    with store.session_scope(url) as s:
+        s.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.status == "RUNNING", Job.worker_id == worker_id)
+            .values(heartbeat_at=utcnow(), lease_expires_at=lease_until())
+        )
+
+
+def fail_held(job_id: int, worker_id: str, error: str, queued_too: bool, url: str | None = None) -> bool:
+    """Mark the job FAILED (and its run, if still RUNNING) when `worker_id` holds it, or, with `queued_too`,
+    when it is still QUEUED; False when it was neither (someone else runs it, or it has ended)."""
+    now = utcnow()
+    held = and_(Job.status == "RUNNING", Job.worker_id == worker_id)
+    with store.session_scope(url) as s:
+        done = s.execute(
+            update(Job)
+            .where(Job.id == job_id, or_(held, Job.status == "QUEUED") if queued_too else held)
             .values(status="FAILED", error=error, ended_at=now, eta_seconds=None)
         ).rowcount
         if done != 1:

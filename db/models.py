@@ -201,6 +201,9 @@ class Job(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_of: Mapped[int | None] = mapped_column(  # the failed or cancelled job this one retries
+        ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True, unique=True, index=True
+    )
     worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid:random of its worker
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -250,5 +253,27 @@ class Flag(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     @validates("author")
+    def _user_name(self, key: str, value: str | None) -> str | None:
+        return check_user_name(value, key)
+
+
+ROLES = ("admin", "member", "viewer")  # what an account may do: see dashboard.auth.ACTIONS
+
+
+class Account(Base):
+    """A person who may sign in to the dashboard: a role, an argon2 hash of the password (None: signs in only
+    through the identity provider), and whether an admin disabled it. Never a password in clear."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_USER_NAME_CHARS), unique=True)
+    role: Mapped[str] = mapped_column(String(10))  # one of ROLES
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    @validates("name")
     def _user_name(self, key: str, value: str | None) -> str | None:
         return check_user_name(value, key)

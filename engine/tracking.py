@@ -58,6 +58,11 @@ def experiment_id(client: Any, dataset: str) -> str:
         return found.experiment_id
 
 
+def run_name(run_id: int, method: str, dataset: str) -> str:
+    """The name of a run in MLflow, with the number the dashboard shows: '#12 padim on elpv'."""
+    return f"#{run_id} {method} on {dataset}"
+
+
 def fail_mlflow_run(mlflow_run_id: str, error: str, mlflow_uri: str | None = None) -> None:
     """End an MLflow run FAILED with its error, e.g. after its worker died (no-op if it already ended)."""
     from mlflow.entities import RunTag
@@ -109,6 +114,7 @@ class RunTracker:
         tags = {"workbench.method": method, "workbench.dataset": dataset, "workbench.preset": preset}
         if user:
             tags["workbench.user"] = user
+            tags["mlflow.user"] = user  # MLflow's "Created by"
         mlrun = self.client.create_run(exp, run_name=f"{method} on {dataset}", tags=tags)
         self.mlflow_run_id: str = mlrun.info.run_id
         self.artifact_uri: str = mlrun.info.artifact_uri
@@ -148,7 +154,13 @@ class RunTracker:
             url=db_url,
         )
         store.update_run(self.run_id, url=db_url, device=device, queued_by=user or None)
-        self._log(tags={"workbench.run_id": str(self.run_id)})  # the run number the dashboard shows
+        # the run number the dashboard shows, also in the name MLflow shows ("#12 padim on elpv")
+        self._log(
+            tags={
+                "workbench.run_id": str(self.run_id),
+                "mlflow.runName": run_name(self.run_id, method, dataset),
+            }
+        )
         self._lease.enter_context(
             recovery.renewing(
                 lambda: store.renew_run_lease(self.run_id, recovery.LEASE_SECONDS, url=db_url),

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, sidebar
-from dashboard.datasets_view import COLUMNS, sample_paths, stage_upload, summary_row
+from dashboard import auth, cache, sidebar
+from dashboard.datasets_view import COLUMNS, builtin_run_counts, sample_paths, stage_upload, summary_row
 from dashboard.messages import for_people, name_from_file
 from dashboard.safe_text import literal
 from db import store
@@ -16,12 +16,15 @@ from db.datasets import soft_delete
 from engine.config import data_dir, db_url
 from engine.data import BUILTIN_NAMES, DatasetError, import_dataset
 from engine.data.images import IMAGE_SUFFIXES
+from engine.data.leftovers import UPLOAD_PREFIX, owned
 
 url = db_url()
 st.title("Datasets")
 summaries = {s.name: s for s in cache.dataset_summaries(url)}
 builtins = {name: cache.builtin_overview(name) for name in BUILTIN_NAMES}
-rows = [row for row, _ in builtins.values()] + [summary_row(s) for s in summaries.values()]
+runs = builtin_run_counts(BUILTIN_NAMES, [r.dataset_name for r in store.list_runs(url=url)])
+rows = [{**row, "runs": runs[name]} for name, (row, _) in builtins.items()]
+rows += [summary_row(s) for s in summaries.values()]
 st.dataframe(pd.DataFrame(rows, columns=list(COLUMNS)), hide_index=True, width="stretch")
 st.caption("Built-in sets also come as `mnist:D` / `mnist-noisy:D` with digit D as the normal class.")
 
@@ -47,18 +50,23 @@ st.markdown(
     "or a flat folder of normal images) or **many image files** (a new normal dataset). "
     "Label test images afterwards on the Label page."
 )
-with st.form("upload", clear_on_submit=False):
+form = st.session_state.get("upload_form", 0)  # a new number after each import: an empty name and uploader
+with st.form("upload", clear_on_submit=False):  # a refused upload keeps its file and name, to fix and retry
     new_name = st.text_input(
         "Name",
         placeholder="e.g. bottle-line-3 (empty: the zip's name)",
         help="1-64 letters, digits, '_', '.' or '-', starting with a letter or digit; empty: named after the zip",
+        key=f"upload_name_{form}",
     )
     files = st.file_uploader(
-        "Zip or images", type=["zip", *(s.lstrip(".") for s in IMAGE_SUFFIXES)], accept_multiple_files=True
+        "Zip or images",
+        type=["zip", *(s.lstrip(".") for s in IMAGE_SUFFIXES)],
+        accept_multiple_files=True,
+        key=f"upload_files_{form}",
     )
     submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
 
-if submitted:
+if submitted and auth.require("import"):
     uploads = [(f.name, f.getvalue()) for f in files or []]
     source_name = uploads[0][0] if len(uploads) == 1 else f"{len(uploads)} files"
     zipped = len(uploads) == 1 and source_name.lower().endswith(".zip")
@@ -67,7 +75,8 @@ if submitted:
     staged: Path | None = None
     try:
         data_dir().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".upload-", dir=data_dir()) as tmp:
+        # flocked while it is used, so the next import or `migrate` removes it if this server is killed meanwhile
+        with tempfile.TemporaryDirectory(prefix=UPLOAD_PREFIX, dir=data_dir()) as tmp, owned(Path(tmp)):
             staged, refused = stage_upload(uploads, Path(tmp))
 
             def on_progress(done: int, total: int) -> None:
@@ -87,6 +96,7 @@ if submitted:
     else:
         cache.clear_dataset_caches()
         st.session_state["last_import"] = (report, refused)
+        st.session_state["upload_form"] = form + 1  # the next upload starts empty
         sidebar.select_dataset(report.name)  # the next pages (Label, Train) start on it
         st.session_state.pop("pictures_of", None)  # and its pictures are shown
         st.rerun()  # draw the overview table and the sidebar again, with the new dataset
@@ -121,7 +131,9 @@ with st.expander("Delete a dataset", icon=":material/delete:"):
             "lists; its files and runs are kept, so Compare and Review can still show them. The name stays taken."
         )
         typed = st.text_input("Type the dataset name to confirm", key="delete_confirm")
-        if st.button("Delete", type="primary", disabled=typed.strip() != victim, key="delete_button"):
+        if st.button(
+            "Delete", type="primary", disabled=typed.strip() != victim, key="delete_button"
+        ) and auth.require("delete"):
             soft_delete(victim, url=url)
             cache.clear_dataset_caches()
             st.session_state.pop("last_import", None)

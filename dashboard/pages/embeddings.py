@@ -1,8 +1,8 @@
 """Embeddings: a t-SNE map of each run's test embeddings with the normal training centroid, side by side.
 
 Plotly hover labels cannot show images, so hovering shows name, label and score; clicking a point (or
-choosing its name in the panel) shows its thumbnail with its score in every run in the side panel and rings
-the same image in every run's map (linked selection)."""
+choosing its name in the panel) shows its image (full size from its fullscreen button) with its score in every
+run in the side panel and rings the same image in every run's map (linked selection)."""
 
 import streamlit as st
 
@@ -40,7 +40,7 @@ if not mapped:
 names = sorted({n for run in mapped for n in maps[run.id].names})
 selected = embedding_view.selected_image([run.id for run in mapped], names)
 
-plots, panel = st.columns([4, 1])
+plots, panel = st.columns([4, embedding_view.PANEL_WIDTH])
 per_row = 1 if len(mapped) == 1 else 2 if len(mapped) <= 4 else 3
 with plots:
     for start in range(0, len(mapped), per_row):

@@ -1,10 +1,22 @@
-"""Label: step through images, set normal / anomalous / defect type, draw or erase defect masks, export."""
+"""Label: step through images, set normal / anomalous / defect type, draw or erase defect masks, export.
+
+Laid out for a 1280x720 screen: one row of navigation (filters and "jump to" in a popover), then the canvas
+beside the label buttons and tools, all above the fold; adding images and the export come below."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache, label_canvas, label_files, label_panels, label_suggest, labeling
+from dashboard import (
+    cache,
+    label_canvas,
+    label_files,
+    label_keys,
+    label_panels,
+    label_suggest,
+    labeling,
+    sidebar,
+)
 from dashboard.safe_text import literal
 from db import store
 from engine.config import db_url
@@ -19,70 +31,67 @@ if record is None:
         "Pick an imported dataset in the sidebar; built-in sets come labeled. Add one on the Datasets page."
     )
     st.stop()
+if sidebar.needs_name():
+    st.info(
+        "Type your name under **Your name** in the sidebar to start labeling: every label records who set it.",
+        icon=":material/badge:",
+    )
+    st.stop()
 root = str(record.root)
 
-label_files.add_images_panel(name, url)
-
-c1, c2, c3, c4 = st.columns([3, 2, 4, 4])
+prev_col, position_col, next_col, filters_col = st.columns([1.3, 4, 1, 1.4], vertical_alignment="bottom")
 changed = label_panels.filters_changed
-split = c1.radio("Images", list(labeling.SPLITS), horizontal=True, key="label_split", on_change=changed)
-only_unlabeled = c2.toggle("Only unlabeled", key="label_only_unlabeled", on_change=changed)
-order = c3.selectbox(
-    "Order",
-    list(labeling.ORDERS),
-    key="label_order",
-    help="Suggest next uses the latest finished run of each method",
-    on_change=changed,
-)
-scores = cache.method_scores(name, url) if labeling.ORDERS[order] else {}
-queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, url)
-names = [s.relpath for s in queue]
-c4.selectbox(
-    "Jump to",
-    names,
-    index=None,
-    key="label_jump",
-    on_change=label_panels.jump,
-    args=(names,),
-    placeholder="Type a file name",
-    help="The images these filters leave in, by file name",
-)
-run_ids = label_suggest.latest_run_ids(name, record.id, url) if labeling.ORDERS[order] else {}
-if labeling.ORDERS[order] and not scores:
-    st.info(
-        "No finished runs on this dataset yet, so there is nothing to suggest from; showing file order. "
-        "Train a method on the Train page to get suggestions."
+with filters_col.popover("Filters", icon=":material/filter_list:", width="stretch"):
+    split = st.radio("Images", list(labeling.SPLITS), horizontal=True, key="label_split", on_change=changed)
+    only_unlabeled = st.toggle("Only unlabeled", key="label_only_unlabeled", on_change=changed)
+    order = st.selectbox(
+        "Order",
+        list(labeling.ORDERS),
+        key="label_order",
+        help="Suggest next uses the latest finished run of each method",
+        on_change=changed,
     )
-elif labeling.ORDERS[order]:
-    label_suggest.unscored_panel(queue, suggestions, name, run_ids, url)
+    scores = cache.method_scores(name, url) if labeling.ORDERS[order] else {}
+    queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, url)
+    names = [s.relpath for s in queue]
+    st.selectbox(
+        "Jump to",
+        names,
+        index=None,
+        key="label_jump",
+        on_change=label_panels.jump,
+        args=(names,),
+        placeholder="Type a file name",
+        help="The images these filters leave in, by file name",
+    )
 
 label_panels.same_queue((record.id, split, only_unlabeled, order))
+label_panels.restore_position(queue)
 index, state = labeling.shown_image(
     queue, st.session_state.get("label_index", 0), label_panels.pinned(record.id)
 )
 label_panels.pin(record.id, state)
+label_panels.remember_position(state)
+run_ids = label_suggest.latest_run_ids(name, record.id, url) if labeling.ORDERS[order] else {}
 if state is not None:
     st.session_state["label_index"] = index
     in_queue = index < len(queue) and queue[index].image_id == state.image_id
-    nav = st.columns([1, 3, 1])
-    nav[0].button(
+    prev_col.button(  # ← and → come from label_keys: Streamlit's shortcut would take them from the sliders
         "Previous",
         key="prev",
-        shortcut="Left",
-        icon=":material/arrow_back:",
+        help="Key: ←",
         on_click=label_panels.move,
         args=(-1, len(queue)),
         width="stretch",
     )
     position = f"Image {index + 1} of {len(queue)}" if in_queue else "Labeled meanwhile, out of this filter"
-    nav[1].progress(
+    position_col.progress(
         min(index + 1, len(queue)) / max(len(queue), 1), text=f"{position}: {literal(state.relpath)}"
     )
-    nav[2].button(
+    next_col.button(
         "Next",
         key="next",
-        shortcut="Right",
-        icon=":material/arrow_forward:",
+        help="Key: →",
         on_click=label_panels.move,
         args=(1, len(queue)),
         width="stretch",
@@ -102,26 +111,37 @@ if state is not None:
         with left:
             label_canvas.draw(state, pixels, mask_of(state.mask_relpath))
         with right:
+            label_panels.conflict_panel(state, root, url, pixels, mask_of)
             who = (
                 f" by {literal(state.labeled_by)} at {state.labeled_at:%Y-%m-%d %H:%M} UTC"
                 if state.labeled_by
                 else ""
             )
             st.markdown(f"**Now:** {literal(state.text)} · version {state.version}{who}")
+            label_panels.label_buttons(state, root, (height, width), not only_unlabeled, url, record.id)
+            label_panels.show_message()
+            label_panels.changed_meanwhile(state, url)
+            label_canvas.tools()
             if (hint := suggestions.get(state.relpath)) and hint.methods:
                 st.markdown(
                     f"**Methods:** mean normalised score {hint.mean:.2f}, spread {hint.spread:.2f} over {hint.methods} method(s)"
                 )
             if scores:
                 label_suggest.reason(state, suggestions, scores, run_ids, order)
-            label_panels.show_message()
-            label_panels.changed_meanwhile(state, url)
-            label_panels.conflict_panel(state, root, url, pixels, mask_of)
-            label_panels.label_buttons(state, root, (height, width), not only_unlabeled, url, record.id)
             label_panels.history(state.image_id, url)
 else:
-    st.info("No images match these filters.")
+    position_col.info("No images match these filters.")
     label_panels.show_message()
 
+if labeling.ORDERS[order] and not scores:
+    st.info(
+        "No finished runs on this dataset yet, so there is nothing to suggest from; showing file order. "
+        "Train a method on the Train page to get suggestions."
+    )
+elif labeling.ORDERS[order]:
+    label_suggest.unscored_panel(queue, suggestions, name, run_ids, url)
+
 st.divider()
+label_files.add_images_panel(name, url)
 label_files.export_panel(record.name, url)
+label_keys.listen()

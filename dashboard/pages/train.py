@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from dashboard import cache, params_form, train_estimates, train_panels
+from dashboard import auth, cache, params_form, train_estimates, train_panels
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from db import labels, store
@@ -81,7 +81,7 @@ with st.form("enqueue"):
         f"Enqueue {len(methods) * max(len(seeds), 1)} job(s)", type="primary", icon=":material/play_arrow:"
     )
 
-if submitted:
+if submitted and auth.require("train"):
     if not methods:
         st.warning("Choose at least one method.")
     configs, errors = [], [seeds_error] if seeds_error else []

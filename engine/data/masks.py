@@ -15,15 +15,16 @@ from engine.data.types import NORMAL, DatasetError
 
 DRAW_COLOR = "#ff0000"  # strokes in this colour add to the mask
 ERASE_COLOR = "#0000ff"  # strokes in this colour remove from it
-DEFECT_PATTERN = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63}")
+DEFECT_PATTERN = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_. \-]{0,63}")
 
 
 def check_defect_type(name: str) -> str:
-    """A defect type usable as a folder name: 1-64 letters, digits, '_', '-', '.', not starting with '.'."""
-    name = (name or "").strip()
+    """A defect type usable as a folder name: 1-64 letters, digits, spaces, '_', '-', '.', not starting with '.'
+    (spaces around it are dropped, runs of them inside become one: 'dark  area ' is 'dark area')."""
+    name = " ".join((name or "").split())
     if not DEFECT_PATTERN.fullmatch(name):
         raise DatasetError(
-            f"bad defect type {name!r}: use 1-64 letters, digits, '_', '-' or '.', not starting with '.'"
+            f"bad defect type {name!r}: use 1-64 letters, digits, spaces, '_', '-' or '.', not starting with '.'"
         )
     if name == NORMAL:
         raise DatasetError(f"defect type {NORMAL!r} means normal; pick another name for a defect")

@@ -155,3 +155,48 @@ def test_messages_for_people_drop_paths_and_class_names():
     assert for_people(text) == "no images directly inside the upload; add some"
     kept = "cannot decode image train/good/a.png: epoch 2/10; layout <root>/train/good/*.png"
     assert for_people(kept) == kept
+
+
+def test_after_an_import_the_form_starts_empty_for_the_next_upload(fresh_env, app):
+    at = _upload(app(PAGE), "line-5", [("line 5.zip", make_flat_zip(n=3), "application/zip")])
+    assert "Imported 3 images into **line-5**" in at.success[0].value
+    # a kept file would be uploaded again beside the next one: "not 1 zip(s) with 1 other file(s)"
+    assert not at.file_uploader[0].value and at.text_input[0].value == ""
+    at = _upload(at, "line-6", [("line 6.zip", make_flat_zip(n=4, seed=2), "application/zip")])
+    assert not at.exception and not at.error
+    assert "Imported 4 images into **line-6**" in at.success[0].value
+
+
+def test_a_text_file_in_a_zip_is_named_among_the_skipped(fresh_env, app):
+    zipped = make_flat_zip(n=3, extra={"notes.txt": b"line 3, camera 2", "__MACOSX/._img_00.png": b"x"})
+    at = _upload(app(PAGE), "line-7", [("line 7.zip", zipped, "application/zip")])
+    assert not at.exception
+    assert "1 file(s) skipped" in at.warning[0].value
+    skipped = at.dataframe[2].value
+    assert list(skipped["file"]) == ["notes.txt"]
+    assert skipped["reason"][0].startswith("not an image (.txt); only .bmp, ")
+
+
+def test_runs_count_as_numbers_for_built_in_sets_too(fresh_env, app):
+    from db import store
+
+    for dataset in ("mnist:3", "mnist:3", "mnist"):
+        store.create_run(dataset_name=dataset, method="vae", preset="smoke", params={}, seed=0, image_size=28)
+    table = app(PAGE).dataframe[0].value.set_index("dataset")
+    assert table.loc["mnist", "runs"] == 3 and table.loc["mnist-noisy", "runs"] == 0  # never None
+    assert table["runs"].notna().all()
+
+
+def test_the_staging_folder_of_a_killed_upload_is_removed(fresh_env):
+    from engine.data.leftovers import UPLOAD_PREFIX, owned, tidy_data_dir
+
+    data = Path(fresh_env["WORKBENCH_DATA_DIR"])
+    killed, running = data / f"{UPLOAD_PREFIX}killed", data / f"{UPLOAD_PREFIX}running"
+    for folder in (killed, running):
+        (folder / "images").mkdir(parents=True)
+    (killed / ".owner").write_text("host:123\n")  # marked by a server that has died: no lock held
+    with owned(running):  # an upload being imported right now
+        said = tidy_data_dir(data)
+        assert running.is_dir()
+    assert not killed.exists()
+    assert said == [f"removed 1 staging folder(s) of killed imports: {killed.name}"]

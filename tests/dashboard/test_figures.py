@@ -3,7 +3,8 @@ import pytest
 
 from dashboard import embedding_figures, figures
 from dashboard.projection import EmbeddingMap
-from dashboard.results import RunInfo, confusion_at
+from dashboard.results import RunInfo
+from dashboard.thresholds import confusion_at
 
 
 def make_run(
@@ -65,7 +66,7 @@ def test_confusion_figure_shows_counts_in_truth_by_call_layout():
     confusion = confusion_at(labels, scores, 0.5)
     fig = figures.confusion_figure(confusion, "vae #1")
     assert np.array(fig.data[0].z).tolist() == [[2, 1], [1, 1]]
-    assert fig.layout.title.text == "vae #1 at 0.50"
+    assert fig.layout.title.text == "vae #1 at 0.500"  # the threshold as it is counted, to 0.001
     assert fig.data[0].text[0][1] == "FP<br>1" and fig.data[0].text[1][1] == "TP<br>1"
 
 

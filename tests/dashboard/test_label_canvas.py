@@ -32,9 +32,9 @@ def _shown(at) -> str:
 
 
 def _canvas(at) -> dict:
-    """The arguments the page sent to the drawing canvas."""
-    (canvas,) = at.main.get("bidi_component")
-    args = json.loads(canvas.proto.json)
+    """The arguments the page sent to the drawing canvas (its other component listens to the keys)."""
+    sent = [json.loads(c.proto.json) for c in at.main.get("bidi_component")]
+    (args,) = [a for a in sent if "canvasWidth" in a]
     return args
 
 

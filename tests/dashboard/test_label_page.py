@@ -1,13 +1,14 @@
+import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dashboard import labeling
+from dashboard import label_canvas, label_panels, labeling
 from dashboard.label_panels import NEW_TYPE
 from db import labels, store
-from engine.data import import_dataset
+from engine.data import DatasetError, import_dataset
 from engine.data.masks import DRAW_COLOR, load_mask
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 
@@ -125,12 +126,14 @@ def test_suggest_next_orders_by_disagreement(dashboard_env, app):
 def test_add_images_then_export(toy, app, tmp_path):
     at = app(PAGE, dataset="toy", user="ann")
     new = png_bytes(normal_image(np.random.default_rng(9), 32, 3))
-    at.file_uploader(key="label_upload").set_value(
+    at.file_uploader(key="label_upload_0").set_value(
         [("new one.png", new, "image/png"), ("x.png", b"junk", "image/png")]
     )
     at.run()
     at.button(key="add_images").click().run()
     assert "Added 1 image(s) to toy; skipped 1" in at.success[0].value
+    at.run()
+    assert not at.file_uploader[0].value  # the next addition starts empty, not with these files again
     at.toggle(key="label_only_unlabeled").set_value(True).run()
     assert "Image 1 of 1" in _shown(at) and "test/unlabeled/new_one.png" in _shown(at)
 
@@ -203,3 +206,95 @@ def test_an_export_that_cannot_be_written_is_one_sentence(toy, app):
     assert [e.value for e in at.error] == [
         "The export zip of toy could not be written (the server log has the details)."
     ]
+
+
+def test_a_defect_type_with_spaces_is_saved(toy, app):
+    at = app(PAGE, dataset="toy", user="ann")
+    image = labels.images_to_label(toy.id)[0]
+    at.selectbox(key="defect_choice").select(NEW_TYPE).run()
+    at.text_input(key="defect_new").input(" dark  area ").run()
+    at.session_state["label_strokes"] = (image.image_id, _strokes((slice(0, 100), slice(0, 100))))
+    at.button(key="label_anomalous").click().run()
+    assert not at.exception and not at.error
+    state = labels.label_state(image.image_id)
+    assert (state.label, state.defect_type) == (1, "dark area")
+    assert state.mask_relpath.startswith("ground_truth/dark area/")
+    assert load_mask(toy.root, state.mask_relpath, 32, 32)[:4, :4].all()
+    with pytest.raises(DatasetError, match="not starting with '.'"):
+        labeling.prepare(toy.root, image, 1, "../dark area", None, (32, 32))
+
+
+def test_a_page_opened_without_a_name_asks_for_one_before_labeling(toy, app):
+    at = app(PAGE, dataset="toy", user="")
+    assert not at.exception
+    assert "Type your name" in at.info[0].value
+    assert not [b for b in at.button if b.key == "label_normal"]  # nothing to label "anonymous" with
+    at.session_state["user"] = "ann"
+    at.run()
+    at.button(key="label_normal").click().run()
+    first = labels.images_to_label(toy.id)[0]
+    assert labels.label_state(first.image_id).labeled_by == "ann"
+
+
+def test_the_url_keeps_the_image_shown_so_a_reload_comes_back_to_it(toy, app):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import PROJECT
+
+    at = app(PAGE, dataset="toy", user="ann")
+    at.button(key="next").click().run()
+    at.button(key="next").click().run()
+    assert "Image 3 of 6: test/good/002.png" in _shown(at)
+    assert at.query_params["image"] == "test/good/002.png"
+
+    reloaded = AppTest.from_file(str(PROJECT / PAGE), default_timeout=60)  # a new session on that URL
+    reloaded.session_state["user"], reloaded.session_state["dataset"] = "ann", "toy"
+    reloaded.query_params["image"] = "test/good/002.png"
+    reloaded.run()
+    assert not reloaded.exception
+    assert "Image 3 of 6: test/good/002.png" in _shown(reloaded)
+    reloaded.button(key="next").click().run()  # and goes on from there
+    assert "Image 4 of 6" in _shown(reloaded)
+
+
+def test_a_key_pressed_before_the_next_image_shows_saves_nothing(toy):
+    first, second = labels.images_to_label(toy.id)[:2]
+    assert labeling.early_press(first, second, None)  # the page shows the next image already
+    assert labeling.early_press(first, None, (first.image_id, first.version))  # this session just saved it
+    assert not labeling.early_press(first, first, None)
+    assert not labeling.early_press(first, None, (first.image_id, first.version - 1))
+
+
+def test_a_press_for_an_image_no_longer_shown_says_so_and_saves_nothing(toy, app):
+    at = app(PAGE, dataset="toy", user="ann")
+    first, second = labels.images_to_label(toy.id)[:2]
+    at.session_state["label_pinned"] = (toy.id, second)  # the next image is up; the press was for the first
+    at.button(key="label_normal").click().run()
+    assert not at.exception
+    assert label_panels.EARLY_PRESS in [i.value for i in at.info]
+    assert (
+        labels.label_state(first.image_id).version == 0 and labels.label_state(second.image_id).version == 0
+    )
+
+
+def test_a_zoom_change_keeps_the_strokes_scaled_to_the_new_canvas(toy, app):
+    at = app(PAGE, dataset="toy", user="ann")
+    kept = at.session_state[label_canvas.DRAWING]
+    stroke = {"type": "Path", "left": 40.0, "top": 60.0, "scaleX": 1.0, "scaleY": 1.0, "path": [["M", 0, 0]]}
+    # what the canvas sends after one stroke at zoom 1
+    at.session_state[label_canvas.DRAWING] = {**kept, "latest": {"objects": [stroke]}, "latest_zoom": 1.0}
+    at.select_slider(key="label_zoom").set_value(2.0).run()
+    assert not at.exception
+    initial = at.session_state[label_canvas.DRAWING]["initial"]
+    assert initial["objects"][0] | {"path": None} == stroke | {
+        "left": 80.0,
+        "top": 120.0,
+        "scaleX": 2.0,
+        "scaleY": 2.0,
+        "path": None,
+    }
+    assert at.session_state[label_canvas.DRAWING]["key"] == kept["key"]  # the same canvas, not a new one
+    sent = [json.loads(c.proto.json) for c in at.main.get("bidi_component")]
+    (canvas,) = [a for a in sent if "canvasWidth" in a]
+    assert canvas["canvasWidth"] == 2 * label_canvas.CANVAS_WIDTH
+    assert canvas["initialDrawing"]["objects"][0]["left"] == 80.0  # the canvas redraws the stroke, scaled

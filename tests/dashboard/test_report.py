@@ -83,7 +83,7 @@ def test_empty_sections_say_so():
 
 def test_report_holds_test_sets_notes_thresholds_maps_and_threads():
     from dashboard.report import RunCounts, ThresholdRow
-    from dashboard.results import Confusion
+    from dashboard.thresholds import Confusion
 
     reply = ReportComment(
         "bob", datetime(2026, 1, 2, 4, 0), "test/a.png", "glare", 1, datetime(2026, 1, 2, 4, 30)

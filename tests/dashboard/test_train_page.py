@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from datetime import datetime
 
@@ -64,8 +65,23 @@ def test_progress_text():
         None,
         None,
     )
-    assert train_panels.progress_text(view) == "#3 vae on toy (cpu): fit, epoch 2/10, loss 0.01234, ETA 0:42"
+    # the job says which run it became: the number Compare, Inspect and Review show
+    assert (
+        train_panels.progress_text(view)
+        == "job #3 → run #7 · vae on toy (cpu): fit, epoch 2/10, loss 0.01234, ETA 0:42"
+    )
     assert train_panels.duration(3723) == "1:02:03"
+    # a feature method shows the images of its pass, and no "loss" (it has none; it logs a fit statistic)
+    padim = dataclasses.replace(view, method="padim", phase="fit 120/250 images", epoch=None, epochs=None)
+    assert (
+        train_panels.progress_text(padim)
+        == "job #3 → run #7 · padim on toy (cpu): fit 120/250 images, ETA 0:42"
+    )
+    queued = dataclasses.replace(view, status="QUEUED", run_id=None, retry_of=2)
+    assert (
+        train_panels.progress_text(queued)
+        == "job #3 · vae on toy (cpu): waiting for the worker (retry of job #2)"
+    )
 
 
 def test_enqueue_two_methods_with_labeled_anomalies_and_watch_them_finish(toy, app, launches):
@@ -111,7 +127,7 @@ def test_queue_shows_progress_cancel_and_failures(fresh_env, app, launches):
 
     at = app(PAGE)
     assert not at.exception
-    assert "#2 vae on mnist (smoke): waiting for the worker" in at.main.get("progress")[0].proto.text
+    assert "job #2 · vae on mnist (smoke): waiting for the worker" in at.main.get("progress")[0].proto.text
     assert f"Job #{failing} (vae on no-such-dataset) failed" in at.error[0].value
     assert "unknown dataset 'no-such-dataset'" in at.error[0].value
     assert launches  # a queued job and no worker: the panel starts one

@@ -119,3 +119,35 @@ def test_retry_queues_the_same_config_of_a_failed_or_cancelled_job(fresh_env, ap
     at.button(key=f"retry-{cancelled_id}").click().run()
     assert jobs.list_jobs()[0].config == RunConfig("mnist", "autoencoder", "smoke", seed=3)
     assert len(jobs.list_jobs(statuses=("QUEUED",))) == 2
+
+
+def test_a_retried_job_loses_its_banner_and_a_stale_retry_button_queues_nothing(fresh_env, app, launches):
+    cancelled_id = jobs.enqueue(RunConfig("mnist", "autoencoder", "smoke", seed=3))
+    jobs.cancel(cancelled_id)
+    mine, theirs = app(PAGE), app(PAGE)  # two people with the Train page open, both showing the banner
+    banner = f"Job #{cancelled_id} (autoencoder on mnist) was cancelled."
+    assert banner in mine.info[0].value and banner in theirs.info[0].value
+
+    mine.button(key=f"retry-{cancelled_id}").click().run()
+    assert not mine.exception
+    (retry,) = jobs.list_jobs(statuses=("QUEUED",))
+    assert retry.retry_of == cancelled_id
+    assert f"Job #{cancelled_id} queued again as job #{retry.id}." in mine.success[0].value
+    assert not [i for i in mine.info if banner in i.value]  # the retry shows in the queue instead
+    assert f"(retry of job #{cancelled_id})" in mine.main.get("progress")[0].proto.text
+
+    theirs.button(key=f"retry-{cancelled_id}").click().run()  # drawn before the retry: a stale button
+    assert not theirs.exception
+    assert len(jobs.list_jobs()) == 2  # the cancelled job and its one retry
+    assert (
+        f"Retry of job #{cancelled_id}: job #{cancelled_id} was retried already as job #{retry.id}, which is queued"
+        in theirs.error[0].value
+    )
+
+    from db import jobs as db_jobs
+
+    db_jobs.finish_job(retry.id, "DONE")  # the retry ran meanwhile: retrying the cancelled job stays refused
+    with pytest.raises(db_jobs.NotRetriable, match=f"as job #{retry.id}, which is done"):
+        jobs.retry(cancelled_id)
+    with pytest.raises(db_jobs.NotRetriable, match="is done; only failed or cancelled jobs are retried"):
+        jobs.retry(retry.id)

@@ -135,7 +135,9 @@ def test_a_save_under_only_unlabeled_after_the_other_saved_shows_the_conflict(
 ):
     ann, bob = people
     for app in people:
+        app.page.get_by_role("button", name="Filters").click()  # the filters live in a popover
         app.act(app.page.get_by_text("Only unlabeled", exact=True).click, "the Only unlabeled toggle")
+        app.page.keyboard.press("Escape")
         expect(_position(app.page)).to_contain_text(f"Image 1 of 3: {UNLABELED[0]}")
     ann.act(_button(ann.page, "Normal").click, "ann's Normal")
     expect(ann.page.get_by_test_id("stAlertContentSuccess")).to_contain_text(f"Saved {UNLABELED[0]}: normal")
