@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard import thresholds
+from engine.methods.components.weights import shown_origin
 
 DEFAULT_THRESHOLD = 0.5  # normalised score of the highest normal training score
 THRESHOLD_DIGITS = (
@@ -113,7 +114,7 @@ def run_info(run: Any) -> RunInfo:
         auroc_per_defect_type={
             str(k): float(v) for k, v in (metrics.get("auroc_per_defect_type") or {}).items()
         },
-        notes=run.notes,
+        notes=shown_origin(run.notes) if run.notes else run.notes,  # wheels by name, never server paths
         mlflow_run_id=run.mlflow_run_id,
         n_test=metrics.get("n_test"),
         n_per_defect_type={str(k): int(v) for k, v in (metrics.get("n_per_defect_type") or {}).items()},

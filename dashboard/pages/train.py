@@ -20,8 +20,12 @@ SIZES = ["dataset default", 32, 64, 128, 256]
 PRESET_HELP = "smoke: seconds (tests); cpu: minutes on a laptop; paper: the paper's settings (GPU)"
 
 url = db_url()
-executor = cache.executor(url)
 st.title("Train")
+try:
+    executor = cache.executor(url)
+except ValueError as exc:  # e.g. WORKBENCH_EXECUTOR=ray without RAY_ADDRESS: one sentence says what to start
+    st.error(str(exc))
+    st.stop()
 
 
 @st.fragment(run_every=2)

@@ -184,3 +184,11 @@ def test_seeds_that_are_not_numbers_queue_nothing(toy, app, launches):
     at.form_submit_button[0].click().run()
     assert "is not a list of whole numbers" in at.error[0].value
     assert jobs.list_jobs() == []
+
+
+def test_a_ray_executor_without_a_cluster_is_one_sentence_on_the_page(fresh_env, app, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_EXECUTOR", "ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    at = app(PAGE)
+    assert not at.exception
+    assert len(at.error) == 1 and "ray start --head" in at.error[0].value and "RAY_ADDRESS" in at.error[0].value
