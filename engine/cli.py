@@ -1,9 +1,10 @@
-"""`python -m engine`: methods, datasets, import, runs, train, sweep, ensemble, migrate, worker, bench."""
+"""`python -m engine`: methods, datasets, import, runs, train, predict, sweep, ensemble, migrate, worker, bench."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -154,15 +155,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     seeds = [int(s) for s in _csv(args.seeds)]
     configs = sweep.grid(_csv(args.datasets), _csv(args.methods), _csv(args.presets), seeds, user=args.user)
+    executor = executor_from_config(kind=args.executor)  # a refused executor queues nothing
     ids = sweep.enqueue_sweep(configs)
     print(f"queued {len(ids)} jobs: #{ids[0]}..#{ids[-1]}" if ids else "nothing to queue")
-    executor = executor_from_config(kind=args.executor)
-    executor.ensure_running()
-    if not ids:
-        return 0
-    if not args.wait and type(executor).__name__ == "RayExecutor":
-        print("waiting: Ray ends a command's tasks when the command exits", file=sys.stderr)
-    elif not args.wait:
+    executor.ensure_running()  # a worker or Ray dispatcher of its own: the jobs outlive this command
+    if not ids or not args.wait:
         return 0
 
     def show(statuses: dict[int, str]) -> None:
@@ -219,11 +216,20 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     print(f"results store: {schema.describe(config.db_url())} at schema revision {revision}")
     print("\n".join([f"data directory: {config.data_dir()}", *(f"  {line}" for line in tidy_data_dir())]))
     mlflow_store.client().search_experiments(max_results=1)
-    print(f"MLflow store: {config.mlflow_uri()} ready")
+    print(f"MLflow store: {mlflow_store.public_uri(config.mlflow_uri())} ready")  # never its password
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from engine.executors import EXECUTORS
+
+    kind = args.executor or os.environ.get("WORKBENCH_EXECUTOR", "local")
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown WORKBENCH_EXECUTOR {kind!r}; choose from {list(EXECUTORS)}")
+    if kind == "ray":
+        from engine.executors.ray_dispatch import run_dispatcher
+
+        return run_dispatcher(once=args.once, poll_seconds=args.poll)
     from engine import jobs
 
     return jobs.run_worker(once=args.once, poll_seconds=args.poll)
@@ -233,6 +239,73 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from engine import bench
 
     return bench.main(args.suite, args.rest)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine import predict
+    from engine.batch_images import list_sources, read_sources
+    from engine.saved_model import load_saved_model
+
+    if bool(args.paths) == bool(args.dataset):
+        raise ValueError("give image files, a folder or a .zip to score, or --dataset NAME (one of the two)")
+    out = Path(args.out) if args.out else predict.default_out(args.run)
+    predict.check_out(out)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # this command shows its own bar
+    # an empty batch is refused before the model loads
+    sources = list_sources([Path(p) for p in args.paths]) if args.paths else None
+    model = load_saved_model(args.run)
+    if sources is None:
+        items, total = predict.dataset_items(model, args.dataset)
+    else:
+        items, total = read_sources(sources), len(sources)
+    with tqdm(total=total, desc=f"run {args.run} ({model.method_key})", unit="image", file=sys.stderr) as bar:
+        summary = predict.score_items(model, items, out, on_done=bar.update)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        print(
+            f"scored {summary.n_scored} images with run {args.run} ({summary.n_anomalous} anomalous at threshold "
+            f"{summary.threshold:.4g}), {summary.n_failed} could not be read; results in {summary.out}"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.model_export.run_export import export_run
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    report = export_run(args.run, args.format, Path(args.out), dataset=args.dataset)
+    c = report.check
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(f"exported run {args.run} ({report.method}) as {args.format}: {', '.join(report.files)}")
+        print(
+            f"  checked on {c.images} test images: largest score difference {c.max_score_difference:.2g} "
+            f"(relative {c.max_relative_difference:.2g}), image AUROC {_fmt(c.auroc_exported)} (PyTorch "
+            f"{_fmt(c.auroc_pytorch)})"
+        )
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from engine import users
+
+    return users.run(args)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from engine.registry import CHAMPION, register_run
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    done = register_run(args.run, args.user)
+    print(
+        f"run {done.run_id} registered as {done.name} version {done.version} (alias {CHAMPION}) by {done.by}; "
+        f"{done.auroc}. Serve it with: mlflow models serve -m models:/{done.name}@{CHAMPION} --env-manager local"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train, evaluate and record one method on one dataset")
     p.add_argument("--dataset", required=True, help="built-in name, imported name or MVTec category folder")
     p.add_argument("--method", required=True)
-    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper", "native"])
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a method parameter"
     )
@@ -293,15 +366,47 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="create or upgrade the results store and the MLflow store")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("worker", help="run queued jobs from the results store")
+    p = sub.add_parser("worker", help="run queued jobs from the results store (or dispatch them to Ray)")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
     p.add_argument("--poll", type=float, default=1.0)
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default=None,
+        help="local: run the jobs here; ray: the dispatcher that runs each as a task on RAY_ADDRESS "
+        "(default: WORKBENCH_EXECUTOR, else local)",
+    )
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("predict", help="score images with a finished run: a CSV and anomaly maps")
+    p.add_argument("--run", type=int, required=True, help="the run number (see `runs`)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image files, folders or .zip archives")
+    p.add_argument("--dataset", help="instead of PATH: this dataset's test images (and unlabeled ones)")
+    p.add_argument("--out", help="a new folder for predictions.csv and maps/ (default predictions-run<ID>)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a finished run as an ONNX or OpenVINO graph, checked first")
+    p.add_argument("--run", type=int, required=True, help="the run number (see `runs`)")
+    p.add_argument("--format", default="onnx", help="onnx (default) or openvino")
+    p.add_argument("--out", required=True, help="the file to write: .onnx, or .xml for openvino")
+    p.add_argument("--dataset", help="the test images to check it on (default: the run's dataset)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("register", help="register a finished run in MLflow's Model Registry as champion")
+    p.add_argument("--run", type=int, required=True, help="the run number (see `runs`)")
+    p.add_argument("--user", default="", help="recorded as who registered it (default: the login name)")
+    p.set_defaults(func=cmd_register)
 
     p = sub.add_parser("bench", help="run a benchmark suite")
     p.add_argument("suite")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
+
+    from engine.users import add_parser as add_users_parser  # the dashboard's accounts
+
+    add_users_parser(sub, cmd_users)
     return parser
 
 

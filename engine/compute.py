@@ -1,7 +1,9 @@
 """The pure part of a run: load the dataset, fit the method, predict the test split, evaluate.
 
 `compute(config) -> RunOutcome` writes to neither store (it only reads the dataset), so a benchmark, a test
-or a remote task can call it and hand the outcome to `engine.run.record`."""
+or a remote task can call it and hand the outcome to `engine.run.record`. The splits stream from their files
+batch by batch; what stays in memory is the model, a batch, and the test split's maps and masks (at each
+image's own size at the native preset, where every method works on tiles)."""
 
 from __future__ import annotations
 
@@ -19,16 +21,47 @@ import torch
 
 from engine import metrics as M
 from engine.config import pick_device
-from engine.data import LoadedDataset, load_dataset, make_loader
+from engine.data import load_dataset, make_loader
 from engine.methods import EpochLog, Prediction
+from engine.methods.params import make_tiling
 from engine.model_file import model_file
 from engine.resources import PeakMemory
 from engine.run_figures import heatmaps_png, roc_png
-from engine.runconfig import Progress, RunCancelled, RunConfig, batch_size, preflight
+from engine.run_inputs import (  # noqa: F401 - split_labeled re-exported for engine.run
+    as_arrays,
+    images_per_batch,
+    padded,
+    split_labeled,
+    train_sample,
+)
+from engine.runconfig import Progress, RunCancelled, RunConfig, batch_size, preflight, run_image_size
 from engine.tracking import MAX_TRAIN_EMBEDDINGS, RunArrays
 
-MAX_TRAIN_SCORED = 128  # training images scored after fit (for normalisation and the t-SNE view)
 MIN_BATCHES_PER_EPOCH = 8  # `cpu` preset: an epoch over a tiny training set passes over it several times
+
+
+class FitPace:
+    """The run's progress while it fits (0.05 to 0.85): epochs done, plus the share of the pass under way that
+    `fit_images` reports batch by batch; never going back, and at most every REPORT_SECONDS within a pass."""
+
+    START, END, REPORT_SECONDS = 0.05, 0.85, 1.0
+
+    def __init__(self, epochs: int) -> None:
+        self.epoch, self.epochs, self.shown, self.at = 0, max(epochs, 1), self.START, float("-inf")
+
+    def epoch_done(self, epoch: int, epochs: int) -> float:
+        self.epoch, self.epochs = epoch, max(epochs, 1)
+        self.shown = max(self.shown, self.START + (self.END - self.START) * min(epoch / self.epochs, 1.0))
+        return self.shown
+
+    def images_done(self, done: int, total: int, now: float) -> float | None:
+        """The fraction to report after `done` of `total` images of a pass, or None to skip this batch."""
+        if done < total and now - self.at < self.REPORT_SECONDS:
+            return None
+        self.at = now
+        share = min((self.epoch + done / total) / self.epochs, 1.0)
+        self.shown = max(self.shown, self.START + (self.END - self.START) * share)
+        return self.shown
 
 
 @dataclass(frozen=True)
@@ -62,32 +95,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def split_labeled(data: LoadedDataset, config: RunConfig) -> tuple[torch.Tensor | None, np.ndarray]:
-    """Labeled anomalies for fit() and a boolean mask of test images kept for evaluation."""
-    names = data.test.names
-    keep = np.ones(len(names), dtype=bool)
-    chosen: list[int] = []
-    if config.labeled_anomalies:
-        index = {n: i for i, n in enumerate(names)}
-        missing = [n for n in config.labeled_anomalies if n not in index]
-        if missing:
-            raise ValueError(f"labeled anomalies not in the test split of {data.name!r}: {missing[:5]}")
-        chosen = [index[n] for n in config.labeled_anomalies]
-        bad = [names[i] for i in chosen if int(data.test.labels[i]) != 1]
-        if bad:
-            raise ValueError(f"labeled anomalies must be labeled anomalous; these are normal: {bad[:5]}")
-    elif config.n_labeled_anomalies > 0:
-        anomalous = np.flatnonzero(data.test.labels.numpy() == 1)
-        rng = np.random.default_rng(config.seed)
-        chosen = sorted(
-            rng.choice(anomalous, size=min(config.n_labeled_anomalies, len(anomalous)), replace=False)
-        )
-    if not chosen:
-        return None, keep
-    keep[chosen] = False
-    return data.test.images[chosen], keep
-
-
 def epoch_repeats(params: Any, preset: str, n_train: int) -> int:
     """Passes over the training set per epoch: 1, except at the `cpu` preset for methods trained in epochs,
     where a set too small for MIN_BATCHES_PER_EPOCH batches is repeated (32 images would give a few dozen
@@ -96,14 +103,6 @@ def epoch_repeats(params: Any, preset: str, n_train: int) -> int:
         return 1
     batches = -(-n_train // max(1, min(batch_size(params), n_train)))  # ceil
     return max(1, MIN_BATCHES_PER_EPOCH // batches)  # whole passes only: 7 batches stay 1 pass
-
-
-def _train_sample(data: LoadedDataset, seed: int) -> torch.Tensor:
-    n = len(data.train)
-    if n <= MAX_TRAIN_SCORED:
-        return data.train.images
-    idx = np.sort(np.random.default_rng(seed).choice(n, size=MAX_TRAIN_SCORED, replace=False))
-    return data.train.images[idx]
 
 
 def label_set(names: list[str], labels: np.ndarray, defect_types: list[str]) -> dict[str, Any]:
@@ -118,10 +117,10 @@ def evaluate(
     pred: Prediction,
     labels: np.ndarray,
     defect_types: list[str],
-    masks: np.ndarray | None,
+    masks: np.ndarray | list[np.ndarray] | None,
     train_scores: np.ndarray,
 ) -> dict[str, Any]:
-    """Image and pixel metrics of one run's test predictions."""
+    """Image and pixel metrics of one run's test predictions; pixel metrics at each mask's own resolution."""
     scores = pred.score.numpy()
     image = M.image_metrics(labels, scores, train_scores)
     result: dict[str, Any] = image.as_dict()
@@ -129,7 +128,7 @@ def evaluate(
     result["pixel_auroc"] = None
     result["pro"] = None
     if masks is not None:
-        maps = pred.anomaly_map.numpy()
+        maps = as_arrays(pred.anomaly_map)
         result["pixel_auroc"] = M.pixel_auroc(masks, maps)
         result["pro"] = M.pro_score(masks, maps)
     if image.image_auroc is not None:
@@ -167,16 +166,21 @@ def compute(
     every epoch with its losses; `should_stop` returning True ends the run with RunCancelled."""
     report = progress or (lambda p: None)
     method_cls, params = preflight(config, db_url)
+    tiling = make_tiling(method_cls, config.preset, dict(config.overrides))
     device = pick_device(config.device)
     report(Progress("load", 0.0))
-    data = load_dataset(config.dataset, image_size=config.image_size, seed=config.seed, db_url=db_url)
+    data = load_dataset(config.dataset, image_size=run_image_size(config), seed=config.seed, db_url=db_url)
     labeled, keep = split_labeled(data, config)
     seed_everything(config.seed)
     start = RunStart(
         dataset=data.name,
         image_size=data.image_size,
         device=device.name,
-        params={**dataclasses.asdict(params), "labeled_anomalies": int((~keep).sum())},
+        params={
+            **dataclasses.asdict(params),
+            **(tiling.as_params() if tiling.tile else {}),
+            "labeled_anomalies": int((~keep).sum()),
+        },
     )
     if on_start is not None:
         on_start(start)
@@ -186,41 +190,56 @@ def compute(
             raise RunCancelled("cancelled by the user")
 
     with PeakMemory() as memory:
-        method = method_cls(params, (data.channels, data.image_size, data.image_size), device, config.seed)
+        side = tiling.tile or data.image_size  # the square the method is built for
+        method = method_cls(params, (data.channels, side, side), device, config.seed)
+        method.use_tiles(tiling)
         notes = [f"labeled anomalies used for training: {int((~keep).sum())}"] if labeled is not None else []
+
+        pace = FitPace(int(getattr(params, "epochs", 1) or 1))
 
         def epoch_done(log: EpochLog) -> None:
             if on_epoch is not None:
                 on_epoch(log.epoch, log.losses)
-            fraction = 0.05 + 0.8 * log.epoch / max(log.epochs, 1)
-            report(Progress("fit", fraction, log.epoch, log.epochs, log.losses))
+            report(Progress("fit", pace.epoch_done(log.epoch, log.epochs), log.epoch, log.epochs, log.losses))
             stop_if_asked()
 
+        def images_done(done: int, total: int) -> None:  # a long pass (feature extraction) shows its images
+            fraction = pace.images_done(done, total, time.monotonic())
+            if fraction is not None:
+                report(Progress("fit", fraction, images=(done, total)))
+                stop_if_asked()
+
         batch = batch_size(params)
+        per_batch = images_per_batch(batch, tiling, data.train.sizes + data.test.sizes)
         repeats = epoch_repeats(params, config.preset, len(data.train))
         if repeats > 1:
             notes.append(f"each epoch passes {repeats} times over the {len(data.train)} training images")
-        train_loader = make_loader(data.train.images, batch, shuffle=True, seed=config.seed, repeats=repeats)
-        labeled_loader = make_loader(labeled, batch) if labeled is not None else None
+        if tiling.tile:
+            notes.append(
+                f"tiles of {tiling.tile} px, at most {tiling.stride} px apart (maps stitched per image)"
+            )
+        train_loader = make_loader(data.train, per_batch, shuffle=True, seed=config.seed, repeats=repeats)
+        labeled_loader = make_loader(labeled, per_batch) if labeled is not None else None
         report(Progress("fit", 0.05))
         began = time.perf_counter()
-        method.fit(train_loader, labeled_loader, epoch_done)
+        method.fit_images(train_loader, labeled_loader, epoch_done, images_done)
         fit_seconds = time.perf_counter() - began
 
         report(Progress("predict", 0.86))
-        test_images = data.test.images[torch.from_numpy(keep)]
+        test = data.test.subset(np.flatnonzero(keep))
         began = time.perf_counter()
-        pred = method.predict_loader(make_loader(test_images, batch)).check(test_images)
+        pred = method.predict_loader(make_loader(test, per_batch))
+        pred.check_shapes([(data.channels, h, w) for h, w in test.sizes])
         predict_seconds = time.perf_counter() - began
-        train_pred = method.predict_loader(
-            make_loader(_train_sample(data, config.seed), batch), training=True
-        )
+        sample = make_loader(train_sample(data, config.seed), per_batch)
+        train_pred = method.predict_loader(sample, training=True, maps=False)
         stop_if_asked()
 
-        labels = data.test.labels.numpy()[keep]
-        defect_types = [d for d, k in zip(data.test.defect_types, keep, strict=True) if k]
-        names = [n for n, k in zip(data.test.names, keep, strict=True) if k]
-        masks = data.test.masks.numpy()[keep] if data.test.masks is not None else None
+        labels, defect_types, names = test.labels.numpy(), test.defect_types, test.names
+        masks = None
+        if test.has_masks:
+            masks = [test.mask(i).numpy().astype(np.uint8) for i in range(len(test))]
+            masks = np.stack(masks) if len({m.shape for m in masks}) == 1 else masks
         train_scores = train_pred.score.numpy()
         if np.ptp(pred.score.numpy()) == 0:  # e.g. fine-tuned features collapsed to one point: AUROC 0.5
             notes.append(
@@ -230,6 +249,11 @@ def compute(
         result_metrics = evaluate(pred, labels, defect_types, masks, train_scores)
         result_metrics.update(label_set(names, labels, defect_types))
         centroid = method.centroid if method.centroid is not None else train_pred.embedding.mean(0)
+        maps = as_arrays(pred.anomaly_map)
+        if isinstance(maps, list):
+            notes.append(
+                "test images of several sizes: maps and masks padded to the largest (NaN / 0 outside)"
+            )
         arrays = RunArrays(
             names=names,
             labels=labels,
@@ -240,19 +264,21 @@ def compute(
             centroid=centroid.detach().float().cpu().numpy(),
             train_embeddings=train_pred.embedding.numpy()[:MAX_TRAIN_EMBEDDINGS],
             train_scores=train_scores,
-            anomaly_maps=pred.anomaly_map.numpy(),
-            reconstructions=None if pred.reconstruction is None else pred.reconstruction.numpy(),
-            attentions=None if pred.attention is None else pred.attention.numpy(),
-            masks=masks,
+            anomaly_maps=padded(maps, np.nan),
+            reconstructions=None
+            if pred.reconstruction is None
+            else padded(as_arrays(pred.reconstruction), 0.0),
+            attentions=None if pred.attention is None else padded(as_arrays(pred.attention), np.nan),
+            masks=padded(masks, 0.0),
         )
         timings = {
             "fit_seconds": fit_seconds,
             "predict_seconds": predict_seconds,
-            "images_per_second": len(test_images) / max(predict_seconds, 1e-9),
+            "images_per_second": len(test) / max(predict_seconds, 1e-9),
             "peak_memory_mb": memory.stop(),
         }
     title = f"{config.method} on {data.name}"
-    figures = {"roc.png": roc_png(result_metrics, title), "heatmaps.png": heatmaps_png(arrays, test_images)}
+    figures = {"roc.png": roc_png(result_metrics, title), "heatmaps.png": heatmaps_png(arrays, test)}
     return RunOutcome(
         config=config,
         start=start,

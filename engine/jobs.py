@@ -56,6 +56,16 @@ def enqueue(config: RunConfig, db_url: str | None = None) -> int:
     return db_jobs.add_job(config_to_json(config), kind="train", url=db_url)
 
 
+def retry(job_id: int, db_url: str | None = None) -> int:
+    """Queue a FAILED or CANCELLED job's configuration again, as a new job that records which job it retries;
+    ValueError (one sentence) when it was retried already, did not fail, or its configuration no longer passes."""
+    job = db_jobs.get_job(job_id, url=db_url)
+    if job is None:
+        raise ValueError(f"there is no job #{job_id}")
+    preflight(config_from_json(job.payload_json), db_url)
+    return db_jobs.add_job(job.payload_json, kind=job.kind, url=db_url, retry_of=job_id)
+
+
 def cancel(job_id: int, db_url: str | None = None) -> str:
     """Cancel a queued job, or ask a running one to stop after its current epoch; returns its status."""
     return db_jobs.request_cancel(job_id, url=db_url)
@@ -83,6 +93,7 @@ class JobView:
     started_at: datetime | None
     ended_at: datetime | None
     config: RunConfig | None
+    retry_of: int | None = None  # the failed or cancelled job this one retries
 
 
 def _view(job: Job) -> JobView:
@@ -109,6 +120,7 @@ def _view(job: Job) -> JobView:
         started_at=job.started_at,
         ended_at=job.ended_at,
         config=config,
+        retry_of=job.retry_of,
     )
 
 
@@ -158,7 +170,8 @@ def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) 
     start = time.monotonic()
 
     def on_progress(p: Progress) -> None:
-        fields: dict[str, Any] = {"progress": p.fraction, "message": p.phase}
+        phase = p.phase if p.images is None else f"{p.phase} {p.images[0]}/{p.images[1]} images"
+        fields: dict[str, Any] = {"progress": p.fraction, "message": phase}
         if p.epoch is not None:
             fields.update(epoch=p.epoch, epochs=p.epochs)
         if (loss := _main_loss(p.losses)) is not None:

@@ -1,8 +1,9 @@
-"""Evaluation metrics on arrays: image AUROC (with its bootstrap interval)/AP/ROC/best-F1, pixel AUROC, PRO, score
-normalisation."""
+"""Evaluation metrics on arrays: image AUROC (with its bootstrap interval)/AP/ROC/best-F1, pixel AUROC, PRO (at each
+mask's own resolution, so images of several sizes are scored as they are), score normalisation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -142,50 +143,81 @@ def auroc_per_defect_type(
     return result
 
 
-def pixel_auroc(masks: np.ndarray, maps: np.ndarray, max_pixels: int = 20_000_000) -> float | None:
-    """AUROC over all pixels of (N, H, W) ground-truth masks and anomaly maps; None without defect pixels.
+MapsLike = np.ndarray | Sequence[np.ndarray]  # (N, H, W), or one (H, W) per image of its own size
+
+
+def _pixels(masks: MapsLike, maps: MapsLike) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Masks (bool) and maps (float32) image by image, each pair of one shape (the mask's own resolution). A
+    map padded with NaN at the bottom and right (a run's artifact of images of several sizes) is cropped back to
+    its image, with its mask."""
+    masks_list = [np.asarray(m).astype(bool) for m in masks]
+    maps_list = [np.asarray(m, dtype=np.float32) for m in maps]
+    if len(masks_list) != len(maps_list):
+        raise ValueError(f"{len(masks_list)} masks but {len(maps_list)} maps")
+    for i, (mask, amap) in enumerate(zip(masks_list, maps_list, strict=True)):
+        if mask.shape != amap.shape or mask.ndim != 2:
+            raise ValueError(f"mask {i} {mask.shape} and map {amap.shape} must both be (H, W) of one size")
+        finite = np.isfinite(amap)
+        if not finite.all():
+            height, width = int(finite.any(axis=1).sum()), int(finite.any(axis=0).sum())
+            masks_list[i], maps_list[i] = mask[:height, :width], amap[:height, :width]
+            if not np.isfinite(maps_list[i]).all():
+                raise ValueError(f"map {i} holds NaN or inf inside its image (not only as padding)")
+    return masks_list, maps_list
+
+
+def pixel_auroc(masks: MapsLike, maps: MapsLike, max_pixels: int = 20_000_000) -> float | None:
+    """AUROC over all pixels of ground-truth masks and anomaly maps, (N, H, W) or one (H, W) per image (each at
+    its mask's own resolution); None without defect pixels.
 
     Beyond `max_pixels` a fixed-stride subsample keeps memory bounded.
     """
-    masks = np.asarray(masks).astype(bool).ravel()
-    maps = np.asarray(maps, dtype=np.float32).ravel()
-    if masks.shape != maps.shape:
+    if isinstance(masks, np.ndarray) and isinstance(maps, np.ndarray) and masks.shape != maps.shape:
         raise ValueError(f"masks {masks.shape} and maps {maps.shape} differ in size")
-    if masks.size > max_pixels:
-        step = int(np.ceil(masks.size / max_pixels))
-        masks, maps = masks[::step], maps[::step]
-    if not masks.any() or masks.all():
+    masks_list, maps_list = _pixels(masks, maps)
+    total = sum(m.size for m in masks_list)
+    step = int(np.ceil(total / max_pixels)) if total > max_pixels else 1
+    starts = np.cumsum([0] + [m.size for m in masks_list])
+    # every step-th pixel of all images in a row, taken image by image (no copy of all pixels at once)
+    picks = [slice((-int(first)) % step, None, step) for first in starts[:-1]]
+    flat_masks = np.concatenate(
+        [m.ravel()[k] for m, k in zip(masks_list, picks, strict=True)] or [np.zeros(0, bool)]
+    )
+    flat_maps = np.concatenate([m.ravel()[k] for m, k in zip(maps_list, picks, strict=True)] or [np.zeros(0)])
+    if not flat_masks.any() or flat_masks.all():
         return None
-    return float(roc_auc_score(masks, maps))
+    return float(roc_auc_score(flat_masks, flat_maps))
 
 
-def pro_score(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 200) -> float | None:
-    """Per-region overlap (Bergmann et al., MVTec AD) integrated up to `fpr_limit`, scaled to 0-1.
+def pro_score(masks: MapsLike, maps: MapsLike, fpr_limit: float = 0.3, steps: int = 200) -> float | None:
+    """Per-region overlap (Bergmann et al., MVTec AD) integrated up to `fpr_limit`, scaled to 0-1; masks and
+    maps (N, H, W) or one (H, W) per image, each at its mask's own resolution.
 
     For each threshold, PRO is the mean over connected defect regions of the fraction of the region
     above the threshold; it is integrated against the pixel false-positive rate on normal pixels.
     """
-    masks = np.asarray(masks).astype(bool)
-    maps = np.asarray(maps, dtype=np.float32)
-    if masks.shape != maps.shape or masks.ndim != 3:
+    arrays = isinstance(masks, np.ndarray) and isinstance(maps, np.ndarray)
+    if arrays and (masks.shape != maps.shape or masks.ndim != 3):
         raise ValueError(f"masks {masks.shape} and maps {maps.shape} must both be (N, H, W)")
-    if not masks.any() or masks.all():
+    masks_list, maps_list = _pixels(masks, maps)
+    if not any(m.any() for m in masks_list) or all(m.all() for m in masks_list):
         return None
-    region_ids = np.zeros(masks.shape, dtype=np.int64)
-    offset = 0
-    for i in range(masks.shape[0]):
-        labeled, count = ndimage.label(masks[i])
-        region_ids[i] = np.where(labeled > 0, labeled + offset, 0)
+    regions_list, offset = [], 0
+    for mask in masks_list:
+        labeled, count = ndimage.label(mask)
+        regions_list.append(np.where(labeled > 0, labeled + offset, 0)[mask])
         offset += count
-    normal_scores = np.sort(maps[~masks])
+    normal_scores = np.sort(
+        np.concatenate([amap[~mask] for mask, amap in zip(masks_list, maps_list, strict=True)])
+    )
     # The curve starts at FPR 0, a threshold just above every normal pixel: without it, normal pixels tied at
     # the top (a flat or saturated map) start it at their share, and that stretch is left out of the integral.
     above_all = np.nextafter(normal_scores[-1], np.float32(np.inf))
     quantiles = np.linspace(1.0, 1.0 - min(1.0, fpr_limit * 1.5), steps)
     thresholds = np.concatenate([[above_all], np.quantile(normal_scores, quantiles)])
-    regions = region_ids[masks]  # region id of every defect pixel
+    regions = np.concatenate(regions_list)  # region id of every defect pixel
     region_sizes = np.bincount(regions, minlength=offset + 1)[1:]
-    defect_scores = maps[masks]
+    defect_scores = np.concatenate([amap[mask] for mask, amap in zip(masks_list, maps_list, strict=True)])
     fprs, pros = [], []
     for t in thresholds:
         fpr = 1.0 - np.searchsorted(normal_scores, t, side="left") / normal_scores.size

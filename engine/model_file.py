@@ -1,6 +1,6 @@
 """The versioned model file every run records (as MLflow's `model/weights.pt`): a `spec` with everything that
-rebuilds the run's method (method, preset, parameters, input pipeline, backbone source and sha256, versions)
-and its learned `state`; engine.saved_model reads it back."""
+rebuilds the run's method (method, preset, parameters, input pipeline, tiling, backbone source and sha256,
+versions) and its learned `state`; engine.saved_model reads it back."""
 
 from __future__ import annotations
 
@@ -21,18 +21,36 @@ MODEL_ARTIFACT = "model/weights.pt"  # where engine.tracking logs a run's `weigh
 # How a run reads its inputs (engine.data: images.decode_image, then images.image_to_tensor), named so that a
 # later change to the pipeline is noticed rather than scoring old models on differently prepared pixels.
 INPUT_RULE = "pil-l-or-rgb/bilinear-square/uint8-over-255/v1"
+NATIVE_RULE = "pil-l-or-rgb/native-size/uint8-over-255/v1"  # image_size 0: every image at its own size
+INPUT_RULES = (INPUT_RULE, NATIVE_RULE)
+TILE_RULE = "even-grid/reflect-pad/sin2-window-average/max-of-map/v1"  # engine.methods.components.tiling
 
 
 def input_pipeline(channels: int, image_size: int) -> dict[str, Any]:
     """How a run's images become its method's input, as recorded with the model."""
     return {
-        "rule": INPUT_RULE,
+        "rule": NATIVE_RULE if image_size == 0 else INPUT_RULE,
         "decode": "engine.data.images.decode_image: mode L or RGB (alpha over black, 16-bit and float rescaled "
         "to 8 bit, palette and CMYK to RGB, RGB with equal channels to L)",
         "color": "grayscale" if channels == 1 else "rgb",
-        "resize": f"square {image_size}x{image_size}, PIL bilinear, aspect ratio not kept",
+        "resize": "none: every image at its own size and aspect ratio"
+        if image_size == 0
+        else f"square {image_size}x{image_size}, PIL bilinear, aspect ratio not kept",
         "value_range": [0.0, 1.0],  # uint8 / 255 as float32
         "layout": "NCHW",
+    }
+
+
+def tiling_spec(method: BaseMethod) -> dict[str, Any] | None:
+    """How the method saw its images when it worked on tiles (None when it saw them whole)."""
+    tiling = getattr(method, "tiling", None)
+    if tiling is None or not tiling.tile:
+        return None
+    return {
+        **tiling.as_params(),
+        "stride": tiling.stride,
+        "rule": TILE_RULE,
+        "smooth_maps": method.smooth_maps,
     }
 
 
@@ -96,6 +114,7 @@ def model_file(
         "channels": channels,
         "seed": seed,
         "input": input_pipeline(channels, image_size),
+        "tiling": tiling_spec(method),
         "backbone": _backbone_spec(method),
         "frozen": frozen,
         "trained_on": method.device_info.name,

@@ -27,19 +27,75 @@ def check_in_range(name: str, value: int | None, bounds: tuple[int, int], hint: 
         raise ValueError(f"{name}={value!r} is out of range; expected a whole number from {lo} to {hi}{hint}")
 
 
+KEPT_BYTES_PER_PIXEL = 7  # a test image's map (float32), its mask (uint8) and the artifact's float16 copy
+
+
 @dataclass(frozen=True)
 class MemoryNeed:
-    images: int
+    """A run's memory: the base, one batch at work, the method's model, and the maps of the test images (kept
+    for the pixel metrics and the artifact). The splits stream from disk, so the training set adds nothing."""
+
+    images: int  # of the dataset (named in messages)
     channels: int
-    image_size: int
+    image_size: int  # px a side; 0 (NATIVE): every image at its own size, see test_pixels
     batch_size: int
+    tile: int = 0  # px a side of the tiles a batch holds; 0 = whole images
+    test_images: int | None = None  # images whose maps are kept; None: all `images`
+    test_pixels: float | None = None  # their pixels in all at NATIVE; None: test_images * image_size^2
+    model_bytes: float = 0.0  # what the method holds beyond BASE_BYTES (Gaussians, a memory bank)
 
     @property
     def bytes(self) -> float:
-        pixels = float(self.image_size) ** 2
-        data = self.images * (self.channels + 1) * pixels * 4  # float32 images and masks, all in memory
-        work = self.batch_size * pixels * 4 * WORK_CHANNELS
-        return BASE_BYTES + data + work
+        side = float(self.tile or self.image_size)
+        work = self.batch_size * side**2 * 4 * WORK_CHANNELS  # activations of one batch of images or tiles
+        kept_images = self.images if self.test_images is None else self.test_images
+        kept_pixels = (
+            self.test_pixels if self.test_pixels is not None else kept_images * float(self.image_size) ** 2
+        )
+        return BASE_BYTES + work + kept_pixels * KEPT_BYTES_PER_PIXEL + self.model_bytes
+
+    def describe(self) -> str:
+        """'300 images at 256 px, batch size 32', or '... at their own size, tiles of 224 px, ...'."""
+        size = "their own size" if self.image_size == 0 else f"{self.image_size} px"
+        tiles = f", tiles of {self.tile} px" if self.tile else ""
+        return f"{self.images} images at {size}{tiles}, batch size {self.batch_size}"
+
+
+def memory_need(
+    size: DatasetSize,
+    dataset: str,
+    image_size: int | None,
+    batch_size: int,
+    *,
+    tile: int = 0,
+    model_bytes: float = 0.0,
+) -> MemoryNeed:
+    """What a run of `dataset` (of this size) at `image_size` (None: the dataset's default; 0: each image at its
+    own size) needs, on tiles of `tile` px when > 0, with a model holding `model_bytes`; the preflight checks it
+    against this machine, a Ray task declares it as its `memory` resource."""
+    from engine.data import BUILTIN_DEFAULT_SIZE, DEFAULT_IMAGE_SIZE
+
+    default = BUILTIN_DEFAULT_SIZE.get(dataset.partition(":")[0], DEFAULT_IMAGE_SIZE)
+    side = default if image_size is None else image_size
+    native_pixels = size.test_pixels if side == 0 else None
+    if side == 0 and native_pixels is None:  # sizes unknown: count each kept image as a tile
+        native_pixels = (size.test_images or size.images) * float(tile or default) ** 2
+    return MemoryNeed(
+        size.images, size.channels, side, batch_size, tile, size.test_images, native_pixels, model_bytes
+    )
+
+
+FEATURE_METHODS = ("padim", "patchcore")  # pretrained features and one pass over the data: no GPU reserved
+
+
+def gpu_share(method: str, preset: str, device: str = "auto") -> float:
+    """The part of one GPU a job reserves on a cluster with GPUs: none for feature methods, smoke jobs and
+    device=cpu; half for the cpu preset (two such jobs share a GPU), a whole one for paper; at least half when
+    the job asks for device=cuda."""
+    if device == "cpu":
+        return 0.0
+    share = 0.0 if preset == "smoke" or method in FEATURE_METHODS else (1.0 if preset == "paper" else 0.5)
+    return max(share, 0.5) if device == "cuda" else share
 
 
 def available_bytes() -> float:
@@ -63,8 +119,8 @@ def check_memory(need: MemoryNeed, available: float | None = None) -> None:
         return
     gib = 2.0**30
     raise ResourceError(
-        f"this run needs about {need.bytes / gib:.1f} GiB ({need.images} images at {need.image_size} px, "
-        f"batch size {need.batch_size}) but this machine has {free / gib:.1f} GiB free; "
+        f"this run needs about {need.bytes / gib:.1f} GiB ({need.describe()}) but this machine has "
+        f"{free / gib:.1f} GiB free; "
         "lower image_size or batch_size, or train fewer images"
     )
 
@@ -74,24 +130,33 @@ class DatasetSize:
     images: int
     channels: int
     labeled_test: int | None = None  # test images with a label (None: not known without loading)
+    test_images: int | None = None  # images a run is scored on (None: not known)
+    test_pixels: int | None = None  # their pixels at their own size (None: not known)
 
 
 def dataset_size(name: str, db_url: str | None = None) -> DatasetSize | None:
-    """Image counts of a dataset without loading it; None when it is not known (the load will say why)."""
+    """Image counts (and the test images' pixels) of a dataset without loading it; None when it is not known
+    (the load will say why)."""
     from db import store
     from engine.data import is_mvtec_folder, scan_mvtec
     from engine.data.builtin import is_builtin
+    from engine.data.images import header_size
     from engine.data.types import DatasetError
 
     looks_like_path = "/" in name or "\\" in name
     if not looks_like_path and is_builtin(name):
         return DatasetSize(MNIST_IMAGES, 1)
     if not looks_like_path and (record := store.get_dataset(name, url=db_url)) is not None:
-        total = sum(store.image_counts(record.id, url=db_url).values())
-        return DatasetSize(total, record.channels, store.scorable_count(record.id, url=db_url))
+        rows = store.list_images(record.id, url=db_url)
+        scored = [r for r in rows if r.label is not None and (r.split == "test" or r.label == 1)]
+        pixels = sum(r.width * r.height for r in scored)
+        return DatasetSize(len(rows), record.channels, len(scored), len(scored), pixels)
     if Path(name).is_dir() and is_mvtec_folder(Path(name)):
         try:
-            return DatasetSize(len(scan_mvtec(Path(name))), 3)
+            items = scan_mvtec(Path(name))
+            test = [item for item in items if item.split == "test"]
+            pixels = sum(w * h for w, h in (header_size(item.path) for item in test))
+            return DatasetSize(len(items), 3, None, len(test), pixels)
         except DatasetError:
             return None
     return None

@@ -5,6 +5,7 @@ lease, and logs its losses epoch by epoch); any exception ends it FAILED in both
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def train_and_evaluate(
                 tracker = stack.enter_context(open_record(config, start, db_url, mlflow_uri))
 
         def with_run_id(p: Progress) -> None:
-            report(Progress(p.phase, p.fraction, p.epoch, p.epochs, p.losses, tracker and tracker.run_id))
+            report(dataclasses.replace(p, run_id=tracker and tracker.run_id))
 
         outcome = compute(
             config,

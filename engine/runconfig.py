@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from db.models import check_user_name
 from engine.config import DEVICES
-from engine.data import BUILTIN_DEFAULT_SIZE, DEFAULT_IMAGE_SIZE
+from engine.data.types import NATIVE
 from engine.methods import get_method, make_params
-from engine.methods.base import PRESETS
+from engine.methods.params import PRESETS, make_tiling
 from engine.resources import (
     IMAGE_SIZE_RANGE,
     LABELED_ANOMALIES_RANGE,
     SEED_RANGE,
-    MemoryNeed,
     check_in_range,
     check_memory,
     dataset_size,
+    memory_need,
 )
 
 
@@ -30,7 +32,7 @@ class RunConfig:
     method: str
     preset: str = "cpu"
     overrides: tuple[tuple[str, str], ...] = ()  # --set key=value pairs
-    image_size: int | None = None  # None: the dataset's default (128 for folders)
+    image_size: int | None = None  # None: the dataset's default (128 for folders); own size at preset native
     seed: int = 0
     device: str = "auto"
     labeled_anomalies: tuple[str, ...] = ()  # test image names fit() may learn from; left out of evaluation
@@ -47,6 +49,7 @@ class RunConfig:
         )
         check_in_range("seed", self.seed, SEED_RANGE)
         check_in_range("labeled_anomalies", self.n_labeled_anomalies, LABELED_ANOMALIES_RANGE)
+        check_user_name(self.user, "user")
 
 
 def preflight(config: RunConfig, db_url: str | None = None) -> tuple[type, Any]:
@@ -63,9 +66,19 @@ def preflight(config: RunConfig, db_url: str | None = None) -> tuple[type, Any]:
             "scored on: label some test images normal or anomalous on the Label page (or import a category "
             "with a test/ folder), then train"
         )
-    default = BUILTIN_DEFAULT_SIZE.get(config.dataset.partition(":")[0], DEFAULT_IMAGE_SIZE)
-    check_memory(MemoryNeed(size.images, size.channels, config.image_size or default, batch_size(params)))
+    tiling = make_tiling(method_cls, config.preset, dict(config.overrides))
+    need = memory_need(size, config.dataset, run_image_size(config), batch_size(params), tile=tiling.tile)
+    model = method_cls.memory_bytes(params, size.channels, tiling.tile or need.image_size)
+    check_memory(dataclasses.replace(need, model_bytes=model))
     return method_cls, params
+
+
+def run_image_size(config: RunConfig) -> int | None:
+    """The square size a run loads its images at: the one asked for; else NATIVE (each image at its own size)
+    at the native preset; else None, the dataset's default."""
+    if config.image_size is not None:
+        return config.image_size
+    return NATIVE if config.preset == "native" else None
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class Progress:
     epochs: int | None = None
     losses: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None  # results-store id, known from the "fit" phase on
+    images: tuple[int, int] | None = None  # (done, total) training images of the pass under way in "fit"
 
 
 def batch_size(params: Any) -> int:

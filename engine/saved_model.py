@@ -1,6 +1,6 @@
 """A finished run as a model: `load_saved_model` rebuilds its method from the model file it recorded
-(engine.model_file) and scores new images exactly as the run scored its test images. A run that cannot be
-rebuilt is refused in one sentence (`ModelUnavailable`)."""
+(engine.model_file), on the tiles it used if it tiled, and scores new images exactly as the run scored its test
+images. A run that cannot be rebuilt is refused in one sentence (`ModelUnavailable`)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from engine.config import DeviceInfo, pick_device
 from engine.data.images import image_to_tensor, normalize_mode
 from engine.methods import BaseMethod, Prediction, get_method
 from engine.methods.catalog import ENSEMBLE
+from engine.methods.components.tiling import TILE_KEYS, Tiling
 from engine.metrics import DETECTION_QUANTILE, normalize_scores
-from engine.model_file import FORMAT, INPUT_RULE, MODEL_ARTIFACT, VERSION, fingerprint
+from engine.model_file import FORMAT, INPUT_RULES, MODEL_ARTIFACT, TILE_RULE, VERSION, fingerprint
 
 # what a rebuild reads from a model file's spec
 SPEC_KEYS = ("method", "params", "image_size", "channels", "seed", "input")
@@ -41,23 +42,33 @@ class SavedModel:
     dataset: str
     method: BaseMethod  # rebuilt, state loaded, eval mode, on the device asked for (CPU by default)
     spec: dict[str, Any]  # as recorded
-    image_size: int
+    image_size: int  # px a side, or 0: every image at its own size (a native run, on tiles)
     channels: int
     train_scores: np.ndarray  # the run's normal training scores (its predictions.npz)
     threshold: float  # raw-score threshold: DETECTION_QUANTILE of train_scores (the run's detection rule)
     map_range: tuple[float, float] = (0.0, 1.0)  # lowest and highest value of the run's test maps
 
-    def prepare(self, images: list[Image.Image]) -> torch.Tensor:
-        """PIL images -> (N, C, H, W) float32 in [0, 1], exactly as the run prepared its own images."""
+    def prepare(self, images: list[Image.Image]) -> torch.Tensor | list[torch.Tensor]:
+        """PIL images -> (N, C, H, W) float32 in [0, 1], exactly as the run prepared its own images; a native
+        run's images keep their sizes, so images of several sizes come back as a list of (C, H, W)."""
         if not images:
             raise ValueError("no images to prepare")
-        return torch.stack(
-            [image_to_tensor(normalize_mode(image), self.channels, self.image_size) for image in images]
-        )
+        prepared = [
+            image_to_tensor(normalize_mode(image), self.channels, self.image_size) for image in images
+        ]
+        if len({tuple(t.shape) for t in prepared}) == 1:
+            return torch.stack(prepared)
+        return prepared
 
-    def score(self, batch: torch.Tensor) -> Prediction:
-        """The method's prediction for a prepared (N, C, H, W) batch, on CPU tensors."""
-        return self.method.predict(batch.to(self.method.device)).to_cpu().check(batch)
+    def score(self, batch: torch.Tensor | list[torch.Tensor]) -> Prediction:
+        """The method's prediction for a prepared batch (as `prepare` returns it), on CPU tensors: through
+        its tiles, stitched, when the run tiled."""
+        moved = (
+            batch.to(self.method.device)
+            if isinstance(batch, torch.Tensor)
+            else [t.to(self.method.device) for t in batch]
+        )
+        return self.method.predict_images(moved).to_cpu().check(batch)
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
         """Scores mapped to 0-1 against the run's normal training scores (as the run's own scores were)."""
@@ -115,7 +126,7 @@ def model_from(
         channels=int(spec["channels"]),
         train_scores=train_scores,
         threshold=float(np.quantile(train_scores.astype(np.float64), DETECTION_QUANTILE)),
-        map_range=(float(np.min(maps)), float(np.max(maps))),
+        map_range=(float(np.nanmin(maps)), float(np.nanmax(maps))),  # NaN: padding of mixed sizes
     )
 
 
@@ -158,11 +169,12 @@ def read_model_file(run: Any, mlflow_uri: str | None = None) -> dict[str, Any]:
 def rebuild(run_id: int, spec: dict[str, Any], state: dict[str, Any], device: DeviceInfo) -> BaseMethod:
     """The method of `spec` with `state` loaded, in eval mode; refused when anything does not come back."""
     key = spec.get("method")
-    if spec.get("input", {}).get("rule") != INPUT_RULE:
+    if spec.get("input", {}).get("rule") not in INPUT_RULES:
         raise ModelUnavailable(
             f"run {run_id} read its images by rule {spec.get('input', {}).get('rule')!r}; this workbench "
-            f"reads them by {INPUT_RULE!r}"
+            f"reads them by {' or '.join(repr(r) for r in INPUT_RULES)}"
         )
+    tiling = _recorded_tiling(run_id, spec)
     try:
         method_cls = get_method(str(key))
     except ValueError:
@@ -177,8 +189,9 @@ def rebuild(run_id: int, spec: dict[str, Any], state: dict[str, Any], device: De
         params = method_cls.Params(**values)
         if callable(validate := getattr(params, "validate", None)):
             validate()
-        shape = (int(spec["channels"]), int(spec["image_size"]), int(spec["image_size"]))
-        method = method_cls(params, shape, device, int(spec["seed"]))
+        side = tiling.tile or int(spec["image_size"])
+        method = method_cls(params, (int(spec["channels"]), side, side), device, int(spec["seed"]))
+        method.use_tiles(tiling)
         method.load_state_dict(state)
     except (TypeError, ValueError, KeyError, RuntimeError, AttributeError) as exc:
         detail = " ".join(str(exc).split())[:200]
@@ -190,6 +203,24 @@ def rebuild(run_id: int, spec: dict[str, Any], state: dict[str, Any], device: De
         if isinstance(value, nn.Module):
             value.eval()
     return method
+
+
+def _recorded_tiling(run_id: int, spec: dict[str, Any]) -> Tiling:
+    """The tiles a run worked on (none for runs recorded before tiling, or untiled ones)."""
+    recorded = spec.get("tiling")
+    if not recorded:
+        if int(spec["image_size"]) == 0:
+            raise ModelUnavailable(f"run {run_id} read its images at their own size but recorded no tiling")
+        return Tiling()
+    if recorded.get("rule") != TILE_RULE:
+        raise ModelUnavailable(
+            f"run {run_id} stitched its tiles by rule {recorded.get('rule')!r}; this workbench stitches them by "
+            f"{TILE_RULE!r}"
+        )
+    try:
+        return Tiling(**{k: int(recorded[k]) for k in TILE_KEYS})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelUnavailable(f"run {run_id}: its recorded tiling {recorded} is not valid ({exc})") from None
 
 
 def _weights_to_rebuild(run_id: int, backbone: dict[str, Any], frozen: bool, method: str) -> str:

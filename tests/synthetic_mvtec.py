@@ -77,3 +77,27 @@ def png_bytes(array: np.ndarray) -> bytes:
 def _save(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
+
+
+def make_sized_folder(
+    root: Path, sizes: list[tuple[int, int]], n_train: int = 4, n_test: int = 2, seed: int = 0
+) -> Path:
+    """MVTec layout of grayscale images at their own (H, W) sizes, cycling through `sizes`: smooth gradients
+    plus noise; each defect image has a 12 px bright square (and its mask) at (40, 30)."""
+    rng = np.random.default_rng(seed)
+
+    def normal(height: int, width: int) -> np.ndarray:
+        ramp = np.add.outer(np.arange(height), np.arange(width)) / (height + width)
+        return (np.clip(0.3 + 0.4 * ramp + rng.normal(0, 0.03, (height, width)), 0, 1) * 255).astype(np.uint8)
+
+    root = Path(root)
+    for i in range(n_train):
+        _save(root / "train" / "good" / f"{i:03d}.png", normal(*sizes[i % len(sizes)]))
+    for i in range(n_test):
+        size = sizes[i % len(sizes)]
+        _save(root / "test" / "good" / f"{i:03d}.png", normal(*size))
+        pixels, mask = normal(*size), np.zeros(size, dtype=np.uint8)
+        pixels[40:52, 30:42], mask[40:52, 30:42] = 250, 255
+        _save(root / "test" / "defect" / f"{i:03d}.png", pixels)
+        _save(root / "ground_truth" / "defect" / f"{i:03d}_mask.png", mask)
+    return root

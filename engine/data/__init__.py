@@ -1,4 +1,6 @@
-"""Datasets by name: built-in MNIST sets, datasets recorded in the results store, or MVTec AD folders."""
+"""Datasets by name: built-in MNIST sets, datasets recorded in the results store, or MVTec AD folders. A loaded
+dataset's splits read their files batch by batch (engine.data.types.ImageSplit); `image_size` squashes every
+image to a square of that side (the rule of every preset but `native`), NATIVE (0) keeps each image's own size."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from engine.data.builtin import BUILTIN_DEFAULT_SIZE, BUILTIN_NAMES, is_builtin,
 from engine.data.importer import ImportReport, import_dataset
 from engine.data.loaders import make_loader
 from engine.data.mvtec import dataset_channels, is_mvtec_folder, load_split, scan_flat, scan_mvtec
-from engine.data.types import NORMAL, DatasetError, ImageItem, ImageSplit, LoadedDataset
+from engine.data.types import NATIVE, NORMAL, DatasetError, ImageItem, ImageSplit, LoadedDataset
 
 DEFAULT_IMAGE_SIZE = 128
 
@@ -18,6 +20,7 @@ __all__ = [
     "BUILTIN_DEFAULT_SIZE",
     "BUILTIN_NAMES",
     "DEFAULT_IMAGE_SIZE",
+    "NATIVE",
     "DatasetError",
     "ImageItem",
     "ImageSplit",
@@ -40,16 +43,17 @@ def known_datasets(db_url: str | None = None) -> list[str]:
 def load_dataset(
     name_or_path: str, image_size: int | None = None, seed: int = 0, db_url: str | None = None
 ) -> LoadedDataset:
-    """A dataset ready for training and evaluation: a built-in name, a store name, or an MVTec folder path."""
+    """A dataset ready for training and evaluation: a built-in name, a store name, or an MVTec folder path;
+    `image_size` None is the dataset's default square size, NATIVE every image at its own size."""
     name = str(name_or_path)
     looks_like_path = "/" in name or "\\" in name
     if not looks_like_path and is_builtin(name):
         parse_builtin(name)  # a bad digit fails here with the valid choices
         return load_builtin(name, image_size, seed)
     if not looks_like_path and (record := store.get_dataset(name, url=db_url)) is not None:
-        return _load_stored(record, image_size or DEFAULT_IMAGE_SIZE, db_url)
+        return _load_stored(record, DEFAULT_IMAGE_SIZE if image_size is None else image_size, db_url)
     if Path(name).is_dir():
-        return load_folder(Path(name), image_size or DEFAULT_IMAGE_SIZE)
+        return load_folder(Path(name), DEFAULT_IMAGE_SIZE if image_size is None else image_size)
     raise DatasetError(
         f"unknown dataset {name!r}; choose from {known_datasets(db_url)} (built-ins also as 'mnist:D' or "
         "'mnist-noisy:D' for normal digit D), or give the path of a folder in MVTec AD layout"
@@ -57,7 +61,8 @@ def load_dataset(
 
 
 def load_folder(root: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> LoadedDataset:
-    """An MVTec AD folder loaded directly (not recorded in the store); named after the folder."""
+    """An MVTec AD folder loaded directly (not recorded in the store); named after the folder. Its files are
+    read when a batch asks for them; only their headers are read now."""
     root = Path(root)
     if not is_mvtec_folder(root):
         scan_flat(root)  # a folder without images fails here with its own message
@@ -73,9 +78,10 @@ def load_folder(root: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> LoadedDatas
 def _load_stored(record: DatasetRecord, image_size: int, db_url: str | None) -> LoadedDataset:
     """Items from the store's image rows, so labels edited in the dashboard are used.
 
-    Train images labeled anomalous move to the test split; test images without a label are left out."""
+    Train images labeled anomalous move to the test split; test images without a label are left out. A file
+    gone from the data directory since the import is named (by its place in the dataset) before any loading."""
     root = Path(record.root)
-    items = []
+    items, missing = [], []
     for row in store.list_images(record.id, url=db_url):
         split = "test" if row.split == "test" or row.label == 1 else "train"
         if split == "test" and row.label is None:
@@ -86,6 +92,16 @@ def _load_stored(record: DatasetRecord, image_size: int, db_url: str | None) -> 
         )
         mask = root / row.mask_relpath if row.mask_relpath else None
         items.append(ImageItem(root / row.relpath, split, label, defect, mask, row.relpath))
+        if not (root / row.relpath).is_file():
+            missing.append(f"image {row.relpath}")
+        if mask is not None and not mask.is_file():
+            missing.append(f"mask {row.mask_relpath}")
+    if missing:
+        more = f" (and {len(missing) - 1} more file(s))" if len(missing) > 1 else ""
+        raise DatasetError(
+            f"{missing[0]} of dataset {record.name!r} is missing from the data directory{more}; put the file "
+            "back, or delete the dataset and import it again"
+        )
     return _load_items(record.name, items, image_size, record.channels)
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.data.types import NORMAL, DatasetError, ImageSplit, LoadedDataset
+from engine.data.types import NATIVE, NORMAL, DatasetError, ImageSplit, LoadedDataset, TensorSource
 
 BUILTIN_NAMES = ("mnist", "mnist-noisy")
 BUILTIN_DEFAULT_SIZE = {"mnist": 32, "mnist-noisy": 64}
@@ -104,9 +104,9 @@ def render_noisy(digit: np.ndarray, params: NoiseParams, seed: int, index: int) 
 
 
 def _to_images(pixels: np.ndarray, image_size: int) -> torch.Tensor:
-    """(N, S0, S0) floats in [0, 1] -> (N, 1, image_size, image_size), antialiased bilinear."""
+    """(N, S0, S0) floats in [0, 1] -> (N, 1, image_size, image_size), antialiased bilinear; NATIVE keeps S0."""
     images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).unsqueeze(1)  # (N, 1, S0, S0)
-    if images.shape[-1] != image_size and len(images):
+    if image_size != NATIVE and images.shape[-1] != image_size and len(images):
         images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True)
     return images.clamp(0.0, 1.0)
 
@@ -114,10 +114,11 @@ def _to_images(pixels: np.ndarray, image_size: int) -> torch.Tensor:
 def load_builtin(
     name: str, image_size: int | None = None, seed: int = 0, noise: NoiseParams | None = None
 ) -> LoadedDataset:
-    """A built-in set by name (`mnist`, `mnist-noisy`, `mnist:D`, `mnist-noisy:D`), split and drawn from `seed`."""
+    """A built-in set by name (`mnist`, `mnist-noisy`, `mnist:D`, `mnist-noisy:D`), split and drawn from `seed`;
+    image_size None is the set's default size, NATIVE its drawn size (28 or 84 px)."""
     base, digit = parse_builtin(name)
-    size = image_size or BUILTIN_DEFAULT_SIZE[base]
-    if size < 8:
+    size = BUILTIN_DEFAULT_SIZE[base] if image_size is None else image_size
+    if size != NATIVE and size < 8:
         raise DatasetError(f"image_size must be at least 8 px, got {size}")
     pixels, labels = mnist_digits()
     train_idx, test_idx = split_indices(labels, Protocol(normal_digit=digit), seed)
@@ -131,9 +132,8 @@ def load_builtin(
         digit_labels = labels[indices]
         defects = [NORMAL if d == digit else f"digit_{d}" for d in digit_labels]
         return ImageSplit(
-            images=_to_images(raw, size),
+            TensorSource(_to_images(raw, size)),
             labels=torch.from_numpy((digit_labels != digit).astype(np.int64)),
-            masks=None,
             defect_types=defects,
             names=[f"{split}/{defect}/{int(i):04d}.png" for defect, i in zip(defects, indices, strict=True)],
         )

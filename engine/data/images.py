@@ -56,6 +56,32 @@ def read_image(path: Path, name: str | None = None) -> tuple[Image.Image, ImageI
     )
 
 
+def header_size(path: Path, name: str | None = None) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding its pixels; a file that is no image, or one
+    outside the side bounds, raises DatasetError as `read_image` would (a truncated body is found when read)."""
+    name = name or str(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except UnidentifiedImageError as exc:
+        raise DatasetError(
+            f"cannot decode image {name}: not in an image format this workbench reads"
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"cannot decode image {name}: not a readable image file ({exc})") from exc
+    except OSError as exc:
+        raise DatasetError(f"cannot read image {name}: {exc.strerror or exc}") from exc
+    except (SyntaxError, ValueError) as exc:
+        raise DatasetError(f"cannot decode image {name}: {exc}") from exc
+    if max(width, height) > MAX_SIDE or min(width, height) < MIN_SIDE:
+        raise DatasetError(
+            f"image {name} is {width}x{height} px; each side must be {MIN_SIDE} to {MAX_SIDE} px"
+        )
+    return width, height
+
+
 def decode_image(data: bytes, name: str) -> Image.Image:
     """Decode image bytes after checking the header size; `name` is used in error messages."""
     try:
@@ -126,16 +152,17 @@ def _to_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
 
 
 def image_to_tensor(image: Image.Image, channels: int, size: int, *, mask: bool = False) -> Tensor:
-    """(C, size, size) float32 in [0, 1] (bilinear, antialiased), or (size, size) in {0, 1} for a mask."""
+    """(C, size, size) float32 in [0, 1] (bilinear, antialiased), or (size, size) in {0, 1} for a mask; with
+    size 0 (NATIVE) the image keeps its own (H, W), unresized."""
     if mask:
         gray = np.asarray(image.convert("L") if image.mode != "L" else image)
         binary = Image.fromarray(((gray >= 128) if gray.max() > 1 else (gray > 0)).astype(np.uint8) * 255)
-        resized = binary.resize((size, size), Image.Resampling.NEAREST)
+        resized = binary.resize((size, size), Image.Resampling.NEAREST) if size else binary
         return torch.from_numpy(np.asarray(resized) > 0).float()  # (H, W)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     image = image.convert("L" if channels == 1 else "RGB")
-    resized = image.resize((size, size), Image.Resampling.BILINEAR)
+    resized = image.resize((size, size), Image.Resampling.BILINEAR) if size else image
     array = np.asarray(resized, dtype=np.float32) / 255.0
     if channels == 1:
         return torch.from_numpy(array).unsqueeze(0)  # (1, H, W)

@@ -1,6 +1,7 @@
 """Tidying what killed imports and exports leave in the data directory (at `migrate`, each import and export).
-A running import flocks the `.owner` file of its `.import-*` staging folder, a running export its `.tmp` zip;
-the kernel drops a lock when its process dies (even by kill -9): only what no live process owns is removed."""
+A running import flocks the `.owner` file of its `.import-*` staging folder (an upload on the Datasets page, its
+`.upload-*` one), a running export its `.tmp` zip; the kernel drops a lock when its process dies (even by
+kill -9): only what no live process owns is removed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from engine.config import data_dir as default_data_dir
 from engine.data.mvtec import is_mvtec_folder
 
 STAGING_PREFIX = ".import-"
+UPLOAD_PREFIX = ".upload-"  # the Datasets page's staging folder of an upload, owned like an import's
 OWNER_FILE = ".owner"  # in a staging folder: locked by its import while it runs, holds "host:pid"
 MANIFEST_FILE = ".import-manifest.json"  # in a dataset folder from its move into place until recorded
 EXPORTS_FOLDER = ".exports"
@@ -82,7 +84,7 @@ def tidy_data_dir(data_dir: Path | None = None, db_url: str | None = None) -> li
     if not data_dir.is_dir():
         return []
     removed = []
-    for folder in sorted(data_dir.glob(f"{STAGING_PREFIX}*")):
+    for folder in sorted([*data_dir.glob(f"{STAGING_PREFIX}*"), *data_dir.glob(f"{UPLOAD_PREFIX}*")]):
         if folder.is_dir() and not folder.is_symlink() and _staging_abandoned(folder):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)

@@ -1,5 +1,5 @@
 """Folders in MVTec AD layout (`train/good`, `test/<type>`, `ground_truth/<type>/<stem>_mask.png`) and flat
-folders of normal images: scanning into ImageItems and loading them as tensors."""
+folders of normal images: scanning into ImageItems, and splits that read their files on demand."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torch import Tensor
 
-from engine.data.images import IMAGE_SUFFIXES, image_to_tensor, is_image_file, read_image
-from engine.data.types import NORMAL, DatasetError, ImageItem, ImageSplit
+from engine.data.images import IMAGE_SUFFIXES, header_size, image_to_tensor, is_image_file, read_image
+from engine.data.types import NATIVE, NORMAL, DatasetError, ImageItem, ImageSource, ImageSplit
 
 GRAY_MODES = ("1", "L", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 LAYOUT = "<root>/train/good/*.png, <root>/test/<type>/*.png, <root>/ground_truth/<type>/<stem>_mask.png"
@@ -117,41 +118,60 @@ def dataset_channels(items: Sequence[ImageItem]) -> int:
     return 1 if train else 3
 
 
+class FileSource(ImageSource):
+    """A split's files, decoded when asked (`read_image`, then `image_to_tensor` at `image_size`, or NATIVE):
+    nothing but the file list and the sizes from the headers stays in memory."""
+
+    def __init__(
+        self, items: Sequence[ImageItem], image_size: int, channels: int, with_masks: bool, sizes: list
+    ) -> None:
+        self.items, self.image_size, self.channels = list(items), image_size, channels
+        self.with_masks, self.sizes = with_masks, sizes  # (H, W) of every image as loaded
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def size(self, index: int) -> tuple[int, int]:
+        return self.sizes[index]
+
+    def image(self, index: int) -> Tensor:
+        image, _ = read_image(self.items[index].path)
+        return image_to_tensor(image, self.channels, self.image_size)
+
+    def mask(self, index: int) -> Tensor | None:
+        if not self.with_masks:
+            return None
+        item = self.items[index]
+        if item.mask_path is None:
+            return torch.zeros(self.sizes[index])
+        mask, _ = read_image(item.mask_path)
+        width, height = header_size(item.path)
+        if mask.size != (width, height):
+            raise DatasetError(
+                f"mask {item.mask_path} is {mask.width}x{mask.height} px but its image {item.path} is "
+                f"{width}x{height} px; a mask must have the size of its image"
+            )
+        return image_to_tensor(mask, 1, self.image_size, mask=True)
+
+
 def load_split(
     items: Sequence[ImageItem], image_size: int, channels: int, with_masks: bool | None = None
 ) -> ImageSplit:
-    """Decode, convert to `channels`, resize to a square `image_size`; masks (zeros where an item has none)
-    when `with_masks`, by default when any item has one."""
+    """A split read from its files on demand: decoded, converted to `channels`, resized to a square `image_size`
+    (or kept at its own size with NATIVE); masks (zeros where an item has none) when `with_masks`, by default
+    when any item has one. Every header is read now, so a file that is no image fails here, by name."""
     if channels not in (1, 3):
         raise DatasetError(f"channels must be 1 or 3, got {channels}")
-    if image_size < 8:
+    if image_size != NATIVE and image_size < 8:
         raise DatasetError(f"image_size must be at least 8 px, got {image_size}")
     if with_masks is None:
         with_masks = any(item.mask_path is not None for item in items)
-
-    images = torch.zeros(len(items), channels, image_size, image_size)  # (N, C, S, S)
-    masks = torch.zeros(len(items), image_size, image_size) if with_masks else None  # (N, S, S)
-
-    def load(index: int) -> None:
-        item = items[index]
-        image, _ = read_image(item.path)
-        images[index] = image_to_tensor(image, channels, image_size)
-        if masks is None or item.mask_path is None:
-            return
-        mask, _ = read_image(item.mask_path)
-        if mask.size != image.size:
-            raise DatasetError(
-                f"mask {item.mask_path} is {mask.width}x{mask.height} px but its image {item.path} is "
-                f"{image.width}x{image.height} px; a mask must have the size of its image"
-            )
-        masks[index] = image_to_tensor(mask, 1, image_size, mask=True)
-
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(load, range(len(items))))
+        headers = list(pool.map(lambda item: header_size(item.path), items))
+    sizes = [(h, w) if image_size == NATIVE else (image_size, image_size) for w, h in headers]
     return ImageSplit(
-        images=images,
+        FileSource(items, image_size, channels, with_masks, sizes),
         labels=torch.tensor([item.label for item in items], dtype=torch.int64),
-        masks=masks,
         defect_types=[item.defect_type for item in items],
         names=[item.name for item in items],
     )

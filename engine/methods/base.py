@@ -1,10 +1,11 @@
-"""The method interface of DESIGN.md: `Params`, presets, `fit`, `predict` -> `Prediction`."""
+"""The method interface of DESIGN.md: `Params`, presets, `fit`, `predict` -> `Prediction`; tiling for every
+method (components/tiling.py): `use_tiles`, then `fit_images` and `predict_images` fit and predict whole images
+of any size through their tiles."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -15,66 +16,103 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo, pick_device
 from engine.methods.components.backbone import STAGES, BackboneInfo, load_backbone
-from engine.methods.components.weights import checked_weights_value
-from engine.methods.ranges import check_ranges
+from engine.methods.components.tiling import (
+    SCORE_SIGMA,
+    TileBatches,
+    Tiler,
+    Tiling,
+    predict_tiled,
+)
+from engine.methods.params import (  # noqa: F401 - re-exported: callers import them from base
+    NATIVE_TILE,
+    PRESETS,
+    make_params,
+    make_tiling,
+    params_fields,
+    preset_values,
+)
 
-PRESETS = ("smoke", "cpu", "paper")
+Maps = Tensor | list[Tensor]  # (N, ...) stacked, or one tensor per image where the images differ in size
 
 
 @dataclass
 class Prediction:
-    """What a method returns for a batch of N images of shape (N, C, H, W)."""
+    """What a method returns for a batch of N images of shape (N, C, H, W); for images of several sizes (on
+    tiles, at native resolution) the maps are a list of one (H, W) tensor per image, the rest as below."""
 
     score: Tensor  # (N,) higher = more anomalous
-    anomaly_map: Tensor  # (N, H, W) pixel evidence, input size
+    anomaly_map: Maps  # (N, H, W) pixel evidence, input size
     embedding: Tensor  # (N, D) vector used for the t-SNE view
-    reconstruction: Tensor | None = None  # (N, C, H, W)
-    attention: Tensor | None = None  # (N, H, W)
+    reconstruction: Maps | None = None  # (N, C, H, W)
+    attention: Maps | None = None  # (N, H, W)
 
-    def check(self, images: Tensor) -> Prediction:
-        """Raise if shapes do not match `images` (N, C, H, W) or values are not finite."""
-        n, c, h, w = images.shape
-        expect = {
-            "score": (n,),
-            "anomaly_map": (n, h, w),
-            "reconstruction": (n, c, h, w),
-            "attention": (n, h, w),
-        }
-        for name, shape in expect.items():
+    def check(self, images: Tensor | list[Tensor]) -> Prediction:
+        """Raise if shapes do not match `images` ((N, C, H, W), or a list of (C, H, W)) or values are not
+        finite."""
+        return self.check_shapes([tuple(image.shape) for image in images])
+
+    def check_shapes(self, shapes: list[tuple[int, ...]]) -> Prediction:
+        """`check` against the (C, H, W) of every image."""
+        n = len(shapes)
+        if tuple(self.score.shape) != (n,):
+            raise ValueError(f"Prediction.score has shape {tuple(self.score.shape)}, expected ({n},)")
+        for name, keep in (
+            ("anomaly_map", slice(1, 3)),
+            ("reconstruction", slice(0, 3)),
+            ("attention", slice(1, 3)),
+        ):
             value = getattr(self, name)
             if value is None:
                 continue
-            if tuple(value.shape) != shape:
-                raise ValueError(f"Prediction.{name} has shape {tuple(value.shape)}, expected {shape}")
+            got = [tuple(v.shape) for v in value]
+            want = [shape[keep] for shape in shapes]
+            if got != want:
+                found = tuple(value.shape) if isinstance(value, Tensor) else f"{len(got)} maps"
+                raise ValueError(f"Prediction.{name} has shape {found}, expected {want[:1]} x {n}")
         if self.embedding.ndim != 2 or self.embedding.shape[0] != n:
             raise ValueError(
                 f"Prediction.embedding has shape {tuple(self.embedding.shape)}, expected ({n}, D)"
             )
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is not None and not torch.isfinite(value).all():
+            if value is not None and not all(torch.isfinite(v).all() for v in _parts(value)):
                 raise ValueError(f"Prediction.{f.name} holds NaN or inf")
         return self
 
     def to_cpu(self) -> Prediction:
         """A detached float32 copy on the CPU."""
 
-        def move(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.detach().float().cpu()
+        def move(t: Maps | None) -> Maps | None:
+            if t is None:
+                return None
+            if isinstance(t, list):
+                return [v.detach().float().cpu() for v in t]
+            return t.detach().float().cpu()
 
         return Prediction(*(move(getattr(self, f.name)) for f in dataclasses.fields(self)))
 
     @staticmethod
     def concat(parts: list[Prediction]) -> Prediction:
-        """Join per-batch predictions along the batch axis."""
+        """Join per-batch predictions along the batch axis; maps of several sizes become a list per image."""
         if not parts:
             raise ValueError("no predictions to concatenate")
 
-        def cat(name: str) -> Tensor | None:
+        def cat(name: str) -> Maps | None:
             values = [getattr(p, name) for p in parts]
-            return None if values[0] is None else torch.cat(values)
+            if values[0] is None:
+                return None
+            if all(isinstance(v, Tensor) for v in values) and len({v.shape[1:] for v in values}) == 1:
+                return torch.cat(values)
+            per_image = [item for v in values for item in v]
+            if len({item.shape for item in per_image}) == 1:
+                return torch.stack(per_image)
+            return per_image
 
         return Prediction(*(cat(f.name) for f in dataclasses.fields(Prediction)))
+
+
+def _parts(value: Maps) -> list[Tensor]:
+    return value if isinstance(value, list) else [value]
 
 
 @dataclass(frozen=True)
@@ -87,20 +125,54 @@ class EpochLog:
 
 
 OnEpoch = Callable[[EpochLog], None]
+OnBatch = Callable[[int, int], None]  # (images done, images in the pass) after each batch a pass of fit reads
+
+
+class CountedImages:
+    """A loader of whole images that calls `on_batch(done, total)` after each batch a pass over it hands out, so
+    a long pass (e.g. feature extraction) shows progress; everything else is the loader's."""
+
+    def __init__(self, loader: Iterable, on_batch: OnBatch) -> None:
+        self.loader, self.on_batch = loader, on_batch
+        try:  # a DataLoader's sampler says how many images one pass reads (with repeats)
+            self.total = len(getattr(loader, "sampler", None) or loader.dataset)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            self.total = 0  # unknown: nothing reported
+
+    def __getattr__(self, name: str) -> Any:  # e.g. `dataset`, `batch_size`
+        if name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def __iter__(self):
+        done = 0
+        for batch in self.loader:
+            yield batch
+            done += len(batch)
+            if self.total:
+                self.on_batch(min(done, self.total), self.total)
 
 
 class BaseMethod:
     """Shared plumbing: params, device, autocast, batched prediction, weights as a state dict.
 
-    Subclasses set `key`, `Params` (a frozen dataclass), `presets` ({"smoke"|"cpu"|"paper": overrides})
-    and implement `fit` and `predict`. After `fit`, `self.centroid` (D,) is the mean embedding of the
-    normal training images.
+    Subclasses set `key`, `Params` (a frozen dataclass), `presets` ({"smoke"|"cpu"|"paper"[|"native"]:
+    overrides}) and implement `fit` and `predict`. After `fit`, `self.centroid` (D,) is the mean embedding of
+    the normal training images.
+
+    Tiling (`use_tiles`) needs nothing of a method: it is built for (C, tile, tile) inputs, `fit` gets batches of
+    tiles (a components.tiling.TileBatches) and `predict` batches of tiles, whose maps the base stitches. A
+    method whose model depends on where a tile lies overrides `predict_tiles` (it gets each tile's slot).
     """
 
     key: ClassVar[str] = ""
     Params: ClassVar[type]
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     uses_labeled_anomalies: ClassVar[bool] = False  # True where fit() learns from labeled anomalies
+    smooth_maps: ClassVar[bool] = False  # maps already smooth (feature methods): tiled score = max, no blur
 
     def __init__(
         self,
@@ -116,6 +188,8 @@ class BaseMethod:
         self.seed = seed
         self.centroid: Tensor | None = None
         self.notes: list[str] = []  # human-readable facts about the run (e.g. which backbone was loaded)
+        self.tiling = Tiling()  # no tiling until `use_tiles`
+        self.tiler: Tiler | None = None
 
     # --- to implement -------------------------------------------------------------------------
     def fit(
@@ -139,10 +213,75 @@ class BaseMethod:
         fitted on these very images) overrides it with out-of-sample ones."""
         return self.predict(images)
 
-    def predict_loader(self, loader: Iterable[Tensor], training: bool = False) -> Prediction:
-        """Predict every batch of a loader (`training`: images it was fitted on) and join them on the CPU."""
-        predict = self.predict_training if training else self.predict
-        return Prediction.concat([predict(batch).to_cpu() for batch in loader])
+    @classmethod
+    def memory_bytes(cls, params: Any, channels: int, side: int) -> float:
+        """Bytes the fitted model holds beyond a run's base memory, for inputs of `side` px (the preflight's
+        estimate): nothing by default (a network's weights are part of the base); a method that keeps
+        statistics or a memory bank says how much."""
+        return 0.0
+
+    # --- whole images, through tiles when the run tiles ------------------------------------------
+    def use_tiles(self, tiling: Tiling) -> None:
+        """Fit and predict on the tiles of `tiling` from now on (tile 0: whole images); the method must have
+        been built for (C, tiling.tile, tiling.tile) inputs."""
+        self.tiling = tiling
+        self.tiler = Tiler(tiling.tile, tiling.stride) if tiling.tile else None
+
+    def fit_images(
+        self,
+        train: Iterable,
+        labeled_anomalies: Iterable | None = None,
+        on_epoch: OnEpoch | None = None,
+        on_batch: OnBatch | None = None,
+    ) -> None:
+        """`fit` on a loader of whole images: as they are, or on their tiles (seeded, shuffled across images);
+        `on_batch(done, total)` after each batch of training images a pass of `fit` has read."""
+        if on_batch is not None:
+            train = CountedImages(train, on_batch)
+        if self.tiler is None:
+            return self.fit(train, labeled_anomalies, on_epoch)
+        if labeled_anomalies is not None:
+            raise ValueError(
+                f"{self.key}: labeled anomalies cannot be learned from tiles (a tile of an anomalous image may "
+                "show no defect); train without tiling (tile=0) or without labeled anomalies"
+            )
+        tiles = TileBatches(train, self.tiler, self.batch_size, shuffle=True, seed=self.seed)
+        return self.fit(tiles, None, on_epoch)
+
+    def predict_images(self, images: Tensor | list[Tensor], training: bool = False) -> Prediction:
+        """The prediction for whole images (`training`: images it was fitted on), of any size when tiled:
+        maps stitched at each image's own resolution, score from the stitched map (components/tiling.py)."""
+        if self.tiler is None:
+            return self.predict_training(images) if training else self.predict(images)
+        fields = predict_tiled(
+            self.tiler,
+            images,
+            lambda tiles, slots: self.predict_tiles(tiles, slots, training),
+            self.batch_size,
+            0.0 if self.smooth_maps else SCORE_SIGMA,
+        )
+        return Prediction.concat([Prediction(**fields)])
+
+    def predict_tiles(self, tiles: Tensor, slots: Tensor, training: bool = False) -> Prediction:
+        """The prediction for a batch of tiles, `slots` (T,) their places in their images' grids: `predict`
+        (or `predict_training`) by default, for a method whose model is the same everywhere in an image."""
+        return self.predict_training(tiles) if training else self.predict(tiles)
+
+    def predict_loader(self, loader: Iterable, training: bool = False, maps: bool = True) -> Prediction:
+        """Predict every batch of a loader (`training`: images it was fitted on) and join them on the CPU;
+        without `maps`, the per-pixel outputs are dropped batch by batch (only scores and embeddings kept)."""
+        parts = []
+        for batch in loader:
+            pred = self.predict_images(batch, training).to_cpu()
+            if not maps:
+                count = len(pred.score)
+                pred = Prediction(pred.score, torch.zeros(count, 1, 1), pred.embedding)
+            parts.append(pred)
+        return Prediction.concat(parts)
+
+    @property
+    def batch_size(self) -> int:
+        return int(getattr(self.params, "batch_size", 32))
 
     def feature_backbone(
         self, name: str, weights: str, layers: tuple[str, ...] = STAGES
@@ -183,57 +322,3 @@ class BaseMethod:
 def embedding_centroid(embeddings: Tensor) -> Tensor:
     """Mean of (N, D) embeddings -> (D,)."""
     return embeddings.float().mean(dim=0)
-
-
-def params_fields(params_cls: type) -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(params_cls)}
-
-
-def _coerce(name: str, raw: Any, annotation: Any) -> Any:
-    """Turn a `--set` string (or a preset value) into the field's declared type."""
-    if not isinstance(raw, str):
-        return raw
-    kind = annotation if isinstance(annotation, type) else None
-    text = str(annotation)
-    try:
-        if kind is bool or text == "bool":
-            low = raw.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("expected true/false")
-        if kind is int or text == "int":
-            return int(raw)
-        if kind is float or text == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"bad value for {name!r}: {raw!r} ({exc}); expected {text}") from None
-    return raw
-
-
-def make_params(method_cls: type, preset: str = "cpu", overrides: dict[str, Any] | None = None) -> Any:
-    """Params of `method_cls` at `preset`, with `overrides` (strings are parsed to the field type)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {list(PRESETS)}")
-    params_cls = method_cls.Params
-    fields = params_fields(params_cls)
-    hints = typing.get_type_hints(params_cls)
-    values = dict(method_cls.presets.get(preset, {}))
-    for name, raw in (overrides or {}).items():
-        if name not in fields:
-            raise ValueError(
-                f"unknown parameter {name!r} for method {method_cls.key!r}; choose from {sorted(fields)}"
-            )
-        values[name] = _coerce(name, raw, hints.get(name))
-    try:
-        params = params_cls(**values)
-    except TypeError as exc:  # e.g. a preset names a field the class lacks
-        raise ValueError(f"bad parameters for {method_cls.key!r}: {exc}") from None
-    check_ranges(params, method_cls.key)
-    if isinstance(getattr(params, "weights", None), str):  # a backbone's weights: a word or a managed file
-        params = dataclasses.replace(params, weights=checked_weights_value(params.weights, method_cls.key))
-    validate = getattr(params, "validate", None)
-    if callable(validate):
-        validate()
-    return params

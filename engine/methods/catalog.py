@@ -22,6 +22,9 @@ DESCRIPTIONS: dict[str, str] = {
     "(Chen et al. 2020)",
 }
 
+# Fitted in one pass over pretrained features, without a training loss: what they log as "loss" is a statistic of
+# the fit (PaDiM's mean fit distance, PatchCore's coreset radius), which the Train page does not call a loss.
+WITHOUT_LOSS = frozenset({"padim", "patchcore"})
 
 ENSEMBLE = "ensemble"  # the method key of runs combined from saved runs (engine/ensemble.py), never trained
 ENSEMBLE_DESCRIPTION = (

@@ -1,6 +1,11 @@
 """CutPaste (Li et al., CVPR 2021, https://arxiv.org/abs/2104.04015): a ResNet learns to tell normal images from
 CutPaste (and scar) augmented ones; score = Mahalanobis distance of its pooled features to a Gaussian (Ledoit-Wolf
-covariance) of the normal training features; map = Grad-CAM of the anomaly logit, scaled by the score."""
+covariance) of the normal training features; map = Grad-CAM of the anomaly logit, scaled by the score.
+
+On tiles (the native preset) the network trains on tiles as on images (pseudo-anomalies pasted within a tile,
+batches mixing the tiles of several images) and the Gaussian is fitted on the pooled features of all training
+tiles, wherever they lie; a test tile's map is its Grad-CAM times its own distance, the maps are stitched and the
+image scored from the stitched map (engine.methods.components.tiling)."""
 
 from __future__ import annotations
 
@@ -102,9 +107,19 @@ def anomaly_logit(logits: Tensor) -> Tensor:
     return logits[:, 1:].logsumexp(dim=1) - logits[:, 0]
 
 
+CPU_PRESET = {
+    "epochs": 8,
+    "batch_size": 32,
+    "frozen_through": "layer2",
+    "lr": 0.01,
+    "density_layers": "layer3,layer4",
+}
+
+
 class CutPaste(FeatureDensityMethod):
     key: ClassVar[str] = "cutpaste"
     Params: ClassVar[type] = Params
+    smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "epochs": 1, "batch_size": 8},
         # lr 0.01, not the paper's 0.03: fine-tuning ImageNet efficientnet_lite0 at 0.03 collapsed its features on
@@ -114,16 +129,12 @@ class CutPaste(FeatureDensityMethod):
         # one run each, layer4 / layer3,layer4): tire 0.634 / 0.686, magnetic_tile 0.847 / 0.897, pa_bdp01_tl
         # 0.966 / 0.980, pa_brg01_rl 0.987 / 0.980, pa_flr01_tl 0.997 / 0.996 (layer3 alone: 0.741, 0.875, 0.996,
         # 0.956, 1.000)
-        "cpu": {
-            "epochs": 8,
-            "batch_size": 32,
-            "frozen_through": "layer2",
-            "lr": 0.01,
-            "density_layers": "layer3,layer4",
-        },
+        "cpu": CPU_PRESET,
         # Paper: 256 epochs, batch 96 (here: 96 normal images, each with its augmented copies), SGD lr 0.03
         # with cosine decay, momentum 0.9, weight decay 3e-5, 256 px, ResNet18.
         "paper": {"epochs": 256, "batch_size": 96},
+        # images at their own size on 224 px tiles, fed to the network as they are; otherwise the cpu preset
+        "native": {**CPU_PRESET, "tile": 224},
     }
 
     def __init__(

@@ -1,6 +1,12 @@
 """PaDiM (Defard et al., ICPR 2020, https://arxiv.org/abs/2011.08785): one Gaussian per feature-map position of
 CNN features (layers at strides 4, 8, 16, locally averaged, optionally a random channel subset); anomaly map =
-Mahalanobis distance, score = its max."""
+Mahalanobis distance, score = its max.
+
+On tiles (the native preset), a position is a place within a tile, and `tile_gaussian` says whose Gaussian it is:
+"shared" fits one Gaussian per within-tile position on the tiles of every grid place (tiles are images to it;
+any image size, and the position model loosens to "this far from a tile's corner"), "per_tile" one per grid place
+and within-tile position (the full image's positions, as PaDiM on the whole image; images of one size only,
+memory times the tiles per image)."""
 
 from __future__ import annotations
 
@@ -28,8 +34,11 @@ from engine.methods.components.gaussian import (
     regularized_precision,
     upsample_blur,
 )
+from engine.methods.components.tiling import TileBatches
 
 LAYERS = ("layer1", "layer2", "layer3")
+TILE_GAUSSIANS = ("shared", "per_tile")
+PER_TILE_SLOTS = 9  # tiles per image the memory estimate assumes for per_tile (a 3 x 3 grid)
 
 
 PAPER_D = {"resnet18": 100, "wide_resnet50_2": 550}  # channels kept in the paper; other backbones keep all
@@ -50,9 +59,16 @@ class Params:
     ridge: float = 0.01  # added to every covariance diagonal
     blur_sigma: float = 4.0  # px, on the upsampled map
     batch_size: int = 32
+    tile_gaussian: str = (
+        "shared"  # on tiles: one Gaussian per within-tile position, or "per_tile" grid place too
+    )
 
     def __post_init__(self) -> None:
         check_backbone(self.backbone, "padim")
+        if self.tile_gaussian not in TILE_GAUSSIANS:
+            raise ValueError(
+                f"unknown tile_gaussian {self.tile_gaussian!r} for padim; choose from {list(TILE_GAUSSIANS)}"
+            )
         total = layer_channels(self.backbone, split_layers(self.layers))
         if not 0 <= self.d <= total:
             raise ValueError(f"d={self.d} for padim with {self.backbone}: choose 0 (default) to {total}")
@@ -76,6 +92,7 @@ def concat_layers(maps: dict[str, Tensor], pool: int, layers: tuple[str, ...] = 
 class Padim(BaseMethod):
     key: ClassVar[str] = "padim"
     Params: ClassVar[type] = Params
+    smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "d": 32, "input_size": 0, "batch_size": 8},
         # 224 px, 4 px blur (the defaults). Measured with `engine bench leaderboard` at 448 px / 2 px blur: PIPED
@@ -83,6 +100,9 @@ class Padim(BaseMethod):
         # 236 s, magnetic_tile 592 s): the positions' covariances grow with the square of the input size.
         "cpu": {"batch_size": 32},
         "paper": {"backbone": "wide_resnet50_2", "d": 550, "pool": 1, "input_size": 224, "batch_size": 32},
+        # images at their own size on 224 px tiles, each fed to the backbone as it is (input_size 0); 100 random
+        # channels of 176, so that per_tile's Gaussians (x tiles per image) stay within a few GB
+        "native": {"input_size": 0, "d": 100, "batch_size": 32, "tile": 224},
     }
 
     def __init__(
@@ -100,9 +120,23 @@ class Padim(BaseMethod):
         d = params.d or min(PAPER_D.get(params.backbone, total), total)
         generator = torch.Generator().manual_seed(seed)
         self.channels = torch.randperm(total, generator=generator)[:d].sort().values.to(self.device)  # (d,)
-        self.mean: Tensor | None = None  # (P, d), P = positions of the first layer's map
-        self.precision: Tensor | None = None  # (P, d, d)
+        self.mean: Tensor | None = None  # (P, d), P = positions of the first layer's map; per_tile: (S, P, d)
+        self.precision: Tensor | None = None  # (P, d, d); per_tile: (S, P, d, d), S = tiles per image
+        self.tiled_size: Tensor | None = None  # per_tile: (H, W) of the images the grid places were fitted on
         self.n_fitted = 0  # training images behind each position's Gaussian (for leave-one-out scores)
+
+    @classmethod
+    def memory_bytes(cls, params: Params, channels: int, side: int) -> float:
+        """Float64 sums of the moments and float32 precisions per position (per grid place with per_tile)."""
+        size = params.input_size or side
+        total = layer_channels(params.backbone, split_layers(params.layers))
+        d = params.d or min(PAPER_D.get(params.backbone, total), total)
+        slots = PER_TILE_SLOTS if params.tile_gaussian == "per_tile" else 1
+        return float((size // 4) ** 2 * d * d * (12 * slots + 8))
+
+    @property
+    def per_tile(self) -> bool:
+        return self.tiler is not None and self.params.tile_gaussian == "per_tile"
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
@@ -116,23 +150,55 @@ class Padim(BaseMethod):
         self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
     ) -> None:
         torch.manual_seed(self.seed)
-        moments = RunningMoments()
-        pooled = []
-        for batch in train:
-            feats = self.features(batch)  # (B, d, h, w)
-            moments.update(feats.flatten(2).transpose(1, 2))  # (B, P, d)
-            pooled.append(feats.mean(dim=(2, 3)))
-        mean, cov = moments.mean_cov()  # (P, d), (P, d, d)
-        self.n_fitted = moments.count
-        self.mean = mean.float()
-        self.precision = regularized_precision(cov, self.params.ridge)  # (P, d, d)
-        self.centroid = embedding_centroid(torch.cat(pooled))
+        if self.per_tile and isinstance(train, TileBatches):
+            cov = self._fit_per_tile(train)
+        else:
+            moments = RunningMoments()
+            pooled = []
+            for batch in train:
+                feats = self.features(batch)  # (B, d, h, w)
+                moments.update(feats.flatten(2).transpose(1, 2))  # (B, P, d)
+                pooled.append(feats.mean(dim=(2, 3)))
+            mean, cov = moments.mean_cov()  # (P, d), (P, d, d)
+            self.n_fitted = moments.count
+            self.mean = mean.float()
+            self.precision = regularized_precision(cov, self.params.ridge)  # (P, d, d)
+            self.centroid = embedding_centroid(torch.cat(pooled))
         # mean squared Mahalanobis distance of the training features, tr(P C) with P = (C + ridge I)^-1, i.e.
         # d - ridge tr(P) (no loss to report; the elementwise product took 1-2 s at 224 px)
-        trace = self.precision.diagonal(dim1=-2, dim2=-1).double().sum(dim=-1)  # (P,)
+        trace = self.precision.diagonal(dim1=-2, dim2=-1).double().sum(dim=-1)  # (P,) or (S, P)
         fit_distance = (cov.shape[-1] - self.params.ridge * trace).mean().item()
         if on_epoch is not None:
             on_epoch(EpochLog(1, 1, {"loss": fit_distance}))
+
+    def _fit_per_tile(self, train: TileBatches) -> Tensor:
+        """One Gaussian per (grid place, within-tile position): moments per slot, then each slot's precision in
+        turn (its float64 covariance freed before the next). Returns the last slot's covariance (for its size)."""
+        moments: dict[int, RunningMoments] = {}
+        pooled = []
+        for tiles, slots in train.with_slots():
+            feats = self.features(tiles)  # (B, d, h, w)
+            pooled.append(feats.mean(dim=(2, 3)))
+            for slot in slots.unique().tolist():
+                chosen = (slots == slot).nonzero().flatten().to(feats.device)
+                moments.setdefault(slot, RunningMoments()).update(feats[chosen].flatten(2).transpose(1, 2))
+        if len(train.sizes) != 1:
+            raise ValueError(
+                f"padim with tile_gaussian=per_tile needs images of one size (one Gaussian per tile place); these "
+                f"come in {len(train.sizes)} sizes: use tile_gaussian=shared"
+            )
+        if sorted(moments) != list(range(len(moments))):
+            raise ValueError("padim per_tile: some tile places got no training tile")
+        self.n_fitted = min(m.count for m in moments.values())  # training images behind each Gaussian
+        means, precisions = [], []
+        for slot in range(len(moments)):
+            mean, cov = moments.pop(slot).mean_cov()
+            means.append(mean.float())
+            precisions.append(regularized_precision(cov, self.params.ridge))
+        self.mean, self.precision = torch.stack(means), torch.stack(precisions)  # (S, P, d), (S, P, d, d)
+        self.tiled_size = torch.tensor(next(iter(train.sizes)))
+        self.centroid = embedding_centroid(torch.cat(pooled))
+        return cov
 
     def predict(self, images: Tensor) -> Prediction:
         return self._predict(images, training=False)
@@ -143,13 +209,40 @@ class Padim(BaseMethod):
         the run's normal reference."""
         return self._predict(images, training=self.n_fitted > 0)
 
-    def _predict(self, images: Tensor, training: bool) -> Prediction:
+    def predict_images(self, images: Tensor | list[Tensor], training: bool = False) -> Prediction:
+        if self.per_tile and self.tiled_size is not None:
+            want = tuple(int(v) for v in self.tiled_size)
+            for image in images:
+                if tuple(image.shape[-2:]) != want:
+                    raise ValueError(
+                        f"padim with tile_gaussian=per_tile was fitted on {want[1]}x{want[0]} px images and cannot "
+                        f"score one of {image.shape[-1]}x{image.shape[-2]} px"
+                    )
+        return super().predict_images(images, training)
+
+    def predict_tiles(self, tiles: Tensor, slots: Tensor, training: bool = False) -> Prediction:
+        """per_tile: each tile scored against the Gaussians of its grid place."""
+        if not self.per_tile:
+            return super().predict_tiles(tiles, slots, training)
+        return self._predict(tiles, training=training and self.n_fitted > 0, slots=slots)
+
+    def _predict(self, images: Tensor, training: bool, slots: Tensor | None = None) -> Prediction:
         if self.mean is None or self.precision is None:
             raise RuntimeError("padim: call fit() before predict()")
         feats = self.features(images)  # (B, d, h, w)
         b, _, h, w = feats.shape
         per_position = feats.flatten(2).permute(2, 0, 1)  # (P, B, d)
-        distance = mahalanobis(per_position, self.mean, self.precision).T.reshape(b, h, w)  # (B, h, w)
+        if self.mean.ndim == 2:
+            distance = mahalanobis(per_position, self.mean, self.precision).T  # (B, P)
+        else:  # one Gaussian per grid place (per_tile): each tile against its own
+            if slots is None:
+                raise RuntimeError("padim fitted per tile place scores tiles only (predict_images)")
+            distance = feats.new_empty(b, h * w)
+            for slot in slots.unique().tolist():
+                chosen = (slots == slot).nonzero().flatten().to(feats.device)
+                found = mahalanobis(per_position[:, chosen], self.mean[slot], self.precision[slot])  # (P, n)
+                distance[chosen] = found.T
+        distance = distance.reshape(b, h, w)
         if training:
             distance = leave_one_out(distance.square(), self.n_fitted).sqrt()
         anomaly_map = upsample_blur(distance, tuple(images.shape[-2:]), self.params.blur_sigma)  # (B, H, W)

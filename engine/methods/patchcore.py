@@ -1,5 +1,10 @@
 """PatchCore (Roth et al., CVPR 2022, https://arxiv.org/abs/2106.08265): a memory bank of locally aggregated
-layer2+layer3 patch features, thinned by greedy coreset selection; anomaly = distance to the nearest patch."""
+layer2+layer3 patch features, thinned by greedy coreset selection; anomaly = distance to the nearest patch.
+
+On tiles (the native preset) nothing changes for the model: the bank is position-free, so one bank gathers the
+patches of every tile of every training image (sampled down to `max_bank` before the coreset), and a test tile's
+patches are looked up in it wherever the tile lies; the tile maps are stitched, the image scored from the stitched
+map (engine.methods.components.tiling)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.backbone import DEFAULT_BACKBONE, check_backbone, resize_input
+from engine.methods.components.backbone import DEFAULT_BACKBONE, check_backbone, layer_channels, resize_input
 from engine.methods.components.gaussian import upsample_blur
 
 LAYERS = ("layer2", "layer3")
@@ -98,6 +103,7 @@ def nearest_neighbours(queries: Tensor, bank: Tensor) -> tuple[Tensor, Tensor]:
 class Patchcore(BaseMethod):
     key: ClassVar[str] = "patchcore"
     Params: ClassVar[type] = Params
+    smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "input_size": 0, "max_bank": 2_000, "batch_size": 8},
         "cpu": {"max_bank": 30_000, "batch_size": 32},
@@ -107,6 +113,8 @@ class Patchcore(BaseMethod):
             "max_bank": 1_000_000,
             "batch_size": 32,
         },
+        # images at their own size on 224 px tiles, each fed to the backbone as it is (input_size 0)
+        "native": {"input_size": 0, "max_bank": 100_000, "batch_size": 32, "tile": 224},
     }
 
     def __init__(
@@ -120,6 +128,11 @@ class Patchcore(BaseMethod):
         self.backbone, _ = self.feature_backbone(params.backbone, params.weights, LAYERS)
         self.backbone.to(self.device).eval().requires_grad_(False)
         self.memory_bank: Tensor | None = None  # (M, D) coreset of training patch features
+
+    @classmethod
+    def memory_bytes(cls, params: Params, channels: int, side: int) -> float:
+        """The sampled patches (up to twice `max_bank` before each thinning, then their concatenation)."""
+        return 3.0 * params.max_bank * layer_channels(params.backbone, LAYERS) * 4
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:

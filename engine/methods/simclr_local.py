@@ -1,6 +1,11 @@
 """Local pseudo-anomalies + SimCLR (seed 004: Honda & Yamauchi; SimCLR: Chen et al. 2020,
 https://arxiv.org/abs/2002.05709): two views of a normal image are positives, its locally patched copies (kept only
-when SSIM with the original < T) extra negatives; score = Mahalanobis distance of features; map = Grad-CAM."""
+when SSIM with the original < T) extra negatives; score = Mahalanobis distance of features; map = Grad-CAM.
+
+On tiles (the native preset) the contrastive training sees tiles as images (views, local pseudo-anomalies and
+negatives all within tiles) and the Gaussian is fitted on the pooled features of all training tiles, wherever they
+lie; a test tile's map is its Grad-CAM times its own distance, the maps are stitched and the image scored from the
+stitched map (engine.methods.components.tiling)."""
 
 from __future__ import annotations
 
@@ -181,17 +186,23 @@ def nt_xent(z1: Tensor, z2: Tensor, negatives: Tensor, temperature: float) -> Te
     return F.cross_entropy(logits, targets)
 
 
+CPU_PRESET = {"epochs": 8, "batch_size": 32, "frozen_through": "layer2", "density_layers": "layer3,layer4"}
+
+
 class SimclrLocal(FeatureDensityMethod):
     key: ClassVar[str] = "simclr_local"
     Params: ClassVar[type] = Params
+    smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "epochs": 1, "batch_size": 8},
         # density on pooled layer3 + layer4 as cutpaste's cpu preset (one run each, layer4 / layer3,layer4):
         # tire 0.568 / 0.607, magnetic_tile 0.581 / 0.684
-        "cpu": {"epochs": 8, "batch_size": 32, "frozen_through": "layer2", "density_layers": "layer3,layer4"},
+        "cpu": CPU_PRESET,
         # Seed 004 gives no training settings; these match the CutPaste baseline it compares against (256
         # epochs, ResNet18, 256 px) with SimCLR's Adam-style small-batch setup.
         "paper": {"epochs": 256, "batch_size": 64},
+        # images at their own size on 224 px tiles, fed to the network as they are; otherwise the cpu preset
+        "native": {**CPU_PRESET, "tile": 224},
     }
 
     def __init__(

@@ -9,7 +9,7 @@ import torch
 
 from engine.data.loaders import make_loader
 from engine.methods import METHODS, EpochLog, get_method, make_params
-from engine.methods.base import PRESETS
+from engine.methods.params import PRESETS, make_tiling
 
 SIZE = 32
 
@@ -39,9 +39,11 @@ def fit_and_predict(key: str, channels: int, make_images, seed: int = 0):
 def test_registry_entry_is_consistent(key: str) -> None:
     cls = METHODS[key]
     assert cls.key == key
-    assert set(cls.presets) == set(PRESETS), f"{key}: presets must be exactly {PRESETS}"
+    own = set(PRESETS) - {"native"}  # native falls back to the cpu preset on tiles (params.preset_values)
+    assert own <= set(cls.presets) <= set(PRESETS), f"{key}: presets must be {sorted(own)}, optionally native"
     for preset in PRESETS:
         make_params(cls, preset)  # every preset names real fields with valid values
+        assert (make_tiling(cls, preset).tile > 0) == (preset == "native")  # only native tiles
     assert dataclasses.is_dataclass(cls.Params)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cls.Params().__setattr__(dataclasses.fields(cls.Params)[0].name, None)

@@ -27,6 +27,7 @@ from engine.methods.components.weights import (
     fit_state,
     hub_weights,
     rename_by_position,
+    shown_origin,
     wheel_weights,
 )
 
@@ -94,7 +95,7 @@ class BackboneInfo:
         """What a run records about its backbone: architecture, weights, origin and hash; why it fell back."""
         got = f"backbone {self.name}, weights: {self.source}"
         if self.origin:
-            got += f" from {self.origin}, sha256 {self.sha256}"
+            got += f" from {shown_origin(self.origin)}, sha256 {self.sha256}"  # notes are shown: no paths
         return [got] + ([self.message] if self.message else [])
 
 

