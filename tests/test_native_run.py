@@ -20,7 +20,18 @@ from engine.run import RunConfig, train_and_evaluate
 from engine.saved_model import load_saved_model
 from tests.synthetic_mvtec import make_sized_folder
 
-SMALL = ("--set", "tile=128", "--set", "tile_stride=128", "--set", "weights=random", "--set", "d=16", "--set", "batch_size=8")
+SMALL = (
+    "--set",
+    "tile=128",
+    "--set",
+    "tile_stride=128",
+    "--set",
+    "weights=random",
+    "--set",
+    "d=16",
+    "--set",
+    "batch_size=8",
+)
 
 
 def test_memory_estimate_grows_with_batch_and_model_not_with_training_images(tmp_path):

@@ -43,7 +43,9 @@ def test_label_filters_and_the_position_survive_a_page_switch_and_a_reload(dashb
     reloaded = _app(**dict(at.query_params)).run()
     reloaded.switch_page("dashboard/pages/label.py").run()
     assert reloaded.radio(key="label_split").value == "all"
-    assert reloaded.session_state["label_index"] == 1  # the URL names the image shown: a reload comes back to it
+    assert (
+        reloaded.session_state["label_index"] == 1
+    )  # the URL names the image shown: a reload comes back to it
     reloaded = reloaded.radio(key="label_split").set_value("test").run()
     assert reloaded.query_params["split"] == "test"
 

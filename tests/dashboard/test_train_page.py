@@ -191,4 +191,6 @@ def test_a_ray_executor_without_a_cluster_is_one_sentence_on_the_page(fresh_env,
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     at = app(PAGE)
     assert not at.exception
-    assert len(at.error) == 1 and "ray start --head" in at.error[0].value and "RAY_ADDRESS" in at.error[0].value
+    assert (
+        len(at.error) == 1 and "ray start --head" in at.error[0].value and "RAY_ADDRESS" in at.error[0].value
+    )

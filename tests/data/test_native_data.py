@@ -42,7 +42,13 @@ def test_native_split_keeps_each_image_size_and_reads_files_when_asked(tmp_path)
 
 def test_a_dataset_of_two_image_sizes_trains_and_predicts_on_tiles(tmp_path):
     root = make_sized_folder(tmp_path / "two", list(SIZES))
-    overrides = (("tile", "64"), ("tile_stride", "64"), ("weights", "random"), ("d", "16"), ("batch_size", "8"))
+    overrides = (
+        ("tile", "64"),
+        ("tile_stride", "64"),
+        ("weights", "random"),
+        ("d", "16"),
+        ("batch_size", "8"),
+    )
     outcome = compute(RunConfig(str(root), "padim", "native", overrides=overrides))
     arrays = outcome.arrays
     assert outcome.start.image_size == NATIVE and outcome.start.params["tile"] == 64

@@ -75,7 +75,9 @@ def test_training_images_are_scored_left_out_of_the_gaussian(fitted, make_images
     assert method.n_fitted == 16 and 0.0 <= method.shrinkage <= 1.0
     in_sample, left_out = method.predict(train), method.predict_training(train)
     assert (left_out.score > in_sample.score).all()
-    scale = (left_out.score / in_sample.score)[:, None, None]  # the map scales with the score (tiles score maps)
+    scale = (left_out.score / in_sample.score)[
+        :, None, None
+    ]  # the map scales with the score (tiles score maps)
     torch.testing.assert_close(left_out.anomaly_map, in_sample.anomaly_map * scale)
     fresh = method.predict(make_images(16, 3, SIZE, seed=7)).score  # other normal images
     assert in_sample.score.median() < fresh.median()
