@@ -488,7 +488,7 @@ def test_08_presentation_mode_fills_a_meeting_screen(app: App, flow: Flow):
         expect(pictures).to_have_count(1 + len(METHODS))  # the input and each run's error map
         expect(pictures.nth(1).locator(".colorbar")).to_have_count(1)
         assert pictures.nth(1).bounding_box()["width"] >= 180  # the page's pictures are 128 px
-        expect(page.get_by_text("Comments on this image")).to_be_visible()
+        expect(page.get_by_text("Comments on this image", exact=True)).to_be_visible()
         no_exception(page)
         page.screenshot(path=ARTIFACTS / "08b-presentation-example.png")
     finally:

@@ -80,7 +80,7 @@ def test_run_too_big_for_the_machine_is_refused_before_it_starts(workbench_env, 
 def test_memory_need_against_what_is_free():
     need = MemoryNeed(images=300, channels=3, image_size=256, batch_size=32)
     check_memory(need, available=8 * 2**30)
-    with pytest.raises(ResourceError, match=r"needs about 3\.8 GiB \(300 images at 256 px, batch size 32\)"):
+    with pytest.raises(ResourceError, match=r"needs about 3\.6 GiB \(300 images at 256 px, batch size 32\)"):
         check_memory(need, available=1 * 2**30)
 
 
