@@ -29,7 +29,7 @@ def filled(readme: str, results: Path = RESULTS) -> str:
         if path.is_file():
             body = path.read_text().strip() + "\n"
         else:
-            body = f"(not measured yet: run `bash benchmarks/run_all.sh {match['name']}`)\n"
+            body = f"(not measured yet: the command above writes benchmarks/results/{match['name']}.md)\n"
         return match.group(1) + body + match.group(4)
 
     return BLOCK.sub(replace, readme)
