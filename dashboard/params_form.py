@@ -1,12 +1,10 @@
-"""A form made from a method's `Params` dataclass: field specs (type, preset default, choices, help from the
-source comment) and the widgets; only values that differ from the preset become overrides."""
+"""A form made from a method's `Params` dataclass: field specs (type, preset default, and what each field
+declares: `Literal` choices, `knob` help and range) and the widgets; only values that differ from the preset
+become overrides."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
-import re
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +12,10 @@ from typing import Any
 import streamlit as st
 
 from engine.methods import make_params
+from engine.methods.params import field_help, literal_choices
 from engine.methods.ranges import field_range
 
-CHOICES_PATTERN = re.compile(r"choose from (\[[^\]]*\])")
+KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
 @dataclass(frozen=True)
@@ -26,63 +25,21 @@ class ParamSpec:
     default: Any  # at the chosen preset
     choices: tuple[str, ...] = ()
     help: str | None = None
-    bounds: tuple[float, float] | None = None  # inclusive range of a number (engine.methods.ranges)
-
-
-def _comments(params_cls: type) -> dict[str, str]:
-    """Trailing `# ...` comments of the dataclass fields, by field name."""
-    try:
-        source = inspect.getsource(params_cls)
-    except (OSError, TypeError):
-        return {}
-    found = {}
-    for line in source.splitlines():
-        match = re.match(r"\s+(\w+)\s*:[^=#]+=[^#]*#\s*(.+)$", line)
-        if match:
-            found[match.group(1)] = match.group(2).strip()
-    return found
-
-
-def _choices(params_cls: type, values: dict[str, Any], name: str, annotation: Any) -> tuple[str, ...]:
-    """Allowed strings of a field: from a Literal annotation, else from the 'choose from [...]' of its check."""
-    if typing.get_origin(annotation) is typing.Literal:
-        return tuple(str(a) for a in typing.get_args(annotation))
-    try:
-        probe = params_cls(**{**values, name: "not-a-choice"})
-        validate = getattr(probe, "validate", None)
-        if callable(validate):
-            validate()
-    except (ValueError, TypeError) as exc:
-        text = str(exc)
-        match = CHOICES_PATTERN.search(text)
-        if match and "not-a-choice" in text:
-            try:
-                return tuple(str(c) for c in ast.literal_eval(match.group(1)))
-            except (ValueError, SyntaxError):
-                return ()
-    return ()
+    bounds: tuple[float, float] | None = None  # inclusive range of a number (its `knob`'s range)
 
 
 def param_specs(method_cls: type, preset: str) -> list[ParamSpec]:
     """One spec per field of `method_cls.Params`, with the preset's values as defaults."""
     params = make_params(method_cls, preset)
-    values = dataclasses.asdict(params)
     hints = typing.get_type_hints(method_cls.Params)
-    comments = _comments(method_cls.Params)
     specs = []
     for field in dataclasses.fields(method_cls.Params):
-        annotation, value = hints.get(field.name), values[field.name]
-        kind = {bool: "bool", int: "int", float: "float", str: "str"}.get(annotation, "str")
-        choices: tuple[str, ...] = ()
-        if kind == "str" or typing.get_origin(annotation) is typing.Literal:
-            choices = _choices(method_cls.Params, values, field.name, annotation)
-            if (
-                str(value) not in choices
-            ):  # e.g. a comma-separated list checked item by item: typed, not picked
-                choices = ()
-            kind = "choice" if choices else "str"
+        annotation = hints.get(field.name)
+        choices = literal_choices(annotation)
+        kind = "choice" if choices else KINDS.get(annotation, "str")
         bounds = field_range(field) if kind in ("int", "float") else None
-        specs.append(ParamSpec(field.name, kind, value, choices, comments.get(field.name), bounds))
+        default = getattr(params, field.name)
+        specs.append(ParamSpec(field.name, kind, default, choices, field_help(field) or None, bounds))
     return specs
 
 

@@ -4,7 +4,7 @@ at test, gradient descent on the latent code finds the generated image closest t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,22 +14,31 @@ from torch.utils.data import DataLoader
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.dcgan import Discriminator, Generator, feature_size
+from engine.methods.params import knob
 
 SEARCH_GRAD_SCALE = 1024.0  # keeps fp16 gradients of the latent search clear of underflow; Adam ignores it
 
 
 @dataclass(frozen=True)
 class Params:
-    latent_dim: int = 100
-    width: int = 64  # channels of the first conv stage (DCGAN's ngf = ndf)
-    epochs: int = 25
-    batch_size: int = 64
-    lr: float = 2e-4
-    beta1: float = 0.5  # Adam momentum, as in DCGAN
-    search_steps: int = 500  # Adam steps on z per test batch (Γ in the paper)
-    search_lr: float = 0.05
-    lam: float = 0.1  # weight of the discrimination loss against the residual loss (λ in the paper)
-    centroid_images: int = 64  # training images whose codes are searched for the t-SNE centroid
+    latent_dim: int = knob(100, range=(1, 4096))
+    width: int = knob(64, "channels of the first conv stage (DCGAN's ngf = ndf)", range=(1, 256))
+    epochs: int = knob(25, range=(1, 10_000))
+    batch_size: int = knob(64, range=(1, 1024))
+    lr: float = knob(2e-4, range=(1e-8, 10.0))
+    beta1: float = knob(0.5, "Adam momentum, as in DCGAN", range=(0.0, 0.9999))
+    search_steps: int = knob(500, "Adam steps on z per test batch (Γ in the paper)", range=(0, 100_000))
+    search_lr: float = knob(0.05, range=(1e-8, 100.0))
+    lam: float = knob(
+        0.1,
+        "weight of the discrimination loss against the residual loss (λ in the paper)",
+        range=(0.0, 1000.0),
+    )
+    centroid_images: int = knob(
+        64,
+        "training images whose codes are searched for the t-SNE centroid",
+        range=(1, 100_000),
+    )
 
     def validate(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
@@ -56,6 +65,9 @@ class LatentSearch(NamedTuple):
 
 class AnoGan(BaseMethod):
     key = "anogan"
+    description: ClassVar[str] = (
+        "a DCGAN of normal images; searches the latent code closest to each input (Schlegl et al. 2017)"
+    )
     Params = Params
     presets = {
         "smoke": {

@@ -4,7 +4,7 @@ code to the centroid of normal codes (Sakurada & Yairi, MLSDA 2014, https://doi.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -13,22 +13,23 @@ from torch.utils.data import DataLoader
 
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
-
-SCORES = ("recon", "latent")
+from engine.methods.params import check_choices, knob
 
 
 @dataclass(frozen=True)
 class Params:
-    score: str = "recon"  # "recon": mean squared error; "latent": distance of the code to the centroid
-    latent_dim: int = 128
-    width: int = 16  # channels of the first conv stage, doubled per stage up to 256
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
+    score: Literal["recon", "latent"] = knob(
+        "recon",
+        '"recon": mean squared error; "latent": distance of the code to the centroid',
+    )
+    latent_dim: int = knob(128, range=(1, 4096))
+    width: int = knob(16, "channels of the first conv stage, doubled per stage up to 256", range=(1, 256))
+    epochs: int = knob(40, range=(1, 10_000))
+    batch_size: int = knob(32, range=(1, 1024))
+    lr: float = knob(1e-3, range=(1e-8, 10.0))
 
     def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ValueError(f"unknown score {self.score!r} for autoencoder; choose from {list(SCORES)}")
+        check_choices(self, "autoencoder")
 
 
 class ConvAutoencoder(nn.Module):
@@ -44,6 +45,9 @@ class ConvAutoencoder(nn.Module):
 
 class Autoencoder(BaseMethod):
     key = "autoencoder"
+    description: ClassVar[str] = (
+        "a convolutional autoencoder of normal images; score = reconstruction error (Sakurada & Yairi 2014)"
+    )
     Params = Params
     presets: ClassVar = {
         "smoke": {"latent_dim": 16, "width": 8, "epochs": 1, "batch_size": 8},

@@ -159,9 +159,9 @@ class CountedImages:
 class BaseMethod:
     """Shared plumbing: params, device, autocast, batched prediction, weights as a state dict.
 
-    Subclasses set `key`, `Params` (a frozen dataclass), `presets` ({"smoke"|"cpu"|"paper"[|"native"]:
-    overrides}) and implement `fit` and `predict`. After `fit`, `self.centroid` (D,) is the mean embedding of
-    the normal training images.
+    Subclasses set `key`, `description`, `Params` (a frozen dataclass of `knob` fields), `presets`
+    ({"smoke"|"cpu"|"paper"[|"native"]: overrides}) and implement `fit` and `predict`. After `fit`,
+    `self.centroid` (D,) is the mean embedding of the normal training images.
 
     Tiling (`use_tiles`) needs nothing of a method: it is built for (C, tile, tile) inputs, `fit` gets batches of
     tiles (a components.tiling.TileBatches) and `predict` batches of tiles, whose maps the base stitches. A
@@ -169,6 +169,7 @@ class BaseMethod:
     """
 
     key: ClassVar[str] = ""
+    description: ClassVar[str] = ""  # one line for people choosing a method, with its paper
     Params: ClassVar[type]
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     uses_labeled_anomalies: ClassVar[bool] = False  # True where fit() learns from labeled anomalies

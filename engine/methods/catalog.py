@@ -1,26 +1,17 @@
-"""One line per method for people choosing one (the Train page's picker); torch-free, keys as in METHODS."""
+"""One line per method for people choosing one (the Train page's picker), read from the `description` of the
+method's class in its own file's source, without importing the file: listing every method with its line loads
+none of them (nor their backbones: timm, kornia). Keys and order as in METHODS."""
 
 from __future__ import annotations
 
-DESCRIPTIONS: dict[str, str] = {
-    "autoencoder": "a convolutional autoencoder of normal images; score = reconstruction error "
-    "(Sakurada & Yairi 2014)",
-    "vae": "a convolutional VAE of normal images; score = its ELBO or reconstruction term (Kingma & Welling 2014)",
-    "vae_fusion": "a VAE scored by image-space SSIM error and code distance to the normal centroid, fused",
-    "vae_projection": "moves each input down the VAE energy until it looks normal; map = what changed "
-    "(Dehaene et al. 2020)",
-    "anogan": "a DCGAN of normal images; searches the latent code closest to each input (Schlegl et al. 2017)",
-    "vaegan": "a VAE with a GAN discriminator, optionally its Grad-CAM attention on the error (Larsen et al. 2016)",
-    "deep_svdd": "maps normal images close to a centre; semi mode pushes labeled anomalies away "
-    "(Ruff et al. 2018, Deep SAD 2020)",
-    "padim": "a Gaussian per patch position over pretrained CNN features (Defard et al. 2020)",
-    "patchcore": "a coreset memory bank of pretrained patch features; score = distance to the nearest "
-    "(Roth et al. 2022)",
-    "cutpaste": "a ResNet taught to spot cut-and-pasted patches; score = feature distance to normal "
-    "(Li et al. 2021)",
-    "simclr_local": "SimCLR features with locally patched copies as extra negatives; score = feature distance "
-    "(Chen et al. 2020)",
-}
+import ast
+import functools
+import importlib.util
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.methods import REGISTERED
 
 # Fitted in one pass over pretrained features, without a training loss: what they log as "loss" is a statistic of
 # the fit (PaDiM's mean fit distance, PatchCore's coreset radius), which the Train page does not call a loss.
@@ -30,6 +21,48 @@ ENSEMBLE = "ensemble"  # the method key of runs combined from saved runs (engine
 ENSEMBLE_DESCRIPTION = (
     "saved runs of one dataset combined: scores normalised per run, fused by a rule (seed 000's idea)"
 )
+
+
+@functools.cache
+def class_constants(module: str, name: str) -> dict[str, Any]:
+    """The literal values assigned in the body of class `name` of `module` (e.g. `key`, `description`), from its
+    source file; the module is not imported."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        raise RuntimeError(f"no source file for module {module!r}")
+    for node in ast.parse(Path(spec.origin).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            found = {}
+            for stmt in node.body:
+                if isinstance(stmt, ast.AnnAssign | ast.Assign) and stmt.value is not None:
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    names = [t.id for t in targets if isinstance(t, ast.Name)]
+                    try:
+                        found |= dict.fromkeys(names, ast.literal_eval(stmt.value))
+                    except (ValueError, TypeError, SyntaxError):  # not a literal (e.g. `Params = Params`)
+                        continue
+            return found
+    raise RuntimeError(f"{module} defines no class {name}")
+
+
+class _Descriptions(Mapping[str, str]):
+    """key -> the one-line `description` of the method's class."""
+
+    def __getitem__(self, key: str) -> str:
+        module, name = REGISTERED[key]  # KeyError for an unknown key, as a dict
+        text = class_constants(module, name).get("description")
+        if not isinstance(text, str) or not text:
+            raise RuntimeError(f"{module}.{name} has no one-line `description` string")
+        return text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(REGISTERED)
+
+    def __len__(self) -> int:
+        return len(REGISTERED)
+
+
+DESCRIPTIONS: Mapping[str, str] = _Descriptions()
 
 
 def describe(method: str) -> str:

@@ -10,7 +10,7 @@ image scored from the stitched map (engine.methods.components.tiling)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from engine.config import DeviceInfo
 from engine.methods.base import EpochLog, OnEpoch, Prediction
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
-    check_backbone,
+    BackboneName,
     check_frozen_through,
     layer_channels,
     pooled,
@@ -32,39 +32,53 @@ from engine.methods.components.feature_density import FeatureDensityMethod
 from engine.methods.components.gaussian import mahalanobis
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.components.pseudo_anomaly import cutpaste, scar
+from engine.methods.params import check_choices, knob
 
 VARIANTS = {"2way": 2, "3way": 3}  # classes: normal, CutPaste (, scar)
-CAM_LAYERS = ("layer2", "layer3", "layer4")
 
 
 @dataclass(frozen=True)
 class Params:
-    variant: str = "3way"  # the paper's best detector; "2way": normal vs CutPaste only
-    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
-    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
-    head_dim: int = 128  # output of the MLP projection head that feeds the linear classifier
-    epochs: int = 8
-    batch_size: int = 32  # normal images per step; each step also sees one augmented copy per class
-    lr: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 3e-5
-    jitter: float = 0.1  # colour jitter strength of the pasted patches
-    cam_layer: str = "layer3"  # Grad-CAM layer: layer4 is only 4x4 at 128 px
-    # stages whose pooled features make the scored (Gaussian) vector, concatenated: the paper pools layer4 only;
-    # earlier stages add the finer statistics of small defects (Rippel et al. 2020, https://arxiv.org/abs/2005.14140)
-    density_layers: str = "layer4"
-    # stages whose ImageNet weights stay fixed while fine-tuning ("none": all train, as the paper does);
-    # freezing through layer2 cuts a CPU epoch several-fold (the backward pass through the early stages)
-    frozen_through: str = "none"
+    variant: Literal["2way", "3way"] = knob(
+        "3way",
+        'the paper\'s best detector; "2way": normal vs CutPaste only',
+    )
+    backbone: BackboneName = knob(DEFAULT_BACKBONE, "a timm name from components/backbone.py BACKBONES")
+    weights: str = knob("auto", '"auto" / "imagenet", "random" or a weights file (components/backbone.py)')
+    head_dim: int = knob(
+        128,
+        "output of the MLP projection head that feeds the linear classifier",
+        range=(1, 4096),
+    )
+    epochs: int = knob(8, range=(1, 10_000))
+    batch_size: int = knob(
+        32,
+        "normal images per step; each step also sees one augmented copy per class",
+        range=(1, 1024),
+    )
+    lr: float = knob(0.03, range=(1e-8, 10.0))
+    momentum: float = knob(0.9, range=(0.0, 0.9999))
+    weight_decay: float = knob(3e-5, range=(0.0, 1.0))
+    jitter: float = knob(0.1, "colour jitter strength of the pasted patches", range=(0.0, 1.0))
+    cam_layer: Literal["layer2", "layer3", "layer4"] = knob(
+        "layer3",
+        "Grad-CAM layer: layer4 is only 4x4 at 128 px",
+    )
+    density_layers: str = knob(
+        "layer4",
+        "stages whose pooled features make the scored (Gaussian) vector, concatenated: the paper pools "
+        "layer4 only; earlier stages add the finer statistics of small defects (Rippel et al. 2020, "
+        "https://arxiv.org/abs/2005.14140)",
+    )
+    frozen_through: Literal["none", "layer1", "layer2", "layer3"] = knob(
+        "none",
+        'stages whose ImageNet weights stay fixed while fine-tuning ("none": all train, as the paper '
+        "does); freezing through layer2 cuts a CPU epoch several-fold (the backward pass through the "
+        "early stages)",
+    )
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r} for cutpaste; choose from {sorted(VARIANTS)}")
-        check_backbone(self.backbone, "cutpaste")
-        if self.cam_layer not in CAM_LAYERS:
-            raise ValueError(
-                f"unknown cam_layer {self.cam_layer!r} for cutpaste; choose from {list(CAM_LAYERS)}"
-            )
+        check_choices(self, "cutpaste")
         split_layers(self.density_layers, "density_layers")
         check_frozen_through(self.frozen_through, self.cam_layer, "cutpaste")
 
@@ -118,6 +132,9 @@ CPU_PRESET = {
 
 class CutPaste(FeatureDensityMethod):
     key: ClassVar[str] = "cutpaste"
+    description: ClassVar[str] = (
+        "a ResNet taught to spot cut-and-pasted patches; score = feature distance to normal (Li et al. 2021)"
+    )
     Params: ClassVar[type] = Params
     smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import kornia
 import torch
@@ -16,27 +16,36 @@ from torch.utils.data import DataLoader
 
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
-
-MODES = ("one_class", "semi")
+from engine.methods.params import check_choices, knob
 
 
 @dataclass(frozen=True)
 class Params:
-    mode: str = "one_class"  # "one_class": Deep SVDD | "semi": Deep SAD with labeled anomalies
-    rep_dim: int = 32
-    width: int = 16  # channels of the first conv stage, doubled per stage up to 256
-    pretrain_epochs: int = 10  # autoencoder pretraining of the encoder, as in the paper (0: none)
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 5e-7
-    eta: float = 1.0  # Deep SAD weight of the labeled-anomaly term
-    center_eps: float = 0.1  # centre coordinates closer to 0 than this are pushed to +-eps
-    saliency_sigma: float = 2.0  # Gaussian smoothing (px) of the input-gradient map
+    mode: Literal["one_class", "semi"] = knob(
+        "one_class",
+        '"one_class": Deep SVDD | "semi": Deep SAD with labeled anomalies',
+    )
+    rep_dim: int = knob(32, range=(1, 4096))
+    width: int = knob(16, "channels of the first conv stage, doubled per stage up to 256", range=(1, 256))
+    pretrain_epochs: int = knob(
+        10,
+        "autoencoder pretraining of the encoder, as in the paper (0: none)",
+        range=(0, 10_000),
+    )
+    epochs: int = knob(30, range=(1, 10_000))
+    batch_size: int = knob(32, range=(1, 1024))
+    lr: float = knob(1e-4, range=(1e-8, 10.0))
+    weight_decay: float = knob(5e-7, range=(0.0, 1.0))
+    eta: float = knob(1.0, "Deep SAD weight of the labeled-anomaly term", range=(0.0, 1000.0))
+    center_eps: float = knob(
+        0.1,
+        "centre coordinates closer to 0 than this are pushed to +-eps",
+        range=(0.0, 10.0),
+    )
+    saliency_sigma: float = knob(2.0, "Gaussian smoothing (px) of the input-gradient map", range=(0.0, 64.0))
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r} for deep_svdd; choose from {list(MODES)}")
+        check_choices(self, "deep_svdd")
 
 
 def initial_center(embeddings: Tensor, eps: float) -> Tensor:
@@ -63,6 +72,10 @@ def cycle(loader: DataLoader) -> Iterator[Tensor]:
 
 class DeepSvdd(BaseMethod):
     key = "deep_svdd"
+    description: ClassVar[str] = (
+        "maps normal images close to a centre; semi mode pushes labeled anomalies away (Ruff et al. 2018, "
+        "Deep SAD 2020)"
+    )
     Params = Params
     uses_labeled_anomalies = True
     presets: ClassVar = {

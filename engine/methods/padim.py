@@ -10,8 +10,8 @@ memory times the tiles per image)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,7 @@ from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
-    check_backbone,
+    BackboneName,
     layer_channels,
     resize_input,
     split_layers,
@@ -35,9 +35,9 @@ from engine.methods.components.gaussian import (
     upsample_blur,
 )
 from engine.methods.components.tiling import TileBatches
+from engine.methods.params import check_choices, knob
 
 LAYERS = ("layer1", "layer2", "layer3")
-TILE_GAUSSIANS = ("shared", "per_tile")
 PER_TILE_SLOTS = 9  # tiles per image the memory estimate assumes for per_tile (a 3 x 3 grid)
 
 
@@ -46,29 +46,29 @@ PAPER_D = {"resnet18": 100, "wide_resnet50_2": 550}  # channels kept in the pape
 
 @dataclass(frozen=True)
 class Params:
-    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
-    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
-    d: int = (
-        0  # channels kept by random selection; 0 = the paper's 100 / 550 for ResNets, all (176) for lite0
+    backbone: BackboneName = knob(DEFAULT_BACKBONE, "a timm name from components/backbone.py BACKBONES")
+    weights: str = knob("auto", '"auto" / "imagenet", "random" or a weights file (components/backbone.py)')
+    d: int = knob(
+        0,
+        "channels kept by random selection; 0 = the paper's 100 / 550 for ResNets, all (176) for lite0",
+        range=(0, 8192),
     )
-    pool: int = field(
-        default=3, metadata={"range": (1, 9)}
-    )  # local average (px of the first layer's map), 1 = none
-    input_size: int = field(default=224, metadata={"range": (0, 1024)})  # backbone input px; 0 = as loaded
-    layers: str = ",".join(LAYERS)  # comma-separated stages; the first sets the map's stride (layer1 = 4)
-    ridge: float = 0.01  # added to every covariance diagonal
-    blur_sigma: float = 4.0  # px, on the upsampled map
-    batch_size: int = 32
-    tile_gaussian: str = (
-        "shared"  # on tiles: one Gaussian per within-tile position, or "per_tile" grid place too
+    pool: int = knob(3, "local average (px of the first layer's map), 1 = none", range=(1, 9))
+    input_size: int = knob(224, "backbone input px; 0 = as loaded", range=(0, 1024))
+    layers: str = knob(
+        ",".join(LAYERS),
+        "comma-separated stages; the first sets the map's stride (layer1 = 4)",
+    )
+    ridge: float = knob(0.01, "added to every covariance diagonal", range=(1e-8, 100.0))
+    blur_sigma: float = knob(4.0, "px, on the upsampled map", range=(0.0, 64.0))
+    batch_size: int = knob(32, range=(1, 1024))
+    tile_gaussian: Literal["shared", "per_tile"] = knob(
+        "shared",
+        'on tiles: one Gaussian per within-tile position, or "per_tile" grid place too',
     )
 
     def __post_init__(self) -> None:
-        check_backbone(self.backbone, "padim")
-        if self.tile_gaussian not in TILE_GAUSSIANS:
-            raise ValueError(
-                f"unknown tile_gaussian {self.tile_gaussian!r} for padim; choose from {list(TILE_GAUSSIANS)}"
-            )
+        check_choices(self, "padim")
         total = layer_channels(self.backbone, split_layers(self.layers))
         if not 0 <= self.d <= total:
             raise ValueError(f"d={self.d} for padim with {self.backbone}: choose 0 (default) to {total}")
@@ -91,6 +91,9 @@ def concat_layers(maps: dict[str, Tensor], pool: int, layers: tuple[str, ...] = 
 
 class Padim(BaseMethod):
     key: ClassVar[str] = "padim"
+    description: ClassVar[str] = (
+        "a Gaussian per patch position over pretrained CNN features (Defard et al. 2020)"
+    )
     Params: ClassVar[type] = Params
     smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {

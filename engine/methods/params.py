@@ -1,5 +1,8 @@
-"""A method's parameters from a preset and `--set` overrides: `make_params` (the method's checked `Params`) and
-`make_tiling` (the run's tiling options, accepted for every method); the presets every method answers to."""
+"""A method's parameters: `knob` declares a `Params` field with its help and range (read by the Train form and
+the checks); `make_params` builds the method's checked `Params` from a preset and `--set` overrides, `make_tiling`
+the run's tiling options (accepted for every method); the presets every method answers to.
+
+A string field's choices are its `Literal[...]` annotation, checked by `check_choices`."""
 
 from __future__ import annotations
 
@@ -9,12 +12,43 @@ from typing import Any
 
 from engine.methods.components.tiling import TILE_KEYS, Tiling
 from engine.methods.components.weights import checked_weights_value
-from engine.methods.ranges import check_ranges
+from engine.methods.ranges import Range, check_ranges
 
 PRESETS = ("smoke", "cpu", "paper", "native")
 # `native`: images at their own size, every method on tiles. A method without its own native preset gets its cpu
 # preset on tiles of NATIVE_TILE px, the square its network is built for by default (the folders' image size).
 NATIVE_TILE = 128
+
+
+def knob(default: Any, help: str = "", range: Range | None = None) -> Any:
+    """A `Params` field: its default, one line of help for the Train form and, for a number, its inclusive
+    range, which `make_params` checks (so the CLI, the job queue and the form refuse a value outside it)."""
+    metadata: dict[str, Any] = {"help": help}
+    if range is not None:
+        metadata["range"] = range
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_help(field: dataclasses.Field) -> str:
+    """The help a field's `knob` declares ("" when none)."""
+    return field.metadata.get("help", "")
+
+
+def literal_choices(annotation: Any) -> tuple[str, ...]:
+    """The values of a `Literal[...]` annotation (as strings); () for any other type."""
+    if typing.get_origin(annotation) is not typing.Literal:
+        return ()
+    return tuple(str(a) for a in typing.get_args(annotation))
+
+
+def check_choices(params: Any, method: str) -> None:
+    """Raise ValueError naming the field, its value and the choices for the first value its `Literal` lacks."""
+    hints = typing.get_type_hints(type(params))
+    for field in dataclasses.fields(params):
+        choices = literal_choices(hints.get(field.name))
+        value = getattr(params, field.name)
+        if choices and str(value) not in choices:
+            raise ValueError(f"unknown {field.name} {value!r} for {method}; choose from {list(choices)}")
 
 
 def params_fields(params_cls: type) -> dict[str, dataclasses.Field]:
@@ -76,6 +110,7 @@ def make_params(method_cls: type, preset: str = "cpu", overrides: dict[str, Any]
         params = params_cls(**values)
     except TypeError as exc:  # e.g. a preset names a field the class lacks
         raise ValueError(f"bad parameters for {method_cls.key!r}: {exc}") from None
+    check_choices(params, method_cls.key)
     check_ranges(params, method_cls.key)
     if isinstance(getattr(params, "weights", None), str):  # a backbone's weights: a word or a managed file
         params = dataclasses.replace(params, weights=checked_weights_value(params.weights, method_cls.key))

@@ -8,7 +8,7 @@ map (engine.methods.components.tiling)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
-from engine.methods.components.backbone import DEFAULT_BACKBONE, check_backbone, layer_channels, resize_input
+from engine.methods.components.backbone import DEFAULT_BACKBONE, BackboneName, layer_channels, resize_input
 from engine.methods.components.gaussian import upsample_blur
+from engine.methods.params import check_choices, knob
 
 LAYERS = ("layer2", "layer3")
 CHUNK_ELEMENTS = 1 << 24  # distance-matrix entries per chunk (64 MB in float32)
@@ -27,19 +28,31 @@ CHUNK_ELEMENTS = 1 << 24  # distance-matrix entries per chunk (64 MB in float32)
 
 @dataclass(frozen=True)
 class Params:
-    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
-    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
-    input_size: int = field(default=224, metadata={"range": (0, 1024)})  # backbone input px; 0 = as loaded
-    coreset_ratio: float = 0.1  # fraction of the (capped) bank kept by greedy coreset selection
-    projection_dim: int = 128  # random projection used only to pick the coreset; 0 = none
-    max_bank: int = 100_000  # patches sampled uniformly from the training set before the coreset
-    reweight: bool = True  # the paper's score reweighting by the neighbourhood of the nearest patch
-    neighbours: int = 9  # b of the reweighting
-    blur_sigma: float = 4.0  # px, on the upsampled map
-    batch_size: int = 32
+    backbone: BackboneName = knob(DEFAULT_BACKBONE, "a timm name from components/backbone.py BACKBONES")
+    weights: str = knob("auto", '"auto" / "imagenet", "random" or a weights file (components/backbone.py)')
+    input_size: int = knob(224, "backbone input px; 0 = as loaded", range=(0, 1024))
+    coreset_ratio: float = knob(
+        0.1,
+        "fraction of the (capped) bank kept by greedy coreset selection",
+        range=(1e-4, 1.0),
+    )
+    projection_dim: int = knob(
+        128,
+        "random projection used only to pick the coreset; 0 = none",
+        range=(0, 4096),
+    )
+    max_bank: int = knob(
+        100_000,
+        "patches sampled uniformly from the training set before the coreset",
+        range=(1, 10_000_000),
+    )
+    reweight: bool = knob(True, "the paper's score reweighting by the neighbourhood of the nearest patch")
+    neighbours: int = knob(9, "b of the reweighting", range=(1, 1000))
+    blur_sigma: float = knob(4.0, "px, on the upsampled map", range=(0.0, 64.0))
+    batch_size: int = knob(32, range=(1, 1024))
 
     def __post_init__(self) -> None:
-        check_backbone(self.backbone, "patchcore")
+        check_choices(self, "patchcore")
         if not 0 < self.coreset_ratio <= 1:
             raise ValueError(f"coreset_ratio={self.coreset_ratio} for patchcore: choose a value in (0, 1]")
         if self.max_bank < 1 or self.neighbours < 1 or self.projection_dim < 0:
@@ -102,6 +115,10 @@ def nearest_neighbours(queries: Tensor, bank: Tensor) -> tuple[Tensor, Tensor]:
 
 class Patchcore(BaseMethod):
     key: ClassVar[str] = "patchcore"
+    description: ClassVar[str] = (
+        "a coreset memory bank of pretrained patch features; score = distance to the nearest (Roth et al. "
+        "2022)"
+    )
     Params: ClassVar[type] = Params
     smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {

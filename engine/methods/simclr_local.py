@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import kornia
 import torch
@@ -23,7 +23,7 @@ from engine.config import DeviceInfo
 from engine.methods.base import EpochLog, OnEpoch, Prediction
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
-    check_backbone,
+    BackboneName,
     check_frozen_through,
     layer_channels,
     pooled,
@@ -35,49 +35,68 @@ from engine.methods.components.feature_density import FeatureDensityMethod
 from engine.methods.components.gaussian import mahalanobis
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.components.pseudo_anomaly import Patches, color_jitter, local_patches, paste, uniform
+from engine.methods.params import check_choices, knob
 
-CAM_LAYERS = ("layer2", "layer3", "layer4")
 SSIM_WINDOW = 11  # kornia window taps (Gaussian, sigma 1.5)
 RIM = SSIM_WINDOW // 2  # margin of the SSIM probe paste, see `patch_ssim`
 
 
 @dataclass(frozen=True)
 class Params:
-    ssim_filter: bool = True  # discard (and redraw) pseudo-anomalies too similar to the original
-    # SSIM inside the pasted patch (see `patch_ssim`): a recoloured flat background scores >= 0.97 at any size,
-    # while at 128 px 97-100 % of patches on the PIPED, tire and magnetic-tile textures score < 0.95
-    # (median 0.6-0.83); at 32-64 px textures blur and more draws are redrawn.
-    ssim_threshold: float = 0.95
-    max_attempts: int = 5  # draws per image before the least similar candidate is kept anyway
-    patch_area_min: float = 0.02  # fraction of the image area
-    patch_area_max: float = 0.08
-    max_angle: float = 15.0  # degrees
-    max_shift: float = 0.03  # fraction of the image size (4 px at 128 px)
-    color_change: float = (
-        0.15  # colour jitter strength of the patch: mild, so flat background stays invisible
+    ssim_filter: bool = knob(True, "discard (and redraw) pseudo-anomalies too similar to the original")
+    # a recoloured flat background scores >= 0.97 at any size, while at 128 px 97-100 % of patches on the PIPED,
+    # tire and magnetic-tile textures score < 0.95 (median 0.6-0.83); at 32-64 px textures blur and more are redrawn
+    ssim_threshold: float = knob(
+        0.95,
+        "a pseudo-anomaly whose SSIM with the original inside the pasted patch (see `patch_ssim`) reaches "
+        "this is redrawn",
+        range=(0.0, 1.0),
     )
-    backbone: str = DEFAULT_BACKBONE  # a timm name from components/backbone.py BACKBONES
-    weights: str = "auto"  # "auto" / "imagenet", "random" or a weights file (components/backbone.py)
-    proj_dim: int = 128  # output of the 2-layer projection head
-    temperature: float = 0.5  # NT-Xent temperature (SimCLR's choice for small batches)
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
-    cam_layer: str = "layer3"  # Grad-CAM layer: layer4 is only 4x4 at 128 px
-    # stages whose pooled features make the scored (Gaussian) vector, concatenated: the paper pools layer4 only;
-    # earlier stages add the finer statistics of small defects (Rippel et al. 2020, https://arxiv.org/abs/2005.14140)
-    density_layers: str = "layer4"
-    # stages whose ImageNet weights stay fixed while fine-tuning ("none": all train, as the paper does);
-    # freezing through layer2 cuts a CPU epoch several-fold (the backward pass through the early stages)
-    frozen_through: str = "none"
+    max_attempts: int = knob(
+        5,
+        "draws per image before the least similar candidate is kept anyway",
+        range=(1, 1000),
+    )
+    patch_area_min: float = knob(0.02, "fraction of the image area", range=(1e-4, 1.0))
+    patch_area_max: float = knob(0.08, range=(1e-4, 1.0))
+    max_angle: float = knob(15.0, "degrees", range=(0.0, 180.0))
+    max_shift: float = knob(0.03, "fraction of the image size (4 px at 128 px)", range=(0.0, 0.5))
+    color_change: float = knob(
+        0.15,
+        "colour jitter strength of the patch: mild, so flat background stays invisible",
+        range=(0.0, 1.0),
+    )
+    backbone: BackboneName = knob(DEFAULT_BACKBONE, "a timm name from components/backbone.py BACKBONES")
+    weights: str = knob("auto", '"auto" / "imagenet", "random" or a weights file (components/backbone.py)')
+    proj_dim: int = knob(128, "output of the 2-layer projection head", range=(1, 4096))
+    temperature: float = knob(
+        0.5,
+        "NT-Xent temperature (SimCLR's choice for small batches)",
+        range=(1e-3, 100.0),
+    )
+    epochs: int = knob(8, range=(1, 10_000))
+    batch_size: int = knob(32, range=(1, 1024))
+    lr: float = knob(1e-3, range=(1e-8, 10.0))
+    weight_decay: float = knob(1e-6, range=(0.0, 1.0))
+    cam_layer: Literal["layer2", "layer3", "layer4"] = knob(
+        "layer3",
+        "Grad-CAM layer: layer4 is only 4x4 at 128 px",
+    )
+    density_layers: str = knob(
+        "layer4",
+        "stages whose pooled features make the scored (Gaussian) vector, concatenated: the paper pools "
+        "layer4 only; earlier stages add the finer statistics of small defects (Rippel et al. 2020, "
+        "https://arxiv.org/abs/2005.14140)",
+    )
+    frozen_through: Literal["none", "layer1", "layer2", "layer3"] = knob(
+        "none",
+        'stages whose ImageNet weights stay fixed while fine-tuning ("none": all train, as the paper '
+        "does); freezing through layer2 cuts a CPU epoch several-fold (the backward pass through the "
+        "early stages)",
+    )
 
     def __post_init__(self) -> None:
-        check_backbone(self.backbone, "simclr_local")
-        if self.cam_layer not in CAM_LAYERS:
-            raise ValueError(
-                f"unknown cam_layer {self.cam_layer!r} for simclr_local; choose from {list(CAM_LAYERS)}"
-            )
+        check_choices(self, "simclr_local")
         split_layers(self.density_layers, "density_layers")
         check_frozen_through(self.frozen_through, self.cam_layer, "simclr_local")
         if not 0 < self.patch_area_min <= self.patch_area_max < 1:
@@ -191,6 +210,10 @@ CPU_PRESET = {"epochs": 8, "batch_size": 32, "frozen_through": "layer2", "densit
 
 class SimclrLocal(FeatureDensityMethod):
     key: ClassVar[str] = "simclr_local"
+    description: ClassVar[str] = (
+        "SimCLR features with locally patched copies as extra negatives; score = feature distance (Chen et "
+        "al. 2020)"
+    )
     Params: ClassVar[type] = Params
     smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {

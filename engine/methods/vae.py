@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -13,26 +13,26 @@ from torch.utils.data import DataLoader
 
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
-
-SCORES = ("recon", "elbo", "per_ink")
+from engine.methods.params import check_choices, knob
 
 
 @dataclass(frozen=True)
 class Params:
-    # "recon": reconstruction term only; "elbo": reconstruction + KL; "per_ink": summed absolute error over the
-    # reconstruction's summed intensity, so that a thin anomaly beside a normal class with much ink (noisy
-    # MNIST digit 0) is not ranked normal for having less to get wrong
-    score: str = "recon"
-    latent_dim: int = 64
-    width: int = 16  # channels of the first conv stage, doubled per stage up to 256
-    beta: float = 1.0  # weight of the KL term in training
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
+    score: Literal["recon", "elbo", "per_ink"] = knob(
+        "recon",
+        '"recon": reconstruction term only; "elbo": reconstruction + KL; "per_ink": summed absolute error'
+        " over the reconstruction's summed intensity, so that a thin anomaly beside a normal class with "
+        "much ink (noisy MNIST digit 0) is not ranked normal for having less to get wrong",
+    )
+    latent_dim: int = knob(64, range=(1, 4096))
+    width: int = knob(16, "channels of the first conv stage, doubled per stage up to 256", range=(1, 256))
+    beta: float = knob(1.0, "weight of the KL term in training", range=(0.0, 1000.0))
+    epochs: int = knob(40, range=(1, 10_000))
+    batch_size: int = knob(32, range=(1, 1024))
+    lr: float = knob(1e-3, range=(1e-8, 10.0))
 
     def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ValueError(f"unknown score {self.score!r} for vae; choose from {list(SCORES)}")
+        check_choices(self, "vae")
 
 
 class ConvVAE(nn.Module):
@@ -123,6 +123,10 @@ def encode_mean(method: BaseMethod, model: ConvVAE, loader: DataLoader) -> Tenso
 
 class Vae(BaseMethod):
     key = "vae"
+    description: ClassVar[str] = (
+        "a convolutional VAE of normal images; score = its ELBO or reconstruction term (Kingma & Welling "
+        "2014)"
+    )
     Params = Params
     presets: ClassVar = {
         "smoke": {"latent_dim": 8, "width": 8, "epochs": 1, "batch_size": 8},

@@ -5,7 +5,7 @@ ECCV 2016, https://doi.org/10.1007/978-3-319-46478-7_31)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import kornia
 import torch
@@ -14,40 +14,43 @@ from torch.utils.data import DataLoader
 
 from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.gaussian import leave_one_out, ledoit_wolf_gaussian, mahalanobis
+from engine.methods.params import check_choices, knob
 from engine.methods.vae import ConvVAE, encode_mean, fit_vae
-
-SCORES = ("fusion", "ssim", "latent")
-SCALES = ("std", "iqr")
-DISTANCES = ("euclidean", "mahalanobis")
 
 
 @dataclass(frozen=True)
 class Params:
-    score: str = "fusion"  # "fusion" | "ssim": 1 - SSIM only | "latent": ||mu - c|| only
-    center_loss: bool = True
-    center_weight: float = 1.0  # lambda in front of the Center Loss
-    center_alpha: float = 0.5  # learning rate of the centre update (Wen et al.)
-    quantile: float = 0.95  # thresholds T_S, T_D = this quantile of the normal training scores
-    scale: str = "std"  # "std" | "iqr" of the training scores, to make the two margins comparable
-    ssim_window: int = 11
-    # d(z, c): the seed's Euclidean distance, or Mahalanobis under a Ledoit-Wolf covariance of the training codes
-    latent_distance: str = "euclidean"
-    latent_dim: int = 25
-    width: int = 16  # channels of the first conv stage, doubled per stage up to 256
-    beta: float = 1.0  # weight of the KL term in training
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
+    score: Literal["fusion", "ssim", "latent"] = knob(
+        "fusion",
+        '"fusion" | "ssim": 1 - SSIM only | "latent": ||mu - c|| only',
+    )
+    center_loss: bool = knob(True)
+    center_weight: float = knob(1.0, "lambda in front of the Center Loss", range=(0.0, 1000.0))
+    center_alpha: float = knob(0.5, "learning rate of the centre update (Wen et al.)", range=(0.0, 1.0))
+    quantile: float = knob(
+        0.95,
+        "thresholds T_S, T_D = this quantile of the normal training scores",
+        range=(0.0, 1.0),
+    )
+    scale: Literal["std", "iqr"] = knob(
+        "std",
+        '"std" | "iqr" of the training scores, to make the two margins comparable',
+    )
+    ssim_window: int = knob(11, range=(3, 63))
+    latent_distance: Literal["euclidean", "mahalanobis"] = knob(
+        "euclidean",
+        "d(z, c): the seed's Euclidean distance, or Mahalanobis under a Ledoit-Wolf covariance of the "
+        "training codes",
+    )
+    latent_dim: int = knob(25, range=(1, 4096))
+    width: int = knob(16, "channels of the first conv stage, doubled per stage up to 256", range=(1, 256))
+    beta: float = knob(1.0, "weight of the KL term in training", range=(0.0, 1000.0))
+    epochs: int = knob(40, range=(1, 10_000))
+    batch_size: int = knob(32, range=(1, 1024))
+    lr: float = knob(1e-3, range=(1e-8, 10.0))
 
     def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ValueError(f"unknown score {self.score!r} for vae_fusion; choose from {list(SCORES)}")
-        if self.scale not in SCALES:
-            raise ValueError(f"unknown scale {self.scale!r} for vae_fusion; choose from {list(SCALES)}")
-        if self.latent_distance not in DISTANCES:
-            raise ValueError(
-                f"unknown latent_distance {self.latent_distance!r} for vae_fusion; choose from {list(DISTANCES)}"
-            )
+        check_choices(self, "vae_fusion")
         if not 0.0 < self.quantile < 1.0:
             raise ValueError(f"quantile must lie in (0, 1), got {self.quantile}")
 
@@ -85,6 +88,9 @@ def fuse_margins(margin_s: Tensor, margin_d: Tensor) -> Tensor:
 
 class VaeFusion(BaseMethod):
     key = "vae_fusion"
+    description: ClassVar[str] = (
+        "a VAE scored by image-space SSIM error and code distance to the normal centroid, fused"
+    )
     Params = Params
     presets: ClassVar = {
         "smoke": {"latent_dim": 8, "width": 8, "epochs": 1, "batch_size": 8},

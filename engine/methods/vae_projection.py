@@ -4,51 +4,63 @@ is the difference between the input and its projection."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
 
 from engine.methods.base import Prediction
+from engine.methods.params import check_choices, knob
 from engine.methods.vae import ConvVAE, Vae, vae_terms
-
-SCORES = ("mean", "topk")
-STEP_RULES = ("paper", "calibrated")
 
 
 @dataclass(frozen=True)
 class Params:
-    steps: int = 20
-    step_size: float = 1.0  # alpha; the step is also weighted by the squared reconstruction error
-    # "paper": alpha as given; "calibrated": alpha rescaled after fit so that on the training images the first
-    # step's largest pixel move is `move` (median over images): one step size for data whose errors differ by
-    # orders of magnitude
-    step_rule: str = "paper"
-    # energy checks per step: alpha halves after each failed one, the step is dropped after the last (0 = the
-    # seed: every step is taken)
-    backtrack: int = field(default=0, metadata={"range": (0, 30)})
-    move: float = field(default=0.05, metadata={"range": (1e-4, 1.0)})
-    lam: float = 0.05  # lambda of the L1 term that keeps the projection near the input
-    # weight of KL(q(z|x) || N(0, I)) in the energy: 0 = the seed's reconstruction-only energy, 1 = the whole
-    # negative ELBO, which the seed sets aside after Matsubara et al.
-    kl_weight: float = field(default=0.0, metadata={"range": (0.0, 10.0)})
-    score: str = "topk"  # "mean" of the map | "topk": mean of its largest `topk` fraction of pixels
-    topk: float = 0.02
-    latent_dim: int = 64
-    width: int = 16  # channels of the first conv stage, doubled per stage up to 256
-    beta: float = 1.0  # weight of the KL term in training
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-3
+    steps: int = knob(20, range=(0, 10_000))
+    step_size: float = knob(
+        1.0,
+        "alpha; the step is also weighted by the squared reconstruction error",
+        range=(0.0, 100.0),
+    )
+    step_rule: Literal["paper", "calibrated"] = knob(
+        "paper",
+        '"paper": alpha as given; "calibrated": alpha rescaled after fit so that on the training images '
+        "the first step's largest pixel move is `move` (median over images): one step size for data whose"
+        " errors differ by orders of magnitude",
+    )
+    backtrack: int = knob(
+        0,
+        "energy checks per step: alpha halves after each failed one, the step is dropped after the last "
+        "(0 = the seed: every step is taken)",
+        range=(0, 30),
+    )
+    move: float = knob(0.05, range=(1e-4, 1.0))
+    lam: float = knob(
+        0.05,
+        "lambda of the L1 term that keeps the projection near the input",
+        range=(0.0, 1000.0),
+    )
+    kl_weight: float = knob(
+        0.0,
+        "weight of KL(q(z|x) || N(0, I)) in the energy: 0 = the seed's reconstruction-only energy, 1 = "
+        "the whole negative ELBO, which the seed sets aside after Matsubara et al.",
+        range=(0.0, 10.0),
+    )
+    score: Literal["mean", "topk"] = knob(
+        "topk",
+        '"mean" of the map | "topk": mean of its largest `topk` fraction of pixels',
+    )
+    topk: float = knob(0.02, range=(1e-4, 1.0))
+    latent_dim: int = knob(64, range=(1, 4096))
+    width: int = knob(16, "channels of the first conv stage, doubled per stage up to 256", range=(1, 256))
+    beta: float = knob(1.0, "weight of the KL term in training", range=(0.0, 1000.0))
+    epochs: int = knob(40, range=(1, 10_000))
+    batch_size: int = knob(32, range=(1, 1024))
+    lr: float = knob(1e-3, range=(1e-8, 10.0))
 
     def __post_init__(self) -> None:
-        if self.score not in SCORES:
-            raise ValueError(f"unknown score {self.score!r} for vae_projection; choose from {list(SCORES)}")
-        if self.step_rule not in STEP_RULES:
-            raise ValueError(
-                f"unknown step_rule {self.step_rule!r} for vae_projection; choose from {list(STEP_RULES)}"
-            )
+        check_choices(self, "vae_projection")
         if not 0.0 < self.move <= 1.0:
             raise ValueError(f"move must lie in (0, 1] (pixel intensity), got {self.move}")
         if not 0.0 < self.topk <= 1.0:
@@ -144,6 +156,9 @@ class VaeProjection(Vae):
     """The plain VAE, trained the same way; only its prediction projects the input first."""
 
     key = "vae_projection"
+    description: ClassVar[str] = (
+        "moves each input down the VAE energy until it looks normal; map = what changed (Dehaene et al. 2020)"
+    )
     Params = Params
     presets: ClassVar = {
         "smoke": {"latent_dim": 8, "width": 8, "epochs": 1, "batch_size": 8, "steps": 2},

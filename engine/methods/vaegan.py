@@ -3,8 +3,8 @@ Grad-CAM attention of the discriminator on the error image (Kimura et al., seed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -15,43 +15,54 @@ from engine.config import DeviceInfo
 from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.dcgan import STAGES, Discriminator, Encoder, Generator, feature_size
 from engine.methods.components.gradcam import grad_cam
-
-ATTENTION_TARGETS = ("real", "fake")
-ATTENTION_SCORES = ("mean", "per_attention")
+from engine.methods.params import check_choices, knob
 
 
 @dataclass(frozen=True)
 class Params:
-    latent_dim: int = 128
-    width: int = 64  # channels of the first conv stage of encoder and discriminator (decoder mirrors it)
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-4
-    beta1: float = 0.5  # Adam momentum, as in DCGAN
-    prior_weight: float = 1.0  # λ of eq. (1) on KL(q(z|x) || p(z))
-    feature_weight: float = 1e-2  # γ of Larsen et al.: L_feat against L_GAN in the decoder update
-    pixel_weight: float = 0.0  # optional pixel MSE next to L_feat (0 = the paper)
-    attention: bool = False  # weight the error image by the discriminator's Grad-CAM
-    attention_target: str = "fake"  # Grad-CAM of -logit (evidence against "normal"), or of the "real" logit
-    # discriminator conv stage (0 = H/2 ... 3 = H/16) whose activations L_feat matches, and that Grad-CAM explains
-    feature_layer: int = field(default=STAGES - 1, metadata={"range": (0, STAGES - 1)})
-    attention_layer: int = field(default=STAGES - 1, metadata={"range": (0, STAGES - 1)})
-    # with attention: "mean" of attention x error over the image (the seed's product), or "per_attention":
-    # sum(attention x error) / sum(attention), the error per unit of attention
-    attention_score: str = "mean"
-    # divide the score by the reconstruction's mean intensity: a summed error grows with the amount of digit, so
-    # anomalies with less ink than the normal class look normal (vae's score=per_ink; not in the seed)
-    per_ink: bool = False
+    latent_dim: int = knob(128, range=(1, 4096))
+    width: int = knob(
+        64,
+        "channels of the first conv stage of encoder and discriminator (decoder mirrors it)",
+        range=(1, 256),
+    )
+    epochs: int = knob(30, range=(1, 10_000))
+    batch_size: int = knob(64, range=(1, 1024))
+    lr: float = knob(3e-4, range=(1e-8, 10.0))
+    beta1: float = knob(0.5, "Adam momentum, as in DCGAN", range=(0.0, 0.9999))
+    prior_weight: float = knob(1.0, "λ of eq. (1) on KL(q(z|x) || p(z))", range=(0.0, 1000.0))
+    feature_weight: float = knob(
+        1e-2,
+        "γ of Larsen et al.: L_feat against L_GAN in the decoder update",
+        range=(0.0, 1000.0),
+    )
+    pixel_weight: float = knob(0.0, "optional pixel MSE next to L_feat (0 = the paper)", range=(0.0, 1000.0))
+    attention: bool = knob(False, "weight the error image by the discriminator's Grad-CAM")
+    attention_target: Literal["real", "fake"] = knob(
+        "fake",
+        'Grad-CAM of -logit (evidence against "normal"), or of the "real" logit',
+    )
+    feature_layer: int = knob(
+        STAGES - 1,
+        "discriminator conv stage (0 = H/2 ... 3 = H/16) whose activations L_feat matches, and that "
+        "Grad-CAM explains",
+        range=(0, STAGES - 1),
+    )
+    attention_layer: int = knob(STAGES - 1, range=(0, STAGES - 1))
+    attention_score: Literal["mean", "per_attention"] = knob(
+        "mean",
+        'with attention: "mean" of attention x error over the image (the seed\'s product), or '
+        '"per_attention": sum(attention x error) / sum(attention), the error per unit of attention',
+    )
+    per_ink: bool = knob(
+        False,
+        "divide the score by the reconstruction's mean intensity: a summed error grows with the amount of"
+        " digit, so anomalies with less ink than the normal class look normal (vae's score=per_ink; not "
+        "in the seed)",
+    )
 
     def validate(self) -> None:
-        if self.attention_score not in ATTENTION_SCORES:
-            raise ValueError(
-                f"unknown attention_score {self.attention_score!r}; choose from {list(ATTENTION_SCORES)}"
-            )
-        if self.attention_target not in ATTENTION_TARGETS:
-            raise ValueError(
-                f"unknown attention_target {self.attention_target!r}; choose from {list(ATTENTION_TARGETS)}"
-            )
+        check_choices(self, "vaegan")
         for name in ("latent_dim", "width", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -85,6 +96,9 @@ def bce_logits(logit: Tensor, real: bool) -> Tensor:
 
 class VaeGan(BaseMethod):
     key = "vaegan"
+    description: ClassVar[str] = (
+        "a VAE with a GAN discriminator, optionally its Grad-CAM attention on the error (Larsen et al. 2016)"
+    )
     Params = Params
     presets = {
         "smoke": {"latent_dim": 16, "width": 8, "epochs": 1, "batch_size": 8},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +76,8 @@ BACKBONES = {  # key = timm model name
     "resnet18": Spec((64, 128, 256, 512), hub_file="resnet18-f37072fd.pth"),
     "wide_resnet50_2": Spec((256, 512, 1024, 2048), hub_file="wide_resnet50_2-95faca4d.pth"),
 }  # fmt: skip
+# a `Params.backbone` annotation: the offered names are its choices (the Train form's, `check_choices`')
+BackboneName = Literal[tuple(sorted(BACKBONES))]
 
 
 @dataclass(frozen=True)
