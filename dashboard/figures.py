@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from dashboard.evidence import MIN_IMAGES, weak_defect_type
+from dashboard.pictures import HEAT_COLOURS, data_url
 from dashboard.results import RunInfo, fmt
 from dashboard.thresholds import Confusion, threshold_text
 
@@ -178,3 +179,37 @@ def confusion_figure(confusion: Confusion, title: str) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", title="truth")
     return _layout(fig, f"{title} at {threshold_text(confusion.threshold)}", height=260)
+
+
+ZOOM_FIGURE_PX = 560  # height of a zoomable picture on the page; its width follows the column
+
+
+def zoom_figure(
+    png: bytes, width: int, height: int, title: str, scale: tuple[float, float] | None = None
+) -> go.Figure:
+    """A picture (PNG of `width` x `height` px) as a figure at its own resolution and aspect ratio: drag a box or
+    scroll to zoom, the pan tool (or Shift + drag) to pan, double-click to reset; with `scale` (lo, hi) the heat
+    colours' colour bar beside it (as `pictures.heat` paints a map)."""
+    fig = go.Figure(go.Image(source=data_url(png), hovertemplate="x %{x}, y %{y}<extra></extra>"))
+    if scale is not None:  # an invisible cell that carries the colour bar
+        fig.add_trace(
+            go.Heatmap(
+                z=[[scale[0], scale[1]]],
+                zmin=scale[0],
+                zmax=scale[1],
+                colorscale=HEAT_COLOURS,
+                opacity=0.0,
+                hoverinfo="skip",
+                colorbar={"thickness": 12, "len": 0.9, "nticks": 4},
+            )
+        )
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    fig.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        height=ZOOM_FIGURE_PX,
+        margin={"l": 4, "r": 4, "t": 36, "b": 4},
+        dragmode="zoom",
+        template="plotly_white",
+    )
+    return fig

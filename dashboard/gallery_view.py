@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import html
 import zlib
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from dashboard import gallery, pictures, results, results_cache
 from dashboard.gallery import PAGE_PARAM, PARAMS, GalleryFilter
 from dashboard.gallery_figure import Tile, clicked_name, grid_figure
 from dashboard.results import ResultsFileError, RunInfo, ScoreTable
+from db import store
+from engine.config import db_url
+from engine.data import DatasetError
+from engine.data.masks import inside
 
 THUMB_PX = 96
 SAVED = "gallery_saved"  # (GalleryFilter, page) of the last run of the Inspect page
@@ -77,8 +83,11 @@ def filters(table: ScoreTable) -> GalleryFilter:
 
 
 def _thumbnail(run: RunInfo, name: str) -> np.ndarray | None:
-    """The input image, or the run's error map where the image file is not available."""
-    picture = results_cache.input_image(run.dataset, run.image_size, name)
+    """The input image at its file's aspect ratio (as the run saw it where there is no file), or the run's error
+    map where no picture of the image is available."""
+    picture = file_thumbnail(run.dataset, name)
+    if picture is None:
+        picture = results_cache.input_image(run.dataset, run.image_size, name)
     if picture is not None:
         return picture
     try:
@@ -86,7 +95,28 @@ def _thumbnail(run: RunInfo, name: str) -> np.ndarray | None:
         lo, hi = results_cache.map_range(run.id)
     except ResultsFileError:
         return None  # the run's row says so
-    return pictures.heat(views.anomaly_map, lo, hi) if views is not None else None
+    return pictures.heat(pictures.own_extent(views.anomaly_map), lo, hi) if views is not None else None
+
+
+def file_thumbnail(dataset: str, name: str) -> np.ndarray | None:
+    """A THUMB_PX thumbnail of image `name` of an imported dataset at its file's aspect ratio (H, W, 3) uint8;
+    None for a built-in set, a variant or a file that is gone."""
+    return _file_thumbnail(dataset, name, db_url())
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def _file_thumbnail(dataset: str, name: str, url: str) -> np.ndarray | None:
+    record = store.get_dataset(dataset, url=url)
+    if record is None:
+        return None
+    try:
+        with Image.open(inside(Path(record.root), name)) as image:
+            image.draft("RGB", (THUMB_PX, THUMB_PX))  # JPEG: decode at a fraction of the size
+            picture = image.convert("RGB")
+    except (OSError, ValueError, DatasetError):
+        return None
+    picture.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.BILINEAR)
+    return np.asarray(picture)
 
 
 def _tile(run: RunInfo, table: ScoreTable, ranks: np.ndarray, name: str, flagged: set[str]) -> Tile:

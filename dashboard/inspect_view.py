@@ -1,6 +1,7 @@
 """Part of the Inspect page: one row of pictures and facts per run (the gallery is in gallery_view.py). Pictures
-are sent at the image file's own resolution (at least PICTURE_PX), shown at the column's width, and open full
-size from their fullscreen button; every map carries its colour scale."""
+are sent at the image file's own resolution (at least PICTURE_PX) and aspect ratio, whatever size the run worked
+at, and open full size from their fullscreen button; every map carries its colour scale, and the error map over
+the image comes at the image's own resolution in a figure to zoom and pan."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dashboard import pictures, results, results_cache
-from dashboard.results import ResultsFileError, RunInfo, ScoreTable
+from dashboard import figures, pictures, results, results_cache
+from dashboard.results import ImageViews, ResultsFileError, RunInfo, ScoreTable
 from dashboard.safe_text import literal
 from dashboard.thumbs import read_rgb, resized
 from db import store
 from engine.config import db_url
 from engine.data import DatasetError
-from engine.data.masks import inside
+from engine.data.masks import inside, load_mask
 
 PICTURE_PX = 384  # the longer side pictures are sent at, at least: sharp at any column width of a wide page
 FULL_PX = 1024  # ...and at most (an image file's own size in between)
+ZOOM_PX = 2048  # the longer side of the zoomable map at most: a file's own resolution up to it (8192 px files exist)
+MAP_ALPHA = 0.6  # of an error map over its image (as on Review and in the presentation)
+ZOOM_CONFIG = {"scrollZoom": True, "displaylogo": False}
 log = logging.getLogger(__name__)
 
 
@@ -48,6 +52,38 @@ def _original_picture(dataset: str, name: str, url: str) -> np.ndarray | None:
         return None
 
 
+def defect_mask(
+    run: RunInfo, name: str, mask: np.ndarray | None, values: np.ndarray, height: int, width: int
+) -> np.ndarray | None:
+    """Where image `name` has a defect, (height, width) bool: its mask file, read at the image's own resolution
+    (a small defect can vanish from a mask squashed to a run's size), else the run's mask (cropped like its map
+    `values`) resized; None for an image without a defect."""
+    drawn = _mask_file(run.dataset, name, height, width, db_url())
+    if drawn is not None and drawn.any():
+        return drawn
+    return pictures.mask_at_size(mask, values, height, width) if has_mask(mask) else None
+
+
+@st.cache_data(max_entries=64, ttl=60, show_spinner=False)
+def _mask_file(dataset: str, name: str, height: int, width: int, url: str) -> np.ndarray | None:
+    record = store.get_dataset(dataset, url=url)
+    relpath = None if record is None else _mask_paths(record.id, url).get(name)
+    if relpath is None:
+        return None
+    try:
+        return load_mask(Path(record.root), relpath, height, width)
+    except (OSError, ValueError, DatasetError):
+        log.info("mask of image %s of dataset %s could not be read for Inspect", name, dataset, exc_info=True)
+        return None
+
+
+@st.cache_data(max_entries=8, ttl=60, show_spinner=False)
+def _mask_paths(dataset_id: int, url: str) -> dict[str, str]:
+    return {
+        i.relpath: i.mask_relpath for i in store.list_images(dataset_id, "test", url=url) if i.mask_relpath
+    }
+
+
 def shown_size(picture: np.ndarray | None) -> int:
     """The longer side pictures of an image are sent at: its file's, within PICTURE_PX..FULL_PX."""
     return PICTURE_PX if picture is None else int(np.clip(max(picture.shape[:2]), PICTURE_PX, FULL_PX))
@@ -58,22 +94,29 @@ def has_mask(mask: np.ndarray | None) -> bool:
     return mask is not None and bool(np.nan_to_num(np.asarray(mask, dtype=np.float32)).max() > 0.5)
 
 
-def input_picture(
-    run: RunInfo, name: str, mask: np.ndarray | None, size: int
-) -> tuple[np.ndarray, str] | None:
-    """The input image (its file where there is one, else as the run saw it), the defect outlined where the
-    image has a mask; with its caption. None when neither is available."""
+def own_picture(run: RunInfo, name: str) -> np.ndarray | None:
+    """The input as (H, W, 3) uint8 at its file's own resolution, else as the run saw it; None when neither is
+    available."""
     picture = original_picture(run.dataset, name)
     if picture is None:
         picture = results_cache.input_image(run.dataset, run.image_size, name)
+    return None if picture is None else pictures.to_rgb(picture)
+
+
+def input_picture(
+    run: RunInfo, name: str, mask: np.ndarray | None, size: int, values: np.ndarray | None = None
+) -> tuple[np.ndarray, str] | None:
+    """The input image (its file where there is one, else as the run saw it), the defect outlined where the
+    image has a mask (cropped like the run's map `values` where given); with its caption. None when neither
+    is available."""
+    picture = own_picture(run, name)
     if picture is None:
         return None
-    picture = pictures.resized(picture, size)
-    if not has_mask(mask):
-        return picture, "input"
     height, width = picture.shape[:2]
-    drawn = np.asarray(resized(np.where(np.asarray(mask) > 0.5, 255, 0).astype(np.uint8), width, height))
-    return pictures.outline(picture, drawn > 127), "input (defect outlined)"
+    defect = defect_mask(run, name, mask, mask if values is None else values, height, width)
+    if defect is None:
+        return pictures.resized(picture, size), "input"
+    return pictures.resized(pictures.outline(picture, defect), size), "input (defect outlined)"
 
 
 def map_picture(
@@ -84,9 +127,42 @@ def map_picture(
     return pictures.with_colour_bar(pictures.resized(heat, size), lo, hi)
 
 
+def cropped(views: ImageViews) -> ImageViews:
+    """An image's maps and mask without the padding a run's artifact adds (a test split of several sizes)."""
+    extent = pictures.own_extent(views.anomaly_map).shape
+    if extent == np.shape(views.anomaly_map):
+        return views
+
+    def crop(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values)[: extent[0], : extent[1]]
+
+    return ImageViews(
+        anomaly_map=crop(views.anomaly_map),
+        reconstruction=crop(views.reconstruction),  # (H, W) or (H, W, 3)
+        attention=crop(views.attention),
+        mask=crop(views.mask),
+    )
+
+
+def zoom_picture(
+    picture: np.ndarray | None, views: ImageViews, lo: float, hi: float, defect: np.ndarray | None = None
+) -> np.ndarray:
+    """The error map over the input at the image's own resolution (longer side at most ZOOM_PX), the defect
+    outlined (`defect`, at the picture's size); the map alone, at its own size, where no input is available."""
+    if picture is None:
+        return pictures.heat(pictures.own_extent(views.anomaly_map), lo, hi)
+    base = pictures.resized(picture, min(max(picture.shape[:2]), ZOOM_PX))
+    height, width = base.shape[:2]
+    drawn = pictures.overlay(base, pictures.at_size(views.anomaly_map, height, width), MAP_ALPHA, lo, hi)
+    if defect is not None:
+        drawn = pictures.outline(drawn, pictures.mask_at_size(defect, defect, height, width))
+    return drawn
+
+
 def run_row(run: RunInfo, name: str, threshold: float) -> None:
     """Score, rank and the call at `threshold`, then the input (defect outlined where it has a mask), the
-    reconstruction and attention where the method has them, and the error map (one colour scale per run)."""
+    reconstruction and attention where the method has them, and the error map (one colour scale per run), all at
+    the image's own aspect ratio; under them the error map over the image at its own resolution, to zoom in."""
     st.markdown(f"##### {run.label} · {run.preset}")
     table = results_cache.score_table(run.id)
     i = table.index(name)
@@ -104,21 +180,24 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
         )
         return
     st.markdown(_facts(table, i, threshold))
+    views = cropped(views)
+    picture = own_picture(run, name)
     size = shown_size(original_picture(run.dataset, name))
+    height, width = (picture if picture is not None else pictures.own_extent(views.anomaly_map)).shape[:2]
     shown: list[tuple[np.ndarray, str]] = []
-    if (given := input_picture(run, name, views.mask, size)) is not None:
+    if (given := input_picture(run, name, views.mask, size, views.anomaly_map)) is not None:
         shown.append(given)
     if views.reconstruction is not None:
-        shown.append((pictures.resized(views.reconstruction, size), "reconstruction"))
-    shown.append((map_picture(views.anomaly_map, lo, hi, size), "error map (scale shared by the run)"))
+        stretched = np.asarray(resized(pictures.to_uint8(views.reconstruction), width, height))
+        shown.append((pictures.resized(stretched, size), "reconstruction"))
+    error = pictures.at_size(views.anomaly_map, height, width)
+    shown.append((map_picture(error, lo, hi, size), "error map (scale shared by the run)"))
     if views.attention is not None:
-        attention = np.nan_to_num(np.asarray(views.attention, dtype=np.float64))
-        base = results_cache.input_image(run.dataset, run.image_size, name)
-        shown.append(
-            (map_picture(attention, float(attention.min()), float(attention.max()), size, base), "attention")
-        )
-    for column, (picture, caption) in zip(st.columns(len(shown)), shown, strict=True):
-        column.image(pictures.png_bytes(picture), caption=caption, width="stretch")
+        attention = pictures.at_size(views.attention, height, width)
+        scale = float(attention.min()), float(attention.max())
+        shown.append((map_picture(attention, *scale, size, picture), "attention"))
+    for column, (drawn, caption) in zip(st.columns(len(shown)), shown, strict=True):
+        column.image(pictures.png_bytes(drawn), caption=caption, width="stretch")
     missing = [
         what
         for what, v in (("reconstruction", views.reconstruction), ("attention map", views.attention))
@@ -128,6 +207,13 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
         (f"No {' or '.join(missing)}: the method has none. " if missing else "")
         + "Hover a picture for its full-size button."
     )
+    defect = None if picture is None else defect_mask(run, name, views.mask, views.anomaly_map, height, width)
+    zoom = zoom_picture(picture, views, lo, hi, defect)
+    title = f"{run.label}: error map over the image, {width}x{height} px"
+    with st.expander(f"Zoom: {title}", expanded=True, icon=":material/zoom_in:"):
+        fig = figures.zoom_figure(pictures.png_bytes(zoom), zoom.shape[1], zoom.shape[0], title, (lo, hi))
+        st.plotly_chart(fig, key=f"inspect_zoom_{run.id}", config=ZOOM_CONFIG)
+        st.caption("Drag a box or scroll to zoom, Shift + drag to pan, double-click to see it all.")
 
 
 def _facts(table: ScoreTable, i: int, threshold: float) -> str:

@@ -22,6 +22,11 @@ _HEAT_ANCHORS = np.array(
     ],
     dtype=np.float64,
 )
+# The same colours as a Plotly colour scale (rgb() strings: Streamlit redraws some hex colours, see presentation.py)
+HEAT_COLOURS = [
+    [k / (len(_HEAT_ANCHORS) - 1), "rgb({:.0f}, {:.0f}, {:.0f})".format(*c)]
+    for k, c in enumerate(_HEAT_ANCHORS)
+]
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -101,6 +106,37 @@ def resized(image: np.ndarray, size: int) -> np.ndarray:
         resample = Image.Resampling.NEAREST if ratio > 1 else Image.Resampling.BILINEAR
         picture = picture.resize(new, resample)
     return np.asarray(picture)
+
+
+def own_extent(values: np.ndarray) -> np.ndarray:
+    """An (H, W) map without the NaN rows and columns a run's artifact pads it with at the bottom and right (a
+    test split of several image sizes is stored padded to the largest): the map of its image alone."""
+    array = np.asarray(values, dtype=np.float32)
+    finite = np.isfinite(array)
+    if array.ndim != 2 or finite.all() or not finite.any():
+        return array
+    rows, cols = np.flatnonzero(finite.any(axis=1)), np.flatnonzero(finite.any(axis=0))
+    return array[: rows[-1] + 1, : cols[-1] + 1]
+
+
+def at_size(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An (H, W) map at `height` x `width` (float32, padding cropped, bilinear): a map laid over its image at the
+    image's own resolution and aspect ratio, whatever size the method worked at."""
+    array = np.nan_to_num(own_extent(values), nan=0.0, posinf=0.0, neginf=0.0)
+    if array.shape == (height, width):
+        return array
+    return np.asarray(Image.fromarray(array, "F").resize((width, height), Image.Resampling.BILINEAR))
+
+
+def mask_at_size(mask: np.ndarray, values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A run's (H, W) mask of an image as bool at `height` x `width`, cropped like its map `values` (masks are
+    stored padded with zeros where maps are padded with NaN)."""
+    extent = own_extent(values).shape
+    inside = np.asarray(mask, dtype=np.float32)[: extent[0], : extent[1]] > 0.5
+    if inside.shape == (height, width):
+        return inside
+    drawn = Image.fromarray(inside.astype(np.uint8) * 255).resize((width, height), Image.Resampling.NEAREST)
+    return np.asarray(drawn) > 127
 
 
 def with_colour_bar(rgb: np.ndarray, lo: float, hi: float) -> np.ndarray:

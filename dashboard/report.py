@@ -1,7 +1,8 @@
 """The review report: one self-contained HTML file (Plotly inlined once, images as base64 PNG, no links out)
 with the leaderboard (figures resting on too few images or masks greyed), the champion, which differences the test
 set can tell apart, test-set sizes, run notes, figures, thresholds with their confusion matrices, t-SNE maps, the
-chosen examples with their comments, and the other comment threads."""
+chosen examples (sent at the image's own size, up to 1024 px; a click on one shows it so) with their comments, and
+the other comment threads."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ table.leaderboard th:first-child, table.leaderboard td:first-child { text-align:
 .example { margin: 1rem 0; padding-bottom: 0.8rem; border-bottom: 1px solid #eee; }
 .strip { display: flex; flex-wrap: wrap; gap: 0.6rem; }
 figure { margin: 0; text-align: center; font-size: 0.8rem; color: #555; }
-figure img { width: 128px; height: 128px; image-rendering: pixelated; display: block; }
+figure img { height: 128px; width: auto; max-width: 90vw; display: block; cursor: zoom-in; }
+figure img:focus { height: auto; outline: 2px solid #3b6fb6; cursor: zoom-out; }
 .comment { margin: 0.5rem 0; } .comment .who { color: #666; font-size: 0.85rem; }
 .reply { border-left: 3px solid #e3e3e3; }
 .warning { background: #fff4e5; border-left: 4px solid #f0a030; padding: 0.5rem 0.8rem; }
@@ -117,7 +119,7 @@ def _comment(comment: ReportComment) -> str:
 
 def _example(example: Example) -> str:
     figures = "".join(
-        f'<figure><img alt="{html.escape(label)}" src="{data_url(png)}"><figcaption>{html.escape(label)}</figcaption></figure>'
+        f'<figure><img alt="{html.escape(label)}" src="{data_url(png)}" tabindex="0" title="click to see it at its own size"><figcaption>{html.escape(label)}</figcaption></figure>'
         for label, png in example.pictures
     )
     notes = "".join(_comment(c) for c in example.comments)

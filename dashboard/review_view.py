@@ -15,6 +15,7 @@ from dashboard import (
     comment_threads,
     evidence,
     figures,
+    inspect_view,
     pictures,
     results,
     results_cache,
@@ -27,7 +28,7 @@ from dashboard.results import ImageViews, RunInfo
 from db import comments
 from db.comments import CommentRow, FlagRow
 
-EXAMPLE_PX = 128
+EXAMPLE_PX = 128  # the width an example's pictures are shown at; they are sent at the image's own size
 MAP_ALPHA = 0.6  # of an error map over its image (dark = low, as in the presentation)
 
 
@@ -45,7 +46,7 @@ class RunView:
 @dataclass(frozen=True)
 class FlaggedImage:
     truth: str
-    picture: np.ndarray | None  # the input, defect outlined where there is a mask
+    picture: np.ndarray | None  # the input at its own size (at most FULL_PX), defect outlined
     views: tuple[RunView, ...]
     unreadable: tuple[str, ...]  # a sentence per run whose results file cannot be read
 
@@ -67,10 +68,13 @@ def flagged_image(name: str, runs: Sequence[RunInfo]) -> FlaggedImage:
         if i is None or views is None:
             continue
         truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
-        if not shown:
-            picture = results_cache.input_image(run.dataset, run.image_size, name)
-            if picture is not None and views.mask is not None:
-                picture = pictures.outline(picture, views.mask)
+        views = inspect_view.cropped(views)
+        if not shown and (picture := inspect_view.own_picture(run, name)) is not None:
+            picture = pictures.resized(picture, min(max(picture.shape[:2]), inspect_view.FULL_PX))
+            height, width = picture.shape[:2]
+            defect = inspect_view.defect_mask(run, name, views.mask, views.anomaly_map, height, width)
+            if defect is not None:
+                picture = pictures.outline(picture, defect)
         shown.append(RunView(run, float(table.scores_normalized[i]), views, lo, hi))
     return FlaggedImage(truth, picture, tuple(shown), tuple(unreadable))
 
@@ -98,20 +102,28 @@ def example(
     """The input (defect outlined) and each run's error map of a flagged image, its truth, note and comments;
     title and caption as Markdown with `typed=literal` (for the page), as plain text by default (the report)."""
     image = flagged_image(flag.image_name, runs)
-    shown = [("input", pictures.png_bytes(image.picture, EXAMPLE_PX))] if image.picture is not None else []
+    size = _picture_px(image.picture)
+    shown = [("input", pictures.png_bytes(image.picture, size))] if image.picture is not None else []
     for view in image.views:
         drawn = (
             pictures.heat(view.views.anomaly_map, view.lo, view.hi)
             if image.picture is None
             else pictures.overlay(image.picture, view.views.anomaly_map, MAP_ALPHA, view.lo, view.hi)
         )
-        shown.append((f"{view.run.label}: {view.score:.3f}", pictures.png_bytes(drawn, EXAMPLE_PX)))
+        shown.append((f"{view.run.label}: {view.score:.3f}", pictures.png_bytes(drawn, size)))
     return Example(
         title=typed(flag.image_name),
         caption=caption(image, flag, typed),
         pictures=tuple(shown),
         comments=tuple(comment_threads.report_comments(notes, runs)),
     )
+
+
+def _picture_px(picture: np.ndarray | None) -> int:
+    """The longer side an example's pictures are sent at: the image's own, within EXAMPLE_PX..FULL_PX, so the
+    fullscreen button (and a click in the report) shows them sharp."""
+    own = EXAMPLE_PX if picture is None else max(picture.shape[:2])
+    return int(np.clip(own, EXAMPLE_PX, inspect_view.FULL_PX))
 
 
 def show_example(item: Example, key: str) -> bool:

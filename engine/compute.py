@@ -236,17 +236,21 @@ def compute(
         stop_if_asked()
 
         labels, defect_types, names = test.labels.numpy(), test.defect_types, test.names
-        masks = None
+        masks = own_masks = None
         if test.has_masks:
             masks = [test.mask(i).numpy().astype(np.uint8) for i in range(len(test))]
             masks = np.stack(masks) if len({m.shape for m in masks}) == 1 else masks
+            # pixel metrics at each mask's own resolution (the maps resized to it), also at a square size
+            own_masks = (
+                masks if data.native else [test.own_mask(i).numpy().astype(bool) for i in range(len(test))]
+            )
         train_scores = train_pred.score.numpy()
         if np.ptp(pred.score.numpy()) == 0:  # e.g. fine-tuned features collapsed to one point: AUROC 0.5
             notes.append(
                 "warning: every test image got the same score, so the method tells nothing apart (its training "
                 "probably collapsed); try a lower lr or fewer epochs"
             )
-        result_metrics = evaluate(pred, labels, defect_types, masks, train_scores)
+        result_metrics = evaluate(pred, labels, defect_types, own_masks, train_scores)
         result_metrics.update(label_set(names, labels, defect_types))
         centroid = method.centroid if method.centroid is not None else train_pred.embedding.mean(0)
         maps = as_arrays(pred.anomaly_map)

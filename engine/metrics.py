@@ -1,5 +1,6 @@
 """Evaluation metrics on arrays: image AUROC (with its bootstrap interval)/AP/ROC/best-F1, pixel AUROC, PRO (at each
-mask's own resolution, so images of several sizes are scored as they are), score normalisation."""
+mask's own resolution, maps resized to their masks, so images of several sizes are scored as they were drawn),
+score normalisation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
@@ -146,34 +148,48 @@ def auroc_per_defect_type(
 MapsLike = np.ndarray | Sequence[np.ndarray]  # (N, H, W), or one (H, W) per image of its own size
 
 
+def map_at(amap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """An (h, w) anomaly map at a mask's (H, W), bilinear (as a run's maps are shown over their image): a map of a
+    method that worked on a resized image, scored at the resolution its mask was drawn at."""
+    if amap.shape == shape:
+        return amap
+    resized = Image.fromarray(np.ascontiguousarray(amap, dtype=np.float32), "F").resize(
+        (shape[1], shape[0]), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.float32)
+
+
 def _pixels(masks: MapsLike, maps: MapsLike) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Masks (bool) and maps (float32) image by image, each pair of one shape (the mask's own resolution). A
-    map padded with NaN at the bottom and right (a run's artifact of images of several sizes) is cropped back to
-    its image, with its mask."""
+    """Masks (bool) and maps (float32) image by image, each pair of one shape: the mask's own resolution, a map
+    of another size resized to it (`map_at`). A map padded with NaN at the bottom and right (a run's artifact of
+    images of several sizes) is cropped back to its image first, with its mask where that is padded too."""
     masks_list = [np.asarray(m).astype(bool) for m in masks]
     maps_list = [np.asarray(m, dtype=np.float32) for m in maps]
     if len(masks_list) != len(maps_list):
         raise ValueError(f"{len(masks_list)} masks but {len(maps_list)} maps")
     for i, (mask, amap) in enumerate(zip(masks_list, maps_list, strict=True)):
-        if mask.shape != amap.shape or mask.ndim != 2:
-            raise ValueError(f"mask {i} {mask.shape} and map {amap.shape} must both be (H, W) of one size")
+        if mask.ndim != 2 or amap.ndim != 2:
+            raise ValueError(f"mask {i} {mask.shape} and map {amap.shape} must both be (H, W)")
         finite = np.isfinite(amap)
         if not finite.all():
             height, width = int(finite.any(axis=1).sum()), int(finite.any(axis=0).sum())
-            masks_list[i], maps_list[i] = mask[:height, :width], amap[:height, :width]
-            if not np.isfinite(maps_list[i]).all():
+            if mask.shape == amap.shape:
+                mask = masks_list[i] = mask[:height, :width]
+            amap = amap[:height, :width]
+            if not np.isfinite(amap).all():
                 raise ValueError(f"map {i} holds NaN or inf inside its image (not only as padding)")
+        maps_list[i] = map_at(amap, mask.shape)
     return masks_list, maps_list
 
 
 def pixel_auroc(masks: MapsLike, maps: MapsLike, max_pixels: int = 20_000_000) -> float | None:
-    """AUROC over all pixels of ground-truth masks and anomaly maps, (N, H, W) or one (H, W) per image (each at
-    its mask's own resolution); None without defect pixels.
+    """AUROC over all pixels of ground-truth masks and anomaly maps, (N, H, W) or one (H, W) per image, at each
+    mask's own resolution (a map of another size is resized to its mask); None without defect pixels.
 
     Beyond `max_pixels` a fixed-stride subsample keeps memory bounded.
     """
-    if isinstance(masks, np.ndarray) and isinstance(maps, np.ndarray) and masks.shape != maps.shape:
-        raise ValueError(f"masks {masks.shape} and maps {maps.shape} differ in size")
+    if isinstance(masks, np.ndarray) and isinstance(maps, np.ndarray) and len(masks) != len(maps):
+        raise ValueError(f"masks {masks.shape} and maps {maps.shape} differ in number")
     masks_list, maps_list = _pixels(masks, maps)
     total = sum(m.size for m in masks_list)
     step = int(np.ceil(total / max_pixels)) if total > max_pixels else 1
@@ -191,13 +207,13 @@ def pixel_auroc(masks: MapsLike, maps: MapsLike, max_pixels: int = 20_000_000) -
 
 def pro_score(masks: MapsLike, maps: MapsLike, fpr_limit: float = 0.3, steps: int = 200) -> float | None:
     """Per-region overlap (Bergmann et al., MVTec AD) integrated up to `fpr_limit`, scaled to 0-1; masks and
-    maps (N, H, W) or one (H, W) per image, each at its mask's own resolution.
+    maps (N, H, W) or one (H, W) per image, at each mask's own resolution (maps resized to their masks).
 
     For each threshold, PRO is the mean over connected defect regions of the fraction of the region
     above the threshold; it is integrated against the pixel false-positive rate on normal pixels.
     """
     arrays = isinstance(masks, np.ndarray) and isinstance(maps, np.ndarray)
-    if arrays and (masks.shape != maps.shape or masks.ndim != 3):
+    if arrays and (len(masks) != len(maps) or masks.ndim != 3 or maps.ndim != 3):
         raise ValueError(f"masks {masks.shape} and maps {maps.shape} must both be (N, H, W)")
     masks_list, maps_list = _pixels(masks, maps)
     if not any(m.any() for m in masks_list) or all(m.all() for m in masks_list):

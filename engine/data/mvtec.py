@@ -139,19 +139,27 @@ class FileSource(ImageSource):
         return image_to_tensor(image, self.channels, self.image_size)
 
     def mask(self, index: int) -> Tensor | None:
+        return self._mask(index, self.image_size)
+
+    def own_mask(self, index: int) -> Tensor | None:
+        return self._mask(index, NATIVE)
+
+    def _mask(self, index: int, size: int) -> Tensor | None:
         if not self.with_masks:
             return None
         item = self.items[index]
-        if item.mask_path is None:
+        if item.mask_path is None and size == self.image_size:
             return torch.zeros(self.sizes[index])
-        mask, _ = read_image(item.mask_path)
         width, height = header_size(item.path)
+        if item.mask_path is None:
+            return torch.zeros((height, width))
+        mask, _ = read_image(item.mask_path)
         if mask.size != (width, height):
             raise DatasetError(
                 f"mask {item.mask_path} is {mask.width}x{mask.height} px but its image {item.path} is "
                 f"{width}x{height} px; a mask must have the size of its image"
             )
-        return image_to_tensor(mask, 1, self.image_size, mask=True)
+        return image_to_tensor(mask, 1, size, mask=True)
 
 
 def load_split(

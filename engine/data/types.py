@@ -49,6 +49,10 @@ class ImageSource:
     def mask(self, index: int) -> Tensor | None:
         raise NotImplementedError
 
+    def own_mask(self, index: int) -> Tensor | None:
+        """The mask at its file's own (H, W), for pixel metrics at the resolution it was drawn at."""
+        return self.mask(index)
+
 
 class TensorSource(ImageSource):
     """Pixels already in memory (the built-in MNIST sets, a few MB): (N, C, H, W) images, (N, H, W) masks."""
@@ -87,6 +91,9 @@ class SubsetSource(ImageSource):
     def mask(self, index: int) -> Tensor | None:
         return self.source.mask(self.indices[index])
 
+    def own_mask(self, index: int) -> Tensor | None:
+        return self.source.own_mask(self.indices[index])
+
 
 class ImageSplit:
     """One split: labels, defect types, names and image sizes known up front; pixels read from `source` when a
@@ -121,6 +128,10 @@ class ImageSplit:
 
     def mask(self, index: int) -> Tensor | None:
         return self.source.mask(index)
+
+    def own_mask(self, index: int) -> Tensor | None:
+        """The mask at its file's own (H, W), whatever size the split's images are loaded at."""
+        return self.source.own_mask(index)
 
     def subset(self, indices: Sequence[int]) -> ImageSplit:
         """The images at `indices`, in that order."""
