@@ -12,7 +12,6 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -176,9 +175,6 @@ class ImagePrediction(Base):
     defect_type: Mapped[str] = mapped_column(String(100))
     score: Mapped[float] = mapped_column(Float)
     score_normalized: Mapped[float] = mapped_column(Float)
-    embedding: Mapped[bytes | None] = mapped_column(
-        LargeBinary, nullable=True
-    )  # unused since 0003: see artifact
 
 
 class Job(Base):
