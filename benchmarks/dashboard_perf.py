@@ -87,7 +87,8 @@ def smooth_noise(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 def record_run(data, method: str, index: int, dim: int) -> int:
     """One finished run with synthetic but realistic predictions, recorded like a real one."""
     from engine import metrics as M
-    from engine.tracking import RunArrays, RunTracker
+    from engine.artifacts import RunArrays
+    from engine.tracking import RunTracker
 
     rng = np.random.default_rng(100 + index)
     test = data.test

@@ -59,16 +59,6 @@ def file_thumbnail(path: str, mtime: float, size: int = 96) -> bytes:
     return thumbnail(Path(path), size)
 
 
-@st.cache_data(ttl=30, max_entries=8, show_spinner=False)
-def method_scores(dataset: str, db_url: str) -> dict[str, dict[str, float]]:
-    """Normalised scores of the latest finished run of each method on a dataset (for "suggest next"), with
-    those runs' predicted scores of images added since (dashboard.label_suggest)."""
-    from dashboard.label_suggest import with_predicted
-    from db.labels import latest_method_scores
-
-    return with_predicted(dataset, latest_method_scores(dataset, url=db_url), db_url)
-
-
 @st.cache_resource(show_spinner=False)
 def executor(db_url: str):
     """The one executor of this app process for a results store (`WORKBENCH_EXECUTOR`: local or ray)."""

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache, labeling, model_cache, score_view
+from dashboard import labeling, model_cache, score_view
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from db import store
-from db.labels import LabelState, Suggestion
+from db.labels import LabelState, Suggestion, latest_method_scores
 from engine.batch_images import Source, read_sources
 from engine.config import db_url
 from engine.methods.catalog import ENSEMBLE
@@ -51,6 +51,13 @@ def with_predicted(
         if extra:
             merged[method] = {**extra, **merged.get(method, {})}
     return merged
+
+
+@st.cache_data(ttl=30, max_entries=8, show_spinner=False)
+def method_scores(dataset: str, db_url: str) -> dict[str, dict[str, float]]:
+    """Normalised scores of the latest finished run of each method on a dataset (for "suggest next"), with
+    those runs' predicted scores of images added since (`with_predicted`)."""
+    return with_predicted(dataset, latest_method_scores(dataset, url=db_url), db_url)
 
 
 def missing(
@@ -103,7 +110,7 @@ def predict_new_images(todo: dict[str, list[str]], run_ids: dict[str, int], data
             continue
         done.append(f"run #{run_id} ({method}) scored {n}")
         left = max(left, len(names) - MAX_PREDICTED)
-    cache.method_scores.clear()
+    method_scores.clear()
     text = "; ".join(
         [f"Predicted with the saved runs: {', '.join(done)}" if done else "No run could score the new images"]
         + skipped
@@ -124,7 +131,7 @@ def unscored_panel(
     for method, run_id in sorted(run_ids.items()):
         if (why := model_cache.unavailable(run_id)) is not None:
             st.caption(f"{method} leaves out the new images: {literal(for_people(why))}.")
-    todo = missing(queue, cache.method_scores(dataset, url), run_ids)
+    todo = missing(queue, method_scores(dataset, url), run_ids)
     if not todo:
         return
     n = len({name for names in todo.values() for name in names})

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from db import store
+from db import locations, store
 
 MAX_TRAIN_POINTS = 200  # normal training embeddings mapped with the test points
 log = logging.getLogger(__name__)
@@ -33,9 +33,7 @@ def _reading_results(run_id: int) -> Iterator[None]:
 
 
 def _locations() -> tuple[str, str]:
-    from engine import config
-
-    return config.db_url(), config.mlflow_uri()
+    return locations.db_url(), locations.mlflow_uri()
 
 
 def finished_runs(dataset: str) -> list:
@@ -87,7 +85,7 @@ def _lead_table(runs: tuple, db_url: str):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _artifact_path(run_id: int, db_url: str, mlflow_uri: str) -> str:
-    from engine.tracking import predictions_path
+    from engine.artifacts import predictions_path
 
     run = store.get_run(run_id, url=db_url)
     if run is None:
@@ -96,20 +94,16 @@ def _artifact_path(run_id: int, db_url: str, mlflow_uri: str) -> str:
         return str(predictions_path(run, mlflow_uri))
 
 
-def artifact_array(run_id: int, key: str):
+@st.cache_resource(max_entries=48, show_spinner=False)
+def _artifact_array(run_id: int, key: str, db_url: str, mlflow_uri: str):
     """One array of a run's predictions artifact (None when the run has none); reconstructions as uint8.
     Read-only and shared, not copied: maps are tens of MB per run and Inspect slices one image at a time.
     Raises ResultsFileError when the file cannot be read (also from the helpers below that use it)."""
-    return _artifact_array(run_id, key, *_locations())
-
-
-@st.cache_resource(max_entries=48, show_spinner=False)
-def _artifact_array(run_id: int, key: str, db_url: str, mlflow_uri: str):
     from pathlib import Path
 
     import numpy as np
 
-    from engine.tracking import Predictions
+    from engine.artifacts import Predictions
 
     with _reading_results(run_id):
         value = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri))).get(key)
@@ -217,7 +211,7 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
     import numpy as np
 
     from dashboard.projection import embedding_map as project
-    from engine.tracking import Predictions
+    from engine.artifacts import Predictions
 
     with _reading_results(run_id):
         preds = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri)))

@@ -14,6 +14,7 @@ from dashboard.safe_text import literal
 from db import store
 from db.jobs import RETRIABLE
 from engine import jobs
+from engine.executors import Executor
 from engine.jobs import JobView
 from engine.methods.catalog import WITHOUT_LOSS
 
@@ -123,7 +124,7 @@ def headline(error: str) -> str:
     return for_people(first or "unknown error", path_word="a server file")
 
 
-def retry(job: JobView, url: str, executor: jobs.Executor) -> None:
+def retry(job: JobView, url: str, executor: Executor) -> None:
     """Button callback: queue the job's configuration again, once (a second click, or a stale button, queues
     nothing and says why), and say so above the queue."""
     try:
@@ -149,7 +150,7 @@ def add_to_compare(dataset: str, run_ids: list[int]) -> None:
     st.session_state["dataset"] = dataset
 
 
-def _failures(views: list[JobView], url: str, executor: jobs.Executor) -> None:
+def _failures(views: list[JobView], url: str, executor: Executor) -> None:
     """The latest failed and cancelled jobs not retried yet, each with its error (one sentence; details are in
     the worker's log) and a Retry button; a retried one's banner goes (its retry shows in the queue)."""
     retried = {v.retry_of for v in views if v.retry_of is not None}
@@ -180,7 +181,7 @@ def _shown_etas(active: list[JobView], now: float) -> dict[int, float | None]:
     return {i: None if e is None else e.seconds for i, e in shown.items()}
 
 
-def queue_panel(executor: jobs.Executor, url: str, dataset: str | None, now: float) -> None:
+def queue_panel(executor: Executor, url: str, dataset: str | None, now: float) -> None:
     """Active jobs with progress and a cancel button, failures with Retry, then finished jobs with AUROC."""
     views = jobs.list_jobs(limit=60, db_url=url)
     active = [v for v in views if v.status in ("QUEUED", "RUNNING")]

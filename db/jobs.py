@@ -185,13 +185,20 @@ def running_jobs(url: str | None = None) -> list[Job]:
         return list(s.scalars(select(Job).where(Job.status == "RUNNING").order_by(Job.id)))
 
 
-def fail_job_and_run(job_id: int, error: str, url: str | None = None) -> bool:
-    """Mark a RUNNING job FAILED and its run (if still RUNNING) FAILED with `error`; False if it was not RUNNING."""
+def fail_job_and_run(
+    job_id: int, error: str, url: str | None = None, holder: str | None = None, queued_too: bool = False
+) -> bool:
+    """Mark the job FAILED with `error`, and its run too if still RUNNING, when the job is RUNNING (held by
+    `holder`, when given) or, with `queued_too`, still QUEUED; False when it was neither (it has ended, or
+    someone else runs it)."""
     now = utcnow()
+    running = (
+        Job.status == "RUNNING" if holder is None else and_(Job.status == "RUNNING", Job.worker_id == holder)
+    )
     with store.session_scope(url) as s:
         done = s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "RUNNING")
+            .where(Job.id == job_id, or_(running, Job.status == "QUEUED") if queued_too else running)
             .values(status="FAILED", error=error, ended_at=now, eta_seconds=None)
         ).rowcount
         if done != 1:
@@ -217,31 +224,3 @@ def renew_held(job_ids: list[int], worker_id: str, url: str | None = None) -> No
             .where(Job.id.in_(job_ids), Job.status == "RUNNING", Job.worker_id == worker_id)
             .values(heartbeat_at=utcnow(), lease_expires_at=lease_until())
         )
-
-
-def fail_held(job_id: int, worker_id: str, error: str, queued_too: bool, url: str | None = None) -> bool:
-    """Mark the job FAILED (and its run, if still RUNNING) when `worker_id` holds it, or, with `queued_too`,
-    when it is still QUEUED; False when it was neither (someone else runs it, or it has ended)."""
-    now = utcnow()
-    held = and_(Job.status == "RUNNING", Job.worker_id == worker_id)
-    with store.session_scope(url) as s:
-        done = s.execute(
-            update(Job)
-            .where(Job.id == job_id, or_(held, Job.status == "QUEUED") if queued_too else held)
-            .values(status="FAILED", error=error, ended_at=now, eta_seconds=None)
-        ).rowcount
-        if done != 1:
-            return False
-        run_id = s.scalar(select(Job.run_id).where(Job.id == job_id))
-        if run_id is not None:
-            s.execute(
-                update(Run)
-                .where(Run.id == run_id, Run.status == "RUNNING")
-                .values(status="FAILED", error=error, ended_at=now)
-            )
-        return True
-
-
-def stale_before(seconds: float) -> datetime:
-    """The heartbeat time before which a RUNNING job counts as abandoned."""
-    return utcnow() - timedelta(seconds=seconds)

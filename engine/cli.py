@@ -97,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.recovery import exit_on_sigterm, recover_abandoned
-    from engine.run import Progress, RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import Progress, RunConfig
 
     recover_abandoned()
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine import metrics as M
+from engine.artifacts import RunArrays
 from engine.config import pick_device
 from engine.data import load_dataset, make_loader
 from engine.methods import EpochLog, Prediction
@@ -27,17 +28,11 @@ from engine.methods.params import make_tiling
 from engine.model_file import model_file
 from engine.resources import PeakMemory
 from engine.run_figures import heatmaps_png, roc_png
-from engine.run_inputs import (  # noqa: F401 - split_labeled re-exported for engine.run
-    as_arrays,
-    images_per_batch,
-    padded,
-    split_labeled,
-    train_sample,
-)
+from engine.run_inputs import as_arrays, images_per_batch, padded, split_labeled, train_sample
 from engine.runconfig import Progress, RunCancelled, RunConfig, batch_size, preflight, run_image_size
-from engine.tracking import MAX_TRAIN_EMBEDDINGS, RunArrays
 
 MIN_BATCHES_PER_EPOCH = 8  # `cpu` preset: an epoch over a tiny training set passes over it several times
+MAX_TRAIN_EMBEDDINGS = 500  # training images whose embeddings a run keeps (mapped with the test points)
 
 
 class FitPace:

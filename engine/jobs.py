@@ -23,10 +23,9 @@ from typing import Any
 from db import jobs as db_jobs
 from db.models import Job
 from engine import recovery
-from engine.executors import Executor  # noqa: F401 - re-exported for type hints
-from engine.executors.local import LocalProcessExecutor, _try_lock, worker_lock_path  # noqa: F401 - re-exported
-from engine.recovery import pid_alive, recover_abandoned  # noqa: F401 - the queue's recovery, re-exported
-from engine.run import Progress, RunCancelled, RunConfig, preflight, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import Progress, RunCancelled, RunConfig, preflight
+from engine.worker_lock import try_lock, worker_lock_path
 
 RECOVER_EVERY_SECONDS = 30.0  # how often an idle worker looks for abandoned jobs
 
@@ -219,12 +218,12 @@ def run_worker(
     """Run queued jobs one after another (`once`: until the queue is empty, else forever); exit code 0.
 
     On start and every RECOVER_EVERY_SECONDS, jobs abandoned by a dead worker are marked FAILED."""
-    lock = _try_lock(worker_lock_path(db_url))  # others may run too; the lock tells the app one is alive
+    lock = try_lock(worker_lock_path(db_url))  # others may run too; the lock tells the app one is alive
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, recovery.exit_on_sigterm)
     try:
-        for job_id in recover_abandoned(db_url, mlflow_uri):
+        for job_id in recovery.recover_abandoned(db_url, mlflow_uri):
             print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
         last_recovery, done = time.monotonic(), 0
         while max_jobs is None or done < max_jobs:
@@ -234,7 +233,7 @@ def run_worker(
                     break
                 time.sleep(poll_seconds)
                 if time.monotonic() - last_recovery > RECOVER_EVERY_SECONDS:
-                    recover_abandoned(db_url, mlflow_uri)
+                    recovery.recover_abandoned(db_url, mlflow_uri)
                     last_recovery = time.monotonic()
                 continue
             status = run_job(job, db_url, mlflow_uri)

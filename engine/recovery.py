@@ -110,17 +110,30 @@ def mlflow_pending(error: str, uri: str) -> str:
     return error + MLFLOW_PENDING.format(uri=uri)
 
 
+def fail_mlflow_run(mlflow_run_id: str, error: str, mlflow_uri: str | None = None) -> None:
+    """End an MLflow run FAILED with its error, e.g. after its worker died (no-op if it already ended)."""
+    from mlflow.entities import RunTag
+
+    from engine import mlflow_store
+
+    client = mlflow_store.client(mlflow_uri)
+    if client.get_run(mlflow_run_id).info.status != "RUNNING":
+        return
+    client.log_batch(mlflow_run_id, tags=[RunTag("workbench.error", error[:4000])])
+    client.set_terminated(mlflow_run_id, "FAILED")
+
+
 def _fail_in_mlflow(run_id: int | None, error: str, db_url: str | None, mlflow_uri: str | None) -> None:
     run = store.get_run(run_id, url=db_url) if run_id is not None else None
     if run is None or not run.mlflow_run_id:
         return
-    from engine import mlflow_store, tracking
+    from engine import mlflow_store
 
     uri = mlflow_store.public_uri(mlflow_uri or locations.mlflow_uri())
     try:
         if not mlflow_store.answers(uri):  # one quick try: a sweep must not wait on a stopped server
             raise mlflow_store.TrackingServerDown(f"the tracking server at {uri} did not answer", uri)
-        tracking.fail_mlflow_run(run.mlflow_run_id, error, mlflow_uri)
+        fail_mlflow_run(run.mlflow_run_id, error, mlflow_uri)
     except mlflow_store.TrackingServerDown:
         store.update_run(run.id, url=db_url, error=mlflow_pending(run.error or error, uri))
     except Exception as exc:  # the results store already says FAILED; MLflow is best effort
@@ -132,7 +145,7 @@ def _end_pending_mlflow_runs(db_url: str | None, mlflow_uri: str | None) -> None
     uri = mlflow_uri or locations.mlflow_uri()
     if not uri.startswith(("http://", "https://")):
         return  # only a tracking server can be away; runs of another server wait for a process that uses it
-    from engine import mlflow_store, tracking
+    from engine import mlflow_store
 
     public = mlflow_store.public_uri(uri)
     pending = MLFLOW_PENDING.format(uri=public)
@@ -142,7 +155,7 @@ def _end_pending_mlflow_runs(db_url: str | None, mlflow_uri: str | None) -> None
     for run in runs:
         outcome = MLFLOW_ENDED.format(uri=public)
         try:
-            tracking.fail_mlflow_run(run.mlflow_run_id, run.error, uri)
+            fail_mlflow_run(run.mlflow_run_id, run.error, uri)
         except mlflow_store.TrackingServerDown:
             return  # gone again: the next sweep tries again
         except Exception as exc:  # e.g. the run is not on this server: say so instead of trying forever

@@ -11,17 +11,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from engine.compute import (  # noqa: F401 - the run's parts, re-exported for callers of engine.run
-    MIN_BATCHES_PER_EPOCH,
-    RunOutcome,
-    RunStart,
-    compute,
-    epoch_repeats,
-    evaluate,
-    split_labeled,
-)
+from engine.compute import RunOutcome, RunStart, compute
 from engine.recovery import uninterrupted
-from engine.runconfig import Progress, RunCancelled, RunConfig, preflight  # noqa: F401
+from engine.runconfig import Progress, RunConfig
 from engine.tracking import RunTracker
 
 

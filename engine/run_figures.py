@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.tracking import RunArrays
+from engine.artifacts import RunArrays
 
 HEATMAPS = 4  # test images shown, highest scores first
 

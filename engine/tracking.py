@@ -1,6 +1,6 @@
 """The one place that records a run: MLflow (params, losses, metrics, artifacts) and the results store.
 
-The per-image arrays and reading them back live in engine.artifacts (re-exported here)."""
+The per-image arrays and reading them back live in engine.artifacts."""
 
 from __future__ import annotations
 
@@ -15,21 +15,13 @@ from typing import Any
 
 import torch
 
-from db import store
+from db import locations, store
 from db.schema import StoreError, StoreUnreachable
-from engine import config, mlflow_store, recovery
-from engine.artifacts import (  # noqa: F401 - re-exported: the artifact side of a run
-    PREDICTIONS_FILE,
-    Predictions,
-    RunArrays,
-    load_predictions,
-    predictions_path,
-)
+from engine import mlflow_store, recovery
+from engine.artifacts import PREDICTIONS_FILE, RunArrays
 from engine.mlflow_store import TrackingServerDown
-from engine.resources import PeakMemory  # noqa: F401 - re-exported for benchmarks
 
 WEIGHTS_FILE = "weights.pt"
-MAX_TRAIN_EMBEDDINGS = 500
 
 
 def mlflow_client(uri: str | None = None):
@@ -46,7 +38,7 @@ def experiment_id(client: Any, dataset: str) -> str:
         return found.experiment_id
     location = None
     if client.tracking_uri.startswith("sqlite:"):
-        folder = Path(config.mlflow_artifact_root()) / re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
+        folder = Path(locations.mlflow_artifact_root()) / re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
         folder.mkdir(parents=True, exist_ok=True)
         location = folder.as_uri()
     try:
@@ -61,17 +53,6 @@ def experiment_id(client: Any, dataset: str) -> str:
 def run_name(run_id: int, method: str, dataset: str) -> str:
     """The name of a run in MLflow, with the number the dashboard shows: '#12 padim on elpv'."""
     return f"#{run_id} {method} on {dataset}"
-
-
-def fail_mlflow_run(mlflow_run_id: str, error: str, mlflow_uri: str | None = None) -> None:
-    """End an MLflow run FAILED with its error, e.g. after its worker died (no-op if it already ended)."""
-    from mlflow.entities import RunTag
-
-    client = mlflow_client(mlflow_uri)
-    if client.get_run(mlflow_run_id).info.status != "RUNNING":
-        return
-    client.log_batch(mlflow_run_id, tags=[RunTag("workbench.error", error[:4000])])
-    client.set_terminated(mlflow_run_id, "FAILED")
 
 
 def _flat_params(params: dict[str, Any]) -> dict[str, str]:
@@ -97,7 +78,7 @@ class RunTracker:
     ) -> None:
         self.dataset, self.method = dataset, method
         self.db_url = db_url = (
-            db_url or config.db_url()
+            db_url or locations.db_url()
         )  # fixed now: the lease thread must not follow the env
         self.client = mlflow_client(mlflow_uri)
         exp = experiment_id(self.client, dataset)

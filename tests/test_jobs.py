@@ -7,9 +7,12 @@ import pytest
 
 from db import jobs as db_jobs
 from db import store
-from db.models import utcnow
+from db.models import Job, utcnow
 from engine import jobs, tracking
-from engine.run import RunConfig
+from engine.executors.local import LocalProcessExecutor
+from engine.recovery import recover_abandoned
+from engine.runconfig import RunConfig
+from engine.worker_lock import try_lock, worker_lock_path
 from tests.synthetic_mvtec import make_mvtec_folder
 
 
@@ -91,11 +94,11 @@ def test_silent_worker_is_recovered_after_stale_heartbeat(workbench_env, folder)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         db_jobs.claim_next(worker_pid=sleeper.pid)
-        assert jobs.recover_abandoned() == []  # alive and fresh
+        assert recover_abandoned() == []  # alive and fresh
         db_jobs.update_job(job_id)
         with store.session_scope() as s:
-            s.get(db_jobs.Job, job_id).heartbeat_at = utcnow() - timedelta(minutes=10)
-        assert jobs.recover_abandoned() == [job_id]
+            s.get(Job, job_id).heartbeat_at = utcnow() - timedelta(minutes=10)
+        assert recover_abandoned() == [job_id]
         assert "no heartbeat" in jobs.get_job(job_id).error
     finally:
         sleeper.kill()
@@ -116,9 +119,9 @@ def test_eta():
 
 
 def test_local_executor_starts_a_detached_worker(workbench_env):
-    executor = jobs.LocalProcessExecutor()
+    executor = LocalProcessExecutor()
     assert not executor.is_running()
-    lock = jobs._try_lock(jobs.worker_lock_path())
+    lock = try_lock(worker_lock_path())
     assert executor.is_running()  # someone holds the worker lock
     lock.close()
 

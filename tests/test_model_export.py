@@ -21,7 +21,8 @@ from engine.methods import get_method, make_params
 from engine.model_export import run_export
 from engine.model_export.graph import EXPORTABLE, UnsupportedExport, export_onnx, export_openvino
 from engine.model_export.runtimes import onnx_scorer, openvino_scorer
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
 from tests.synthetic_mvtec import make_mvtec_folder
 

@@ -16,7 +16,8 @@ from engine.artifacts import load_predictions
 from engine.batch_images import batched, dataset_sources, read_sources
 from engine.methods import get_method, make_params
 from engine.resources import DatasetSize, MemoryNeed, dataset_size, memory_need
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
 from tests.synthetic_mvtec import make_sized_folder
 

@@ -24,7 +24,8 @@ from engine.batch_images import batched, dataset_sources, read_sources
 from engine.methods import METHODS, get_method, make_params
 from engine.metrics import DETECTION_QUANTILE
 from engine.model_file import FORMAT
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,8 @@ from engine import ensemble, mlflow_store
 from engine.cli import main
 from engine.data import import_dataset
 from engine.registry import CHAMPION, champion, register_run, registered_name
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ from db import store
 from engine import jobs, tracking
 from engine.compute import compute
 from engine.data import import_dataset
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_flat_zip, make_mvtec_folder
 
 PNG = b"\x89PNG\r\n\x1a\n"

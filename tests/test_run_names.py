@@ -2,7 +2,8 @@
 person who queued it (MLflow's mlflow.user tag)."""
 
 from engine.data import import_dataset
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from engine.tracking import mlflow_client
 from tests.synthetic_mvtec import make_mvtec_folder
 

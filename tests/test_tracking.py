@@ -7,6 +7,7 @@ import pytest
 
 from db import store
 from engine import tracking
+from engine.artifacts import RunArrays, load_predictions, predictions_path
 
 
 def _tracker(**kw):
@@ -24,7 +25,7 @@ def _tracker(**kw):
 
 def _arrays(n=4, d=3):
     rng = np.random.default_rng(0)
-    return tracking.RunArrays(
+    return RunArrays(
         names=[f"test/x/{i}.png" for i in range(n)],
         labels=np.array([0, 0, 1, 1][:n]),
         defect_types=["good", "good", "crack", "crack"][:n],
@@ -67,7 +68,7 @@ def test_finish_writes_artifact_rows_and_metrics(workbench_env):
     assert json.loads(run.metrics_json)["roc"] == {"fpr": [0, 1]}
     rows = store.get_predictions(t.run_id)
     assert [r.image_name for r in rows] == arrays.names
-    loaded = tracking.load_predictions(run)
+    loaded = load_predictions(run)
     assert loaded.get("anomaly_maps").shape == (4, 16, 16)
     np.testing.assert_allclose(loaded.get("embeddings")[2], arrays.embeddings[2], atol=1e-3)  # float16
     np.testing.assert_allclose(loaded.get("reconstructions"), arrays.reconstructions, atol=1 / 255)
@@ -95,21 +96,21 @@ def test_store_keeps_no_local_path_and_reads_mlflows_own_copy(workbench_env):
     run = _finished_run()
     assert run.predictions_path is None  # nothing host-bound in the store: MLflow says where the file is
     artifact_uri = tracking.mlflow_client().get_run(run.mlflow_run_id).info.artifact_uri
-    path = tracking.predictions_path(run)
+    path = predictions_path(run)
     assert path.as_uri() == f"{artifact_uri}/predictions.npz"  # read in place, not copied
     assert not (Path(workbench_env["WORKBENCH_DATA_DIR"]) / ".cache").exists()
-    assert tracking.load_predictions(run).get("scores").shape == (4,)
+    assert load_predictions(run).get("scores").shape == (4,)
 
 
 def test_a_path_the_store_names_is_relative_to_the_data_dir(workbench_env):
     run = _finished_run()
     data_dir = Path(workbench_env["WORKBENCH_DATA_DIR"])
     (data_dir / "moved").mkdir(parents=True)
-    shutil.copy(tracking.predictions_path(run), data_dir / "moved" / "p.npz")
+    shutil.copy(predictions_path(run), data_dir / "moved" / "p.npz")
     store.update_run(run.id, predictions_path="moved/p.npz")
-    assert tracking.predictions_path(store.get_run(run.id)) == data_dir / "moved" / "p.npz"
+    assert predictions_path(store.get_run(run.id)) == data_dir / "moved" / "p.npz"
     store.update_run(run.id, predictions_path="/no/such/file.npz")  # an older row from another machine
-    assert tracking.predictions_path(store.get_run(run.id)).name == "predictions.npz"
+    assert predictions_path(store.get_run(run.id)).name == "predictions.npz"
 
 
 def test_failed_download_says_which_run_and_leaves_no_folder(workbench_env):
@@ -117,5 +118,5 @@ def test_failed_download_says_which_run_and_leaves_no_folder(workbench_env):
     store.update_run(run.id, predictions_path=None, mlflow_run_id="0" * 32)  # an MLflow run that is not there
     cache = Path(workbench_env["WORKBENCH_DATA_DIR"]) / ".cache" / "predictions"
     with pytest.raises(FileNotFoundError, match=f"run {run.id}: its predictions could not be fetched"):
-        tracking.predictions_path(store.get_run(run.id))
+        predictions_path(store.get_run(run.id))
     assert list(cache.iterdir()) == []  # no empty temp folder left behind

@@ -11,6 +11,7 @@ import pytest
 
 from db import store
 from engine import cli, tracking
+from engine.artifacts import load_predictions
 from engine.data import load_dataset
 from engine.methods import METHODS
 
@@ -52,7 +53,7 @@ def test_smoke_train_records_run_in_both_stores(method, shared_datasets, workben
     assert mlrun.info.status == "FINISHED"
     assert mlrun.data.params["method"] == method
     assert mlrun.data.metrics["image_auroc"] == pytest.approx(summary["image_auroc"])
-    preds = tracking.load_predictions(run)
+    preds = load_predictions(run)
     assert preds.get("anomaly_maps").shape[0] == len(test_split)
 
 

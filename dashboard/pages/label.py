@@ -8,7 +8,6 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import (
-    cache,
     label_canvas,
     label_files,
     label_keys,
@@ -51,7 +50,7 @@ with filters_col.popover("Filters", icon=":material/filter_list:", width="stretc
         help="Suggest next uses the latest finished run of each method",
         on_change=changed,
     )
-    scores = cache.method_scores(name, url) if labeling.ORDERS[order] else {}
+    scores = label_suggest.method_scores(name, url) if labeling.ORDERS[order] else {}
     queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, url)
     names = [s.relpath for s in queue]
     st.selectbox(

@@ -4,7 +4,17 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import auth, cache, model_cache, pictures, results_cache, score_view, selection, sidebar
+from dashboard import (
+    auth,
+    cache,
+    label_suggest,
+    model_cache,
+    pictures,
+    results_cache,
+    score_view,
+    selection,
+    sidebar,
+)
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from engine.config import db_url
@@ -29,7 +39,7 @@ def send(scoring: score_view.Scoring, picked: list[score_view.Card]) -> None:
         st.session_state[MESSAGE] = ("error", [literal(for_people(str(exc)))])
         return
     cache.clear_dataset_caches()
-    cache.method_scores.clear()
+    label_suggest.method_scores.clear()
     for i in range(len(scoring.cards)):
         st.session_state[f"score_pick_{scoring.key}_{i}"] = False  # sent: unpicked, so not sent twice
     lines = [

@@ -14,7 +14,7 @@ from engine.config import db_url
 from engine.methods import METHODS
 from engine.methods.base import PRESETS
 from engine.methods.catalog import DESCRIPTIONS
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 
 SIZES = ["dataset default", 32, 64, 128, 256]
 PRESET_HELP = "smoke: seconds (tests); cpu: minutes on a laptop; paper: the paper's settings (GPU)"

@@ -5,15 +5,14 @@ results store and kind) while it runs, so the app can tell that one is alive."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from engine import config as locations
+from db import locations
+from engine.worker_lock import try_lock, worker_lock_path
 
 SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
 
@@ -21,35 +20,9 @@ SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running b
 LOG_NAMES = {"local": "worker.log", "ray": "ray-dispatcher.log"}  # in the data directory's .workers/
 
 
-def worker_lock_path(db_url: str | None = None, kind: str = "local") -> Path:
-    """The lock file a worker (`local`) or Ray dispatcher (`ray`) holds while it runs; one per results store."""
-    url = db_url or locations.db_url()
-    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-    name = "worker" if kind == "local" else f"{kind}-dispatcher"
-    return locations.data_dir() / ".workers" / f"{name}-{digest}.lock"
-
-
 def worker_log_path(kind: str = "local") -> Path:
     """Where the worker or dispatcher started by the app writes its output."""
     return locations.data_dir() / ".workers" / LOG_NAMES[kind]
-
-
-def _try_lock(path: Path) -> Any | None:
-    """An open, exclusively locked file, or None when another process holds the lock."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the worker's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
 
 
 class LocalProcessExecutor:
@@ -70,7 +43,7 @@ class LocalProcessExecutor:
         self._children = alive
         if any(now - started < SPAWN_GRACE_SECONDS for _, started in alive):
             return True
-        lock = _try_lock(worker_lock_path(self.db_url, self.kind))
+        lock = try_lock(worker_lock_path(self.db_url, self.kind))
         if lock is None:
             return True
         lock.close()

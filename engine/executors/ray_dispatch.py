@@ -33,8 +33,9 @@ from db import jobs as db_jobs
 from db import locations
 from engine import recovery
 from engine.executors import ray_tasks
-from engine.executors.local import LocalProcessExecutor, _try_lock, worker_lock_path
+from engine.executors.local import LocalProcessExecutor
 from engine.jobs import RECOVER_EVERY_SECONDS, config_from_json
+from engine.worker_lock import try_lock, worker_lock_path
 
 NO_CLUSTER = (
     "WORKBENCH_EXECUTOR=ray needs a Ray cluster that outlives the dashboard: start one with `ray start --head` "
@@ -81,7 +82,9 @@ class Dispatcher:
             try:
                 ask = ray_tasks.ask_for(config_from_json(job.payload_json), self.db_url, room)
             except (ValueError, TypeError) as exc:
-                if db_jobs.fail_held(job.id, self.holder, str(exc), queued_too=True, url=self.db_url):
+                if db_jobs.fail_job_and_run(
+                    job.id, str(exc), holder=self.holder, queued_too=True, url=self.db_url
+                ):
                     print(f"job {job.id}: FAILED before Ray: {exc}", file=sys.stderr)
                 continue
             self.pending[ray_tasks.submit(job.id, self.holder, self.db_url, self.mlflow_uri, ask)] = job.id
@@ -96,7 +99,7 @@ class Dispatcher:
                 continue
             if status == "LOST":
                 why = f"interrupted: Ray lost the worker or node running it, and on its one retry too ({why})"
-            if db_jobs.fail_held(job_id, self.holder, why, queued_too=True, url=self.db_url):
+            if db_jobs.fail_job_and_run(job_id, why, holder=self.holder, queued_too=True, url=self.db_url):
                 print(f"job {job_id}: FAILED: {why}", file=sys.stderr)
 
     def housekeeping(self) -> None:
@@ -124,7 +127,7 @@ class Dispatcher:
     def abandon(self, why: str) -> None:
         """Fail the running jobs of this dispatcher's tasks, which end with it."""
         for job_id in sorted(self.pending.values()):
-            db_jobs.fail_held(job_id, self.holder, why, queued_too=False, url=self.db_url)
+            db_jobs.fail_job_and_run(job_id, why, holder=self.holder, url=self.db_url)
         self.pending.clear()
 
 
@@ -134,7 +137,7 @@ def run_dispatcher(
     """Run the queue as Ray tasks on the cluster at RAY_ADDRESS; exit code 0. Exits at once when another
     dispatcher of this results store runs on this machine."""
     address = ray_address()
-    lock = _try_lock(worker_lock_path(db_url, "ray"))
+    lock = try_lock(worker_lock_path(db_url, "ray"))
     if lock is None:
         print(
             "a Ray dispatcher already runs for this results store; leaving the queue to it", file=sys.stderr
@@ -152,7 +155,7 @@ def run_dispatcher(
             lock.close()  # a page that queues a job now starts a new dispatcher...
             if not db_jobs.list_jobs(("QUEUED",), limit=1, url=db_url):
                 return 0
-            lock = _try_lock(worker_lock_path(db_url, "ray"))  # ...or this one carries on
+            lock = try_lock(worker_lock_path(db_url, "ray"))  # ...or this one carries on
             if lock is None:
                 return 0
     except BaseException as exc:

@@ -25,7 +25,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from db import jobs as db_jobs
-from db import locations
+from db import locations, store
+from engine import jobs
+from engine.methods import get_method, make_params
+from engine.recovery import fail_mlflow_run
+from engine.resources import BASE_BYTES, dataset_size, gpu_share, memory_need
+from engine.runconfig import batch_size, preflight
 
 FORWARDED_ENV = ("WORKBENCH_DATA_DIR", "MLFLOW_DISABLE_TELEMETRY", "HF_HUB_OFFLINE")  # never a password
 MAX_RETRIES = 1  # a task whose worker or node is lost runs once more, elsewhere if it can
@@ -87,10 +92,6 @@ def capacity() -> Capacity:
 def ask_for(config: Any, db_url: str | None, room: Capacity) -> Ask:
     """What the task of a job with this RunConfig asks Ray for; a ValueError (one sentence) when no node of the
     cluster could ever hold it (Ray would keep such a task waiting forever)."""
-    from engine.methods import get_method, make_params
-    from engine.resources import BASE_BYTES, dataset_size, gpu_share, memory_need
-    from engine.runconfig import batch_size
-
     params = make_params(get_method(config.method), config.preset, dict(config.overrides))
     size = dataset_size(config.dataset, db_url)
     need = memory_need(size, config.dataset, config.image_size, batch_size(params)) if size else None
@@ -200,9 +201,6 @@ def run_queued_job(job_id: int, holder: str, db_where: str, mlflow_where: str) -
     returns (its status, this node's id, this host). "SKIPPED" when someone else runs it or it has ended."""
     import ray
 
-    from engine import jobs
-    from engine.runconfig import preflight
-
     node, host = ray.get_runtime_context().get_node_id(), socket.gethostname()
     db_url = on_this_worker(db_where, "WORKBENCH_DB_URL")
     mlflow_uri = on_this_worker(mlflow_where, "MLFLOW_TRACKING_URI")
@@ -229,14 +227,11 @@ def run_queued_job(job_id: int, holder: str, db_where: str, mlflow_where: str) -
 
 def _fail_lost_attempt(run_id: int, db_url: str | None, mlflow_uri: str | None) -> None:
     """End the run of a job's lost attempt FAILED in both stores (the retry records a run of its own)."""
-    from db import store
-    from engine import tracking
-
     why = "interrupted: Ray lost the worker or node running it; the job was retried"
     run = store.get_run(run_id, url=db_url)
     if run is None or not store.fail_run_if_running(run_id, why, url=db_url) or not run.mlflow_run_id:
         return
     try:
-        tracking.fail_mlflow_run(run.mlflow_run_id, why, mlflow_uri)
+        fail_mlflow_run(run.mlflow_run_id, why, mlflow_uri)
     except Exception as exc:  # the results store already says FAILED; MLflow is best effort
         print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)

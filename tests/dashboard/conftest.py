@@ -42,7 +42,8 @@ def dashboard_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: P
     store, and one finished smoke run of each of RUN_METHODS on it."""
     from db import store
     from engine.data import import_dataset
-    from engine.run import RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import RunConfig
 
     root = tmp_path_factory.mktemp("dashboard")
     env = _env_for(root, mlflow_template)
@@ -141,7 +142,8 @@ def results_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Pat
     smoke runs autoencoder (seed 0), deep_svdd, autoencoder (seed 1), and a FAILED vae run, in this order."""
     from db import store
     from engine.data import import_dataset
-    from engine.run import RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import RunConfig
 
     root = tmp_path_factory.mktemp("results")
     env = _env_for(root, mlflow_template)

@@ -5,7 +5,7 @@ import dashboard.projection
 from dashboard import embedding_view
 from dashboard.embedding_figures import SELECTED
 from db import store
-from engine import tracking
+from engine.artifacts import load_predictions
 from tests.dashboard.plotly_spec import array, figures_on
 
 PAGE = "dashboard/pages/embeddings.py"
@@ -34,7 +34,7 @@ def test_one_map_per_run_with_all_test_points_training_sample_and_centroid(resul
     hover = traces["anomalous (8)"]["hovertemplate"]
     assert "normalised score %{customdata[2]:.3f}" in hover
     assert all(custom[1] == ("normal" if rows[n].label == 0 else "anomalous") for n, custom in shown.items())
-    train_sample = tracking.load_predictions(run).get("train_embeddings")
+    train_sample = load_predictions(run).get("train_embeddings")
     assert len(array(traces["train (normal)"]["x"])) == min(200, len(train_sample))
     centroid = traces["normal centroid"]
     assert len(array(centroid["x"])) == 1 and np.isfinite(array(centroid["x"])).all()

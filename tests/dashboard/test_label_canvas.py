@@ -12,7 +12,9 @@ from engine import jobs
 from engine.data import import_dataset
 from engine.data.additions import add_test_images
 from engine.data.masks import apply_strokes
-from engine.run import RunConfig, train_and_evaluate
+from engine.executors.local import LocalProcessExecutor
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 
 PAGE = "dashboard/pages/label.py"
@@ -101,7 +103,7 @@ def test_suggestion_reason_names_runs_and_scores():
 
 
 def test_suggest_next_explains_and_scores_newly_added_images(toy, app, monkeypatch):
-    monkeypatch.setattr(jobs.LocalProcessExecutor, "ensure_running", lambda self: True)
+    monkeypatch.setattr(LocalProcessExecutor, "ensure_running", lambda self: True)
     run_id = train_and_evaluate(RunConfig("toy", "autoencoder", "smoke", image_size=32, seed=4)).run_id
     new = png_bytes(normal_image(np.random.default_rng(3), 32, 3))
     add_test_images("toy", [("fresh.png", new)])

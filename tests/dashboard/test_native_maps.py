@@ -32,7 +32,8 @@ def wide_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path):
     """Dataset `wide` imported, one autoencoder run at 32 px and one padim run at the native preset."""
     from db import store
     from engine.data import import_dataset
-    from engine.run import RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import RunConfig
 
     root = tmp_path_factory.mktemp("wide")
     env = _env_for(root, mlflow_template)

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard import cache, model_cache, pictures, score_view
+from dashboard import label_suggest, model_cache, pictures, score_view
 from dashboard.results import RunInfo
 from db import labels, store
 from engine.config import db_url
 from engine.data import import_dataset
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
 from tests.synthetic_mvtec import defect, make_mvtec_folder, normal_image, png_bytes
 
@@ -84,7 +85,7 @@ def test_uploads_are_scored_highest_first_and_sent_with_their_score(padim):
             and note.endswith(f"{decision}.")
         )
     # padim's latest run carries the scores into Suggest next
-    merged = cache.method_scores("toy", db_url())
+    merged = label_suggest.method_scores("toy", db_url())
     assert merged["padim"]["test/unlabeled/plain.png"] == pytest.approx(expected["plain.png"][0])
     assert model_cache.predicted(padim).keys() == {s.relpath for s in new}
 

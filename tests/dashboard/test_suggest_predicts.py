@@ -13,7 +13,8 @@ from db import store
 from engine import jobs
 from engine.data import import_dataset
 from engine.data.additions import add_test_images
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 

@@ -8,8 +8,9 @@ from dashboard import params_form, train_panels
 from db import labels, store
 from engine import jobs
 from engine.data import import_dataset
+from engine.executors.local import LocalProcessExecutor
 from engine.methods import METHODS
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder
 
 PAGE = "dashboard/pages/train.py"
@@ -27,8 +28,8 @@ def toy(fresh_env, tmp_path):
 def launches(monkeypatch):
     """Record the page's worker launches instead of starting processes; the test runs the queue itself."""
     calls = []
-    monkeypatch.setattr(jobs.LocalProcessExecutor, "ensure_running", lambda self: calls.append(1) or True)
-    monkeypatch.setattr(jobs.LocalProcessExecutor, "is_running", lambda self: False)
+    monkeypatch.setattr(LocalProcessExecutor, "ensure_running", lambda self: calls.append(1) or True)
+    monkeypatch.setattr(LocalProcessExecutor, "is_running", lambda self: False)
     return calls
 
 

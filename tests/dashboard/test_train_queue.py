@@ -11,7 +11,8 @@ from dashboard.train_panels import ShownEta
 from db import store
 from engine import jobs
 from engine.data import import_dataset
-from engine.run import RunConfig
+from engine.executors.local import LocalProcessExecutor
+from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder
 
 PAGE = "dashboard/pages/train.py"
@@ -29,8 +30,8 @@ def toy(fresh_env, tmp_path):
 @pytest.fixture
 def launches(monkeypatch):
     calls = []
-    monkeypatch.setattr(jobs.LocalProcessExecutor, "ensure_running", lambda self: calls.append(1) or True)
-    monkeypatch.setattr(jobs.LocalProcessExecutor, "is_running", lambda self: False)
+    monkeypatch.setattr(LocalProcessExecutor, "ensure_running", lambda self: calls.append(1) or True)
+    monkeypatch.setattr(LocalProcessExecutor, "is_running", lambda self: False)
     return calls
 
 

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 import torch
 
+from engine.compute import MIN_BATCHES_PER_EPOCH, epoch_repeats
 from engine.data.loaders import make_loader
 from engine.methods import get_method, make_params
-from engine.run import MIN_BATCHES_PER_EPOCH, epoch_repeats
 
 
 def ids(loader) -> list[int]:

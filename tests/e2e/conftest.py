@@ -2,8 +2,9 @@
 page shared by the ordered steps of a module (Debian's /usr/bin/chromium; `playwright install` is never run).
 
 The dashboard starts `python -m engine worker --once` itself in a session of its own (see
-`engine.jobs.LocalProcessExecutor`), so ending the server's process group does not reach a worker: teardown
-also ends every process whose environment names this test's results store, and fails if one survives."""
+`engine.executors.local.LocalProcessExecutor`), so ending the server's process group does not reach a
+worker: teardown also ends every process whose environment names this test's results store, and fails if one
+survives."""
 
 from __future__ import annotations
 

@@ -46,7 +46,8 @@ def runs(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     finished smoke run of each of METHODS."""
     from db import store
     from engine.data import import_dataset
-    from engine.run import RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import RunConfig
 
     folder = make_mvtec_folder(
         tmp_path_factory.mktemp("gal") / "src",

@@ -64,7 +64,8 @@ def deck(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
     from db import comments, store
     from engine import ensemble
     from engine.data import import_dataset
-    from engine.run import RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import RunConfig
 
     folder = make_mvtec_folder(
         tmp_path_factory.mktemp("deck") / "src",

@@ -34,7 +34,8 @@ def padim(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """`line` in the server's store (16 train; 4 good, 4 'square' test images, 32 px) with a smoke padim run."""
     from db import store
     from engine.data import import_dataset
-    from engine.run import RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import RunConfig
 
     folder = make_mvtec_folder(tmp_path_factory.mktemp("line") / "src", n_good=4, defects={"square": 4})
     with pytest.MonkeyPatch.context() as patch:

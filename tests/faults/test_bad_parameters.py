@@ -12,7 +12,7 @@ from engine.methods import METHODS, make_params
 from engine.methods.base import PRESETS
 from engine.methods.ranges import field_range, numeric_fields
 from engine.resources import MemoryNeed, ResourceError, check_memory
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 
 CASES = [
     (["--set", "epochs=-1"], "epochs=-1"),

@@ -15,7 +15,7 @@ from db import jobs as db_jobs
 from db import store
 from db.models import Job, utcnow
 from engine import jobs, recovery, tracking
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 from tests.faults.conftest import wait_for
 
 LONG_FIT = ("--preset", "smoke", "--set", "epochs=5000", "--image-size", "32")  # minutes unless killed
@@ -106,10 +106,10 @@ def test_a_job_on_another_host_is_failed_by_lease_expiry_alone(workbench_env, to
     job_id = jobs.enqueue(config)
     other = "gpu-node-7:4242:abc123"  # a pid that may well exist here: only the lease may decide
     db_jobs.claim_next(worker_pid=4242, worker_id=other)
-    assert jobs.recover_abandoned() == []  # alive: its lease is fresh
+    assert recovery.recover_abandoned() == []  # alive: its lease is fresh
     with store.session_scope() as s:
         s.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
-    assert jobs.recover_abandoned() == [job_id]
+    assert recovery.recover_abandoned() == [job_id]
     assert "stopped renewing its lease" in jobs.get_job(job_id).error
 
 

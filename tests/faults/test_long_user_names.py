@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from db import comments, labels, store
 from db.models import MAX_USER_NAME_CHARS
 from engine.data import import_dataset
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 
 ROUTER = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 LABEL_PAGE = "dashboard/pages/label.py"

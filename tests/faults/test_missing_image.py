@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from db import store
 from engine import jobs
 from engine.data import import_dataset
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 
 PROJECT = Path(__file__).resolve().parents[2]
 GONE = "test/good/001.png"

@@ -14,9 +14,11 @@ from PIL import Image
 
 from db import store
 from engine import ensemble, mlflow_store, tracking
+from engine.artifacts import RunArrays, predictions_path
 from engine.batch_images import list_sources
 from engine.model_file import MODEL_ARTIFACT
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 from engine.saved_model import ModelUnavailable, load_saved_model
 
 
@@ -57,7 +59,7 @@ def test_unknown_unfinished_and_modelless_runs_are_refused(workbench_env):
     )
     with pytest.raises(ModelUnavailable, match=rf"^run {running} is RUNNING; only a finished run"):
         load_saved_model(running)
-    arrays = tracking.RunArrays(
+    arrays = RunArrays(
         names=["a.png"], labels=np.zeros(1), defect_types=["good"], scores=np.zeros(1),
         scores_normalized=np.zeros(1), embeddings=np.zeros((1, 2)), centroid=np.zeros(2),
         train_embeddings=np.zeros((1, 2)), train_scores=np.zeros(1), anomaly_maps=np.zeros((1, 8, 8)),
@@ -104,7 +106,7 @@ def test_old_truncated_and_missing_records_are_refused(workbench_env, toy_folder
         load_saved_model(run_id)
     replace_model_file(run_id, good)
     assert load_saved_model(run_id).run_id == run_id
-    predictions = tracking.predictions_path(store.get_run(run_id))
+    predictions = predictions_path(store.get_run(run_id))
     predictions.write_bytes(predictions.read_bytes()[:100])
     with pytest.raises(ModelUnavailable, match=rf"^run {run_id}: its predictions .* cannot be read"):
         load_saved_model(run_id)

@@ -56,7 +56,8 @@ def bait() -> Iterator[tuple[str, list[str]]]:
 def test_user_text_fetches_nothing_and_shows_as_typed(server: Server, chromium, bait, tmp_path, monkeypatch):  # noqa: F811
     from db import comments, labels, store
     from engine.data import import_dataset
-    from engine.run import RunConfig, train_and_evaluate
+    from engine.run import train_and_evaluate
+    from engine.runconfig import RunConfig
 
     address, asked = bait
     name, defect = f"![n]({address}/name.png)", f"![d]({address}/type.png)"

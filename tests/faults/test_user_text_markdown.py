@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from dashboard.safe_text import literal, literal_table
 from db import comments, labels, store
 from engine.data import import_dataset
-from engine.run import RunConfig, train_and_evaluate
+from engine.run import train_and_evaluate
+from engine.runconfig import RunConfig
 
 markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py renders CommonMark for the checks")
 

@@ -19,7 +19,7 @@ from engine import jobs, tracking
 from engine.methods import get_method, make_params
 from engine.methods.components.backbone import load_backbone, save_backbone
 from engine.methods.components.weights import managed_weights_dir
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

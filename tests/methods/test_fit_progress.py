@@ -13,7 +13,7 @@ from engine.data import import_dataset, make_loader
 from engine.methods import METHODS
 from engine.methods.base import CountedImages
 from engine.methods.catalog import WITHOUT_LOSS
-from engine.run import RunConfig
+from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder
 
 

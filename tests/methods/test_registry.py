@@ -87,7 +87,7 @@ def test_listing_methods_and_building_a_config_import_no_method():
     probe = (
         "import sys\n"
         "from engine.methods import METHODS\n"
-        "from engine.run import RunConfig\n"
+        "from engine.runconfig import RunConfig\n"
         "import engine.jobs\n"
         "keys = list(METHODS)\n"
         "RunConfig('mnist', 'padim', 'cpu')\n"

@@ -15,6 +15,7 @@ import pytest
 
 from db import store
 from engine import jobs, sweep, tracking
+from engine.artifacts import load_predictions, predictions_path
 from engine.runconfig import RunConfig
 
 
@@ -84,8 +85,8 @@ def test_a_ray_task_records_through_the_server_and_the_dashboard_reads_it(
     stored = list(Path(artifacts).rglob("predictions.npz"))
     assert len(stored) == 1  # written through the server into its artifact store
     assert tracking.mlflow_client(uri).get_run(run.mlflow_run_id).data.tags["workbench.user"] == "ann"
-    predictions = tracking.load_predictions(run, uri)  # what the dashboard's pages call
-    cached = tracking.predictions_path(run, uri)
+    predictions = load_predictions(run, uri)  # what the dashboard's pages call
+    cached = predictions_path(run, uri)
     assert cached.parent.parent.name == "predictions"  # downloaded once into the data dir's cache
-    assert tracking.predictions_path(run, uri) == cached
+    assert predictions_path(run, uri) == cached
     assert predictions.get("scores").shape == (6,)
