@@ -12,9 +12,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.dcgan import Discriminator, Generator, feature_size
 from engine.methods.params import knob
+from engine.methods.training import StepLog, Updater, train_epochs
 
 SEARCH_GRAD_SCALE = 1024.0  # keeps fp16 gradients of the latent search clear of underflow; Adam ignores it
 
@@ -110,44 +111,28 @@ class AnoGan(BaseMethod):
         p = self.params
         torch.manual_seed(self.seed)
         g, d = self.generator, self.discriminator
-        opt_g = torch.optim.Adam(g.parameters(), lr=p.lr, betas=(p.beta1, 0.999))
-        opt_d = torch.optim.Adam(d.parameters(), lr=p.lr, betas=(p.beta1, 0.999))
-        use_scaler = self.device_info.mixed_precision
-        scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
-        scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
-        for epoch in range(1, p.epochs + 1):
-            g.train()
-            d.train()
-            totals = {"loss_d": 0.0, "loss_g": 0.0}
-            batches = 0
-            for batch in train:
-                x = batch.to(self.device)  # (B, C, H, W)
-                z = torch.randn(x.shape[0], p.latent_dim, device=self.device)
-                with self.autocast():
-                    fake = g(z)  # (B, C, H, W)
-                    real_logit = d(x).logit
-                    fake_logit = d(fake.detach()).logit
-                    loss_d = F.binary_cross_entropy_with_logits(
-                        real_logit, torch.ones_like(real_logit)
-                    ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
-                opt_d.zero_grad(set_to_none=True)
-                scaler_d.scale(loss_d).backward()
-                scaler_d.step(opt_d)
-                scaler_d.update()
-                with self.autocast():
-                    gen_logit = d(fake).logit
-                    loss_g = F.binary_cross_entropy_with_logits(gen_logit, torch.ones_like(gen_logit))
-                opt_g.zero_grad(set_to_none=True)
-                scaler_g.scale(loss_g).backward()
-                scaler_g.step(opt_g)
-                scaler_g.update()
-                totals["loss_d"] += loss_d.item()
-                totals["loss_g"] += loss_g.item()
-                batches += 1
-            losses = {k: v / max(batches, 1) for k, v in totals.items()}
-            losses["loss"] = losses["loss_d"] + losses["loss_g"]
-            if on_epoch is not None:
-                on_epoch(EpochLog(epoch, p.epochs, losses))
+        mixed = self.device_info.mixed_precision
+        update_g = Updater(torch.optim.Adam(g.parameters(), lr=p.lr, betas=(p.beta1, 0.999)), mixed)
+        update_d = Updater(torch.optim.Adam(d.parameters(), lr=p.lr, betas=(p.beta1, 0.999)), mixed)
+
+        def step(x: Tensor) -> StepLog:  # (B, C, H, W); D then G, as in DCGAN
+            z = torch.randn(x.shape[0], p.latent_dim, device=self.device)
+            with self.autocast():
+                fake = g(z)  # (B, C, H, W)
+                real_logit = d(x).logit
+                fake_logit = d(fake.detach()).logit
+                loss_d = F.binary_cross_entropy_with_logits(
+                    real_logit, torch.ones_like(real_logit)
+                ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+            update_d.update(loss_d)
+            with self.autocast():
+                gen_logit = d(fake).logit
+                loss_g = F.binary_cross_entropy_with_logits(gen_logit, torch.ones_like(gen_logit))
+            update_g.update(loss_g)
+            losses = {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+            return StepLog(losses | {"loss": losses["loss_d"] + losses["loss_g"]})
+
+        train_epochs(train, step, p.epochs, [g, d], self.device, on_epoch)
         self.centroid = embedding_centroid(self.search_latent(_first_images(train, p.centroid_images)).z)
         self.notes.append(
             f"centroid: mean searched z of the first {p.centroid_images} training images "

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
 from engine.methods.params import check_choices, knob
+from engine.methods.training import StepLog, Updater, train_epochs
 
 
 @dataclass(frozen=True)
@@ -67,23 +68,18 @@ class Autoencoder(BaseMethod):
     ) -> None:
         p = self.params
         torch.manual_seed(self.seed)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=p.lr)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
-        for epoch in range(1, p.epochs + 1):
-            self.model.train()
-            total, count = 0.0, 0
-            for x in train:
-                x = x.to(self.device)  # (B, C, H, W)
-                with self.autocast():
-                    recon, _ = self.model(x)
-                loss = F.mse_loss(recon.float(), x)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                total, count = total + loss.item() * len(x), count + len(x)
-            if on_epoch:
-                on_epoch(EpochLog(epoch, p.epochs, {"loss": total / max(count, 1)}))
+        updater = Updater(
+            torch.optim.Adam(self.model.parameters(), lr=p.lr), self.device_info.mixed_precision
+        )
+
+        def step(x: Tensor) -> StepLog:  # (B, C, H, W)
+            with self.autocast():
+                recon, _ = self.model(x)
+            loss = F.mse_loss(recon.float(), x)
+            updater.update(loss)
+            return StepLog({"loss": loss.item()}, len(x))
+
+        train_epochs(train, step, p.epochs, [self.model], self.device, on_epoch)
         self.centroid = embedding_centroid(torch.cat([self._encode(x) for x in train]))
 
     @torch.no_grad()

@@ -161,7 +161,8 @@ class BaseMethod:
 
     Subclasses set `key`, `description`, `Params` (a frozen dataclass of `knob` fields), `presets`
     ({"smoke"|"cpu"|"paper"[|"native"]: overrides}) and implement `fit` and `predict`. After `fit`,
-    `self.centroid` (D,) is the mean embedding of the normal training images.
+    `self.centroid` (D,) is the mean embedding of the normal training images. A trained method runs its epochs
+    through `training.train_epochs` with a per-batch step (mixed precision by `training.Updater`).
 
     Tiling (`use_tiles`) needs nothing of a method: it is built for (C, tile, tile) inputs, `fit` gets batches of
     tiles (a components.tiling.TileBatches) and `predict` batches of tiles, whose maps the base stitches. A

@@ -15,24 +15,19 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
-from engine.config import DeviceInfo
-from engine.methods.base import EpochLog, OnEpoch, Prediction
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
     BackboneName,
     check_frozen_through,
-    layer_channels,
     pooled,
     pooled_layers,
     split_layers,
 )
 from engine.methods.components.feature_density import FeatureDensityMethod
-from engine.methods.components.gaussian import mahalanobis
-from engine.methods.components.gradcam import grad_cam
 from engine.methods.components.pseudo_anomaly import cutpaste, scar
 from engine.methods.params import check_choices, knob
+from engine.methods.training import StepLog, Updater
 
 VARIANTS = {"2way": 2, "3way": 3}  # classes: normal, CutPaste (, scar)
 
@@ -154,25 +149,10 @@ class CutPaste(FeatureDensityMethod):
         "native": {**CPU_PRESET, "tile": 224},
     }
 
-    def __init__(
-        self,
-        params: Params,
-        image_shape: tuple[int, int, int],
-        device: DeviceInfo | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(params, image_shape, device, seed)
-        density_layers = split_layers(params.density_layers, "density_layers")
-        encoder, _ = self.feature_backbone(
-            params.backbone, params.weights, (params.cam_layer, "layer4", *density_layers)
-        )
-        if params.frozen_through != "none":
-            encoder.freeze_through(params.frozen_through)
-        feature_dim = layer_channels(params.backbone, ("layer4",))
-        self.model = ProjectionClassifier(
-            encoder, feature_dim, params.head_dim, VARIANTS[params.variant], params.cam_layer, density_layers
-        )
-        self.model.to(self.device)
+    def build_model(self, encoder: nn.Module, feature_dim: int, density_layers: tuple[str, ...]) -> nn.Module:
+        p = self.params
+        classes = VARIANTS[p.variant]
+        return ProjectionClassifier(encoder, feature_dim, p.head_dim, classes, p.cam_layer, density_layers)
 
     def augmented_batch(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Normal images (B, C, H, W) -> inputs (classes * B, C, H, W) and class labels (classes * B,)."""
@@ -182,47 +162,21 @@ class CutPaste(FeatureDensityMethod):
         labels = torch.arange(len(views), device=images.device).repeat_interleave(images.shape[0])
         return torch.cat(views), labels
 
-    def fit(
-        self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
-    ) -> None:
+    def make_optimizer(self) -> torch.optim.Optimizer:
         p = self.params
-        torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
-        optimizer = torch.optim.SGD(
+        return torch.optim.SGD(
             self.model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
         )
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, p.epochs))
-        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
-        for epoch in range(1, p.epochs + 1):
-            self.model.train()
-            loss_sum, correct, count = 0.0, 0, 0
-            for batch in train:
-                inputs, labels = self.augmented_batch(batch.to(self.device), generator)
-                with self.autocast():
-                    logits = self.model(inputs)[1]
-                loss = F.cross_entropy(logits.float(), labels)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                loss_sum += loss.item() * labels.shape[0]
-                correct += int((logits.argmax(dim=1) == labels).sum())
-                count += labels.shape[0]
-            schedule.step()
-            if on_epoch is not None:
-                on_epoch(EpochLog(epoch, p.epochs, {"loss": loss_sum / count, "accuracy": correct / count}))
-        self.fit_density(train)
 
-    def predict(self, images: Tensor) -> Prediction:
-        if self.mean is None or self.precision is None:
-            raise RuntimeError("cutpaste: call fit() before predict()")
-        self.model.eval()
-        with torch.enable_grad():
-            with self.autocast():
-                features, logits, activation = self.model(images.to(self.device))
-            cam = grad_cam(activation, anomaly_logit(logits.float()), tuple(images.shape[-2:]))  # (B, H, W)
-        features = features.detach().float()
-        score = mahalanobis(features, self.mean, self.precision)  # (B,)
-        return Prediction(
-            score=score, anomaly_map=cam * score[:, None, None], embedding=features, attention=cam
-        )
+    def train_step(self, images: Tensor, generator: torch.Generator, updater: Updater) -> StepLog:
+        inputs, labels = self.augmented_batch(images, generator)
+        with self.autocast():
+            logits = self.model(inputs)[1]
+        loss = F.cross_entropy(logits.float(), labels)
+        updater.update(loss)
+        count = labels.shape[0]
+        accuracy = int((logits.argmax(dim=1) == labels).sum()) / count
+        return StepLog({"loss": loss.item(), "accuracy": accuracy}, count)
+
+    def cam_target(self, score: Tensor, head: Tensor) -> Tensor:
+        return anomaly_logit(head.float())

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction
+from engine.methods.base import BaseMethod, OnEpoch, Prediction
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
 from engine.methods.params import check_choices, knob
+from engine.methods.training import StepLog, Updater, train_epochs
 
 
 @dataclass(frozen=True)
@@ -114,30 +115,24 @@ class DeepSvdd(BaseMethod):
             self._pretrain(train, total_epochs, on_epoch)
         self.centroid = initial_center(self._embed_all(train), p.center_eps)
         optimizer = torch.optim.Adam(self.net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
-        for epoch in range(1, p.epochs + 1):
-            self.net.train()
-            total, count = 0.0, 0
-            for x in train:
-                x = x.to(self.device)  # (B, C, H, W)
-                is_anomaly = torch.zeros(len(x), dtype=torch.bool, device=self.device)
-                if anomalies is not None:
-                    a = next(anomalies).to(self.device)
-                    x = torch.cat([x, a])
-                    is_anomaly = torch.cat(
-                        [is_anomaly, torch.ones(len(a), dtype=torch.bool, device=self.device)]
-                    )
-                with self.autocast():
-                    emb = self.net(x)  # (B, D)
-                distances = ((emb.float() - self.centroid) ** 2).sum(dim=1)
-                loss = deep_sad_loss(distances, is_anomaly, p.eta)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                total, count = total + loss.item() * len(x), count + len(x)
-            if on_epoch:
-                on_epoch(EpochLog(p.pretrain_epochs + epoch, total_epochs, {"loss": total / max(count, 1)}))
+        updater = Updater(optimizer, self.device_info.mixed_precision)
+
+        def step(x: Tensor) -> StepLog:  # (B, C, H, W)
+            is_anomaly = torch.zeros(len(x), dtype=torch.bool, device=self.device)
+            if anomalies is not None:
+                a = next(anomalies).to(self.device)
+                x = torch.cat([x, a])
+                is_anomaly = torch.cat([is_anomaly, torch.ones(len(a), dtype=torch.bool, device=self.device)])
+            with self.autocast():
+                emb = self.net(x)  # (B, D)
+            distances = ((emb.float() - self.centroid) ** 2).sum(dim=1)
+            loss = deep_sad_loss(distances, is_anomaly, p.eta)
+            updater.update(loss)
+            return StepLog({"loss": loss.item()}, len(x))
+
+        train_epochs(
+            train, step, p.epochs, [self.net], self.device, on_epoch, first_epoch=p.pretrain_epochs + 1
+        )
 
     def _pretrain(self, train: DataLoader, total_epochs: int, on_epoch: OnEpoch | None) -> None:
         """Train the encoder with a throw-away decoder as an autoencoder (the paper's initialisation)."""
@@ -146,23 +141,19 @@ class DeepSvdd(BaseMethod):
         decoder = ConvDecoder(p.rep_dim, c, h, p.width).to(self.device)
         params = [*self.net.parameters(), *decoder.parameters()]
         optimizer = torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
-        for epoch in range(1, p.pretrain_epochs + 1):
-            self.net.train()
-            decoder.train()
-            total, count = 0.0, 0
-            for x in train:
-                x = x.to(self.device)
-                with self.autocast():
-                    recon = decoder(self.net(x))
-                loss = F.mse_loss(recon.float(), x)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                total, count = total + loss.item() * len(x), count + len(x)
-            if on_epoch:
-                on_epoch(EpochLog(epoch, total_epochs, {"loss": total / max(count, 1), "pretrain": 1.0}))
+        updater = Updater(optimizer, self.device_info.mixed_precision)
+
+        def step(x: Tensor) -> StepLog:
+            with self.autocast():
+                recon = decoder(self.net(x))
+            loss = F.mse_loss(recon.float(), x)
+            updater.update(loss)
+            return StepLog({"loss": loss.item(), "pretrain": 1.0}, len(x))
+
+        modules = [self.net, decoder]
+        train_epochs(
+            train, step, p.pretrain_epochs, modules, self.device, on_epoch, total_epochs=total_epochs
+        )
 
     @torch.no_grad()
     def _embed_all(self, loader: DataLoader) -> Tensor:

@@ -19,23 +19,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from engine.config import DeviceInfo
-from engine.methods.base import EpochLog, OnEpoch, Prediction
+from engine.methods.base import OnEpoch
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
     BackboneName,
     check_frozen_through,
-    layer_channels,
     pooled,
     pooled_layers,
     save_backbone,
     split_layers,
 )
 from engine.methods.components.feature_density import FeatureDensityMethod
-from engine.methods.components.gaussian import mahalanobis
-from engine.methods.components.gradcam import grad_cam
 from engine.methods.components.pseudo_anomaly import Patches, color_jitter, local_patches, paste, uniform
 from engine.methods.params import check_choices, knob
+from engine.methods.training import StepLog, Updater
 
 SSIM_WINDOW = 11  # kornia window taps (Gaussian, sigma 1.5)
 RIM = SSIM_WINDOW // 2  # margin of the SSIM probe paste, see `patch_ssim`
@@ -215,6 +212,8 @@ class SimclrLocal(FeatureDensityMethod):
         "al. 2020)"
     )
     Params: ClassVar[type] = Params
+    rejected: int = 0  # pseudo-anomaly draws of the last fit rejected by the SSIM filter
+    drawn: int = 0  # all its pseudo-anomaly draws
     smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "epochs": 1, "batch_size": 8},
@@ -228,85 +227,43 @@ class SimclrLocal(FeatureDensityMethod):
         "native": {**CPU_PRESET, "tile": 224},
     }
 
-    def __init__(
-        self,
-        params: Params,
-        image_shape: tuple[int, int, int],
-        device: DeviceInfo | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(params, image_shape, device, seed)
-        density_layers = split_layers(params.density_layers, "density_layers")
-        encoder, _ = self.feature_backbone(
-            params.backbone, params.weights, (params.cam_layer, "layer4", *density_layers)
-        )
-        if params.frozen_through != "none":
-            encoder.freeze_through(params.frozen_through)
-        feature_dim = layer_channels(params.backbone, ("layer4",))
-        self.model = ContrastiveEncoder(
-            encoder, feature_dim, params.proj_dim, params.cam_layer, density_layers
-        ).to(self.device)
+    def build_model(self, encoder: nn.Module, feature_dim: int, density_layers: tuple[str, ...]) -> nn.Module:
+        p = self.params
+        return ContrastiveEncoder(encoder, feature_dim, p.proj_dim, p.cam_layer, density_layers)
 
     def fit(
         self, train: DataLoader, labeled_anomalies: DataLoader | None = None, on_epoch: OnEpoch | None = None
     ) -> None:
+        self.rejected = self.drawn = 0
+        super().fit(train, labeled_anomalies, on_epoch)
         p = self.params
-        torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, p.epochs))
-        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
-        rejected = drawn = 0
-        for epoch in range(1, p.epochs + 1):
-            self.model.train()
-            loss_sum, count, ssim_sum = 0.0, 0, 0.0
-            for batch in train:
-                x = batch.to(self.device)
-                anomalies, similarity, rejects = local_anomalies(x, p, generator)
-                rejected, drawn = rejected + rejects, drawn + rejects + x.shape[0]
-                inputs = torch.cat(
-                    [simclr_view(x, generator), simclr_view(x, generator), simclr_view(anomalies, generator)]
-                )
-                with self.autocast():
-                    z = self.model(inputs)[1]
-                z1, z2, za = z.float().chunk(3)
-                loss = nt_xent(z1, z2, za, p.temperature)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                loss_sum += loss.item() * x.shape[0]
-                ssim_sum += similarity.sum().item()
-                count += x.shape[0]
-            schedule.step()
-            if on_epoch is not None:
-                on_epoch(
-                    EpochLog(
-                        epoch, p.epochs, {"loss": loss_sum / count, "pseudo_anomaly_ssim": ssim_sum / count}
-                    )
-                )
-        if p.ssim_filter and drawn:
+        if p.ssim_filter and self.drawn:
             self.notes.append(
-                f"SSIM filter (T={p.ssim_threshold}) rejected {rejected} of {drawn} pseudo-anomaly draws"
+                f"SSIM filter (T={p.ssim_threshold}) rejected {self.rejected} of {self.drawn} pseudo-anomaly draws"
             )
-        self.fit_density(train)
 
-    def predict(self, images: Tensor) -> Prediction:
-        if self.mean is None or self.precision is None:
-            raise RuntimeError("simclr_local: call fit() before predict()")
-        self.model.eval()
-        with torch.enable_grad():
-            with self.autocast():
-                features, _, activation = self.model(images.to(self.device))
-            score = mahalanobis(features.float(), self.mean, self.precision)  # (B,)
-            cam = grad_cam(activation, score, tuple(images.shape[-2:]))  # (B, H, W)
-        score = score.detach()
-        return Prediction(
-            score=score,
-            anomaly_map=cam * score[:, None, None],
-            embedding=features.detach().float(),
-            attention=cam,
-        )
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        p = self.params
+        return torch.optim.AdamW(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+
+    def train_step(self, images: Tensor, generator: torch.Generator, updater: Updater) -> StepLog:
+        anomalies, similarity, rejects = local_anomalies(images, self.params, generator)
+        self.rejected, self.drawn = self.rejected + rejects, self.drawn + rejects + images.shape[0]
+        views = [
+            simclr_view(images, generator),
+            simclr_view(images, generator),
+            simclr_view(anomalies, generator),
+        ]
+        with self.autocast():
+            z = self.model(torch.cat(views))[1]
+        z1, z2, za = z.float().chunk(3)
+        loss = nt_xent(z1, z2, za, self.params.temperature)
+        updater.update(loss)
+        count = images.shape[0]
+        return StepLog({"loss": loss.item(), "pseudo_anomaly_ssim": similarity.sum().item() / count}, count)
+
+    def cam_target(self, score: Tensor, head: Tensor) -> Tensor:
+        return score
 
     def save_encoder(self, path: str | Path) -> Path:
         """Write the trained encoder as a backbone file that `load_backbone(name, weights=path)` reads."""

@@ -11,9 +11,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
 from engine.methods.params import check_choices, knob
+from engine.methods.training import StepLog, Updater, train_epochs
 
 
 @dataclass(frozen=True)
@@ -81,33 +82,23 @@ def fit_vae(
     extra_loss: ExtraLoss | None = None,
 ) -> None:
     """Train `model` on `train` with the (beta-)ELBO, plus `extra_loss(mu)` -> (loss, logged parts) if given."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=method.device_info.mixed_precision)
-    for epoch in range(1, epochs + 1):
-        model.train()
-        sums: dict[str, float] = {}
-        count = 0
-        for x in train:
-            x = x.to(method.device)  # (B, C, H, W)
-            with method.autocast():
-                recon, mu, logvar = model(x)
-            sse, kl = vae_terms(x, recon, mu, logvar)
-            loss = (sse + beta * kl).mean()
-            parts = {"recon": sse.mean().item(), "kl": kl.mean().item()}
-            if extra_loss is not None:
-                extra, extra_parts = extra_loss(mu.float())
-                loss = loss + extra
-                parts |= extra_parts
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            parts["loss"] = loss.item()
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + value * len(x)
-            count += len(x)
-        if on_epoch:
-            on_epoch(EpochLog(epoch, epochs, {k: v / max(count, 1) for k, v in sums.items()}))
+    updater = Updater(torch.optim.Adam(model.parameters(), lr=lr), method.device_info.mixed_precision)
+
+    def step(x: Tensor) -> StepLog:  # (B, C, H, W)
+        with method.autocast():
+            recon, mu, logvar = model(x)
+        sse, kl = vae_terms(x, recon, mu, logvar)
+        loss = (sse + beta * kl).mean()
+        parts = {"recon": sse.mean().item(), "kl": kl.mean().item()}
+        if extra_loss is not None:
+            extra, extra_parts = extra_loss(mu.float())
+            loss = loss + extra
+            parts |= extra_parts
+        updater.update(loss)
+        parts["loss"] = loss.item()
+        return StepLog(parts, len(x))
+
+    train_epochs(train, step, epochs, [model], method.device, on_epoch)
 
 
 @torch.no_grad()

@@ -12,10 +12,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
 from engine.methods.components.dcgan import STAGES, Discriminator, Encoder, Generator, feature_size
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.params import check_choices, knob
+from engine.methods.training import StepLog, Updater, train_epochs
 
 
 @dataclass(frozen=True)
@@ -133,65 +134,53 @@ class VaeGan(BaseMethod):
         betas = (p.beta1, 0.999)
         opt_enc = torch.optim.Adam(enc.parameters(), lr=p.lr, betas=betas)
         opt_dec = torch.optim.Adam(dec.parameters(), lr=p.lr, betas=betas)
-        opt_dis = torch.optim.Adam(dis.parameters(), lr=p.lr, betas=betas)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
-        scaler_dis = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)
-        for epoch in range(1, p.epochs + 1):
-            for module in (enc, dec, dis):
-                module.train()
-            totals: dict[str, float] = {}
-            batches = 0
-            for batch in train:
-                x = batch.to(self.device)  # (B, C, H, W)
-                with self.autocast():
-                    mu, logvar = enc(x)  # (B, Z) each
-                    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-                    x_rec = dec(z)  # (B, C, H, W)
-                    x_prior = dec(torch.randn_like(mu))  # (B, C, H, W) from z_p ~ p(z)
-                    # D step: maximise eq. (2), i.e. minimise its binary cross-entropy.
-                    loss_dis = (
-                        bce_logits(dis(x).logit, True)
-                        + bce_logits(dis(x_rec.detach()).logit, False)
-                        + bce_logits(dis(x_prior.detach()).logit, False)
-                    )
-                opt_dis.zero_grad(set_to_none=True)
-                scaler_dis.scale(loss_dis).backward()
-                scaler_dis.step(opt_dis)
-                scaler_dis.update()
+        update_dis = Updater(
+            torch.optim.Adam(dis.parameters(), lr=p.lr, betas=betas), self.device_info.mixed_precision
+        )
+        scaler = torch.amp.GradScaler("cuda", enabled=self.device_info.mixed_precision)  # encoder and decoder
 
-                with self.autocast():
-                    with torch.no_grad():
-                        real_features = dis(x).features[p.feature_layer]
-                    out_rec = dis(x_rec)
-                    losses = VaeGanLosses(
-                        prior=kl_to_standard_normal(mu.float(), logvar.float()).mean(),
-                        feat=half_squared_error(out_rec.features[p.feature_layer], real_features).mean(),
-                        pixel=half_squared_error(x_rec, x).mean(),
-                        gan_generator=bce_logits(out_rec.logit, True) + bce_logits(dis(x_prior).logit, True),
-                    )
-                loss_enc = p.prior_weight * losses.prior + losses.feat + p.pixel_weight * losses.pixel
-                loss_dec = (
-                    p.feature_weight * losses.feat + losses.gan_generator + p.pixel_weight * losses.pixel
+        def step(x: Tensor) -> StepLog:  # (B, C, H, W)
+            with self.autocast():
+                mu, logvar = enc(x)  # (B, Z) each
+                z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+                x_rec = dec(z)  # (B, C, H, W)
+                x_prior = dec(torch.randn_like(mu))  # (B, C, H, W) from z_p ~ p(z)
+                # D step: maximise eq. (2), i.e. minimise its binary cross-entropy.
+                loss_dis = (
+                    bce_logits(dis(x).logit, True)
+                    + bce_logits(dis(x_rec.detach()).logit, False)
+                    + bce_logits(dis(x_prior.detach()).logit, False)
                 )
-                # Each network gets the gradient of its own loss (Larsen et al., Algorithm 1); D is left alone.
-                enc_params, dec_params = list(enc.parameters()), list(dec.parameters())
-                enc_grads = torch.autograd.grad(scaler.scale(loss_enc), enc_params, retain_graph=True)
-                dec_grads = torch.autograd.grad(scaler.scale(loss_dec), dec_params)
-                for param, grad in zip(enc_params + dec_params, enc_grads + dec_grads, strict=True):
-                    param.grad = grad
-                scaler.step(opt_enc)
-                scaler.step(opt_dec)
-                scaler.update()
+            update_dis.update(loss_dis)
 
-                for name, value in (("loss_dis", loss_dis), *losses._asdict().items()):
-                    totals[name] = totals.get(name, 0.0) + value.item()
-                batches += 1
-            logged = {k: v / max(batches, 1) for k, v in totals.items()}
+            with self.autocast():
+                with torch.no_grad():
+                    real_features = dis(x).features[p.feature_layer]
+                out_rec = dis(x_rec)
+                losses = VaeGanLosses(
+                    prior=kl_to_standard_normal(mu.float(), logvar.float()).mean(),
+                    feat=half_squared_error(out_rec.features[p.feature_layer], real_features).mean(),
+                    pixel=half_squared_error(x_rec, x).mean(),
+                    gan_generator=bce_logits(out_rec.logit, True) + bce_logits(dis(x_prior).logit, True),
+                )
+            loss_enc = p.prior_weight * losses.prior + losses.feat + p.pixel_weight * losses.pixel
+            loss_dec = p.feature_weight * losses.feat + losses.gan_generator + p.pixel_weight * losses.pixel
+            # Each network gets the gradient of its own loss (Larsen et al., Algorithm 1); D is left alone.
+            enc_params, dec_params = list(enc.parameters()), list(dec.parameters())
+            enc_grads = torch.autograd.grad(scaler.scale(loss_enc), enc_params, retain_graph=True)
+            dec_grads = torch.autograd.grad(scaler.scale(loss_dec), dec_params)
+            for param, grad in zip(enc_params + dec_params, enc_grads + dec_grads, strict=True):
+                param.grad = grad
+            scaler.step(opt_enc)
+            scaler.step(opt_dec)
+            scaler.update()
+            logged = {"loss_dis": loss_dis.item()} | {k: v.item() for k, v in losses._asdict().items()}
             logged["loss"] = (
                 p.prior_weight * logged["prior"] + logged["feat"] + p.pixel_weight * logged["pixel"]
             )
-            if on_epoch is not None:
-                on_epoch(EpochLog(epoch, p.epochs, logged))
+            return StepLog(logged)
+
+        train_epochs(train, step, p.epochs, [enc, dec, dis], self.device, on_epoch)
         self.centroid = embedding_centroid(torch.cat([self._encode_mean(batch) for batch in train]))
         self.notes.append(
             "embedding = encoder mean mu; attention = discriminator Grad-CAM, returned with attention on or off"
