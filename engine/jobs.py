@@ -49,9 +49,17 @@ def config_from_json(payload: str) -> RunConfig:
     return RunConfig(**data)
 
 
+def memory_checked_here() -> bool:
+    """Whether queuing a job checks this machine's free memory: yes when a worker here runs it
+    (WORKBENCH_EXECUTOR=local); with `ray` the job runs on a node of the cluster, so its Ray task declares the
+    memory it needs and checks that node's free memory when it starts there."""
+    return os.environ.get("WORKBENCH_EXECUTOR", "local") != "ray"
+
+
 def enqueue(config: RunConfig, db_url: str | None = None) -> int:
-    """Queue one training run after checking its parameters and memory need; returns the job id."""
-    preflight(config, db_url)
+    """Queue one training run after checking its parameters (and, run here, its memory need); returns the job
+    id."""
+    preflight(config, db_url, memory_here=memory_checked_here())
     return db_jobs.add_job(config_to_json(config), kind="train", url=db_url)
 
 
@@ -61,7 +69,7 @@ def retry(job_id: int, db_url: str | None = None) -> int:
     job = db_jobs.get_job(job_id, url=db_url)
     if job is None:
         raise ValueError(f"there is no job #{job_id}")
-    preflight(config_from_json(job.payload_json), db_url)
+    preflight(config_from_json(job.payload_json), db_url, memory_here=memory_checked_here())
     return db_jobs.add_job(job.payload_json, kind=job.kind, url=db_url, retry_of=job_id)
 
 

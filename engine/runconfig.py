@@ -52,9 +52,10 @@ class RunConfig:
         check_user_name(self.user, "user")
 
 
-def preflight(config: RunConfig, db_url: str | None = None) -> tuple[type, Any]:
-    """The method class and its checked Params, after checking that the run fits this machine's memory;
-    raises ValueError (naming the field, its value and the valid range) before anything is recorded."""
+def preflight(config: RunConfig, db_url: str | None = None, memory_here: bool = True) -> tuple[type, Any]:
+    """The method class and its checked Params, after checking that the run fits this machine's memory (unless
+    `memory_here` is False: the job runs elsewhere, which checks its own); raises ValueError (naming the field,
+    its value and the valid range) before anything is recorded."""
     method_cls = get_method(config.method)
     params = make_params(method_cls, config.preset, dict(config.overrides))
     size = dataset_size(config.dataset, db_url)
@@ -66,6 +67,8 @@ def preflight(config: RunConfig, db_url: str | None = None) -> tuple[type, Any]:
             "scored on: label some test images normal or anomalous on the Label page (or import a category "
             "with a test/ folder), then train"
         )
+    if not memory_here:
+        return method_cls, params
     tiling = make_tiling(method_cls, config.preset, dict(config.overrides))
     need = memory_need(size, config.dataset, run_image_size(config), batch_size(params), tile=tiling.tile)
     model = method_cls.memory_bytes(params, size.channels, tiling.tile or need.image_size)

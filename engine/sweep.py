@@ -33,7 +33,7 @@ def enqueue_sweep(configs: Sequence[RunConfig], db_url: str | None = None) -> li
     """Check every configuration first (nothing is queued when one is bad), then queue them all."""
     for config in configs:
         try:
-            preflight(config, db_url)
+            preflight(config, db_url, memory_here=jobs.memory_checked_here())
         except ValueError as exc:
             raise ValueError(f"{config.method} on {config.dataset} (seed {config.seed}): {exc}") from None
     return [jobs.enqueue(config, db_url=db_url) for config in configs]

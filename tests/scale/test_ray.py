@@ -46,7 +46,7 @@ def test_a_sweep_runs_each_job_once_and_each_task_checks_memory_where_it_runs(
     huge = RunConfig(
         str(toy_folder), "autoencoder", "smoke", image_size=1024, overrides=(("batch_size", "64"),)
     )
-    huge_id = db_jobs.add_job(jobs.config_to_json(huge))  # as if queued from a machine where it fitted
+    huge_id = jobs.enqueue(huge)  # queued: with WORKBENCH_EXECUTOR=ray the node it runs on checks the memory
     final = sweep.wait([*ids, huge_id], RayExecutor(), timeout=600)
     assert final == {**dict.fromkeys(ids, "DONE"), huge_id: "FAILED"}, [jobs.get_job(i).error for i in ids]
     error = jobs.get_job(huge_id).error

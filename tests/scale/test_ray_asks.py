@@ -75,3 +75,26 @@ def test_a_job_no_node_can_hold_is_refused_in_one_sentence(workbench_env, toy_fo
     cuda = RunConfig(str(toy_folder), "autoencoder", "smoke", image_size=32, device="cuda")
     with pytest.raises(ValueError, match="no node of the Ray cluster has a GPU"):
         ask_for(cuda, None, ROOMY)
+
+
+def test_queuing_checks_this_machines_memory_only_when_the_job_runs_here(
+    workbench_env, toy_folder, monkeypatch
+):
+    from engine import jobs
+    from engine.resources import ResourceError, available_bytes
+
+    huge = RunConfig(
+        str(toy_folder), "autoencoder", "smoke", image_size=1024, overrides=(("batch_size", "1024"),)
+    )
+    size = dataset_size(huge.dataset)
+    assert memory_need(size, huge.dataset, 1024, 1024).bytes > available_bytes()  # more than this machine has
+    monkeypatch.setenv("WORKBENCH_EXECUTOR", "local")
+    with pytest.raises(ResourceError, match="this run needs about .* but this machine has"):
+        jobs.enqueue(huge)
+    assert jobs.list_jobs() == []
+    monkeypatch.setenv("WORKBENCH_EXECUTOR", "ray")  # a node of the cluster runs it and checks its own memory
+    job_id = jobs.enqueue(huge)
+    assert [(j.id, j.status) for j in jobs.list_jobs()] == [(job_id, "QUEUED")]
+    bad = RunConfig(str(toy_folder), "autoencoder", "smoke", image_size=32, overrides=(("batch_size", "0"),))
+    with pytest.raises(ValueError, match="batch_size"):  # parameters are still checked where it is queued
+        jobs.enqueue(bad)
