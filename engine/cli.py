@@ -1,26 +1,17 @@
-"""`python -m engine`: methods, datasets, import, runs, train, predict, sweep, ensemble, migrate, worker, bench."""
+"""`python -m engine`: the parser of every command, and the small ones (methods, datasets, import, migrate, worker,
+users). Runs' commands are in engine/cli_runs.py, a finished run's as a model in engine/cli_models.py; the
+benchmark suites are `python -m benchmarks` (benchmarks/harness/)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from db.schema import StoreError
-
-
-def _parse_sets(pairs: list[str]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        out.append((key.strip(), value.strip()))
-    return tuple(out)
+from engine.cli_models import cmd_export, cmd_predict, cmd_register
+from engine.cli_runs import cmd_ensemble, cmd_runs, cmd_sweep, cmd_train
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -54,160 +45,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    from db import store
-    from engine.recovery import recover_abandoned
-
-    recover_abandoned()  # runs whose process was killed show FAILED, not RUNNING forever
-
-    runs = store.list_runs(dataset_name=args.dataset, method=args.method)
-    if args.json:
-        print(json.dumps([_run_row(r) for r in runs]))
-        return 0
-    print(
-        f"{'id':>4}  {'method':<15} {'dataset':<22} {'preset':<6} {'status':<9} {'AUROC':>6} {'pixAUROC':>8} {'fit s':>7}"
-    )
-    for r in runs:
-        print(
-            f"{r.id:>4}  {r.method:<15} {r.dataset_name[:22]:<22} {r.preset:<6} {r.status:<9} "
-            f"{_fmt(r.image_auroc):>6} {_fmt(r.pixel_auroc):>8} {_fmt(r.fit_seconds, 1):>7}"
-        )
-    return 0
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _run_row(r: Any) -> dict[str, Any]:
-    return {
-        "run_id": r.id,
-        "method": r.method,
-        "dataset": r.dataset_name,
-        "preset": r.preset,
-        "status": r.status,
-        "image_auroc": r.image_auroc,
-        "pixel_auroc": r.pixel_auroc,
-        "fit_seconds": r.fit_seconds,
-        "error": r.error,
-    }
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from engine.recovery import exit_on_sigterm, recover_abandoned
-    from engine.run import train_and_evaluate
-    from engine.runconfig import Progress, RunConfig
-
-    recover_abandoned()
-
-    config = RunConfig(
-        dataset=args.dataset,
-        method=args.method,
-        preset=args.preset,
-        overrides=_parse_sets(args.set),
-        image_size=args.image_size,
-        seed=args.seed,
-        device=args.device,
-        n_labeled_anomalies=args.labeled_anomalies,
-    )
-    bar = tqdm(
-        total=100,
-        desc=f"{args.method} on {args.dataset}",
-        unit="%",
-        file=sys.stderr,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
-    )
-
-    def on_progress(p: Progress) -> None:
-        bar.n = round(p.fraction * 100)
-        post = p.phase
-        if p.epoch is not None:
-            post += f" epoch {p.epoch}/{p.epochs}"
-        if p.losses:
-            post += " " + " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:3])
-        bar.set_postfix_str(post)
-
-    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)  # the run ends FAILED, not RUNNING forever
-    try:
-        result = train_and_evaluate(config, progress=on_progress)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        bar.close()
-    summary = result.summary()
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:>18}: {value}")
-    return 0
-
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from engine import sweep
-    from engine.executors import executor_from_config
-
-    seeds = [int(s) for s in _csv(args.seeds)]
-    configs = sweep.grid(_csv(args.datasets), _csv(args.methods), _csv(args.presets), seeds, user=args.user)
-    executor = executor_from_config(kind=args.executor)  # a refused executor queues nothing
-    ids = sweep.enqueue_sweep(configs)
-    print(f"queued {len(ids)} jobs: #{ids[0]}..#{ids[-1]}" if ids else "nothing to queue")
-    executor.ensure_running()  # a worker or Ray dispatcher of its own: the jobs outlive this command
-    if not ids or not args.wait:
-        return 0
-
-    def show(statuses: dict[int, str]) -> None:
-        counts = Counter(statuses.values())
-        print("  " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=sys.stderr)
-
-    final = sweep.wait(ids, executor, on_change=show)
-    failed = [i for i, status in final.items() if status != "DONE"]
-    for job_id in failed:
-        job = jobs_view(job_id)
-        print(f"job #{job_id} {job}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def jobs_view(job_id: int) -> str:
-    from engine import jobs
-
-    view = jobs.get_job(job_id)
-    if view is None:
-        return "is gone"
-    first = (view.error or "").strip().splitlines()[:1]
-    return f"{view.status}: {view.method} on {view.dataset}" + (f": {first[0]}" if first else "")
-
-
-def cmd_ensemble(args: argparse.Namespace) -> int:
-    from engine import ensemble
-
-    if bool(args.runs) == bool(args.dataset):
-        raise ValueError("give either --runs (run numbers) or --dataset (its latest run of each method)")
-    if args.runs and not all(part.isdigit() for part in _csv(args.runs)):
-        raise ValueError(f"--runs expects comma-separated run numbers, e.g. 3,7; got {args.runs!r}")
-    run_ids = [int(i) for i in _csv(args.runs)] if args.runs else ensemble.latest_members(args.dataset)
-    run_id, combined = ensemble.record(run_ids, args.rule, author=args.user)
-    m = combined.metrics
-    print(f"run #{run_id}: ensemble ({args.rule}) of {', '.join(x.label for x in combined.members)}")
-    for label, value in m["member_image_auroc"].items():
-        print(f"  {label}: image AUROC {_fmt(value)}")
-    gain = ensemble.gain_text(m)
-    print(
-        f"  ensemble: image AUROC {_fmt(m.get('image_auroc'))}, pixel AUROC {_fmt(m.get('pixel_auroc'))}"
-        + (f", {gain}" if gain else "")
-    )
-    if args.json:
-        print(json.dumps({"run_id": run_id, **{k: v for k, v in m.items() if k != "roc"}}, default=float))
-    return 0
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
     from db import schema, store
     from engine import config, mlflow_store
@@ -236,77 +73,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return jobs.run_worker(once=args.once, poll_seconds=args.poll)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from engine import bench
-
-    return bench.main(args.suite, args.rest)
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from engine import predict
-    from engine.batch_images import list_sources, read_sources
-    from engine.saved_model import load_saved_model
-
-    if bool(args.paths) == bool(args.dataset):
-        raise ValueError("give image files, a folder or a .zip to score, or --dataset NAME (one of the two)")
-    out = Path(args.out) if args.out else predict.default_out(args.run)
-    predict.check_out(out)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # this command shows its own bar
-    # an empty batch is refused before the model loads
-    sources = list_sources([Path(p) for p in args.paths]) if args.paths else None
-    model = load_saved_model(args.run)
-    if sources is None:
-        items, total = predict.dataset_items(model, args.dataset)
-    else:
-        items, total = read_sources(sources), len(sources)
-    with tqdm(total=total, desc=f"run {args.run} ({model.method_key})", unit="image", file=sys.stderr) as bar:
-        summary = predict.score_items(model, items, out, on_done=bar.update)
-    if args.json:
-        print(json.dumps(summary.as_dict()))
-    else:
-        print(
-            f"scored {summary.n_scored} images with run {args.run} ({summary.n_anomalous} anomalous at threshold "
-            f"{summary.threshold:.4g}), {summary.n_failed} could not be read; results in {summary.out}"
-        )
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from engine.model_export.run_export import export_run
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    report = export_run(args.run, args.format, Path(args.out), dataset=args.dataset)
-    c = report.check
-    if args.json:
-        print(json.dumps(report.as_dict()))
-    else:
-        print(f"exported run {args.run} ({report.method}) as {args.format}: {', '.join(report.files)}")
-        print(
-            f"  checked on {c.images} test images: largest score difference {c.max_score_difference:.2g} "
-            f"(relative {c.max_relative_difference:.2g}), image AUROC {_fmt(c.auroc_exported)} (PyTorch "
-            f"{_fmt(c.auroc_pytorch)})"
-        )
-    return 0
-
-
 def cmd_users(args: argparse.Namespace) -> int:
     from engine import users
 
     return users.run(args)
-
-
-def cmd_register(args: argparse.Namespace) -> int:
-    from engine.registry import CHAMPION, register_run
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    done = register_run(args.run, args.user)
-    print(
-        f"run {done.run_id} registered as {done.name} version {done.version} (alias {CHAMPION}) by {done.by}; "
-        f"{done.auroc}. Serve it with: mlflow models serve -m models:/{done.name}@{CHAMPION} --env-manager local"
-    )
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,11 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", type=int, required=True, help="the run number (see `runs`)")
     p.add_argument("--user", default="", help="recorded as who registered it (default: the login name)")
     p.set_defaults(func=cmd_register)
-
-    p = sub.add_parser("bench", help="run a benchmark suite")
-    p.add_argument("suite")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench)
 
     from engine.users import add_parser as add_users_parser  # the dashboard's accounts
 
