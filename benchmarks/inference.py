@@ -103,13 +103,15 @@ def anomalib_columns(key: str, args: argparse.Namespace) -> tuple[dict[str, floa
 
 
 def anomalib_worker(key: str, args: argparse.Namespace) -> int:
-    """In .venv-peers: fit anomalib's model with our weights (benchmarks/peers.py), time it eager and through
-    its ONNX export; print one JSON line."""
+    """In .venv-peers: fit anomalib's model with our weights (benchmarks/peer_libs/anomalib_peer.py), time it
+    eager and through its ONNX export; print one JSON line."""
     import lightning
     from anomalib.data import Folder
     from anomalib.engine import Engine
 
-    from benchmarks.peers import PRESETS, _anomalib_model, _stage_for_anomalib, scan_folder
+    from benchmarks.peer_libs.anomalib_peer import anomalib_model
+    from benchmarks.peer_libs.folders import scan_folder, stage_for_anomalib
+    from benchmarks.peer_libs.settings import PRESETS
 
     # Setting torch's thread count at all (even to the default) makes torch 2.14.1's batched `linalg.inv` fail
     # on CPU in anomalib's PaDiM fit ("Pivots given to lu_solve must all be greater or equal to 1"), so only
@@ -123,9 +125,9 @@ def anomalib_worker(key: str, args: argparse.Namespace) -> int:
     columns: dict[str, float] = {}
     lightning.seed_everything(0, verbose=False)
     with tempfile.TemporaryDirectory(prefix="inference-anomalib-") as tmp:
-        dirs = _stage_for_anomalib(data, Path(tmp) / "data")
+        dirs = stage_for_anomalib(data, Path(tmp) / "data")
         datamodule = Folder(name=data.name, train_batch_size=32, eval_batch_size=32, num_workers=0, **dirs)
-        model, model_notes = _anomalib_model(key, SIZE, SIZE, settings, 32)
+        model, model_notes = anomalib_model(key, SIZE, SIZE, settings, 32)
         notes += model_notes
         engine = Engine(accelerator="cpu", devices=1, max_epochs=1, logger=False, default_root_dir=Path(tmp) / "e",
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)  # fmt: skip

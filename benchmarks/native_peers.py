@@ -1,13 +1,13 @@
 """anomalib's PatchCore and PaDiM at native resolution with anomalib's own tiler, for benchmarks/native.py: run in
 the peers virtualenv (`bash benchmarks/setup_peers.sh`), offline, on the backbone weights ours load
-(benchmarks/peers.py `share_our_weights`), 224 px tiles 112 px apart as our native preset, images not resized.
+(benchmarks/peer_libs/anomalib_peer.py `share_our_weights`), 224 px tiles 112 px apart as our native preset, images not resized.
 
     .venv-peers/bin/python benchmarks/native_peers.py --datasets deeppcb/pcb --scores DIR --out FILE.csv
 
 anomalib stitches feature maps, not anomaly maps (its tiler untiles the features and the model runs on the
 whole image's feature map) and pads each image with zeros to a whole number of strides; it tiles only images at
 least a tile large and of one size, so other datasets get a row saying why they were skipped. One row per
-(dataset, method) in --out (engine.bench.Row columns), per-image scores in --scores for the paired intervals.
+(dataset, method) in --out (benchmarks.harness.results.Row columns), per-image scores in --scores for the paired intervals.
 """
 
 from __future__ import annotations
@@ -31,21 +31,12 @@ from PIL import Image  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from benchmarks.peers import (  # noqa: E402
-    PRESETS,
-    FolderData,
-    _stage_for_anomalib,
-    _timm_layers,
-    device_name,
-    explain,
-    image_hw,
-    library_versions,
-    resolve_dataset,
-    scan_folder,
-    share_our_weights,
-)
-from engine.bench_results import Row, write_rows  # noqa: E402
-from engine.bench_scores import scores_path, write_scores  # noqa: E402
+from benchmarks.harness.results import Row, write_rows  # noqa: E402
+from benchmarks.harness.scores import scores_path, write_scores  # noqa: E402
+from benchmarks.peer_libs.anomalib_peer import image_hw, share_our_weights, timm_layers  # noqa: E402
+from benchmarks.peer_libs.folders import FolderData, resolve_dataset, scan_folder, stage_for_anomalib  # noqa: E402
+from benchmarks.peer_libs.runner import device_name, explain, library_versions  # noqa: E402
+from benchmarks.peer_libs.settings import PRESETS  # noqa: E402
 from engine.methods.components.backbone import DEFAULT_BACKBONE, IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from engine.metrics import image_auroc, pixel_auroc  # noqa: E402
 from engine.resources import PeakMemory  # noqa: E402
@@ -89,13 +80,13 @@ def model_for(method: str) -> tuple[object, str]:
         "pre_processor": PreProcessor(transform=Normalize(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))),
     }
     if method == "padim":
-        layers = _timm_layers(DEFAULT_BACKBONE, PADIM_LAYERS)
+        layers = timm_layers(DEFAULT_BACKBONE, PADIM_LAYERS)
         model = Padim(
             backbone=DEFAULT_BACKBONE, layers=layers, pre_trained=False, n_features=PADIM_FEATURES, **common
         )
         what = f"layers 1-3, {PADIM_FEATURES} random features"
     else:
-        layers = _timm_layers(DEFAULT_BACKBONE, PATCHCORE_LAYERS)
+        layers = timm_layers(DEFAULT_BACKBONE, PATCHCORE_LAYERS)
         model = Patchcore(backbone=DEFAULT_BACKBONE, layers=layers, pre_trained=False, coreset_sampling_ratio=0.1,
                           num_neighbors=9, **common)  # fmt: skip
         what = "layers 2-3, coreset 0.1"
@@ -118,7 +109,7 @@ def run(method: str, data: FolderData, seed: int, device: str, scores: Path) -> 
             lightning.seed_everything(seed, workers=True, verbose=False)
             datamodule = Folder(name=data.name, train_batch_size=IMAGE_BATCH, eval_batch_size=IMAGE_BATCH,
                                 num_workers=0, val_split_mode="same_as_test", seed=seed,
-                                **_stage_for_anomalib(data, Path(tmp) / "data"))  # fmt: skip
+                                **stage_for_anomalib(data, Path(tmp) / "data"))  # fmt: skip
             model, note = model_for(method)
             engine = Engine(accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1, max_epochs=1,
                             logger=False, default_root_dir=Path(tmp) / "engine", enable_progress_bar=False,
