@@ -2,12 +2,13 @@
 
 Reads a store that benchmark runs were recorded in (default: the leaderboard's `--store bench` store,
 benchmarks/results/store/), takes the latest finished run of each method (with --by settings: of each distinct
-setting, so tuned variants of one method are separate members; with --tuned: of each of engine/bench_variants.py's
-TUNED_VARIANTS) on every dataset there (ensembles left out) and combines their saved scores by each rule of engine/ensemble.py. Nothing is trained or recorded; the
-members are chosen without looking at test labels (all of them, or --methods).
+setting, so tuned variants of one method are separate members; with --tuned: of each of
+benchmarks/harness/variants.py's TUNED_VARIANTS) on every dataset there (ensembles left out) and combines their
+saved scores by each rule of engine/ensemble.py. Nothing is trained or recorded; the members are chosen without
+looking at test labels (all of them, or --methods).
 
-    python -m engine bench leaderboard --store bench ...     # first: runs with saved predictions
-    python -m engine bench leaderboard --tuned --append --store bench   # for --tuned: the tuned variants
+    python -m benchmarks leaderboard --store bench ...     # first: runs with saved predictions
+    python -m benchmarks leaderboard --tuned --append --store bench   # for --tuned: the tuned variants
     python benchmarks/ensemble.py [--methods padim,patchcore,cutpaste] [--by method|settings] [--tuned] [--store DIR]
         [--out benchmarks/results] [--name ensemble]
 """
@@ -49,11 +50,11 @@ def describe(run) -> str:
 
 
 def tuned_members(dataset: str) -> list[int]:
-    """Ids of the latest finished run on `dataset` of each of engine/bench_variants.py's TUNED_VARIANTS (same method,
-    same settings beyond the cpu preset, same image size), whatever else the store holds."""
+    """Ids of the latest finished run on `dataset` of each of benchmarks/harness/variants.py's TUNED_VARIANTS (same
+    method, same settings beyond the cpu preset, same image size), whatever else the store holds."""
+    from benchmarks.harness.variants import TUNED_VARIANTS
     from db import store
     from engine import ensemble
-    from engine.bench import TUNED_VARIANTS
     from engine.data import DEFAULT_IMAGE_SIZE
     from engine.methods import get_method, make_params
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tuned",
         action="store_true",
-        help="members: the latest run of each of engine/bench_variants.py's TUNED_VARIANTS (leaderboard --tuned --store bench)",
+        help="members: the latest run of each of benchmarks/harness/variants.py's TUNED_VARIANTS (leaderboard --tuned --store bench)",
     )
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results")
     parser.add_argument("--name", default="ensemble", help="file stem of the results (NAME.csv, NAME.md)")

@@ -11,8 +11,8 @@ Per run: image AUROC with its 95% bootstrap interval, pixel AUROC and PRO (at ea
 predict seconds, peak memory (resident or CUDA, whichever is higher). PaDiM runs twice where the images share one
 size: `tile_gaussian=shared` (one Gaussian per within-tile position) and `per_tile` (one per tile place too),
 both on 208 px strides (a 3 x 3 grid on 640 px) so that per_tile's Gaussians fit in memory; its default
-(112 px strides) runs as well. Writes `benchmarks/results/native.csv` (one row per run, engine.bench.Row columns),
-`native.md`, and the per-image scores under `benchmarks/results/native-scores/`.
+(112 px strides) runs as well. Writes `benchmarks/results/native.csv` (one row per run, the columns of
+benchmarks.harness.results.Row), `native.md`, and the per-image scores under `benchmarks/results/native-scores/`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from engine.bench_results import Row, write_rows  # noqa: E402
-from engine.bench_scores import paired_difference, scores_path, write_scores  # noqa: E402
+from benchmarks.harness.results import Row, write_rows  # noqa: E402
+from benchmarks.harness.scores import paired_difference, scores_path, write_scores  # noqa: E402
 from engine.bootstrap import span  # noqa: E402
 
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
@@ -116,7 +116,7 @@ def run_peers(datasets: Sequence[str], device: str, seed: int, scores: Path, smo
             "anomalib comparison skipped: no peers virtualenv at .venv-peers (`bash benchmarks/setup_peers.sh` "
             "makes it)."
         )
-    from engine.bench_results import read_rows, row_from_csv
+    from benchmarks.harness.results import read_rows, row_from_csv
 
     out = RESULTS / "native-peers.csv"
     out.unlink(missing_ok=True)

@@ -10,8 +10,8 @@ and the same test images are scored by several rules:
   stage k (0 = H/2 ... 3 = H/16, the default), as a mean (the seed's product), per unit attention, and per
   unit of attended ink (the attention-weighted error over the attention-weighted reconstruction).
 
-Prints image AUROC per digit and the mean over digits (one seed; the suite `engine bench noisy-mnist` is the
-protocol with seeds).
+Prints image AUROC per digit and the mean over digits (one seed; the suite `python -m benchmarks noisy-mnist` is
+the protocol with seeds).
 
     python benchmarks/noisy_mnist_scores.py [--digits 0123456789] [--vaegan-set feature_layer=1]
 """

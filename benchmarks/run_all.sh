@@ -32,17 +32,17 @@ suites=("$@")
 for suite in "${suites[@]}"; do
   echo "== $suite"
   case "$suite" in
-    leaderboard) python3 -m engine bench leaderboard --record --preset "$PRESET" --seeds $SEEDS --datasets "${SMALL[@]}" $APPEND ${METHODS:+--methods "$METHODS"} --store bench ;;
+    leaderboard) python3 -m benchmarks leaderboard --record --preset "$PRESET" --seeds $SEEDS --datasets "${SMALL[@]}" $APPEND ${METHODS:+--methods "$METHODS"} --store bench ;;
     ensemble) python3 benchmarks/ensemble.py ;;
-    tuned) python3 -m engine bench leaderboard --record --tuned --append --preset "$PRESET" --seeds $SEEDS --datasets "${SMALL[@]}" --store bench ;;
+    tuned) python3 -m benchmarks leaderboard --record --tuned --append --preset "$PRESET" --seeds $SEEDS --datasets "${SMALL[@]}" --store bench ;;
     ensemble-tuned) python3 benchmarks/ensemble.py --tuned --name ensemble-tuned ;;
     training-scores) python3 benchmarks/training_scores.py ;;
-    objects) python3 -m engine bench objects --record --preset "$PRESET" --seeds $SEEDS ;;
-    textures) python3 -m engine bench textures --record --preset "$PRESET" --seeds $SEEDS --datasets "${PIPED[@]}" magnetic_tile/magnetic_tile ;;
-    noisy-mnist) python3 -m engine bench noisy-mnist --record --preset "$PRESET" --seeds $SEEDS --digits "$DIGITS" $APPEND ;;
+    objects) python3 -m benchmarks objects --record --preset "$PRESET" --seeds $SEEDS ;;
+    textures) python3 -m benchmarks textures --record --preset "$PRESET" --seeds $SEEDS --datasets "${PIPED[@]}" magnetic_tile/magnetic_tile ;;
+    noisy-mnist) python3 -m benchmarks noisy-mnist --record --preset "$PRESET" --seeds $SEEDS --digits "$DIGITS" $APPEND ;;
     peers)
       bash benchmarks/setup_peers.sh
-      python3 -m engine bench peers --record --preset "$PRESET" --seeds $SEEDS $APPEND ${METHODS:+--methods "$METHODS"} \
+      python3 -m benchmarks peers --record --preset "$PRESET" --seeds $SEEDS $APPEND ${METHODS:+--methods "$METHODS"} \
         --datasets ${DATASETS:-piped/pa_bdp01_tl piped/pa_flr01_tl magnetic_tile/magnetic_tile mvtec_3d_ad/tire}
       ;;
     dashboard)  # the log gets everything, the results file the summary table

@@ -24,9 +24,10 @@ def study(folder: Path, method_key: str) -> list[str]:
     import torch
 
     from engine import metrics as M
-    from engine.compute import _train_sample, epoch_repeats
+    from engine.compute import epoch_repeats
     from engine.config import pick_device
     from engine.data import load_dataset, make_loader
+    from engine.run_inputs import train_sample
     from engine.runconfig import RunConfig, batch_size, preflight
 
     cls, p = preflight(RunConfig(dataset=str(folder), method=method_key, preset="cpu"), None)
@@ -40,7 +41,7 @@ def study(folder: Path, method_key: str) -> list[str]:
     test = method.predict_loader(make_loader(data.test.images, batch_size(p))).score.numpy()
     labels = data.test.labels.numpy()
     normal = test[labels == 0]
-    train_loader = make_loader(_train_sample(data, 0), batch_size(p))
+    train_loader = make_loader(train_sample(data, 0), batch_size(p))
     rows = []
     for label, training in (("in sample", False), ("left out", True)):
         train = method.predict_loader(train_loader, training=training).score.numpy()

@@ -135,7 +135,7 @@ class CutPaste(FeatureDensityMethod):
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "epochs": 1, "batch_size": 8},
         # lr 0.01, not the paper's 0.03: fine-tuning ImageNet efficientnet_lite0 at 0.03 collapsed its features on
-        # magnetic_tile (762 images, ~190 steps: every score equal, image AUROC 0.500). `engine bench leaderboard`
+        # magnetic_tile (762 images, ~190 steps: every score equal, image AUROC 0.500). The `leaderboard` suite
         # at 0.01 vs 0.03: magnetic_tile 0.847 / 0.500, PIPED 0.966-0.997 / 0.917-0.974, tire 0.634 / 0.707.
         # density on pooled layer3 + layer4, not layer4 alone (python -m engine train ... --set density_layers=...,
         # one run each, layer4 / layer3,layer4): tire 0.634 / 0.686, magnetic_tile 0.847 / 0.897, pa_bdp01_tl

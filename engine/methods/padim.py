@@ -98,7 +98,7 @@ class Padim(BaseMethod):
     smooth_maps: ClassVar[bool] = True
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "d": 32, "input_size": 0, "batch_size": 8},
-        # 224 px, 4 px blur (the defaults). Measured with `engine bench leaderboard` at 448 px / 2 px blur: PIPED
+        # 224 px, 4 px blur (the defaults). Measured with the `leaderboard` suite at 448 px / 2 px blur: PIPED
         # pixel AUROC 0.95 -> 0.98 (pa_bdp01_tl), but image AUROC 0.766 -> 0.743 on tire and 4x the time (tire
         # 236 s, magnetic_tile 592 s): the positions' covariances grow with the square of the input size.
         "cpu": {"batch_size": 32},

@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import asdict
 from pathlib import Path
 
-from engine import bench
+from benchmarks.harness import variants
 from engine.methods import get_method, make_params
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ensemble.py"
@@ -33,11 +33,11 @@ def test_tuned_members_match_each_variant_by_settings_and_image_size(workbench_e
     from db import store
 
     monkeypatch.setattr(
-        bench,
+        variants,
         "TUNED_VARIANTS",
         [
-            bench.Variant("padim (ridge 1)", "padim", (("ridge", "1"),)),
-            bench.Variant("patchcore (256 px)", "patchcore", (("input_size", "320"),), image_size=256),
+            variants.Variant("padim (ridge 1)", "padim", (("ridge", "1"),)),
+            variants.Variant("patchcore (256 px)", "patchcore", (("input_size", "320"),), image_size=256),
         ],
     )
     old_ridge = _run("padim", (("ridge", "1"),))

@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
+from benchmarks.harness.results import COLUMNS, Row, read_rows, row_from_csv, write_rows
+from benchmarks.harness.scores import read_scores, write_scores
 from db import labels, store
-from engine.bench_results import COLUMNS, Row, read_rows, row_from_csv, write_rows
-from engine.bench_scores import read_scores, write_scores
 from engine.csv_cells import csv_cell
 from engine.data import import_dataset
 from engine.data.export import export_mvtec

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bench_scores import paired_difference, scores_path
+from benchmarks.harness.scores import paired_difference, scores_path
 from engine.bootstrap import span
 from engine.csv_cells import csv_cell
 

@@ -1,5 +1,5 @@
 """The benchmark suites' variants: a method with fixed overrides, labelled as in a seed's table, the seeds' own
-reference figures, and the settings tuned on the shared data (`python -m engine bench ... --tuned`)."""
+reference figures, and the settings tuned on the shared data (`python -m benchmarks ... --tuned`)."""
 
 from __future__ import annotations
 
