@@ -94,7 +94,7 @@ def _refused(exc: BaseException, uri: str) -> str | None:
     if "Invalid Host header" in text:
         return (
             f"the tracking server at {uri} refused the host name {host} (HTTP 403): start it with "
-            f"--allowed-hosts naming {host}, as the README's team server does"
+            f"--allowed-hosts naming {host}, as docs/team-server.md's command does"
         )
     if re.search(r"error code 401\b", text):
         return (
