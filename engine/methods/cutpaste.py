@@ -24,7 +24,14 @@ from engine.methods.components.backbone import (
     pooled_layers,
     split_layers,
 )
-from engine.methods.components.feature_density import FeatureDensityMethod
+from engine.methods.components.feature_density import (
+    CamLayer,
+    FeatureDensityMethod,
+    FrozenThrough,
+    cam_layer_knob,
+    density_layers_knob,
+    frozen_through_knob,
+)
 from engine.methods.components.pseudo_anomaly import cutpaste, scar
 from engine.methods.params import check_choices, knob
 from engine.methods.training import StepLog, Updater
@@ -55,22 +62,9 @@ class Params:
     momentum: float = knob(0.9, range=(0.0, 0.9999))
     weight_decay: float = knob(3e-5, range=(0.0, 1.0))
     jitter: float = knob(0.1, "colour jitter strength of the pasted patches", range=(0.0, 1.0))
-    cam_layer: Literal["layer2", "layer3", "layer4"] = knob(
-        "layer3",
-        "Grad-CAM layer: layer4 is only 4x4 at 128 px",
-    )
-    density_layers: str = knob(
-        "layer4",
-        "stages whose pooled features make the scored (Gaussian) vector, concatenated: the paper pools "
-        "layer4 only; earlier stages add the finer statistics of small defects (Rippel et al. 2020, "
-        "https://arxiv.org/abs/2005.14140)",
-    )
-    frozen_through: Literal["none", "layer1", "layer2", "layer3"] = knob(
-        "none",
-        'stages whose ImageNet weights stay fixed while fine-tuning ("none": all train, as the paper '
-        "does); freezing through layer2 cuts a CPU epoch several-fold (the backward pass through the "
-        "early stages)",
-    )
+    cam_layer: CamLayer = cam_layer_knob()
+    density_layers: str = density_layers_knob()
+    frozen_through: FrozenThrough = frozen_through_knob()
 
     def __post_init__(self) -> None:
         check_choices(self, "cutpaste")

@@ -4,7 +4,7 @@ density fitted on its pooled features (score = Mahalanobis distance) and a Grad-
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -15,7 +15,36 @@ from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centr
 from engine.methods.components.backbone import layer_channels, split_layers
 from engine.methods.components.gaussian import leave_one_out, ledoit_wolf_gaussian, mahalanobis
 from engine.methods.components.gradcam import grad_cam
+from engine.methods.params import knob
 from engine.methods.training import StepLog, Updater, train_epochs
+
+CamLayer = Literal["layer2", "layer3", "layer4"]
+FrozenThrough = Literal["none", "layer1", "layer2", "layer3"]
+
+
+def cam_layer_knob() -> Any:
+    """The `cam_layer` field both methods' Params declare."""
+    return knob("layer3", "Grad-CAM layer: layer4 is only 4x4 at 128 px")
+
+
+def density_layers_knob() -> Any:
+    """The `density_layers` field both methods' Params declare."""
+    return knob(
+        "layer4",
+        "stages whose pooled features make the scored (Gaussian) vector, concatenated: the paper pools "
+        "layer4 only; earlier stages add the finer statistics of small defects (Rippel et al. 2020, "
+        "https://arxiv.org/abs/2005.14140)",
+    )
+
+
+def frozen_through_knob() -> Any:
+    """The `frozen_through` field both methods' Params declare."""
+    return knob(
+        "none",
+        'stages whose ImageNet weights stay fixed while fine-tuning ("none": all train, as the paper '
+        "does); freezing through layer2 cuts a CPU epoch several-fold (the backward pass through the "
+        "early stages)",
+    )
 
 
 class FeatureDensityMethod(BaseMethod):
