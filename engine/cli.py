@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from db.schema import StoreError
@@ -178,8 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return exit_code_of(lambda: args.func(args))
+
+
+def exit_code_of(command: Callable[[], int]) -> int:
+    """Run `command`, turning a refusal into one `error:` line on stderr: exit 2 for bad input, 3 for a store
+    that cannot be opened as it is."""
     try:
-        return args.func(args)
+        return command()
     except (ValueError, FileNotFoundError, KeyError, TimeoutError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks.harness.results import save
 from benchmarks.harness.suites import SUITES, suite_name
-from db.schema import StoreError
+from engine.cli import exit_code_of
 from engine.config import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
@@ -70,15 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.suite not in SUITES:
         print(f"error: unknown suite {args.suite!r}; choose from {sorted(SUITES)}", file=sys.stderr)
         return 2
-    try:
-        return run_suite(args)
-    except (ValueError, FileNotFoundError, KeyError, TimeoutError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    except StoreError as exc:  # a store that cannot be opened as it is: the message says what to do
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+    return exit_code_of(lambda: run_suite(args))
 
 
 def run_suite(args: argparse.Namespace) -> int:
