@@ -82,20 +82,25 @@ def filters(table: ScoreTable) -> GalleryFilter:
     return GalleryFilter(label, tuple(chosen_types), (float(scores[0]), float(scores[1])), bool(flagged))
 
 
-def _thumbnail(run: RunInfo, name: str) -> np.ndarray | None:
-    """The input image at its file's aspect ratio (as the run saw it where there is no file), or the run's error
-    map where no picture of the image is available."""
-    picture = file_thumbnail(run.dataset, name)
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _thumbnail_png(run_id: int, dataset: str, image_size: int, name: str, url: str) -> bytes | None:
+    """A tile's PNG: the input image at its file's aspect ratio (as the run saw it where there is no file), or
+    the run's error map where no picture of the image is available. Kept, since every page run of the gallery
+    shows a page of them and encoding them was most of a cached Inspect page's time. `url`: the store they
+    come from (a key only)."""
+    picture = file_thumbnail(dataset, name)
     if picture is None:
-        picture = results_cache.input_image(run.dataset, run.image_size, name)
-    if picture is not None:
-        return picture
-    try:
-        views = results_cache.image_views(run.id, name)
-        lo, hi = results_cache.map_range(run.id)
-    except ResultsFileError:
-        return None  # the run's row says so
-    return pictures.heat(pictures.own_extent(views.anomaly_map), lo, hi) if views is not None else None
+        picture = results_cache.input_image(dataset, image_size, name)
+    if picture is None:
+        try:
+            views = results_cache.image_views(run_id, name)
+            lo, hi = results_cache.map_range(run_id)
+        except ResultsFileError:
+            return None  # the run's row says so
+        if views is None:
+            return None
+        picture = pictures.heat(pictures.own_extent(views.anomaly_map), lo, hi)
+    return pictures.png_bytes(picture, THUMB_PX)
 
 
 def file_thumbnail(dataset: str, name: str) -> np.ndarray | None:
@@ -121,12 +126,11 @@ def _file_thumbnail(dataset: str, name: str, url: str) -> np.ndarray | None:
 
 def _tile(run: RunInfo, table: ScoreTable, ranks: np.ndarray, name: str, flagged: set[str]) -> Tile:
     i = table.index(name)
-    picture = _thumbnail(run, name)
     truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
     mark = " ⚑" if name in flagged else ""
     return Tile(
         name=name,
-        png=pictures.png_bytes(picture, THUMB_PX) if picture is not None else None,
+        png=_thumbnail_png(run.id, run.dataset, run.image_size, name, db_url()),
         caption=f"#{ranks[i]} · {table.scores_normalized[i]:.2f}{mark}",
         hover=f"<b>{html.escape(name)}</b><br>{html.escape(truth)}<br>normalised score "
         f"{table.scores_normalized[i]:.2f}{mark}",  # Plotly reads tags in it: names are escaped
