@@ -70,7 +70,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         return run_dispatcher(once=args.once, poll_seconds=args.poll)
     from engine import jobs
+    from engine.executors.local import lower_priority
 
+    lower_priority(args.nice)
     return jobs.run_worker(once=args.once, poll_seconds=args.poll)
 
 
@@ -147,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="local: run the jobs here; ray: the dispatcher that runs each as a task on RAY_ADDRESS "
         "(default: WORKBENCH_EXECUTOR, else local)",
+    )
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        help="a local worker's CPU priority: the Unix niceness it adds to itself, so that the dashboard's pages "
+        "stay quick while jobs train on the same machine (default: WORKBENCH_WORKER_NICE, else 10; 0 keeps it)",
     )
     p.set_defaults(func=cmd_worker)
 

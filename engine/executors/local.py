@@ -15,6 +15,28 @@ from db import locations
 from engine.worker_lock import try_lock, worker_lock_path
 
 SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
+WORKER_NICE = 10  # a worker trains at a lower CPU priority than the pages people are waiting on
+
+
+def niceness_asked(nice: int | None = None) -> int:
+    """The niceness a worker adds to itself: `nice`, else WORKBENCH_WORKER_NICE, else WORKER_NICE (0 to 19)."""
+    if nice is None:
+        value = os.environ.get("WORKBENCH_WORKER_NICE", str(WORKER_NICE))
+        try:
+            nice = int(value)
+        except ValueError:
+            raise ValueError(
+                f"WORKBENCH_WORKER_NICE={value!r}: expected a whole number from 0 to 19"
+            ) from None
+    if not 0 <= nice <= 19:
+        raise ValueError(f"worker niceness {nice}: expected a whole number from 0 to 19")
+    return nice
+
+
+def lower_priority(nice: int | None = None) -> int:
+    """Add `niceness_asked(nice)` to this process's Unix niceness, so that its training yields the CPU to the
+    dashboard on a shared machine; returns the niceness now in effect."""
+    return os.nice(niceness_asked(nice))
 
 
 LOG_NAMES = {"local": "worker.log", "ray": "ray-dispatcher.log"}  # in the data directory's .workers/
