@@ -10,7 +10,8 @@ It prints and writes (`--out`, default benchmarks/results/team-load.md) each pag
 open is cold; later ones read the caches, target < 2 s) and the writes: saves the page confirmed, label events
 in the store, lost (confirmed, not stored) and duplicated (stored more than once) ones; the goal is none.
 
-    python benchmarks/team_load.py                      # 5 people, 3 rounds, a 9-job sweep
+    python benchmarks/team_load.py                      # 5 people, 3 rounds, a 9-job sweep, 3 s per page
+    python benchmarks/team_load.py --think 0 --out benchmarks/results/team-load-stress.md   # no pause: a stress test
     python benchmarks/team_load.py --users 2 --rounds 1 --test-images 8 --size 32 \\
         --sweep-methods autoencoder --sweep-seeds 0 --out /tmp/team-load.md     # a quick check that it works
 
@@ -78,8 +79,9 @@ def build(root: Path, env: dict[str, str], args: argparse.Namespace) -> tuple[di
     return passwords, images
 
 
-def person(name: str, password: str, url: str, targets: list[str], rounds: int) -> dict:
-    """One person's session in a Chromium of their own: page times and the saves the page confirmed."""
+def person(name: str, password: str, url: str, targets: list[str], rounds: int, think: float) -> dict:
+    """One person's session in a Chromium of their own: page times and the saves the page confirmed. After
+    each page has opened they look at it for `think` seconds before the next click."""
     from playwright.sync_api import expect, sync_playwright
 
     from tests.e2e.driver import App
@@ -105,6 +107,7 @@ def person(name: str, password: str, url: str, targets: list[str], rounds: int) 
                 start = time.monotonic()
                 app.open(title)
                 times[title].append(time.monotonic() - start)
+                time.sleep(think)
             page.get_by_role("button", name=re.compile("Filters")).click()  # "Jump to" is in its popover
             jump = page.get_by_role("combobox", name="Jump to")
             jump.click()
@@ -157,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="Compare, Inspect, Label and one save each")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=3.0,
+        help="seconds a person looks at a page before the next click (0: clicks as fast as pages answer, a "
+        "stress test rather than people)",
+    )
     parser.add_argument("--test-images", type=int, default=40)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--sweep-methods", default="autoencoder,vae,padim")
@@ -199,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         targets = {n: images[i :: len(names)] for i, n in enumerate(names)}  # each person labels their own
         browsing = time.monotonic()
         with ProcessPoolExecutor(len(names), mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(person, n, passwords[n], url, targets[n], args.rounds) for n in names]
+            futures = [
+                pool.submit(person, n, passwords[n], url, targets[n], args.rounds, args.think) for n in names
+            ]
             runs = [f.result() for f in futures]
         browsing = time.monotonic() - browsing
         from engine import jobs
@@ -217,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`python benchmarks/team_load.py {' '.join(argv if argv is not None else sys.argv[1:])}`: "
         f"{args.users} signed-in people in Chromium at once, {args.rounds} round(s) each of Compare, Inspect and "
-        f"Label with one save, on {len(images)} test images of {args.size} px, while a sweep of {queued} smoke "
+        f"Label with one save ({args.think:g} s on each page before the next click), on {len(images)} test images of {args.size} px, while a sweep of {queued} smoke "
         f"job(s) ran ({done} done while they browsed for {browsing:.0f} s); store {db_url.split(':', 1)[0]}.",
         "",
         f"Sign-in (first page load included): median {statistics.median(r['sign_in'] for r in runs):.1f} s.",
