@@ -155,7 +155,8 @@ def record_run(data, method: str, index: int, dim: int) -> int:
 
 
 def build_workbench(root: Path, n_test: int, n_runs: int, size: int) -> list[int]:
-    from engine.data import import_dataset, load_dataset
+    from engine.data import load_dataset
+    from engine.data.importer import import_dataset
     from engine.methods import METHODS
 
     write_dataset(root / "source", n_test, n_train=64, size=size)

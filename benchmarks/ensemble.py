@@ -30,7 +30,8 @@ sys.path.insert(0, str(PROJECT))
 
 def preset_diff(method: str, preset: str, params: dict) -> dict:
     """The fields of `params` that differ from `method`'s `preset` (weights "auto" resolves to "imagenet")."""
-    from engine.methods import get_method, make_params
+    from engine.methods import get_method
+    from engine.methods.params import make_params
 
     def resolved(values: dict) -> dict:
         return {**values, "weights": "imagenet"} if values.get("weights") == "auto" else values
@@ -54,9 +55,10 @@ def tuned_members(dataset: str) -> list[int]:
     method, same settings beyond the cpu preset, same image size), whatever else the store holds."""
     from benchmarks.harness.variants import TUNED_VARIANTS
     from db import store
-    from engine import ensemble
+    from engine import ensemble_runs
     from engine.data import DEFAULT_IMAGE_SIZE
-    from engine.methods import get_method, make_params
+    from engine.methods import get_method
+    from engine.methods.params import make_params
 
     wanted = [
         (
@@ -66,7 +68,7 @@ def tuned_members(dataset: str) -> list[int]:
         )
         for v in TUNED_VARIANTS
     ]
-    runs = [store.get_run(i) for i in ensemble.latest_members(dataset, by="settings")]
+    runs = [store.get_run(i) for i in ensemble_runs.latest_members(dataset, by="settings")]
     return [r.id for r in runs if r.preset == "cpu" and (r.method, run_diff(r), r.image_size) in wanted]
 
 
@@ -95,23 +97,24 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
     from db import store
-    from engine import ensemble
+    from engine import ensemble_rules, ensemble_runs
     from engine.bootstrap import span
     from engine.csv_cells import csv_cell
+    from engine.ensemble import combine
 
     started = time.perf_counter()
     wanted = [m for m in args.methods.split(",") if m]
     datasets = sorted({r.dataset_name for r in store.list_runs(status="FINISHED")})
     rows, member_ids = [], set()
     for dataset in datasets:
-        ids = tuned_members(dataset) if args.tuned else ensemble.latest_members(dataset, by=args.by)
-        members = [ensemble.load_member(i) for i in ids]
+        ids = tuned_members(dataset) if args.tuned else ensemble_runs.latest_members(dataset, by=args.by)
+        members = [ensemble_runs.load_member(i) for i in ids]
         members = [m for m in members if not wanted or m.label.split(" #")[0] in wanted]
         if len(members) < 2:
             continue
         member_ids.update(m.run_id for m in members)
-        for rule in ensemble.RULES:
-            combined = ensemble.combine(members, rule)
+        for rule in ensemble_rules.RULES:
+            combined = combine(members, rule)
             auroc = combined.metrics["member_image_auroc"]
             best_label = max(auroc, key=lambda k: auroc[k] if auroc[k] is not None else -1.0)
             rows.append(
@@ -160,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     wins = {
         rule: sum(1 for r in rows if r["rule"] == rule and r["gain"] is not None and r["gain"] >= 0.01)
-        for rule in ensemble.RULES
+        for rule in ensemble_rules.RULES
     }
     sure = {
         rule: sum(1 for r in rows if r["rule"] == rule and r["gain_low"] is not None and r["gain_low"] > 0)
-        for rule in ensemble.RULES
+        for rule in ensemble_rules.RULES
     }
     lines += [
         "",

@@ -37,7 +37,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from engine.data import load_folder  # noqa: E402
 from engine.data.loaders import make_loader  # noqa: E402
-from engine.methods import get_method, make_params  # noqa: E402
+from engine.methods import get_method  # noqa: E402
+from engine.methods.params import make_params  # noqa: E402
 from engine.model_export.graph import export_onnx, export_openvino  # noqa: E402
 from engine.model_export.runtimes import onnx_scorer, openvino_scorer  # noqa: E402
 

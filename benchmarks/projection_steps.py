@@ -46,7 +46,8 @@ def study(folder: Path) -> list[str]:
     from engine import metrics as M
     from engine.compute import epoch_repeats
     from engine.config import pick_device
-    from engine.data import load_dataset, make_loader
+    from engine.data import load_dataset
+    from engine.data.loaders import make_loader
     from engine.methods.vae_projection import calibrated_scale, project, top_fraction_mean
     from engine.runconfig import RunConfig, batch_size, preflight
 

@@ -26,7 +26,8 @@ def study(folder: Path, method_key: str) -> list[str]:
     from engine import metrics as M
     from engine.compute import epoch_repeats
     from engine.config import pick_device
-    from engine.data import load_dataset, make_loader
+    from engine.data import load_dataset
+    from engine.data.loaders import make_loader
     from engine.run_inputs import train_sample
     from engine.runconfig import RunConfig, batch_size, preflight
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import auth, sidebar
 from dashboard.messages import for_people
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
 
 MESSAGE = "champion_message"
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _mlflow_uri() -> str:
-    from engine.config import mlflow_uri
+    from db.locations import mlflow_uri
 
     return mlflow_uri()
 
@@ -51,7 +51,7 @@ def label(champion: int | None, runs: Sequence[RunInfo]) -> str | None:
 def register(run: RunInfo) -> None:
     """Register `run` as its dataset's champion (as the sidebar's user); the outcome, a success or one
     sentence saying why not, is shown by the next `render`."""
-    from engine.config import db_url
+    from db.locations import db_url
     from engine.registry import register_run
 
     if (author := sidebar.user()) is None:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import auth
 from dashboard.report import ReportComment
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
 from db import comments
 from db.comments import CommentRow

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from db.datasets import DatasetSummary
-from engine.data import DatasetError, load_dataset
+from engine.data import load_dataset
 from engine.data.additions import safe_file_name
 from engine.data.images import IMAGE_SUFFIXES
 from engine.data.importer import IGNORED_ZIP_PARTS
-from engine.data.types import NORMAL
+from engine.data.types import NORMAL, DatasetError
 
 COLUMNS = (
     "dataset",

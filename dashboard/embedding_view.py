@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from dashboard import pictures, results, results_cache
+from dashboard import pictures, results_cache, score_table
 from dashboard.gallery_figure import clicked_name
 from dashboard.inspect_view import original_picture, shown_size
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
 
 KEY = "embedding_image"  # the side panel's selectbox
@@ -73,7 +73,7 @@ def side_panel(runs: Sequence[RunInfo], name: str) -> None:
         if i is None:
             st.caption(f"{run.label}: not among its test images")
             continue
-        rank = int(results.ranks(table.scores)[i])
+        rank = int(score_table.ranks(table.scores)[i])
         truth = "normal" if table.labels[i] == 0 else f"anomalous ({table.defect_types[i]})"
         st.markdown(
             f"**{run.label}**  \nscore {table.scores[i]:.4g} (normalised {table.scores_normalized[i]:.2f})"

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import auth, results_cache, sidebar
 from dashboard.messages import for_people
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
 from engine.methods.catalog import ENSEMBLE
 
@@ -24,13 +24,14 @@ log = logging.getLogger(__name__)
 
 def _record(members: list[RunInfo], rule: str) -> None:
     """Button callback: record the ensemble and add it to the run picker."""
-    from engine import ensemble
-    from engine.config import db_url, mlflow_uri
+    from db.locations import db_url, mlflow_uri
+    from engine.ensemble import gain_text
+    from engine.ensemble_runs import record
 
     if (author := sidebar.user()) is None or not auth.require("train"):
         return  # a refused name: the sidebar says why
     try:
-        run_id, combined = ensemble.record([r.id for r in members], rule, author, db_url(), mlflow_uri())
+        run_id, combined = record([r.id for r in members], rule, author, db_url(), mlflow_uri())
     except (ValueError, FileNotFoundError) as exc:
         st.session_state[MESSAGE] = ("error", literal(for_people(str(exc))))
         return
@@ -47,7 +48,7 @@ def _record(members: list[RunInfo], rule: str) -> None:
     widget = f"runs_picker_{dataset}"
     chosen = list(st.session_state.get(widget, saved.get(dataset, [])))
     st.session_state[widget] = saved[dataset] = [*chosen, run_id]
-    gain = ensemble.gain_text(combined.metrics)
+    gain = gain_text(combined.metrics)
     text = f"Recorded the ensemble as run #{run_id}"
     if gain:
         text += f": image AUROC {combined.metrics['image_auroc']:.3f}, {gain}"

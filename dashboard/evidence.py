@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from dashboard.results import LEADERBOARD_DIGITS, RunInfo
+from dashboard.leaderboard import LEADERBOARD_DIGITS
+from dashboard.run_info import RunInfo
 
 MIN_MASKS = 10  # pixel AUROC and PRO from fewer drawn masks: a few regions decide them
 MIN_IMAGES = (
@@ -51,7 +52,7 @@ def weak_defect_type(run: RunInfo, defect_type: str) -> bool:
 
 
 def weak_cells(board: pd.DataFrame, runs: Sequence[RunInfo], masks: Mapping[int, int | None]) -> pd.DataFrame:
-    """A frame of booleans shaped like `board` (a `results.leaderboard`): True where a figure rests on too
+    """A frame of booleans shaped like `board` (a `leaderboard.leaderboard`): True where a figure rests on too
     few images or masks."""
     by_label = {run.label: run for run in runs}
     weak = pd.DataFrame(False, index=board.index, columns=board.columns)

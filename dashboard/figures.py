@@ -12,7 +12,7 @@ from plotly.colors import qualitative
 
 from dashboard.evidence import MIN_IMAGES, weak_defect_type
 from dashboard.pictures import HEAT_COLOURS, data_url
-from dashboard.results import RunInfo, fmt
+from dashboard.run_info import RunInfo, fmt
 from dashboard.thresholds import Confusion, threshold_text
 
 PALETTE = qualitative.Plotly + qualitative.Dark2 + qualitative.Set1

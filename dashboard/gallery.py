@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dashboard.results import ScoreTable
+from dashboard.score_table import ScoreTable
 
 PAGE_SIZE = 24  # 4 rows of 6 thumbnails
 LABELS = ("all", "normal", "anomalous")

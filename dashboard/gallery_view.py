@@ -11,14 +11,16 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from dashboard import gallery, pictures, results, results_cache
+from dashboard import gallery, pictures, results_cache, score_table
 from dashboard.gallery import PAGE_PARAM, PARAMS, GalleryFilter
 from dashboard.gallery_figure import Tile, clicked_name, grid_figure
-from dashboard.results import ResultsFileError, RunInfo, ScoreTable
+from dashboard.results_file import ResultsFileError
+from dashboard.run_info import RunInfo
+from dashboard.score_table import ScoreTable
 from db import store
-from engine.config import db_url
-from engine.data import DatasetError
+from db.locations import db_url
 from engine.data.masks import inside
+from engine.data.types import DatasetError
 
 THUMB_PX = 96
 SAVED = "gallery_saved"  # (GalleryFilter, page) of the last run of the Inspect page
@@ -163,7 +165,7 @@ def gallery_page(
     clicked = clicked_name(state.get(grid_key(shown.page, current)))
     if clicked in shown.names and clicked != current:
         state["inspect_image"] = current = clicked
-    ranks = results.ranks(table.scores)
+    ranks = score_table.ranks(table.scores)
     tiles = [_tile(run, table, ranks, name, flagged) for name in shown.names]
     st.plotly_chart(
         grid_figure(tiles, current),

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, pictures, results, results_cache
-from dashboard.results import ImageViews, ResultsFileError, RunInfo, ScoreTable
+from dashboard import figures, pictures, results_cache, results_file, score_table
+from dashboard.results_file import ImageViews, ResultsFileError
+from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
+from dashboard.score_table import ScoreTable
 from dashboard.thumbs import read_rgb, resized
 from db import store
-from engine.config import db_url
-from engine.data import DatasetError
+from db.locations import db_url
 from engine.data.masks import inside, load_mask
+from engine.data.types import DatasetError
 
 PICTURE_PX = 384  # the longer side pictures are sent at, at least: sharp at any column width of a wide page
 FULL_PX = 1024  # ...and at most (an image file's own size in between)
@@ -170,7 +172,7 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
         views = results_cache.image_views(run.id, name)
         lo, hi = results_cache.map_range(run.id)
     except ResultsFileError:
-        st.warning(results.unreadable(run), icon=":material/broken_image:")
+        st.warning(results_file.unreadable(run), icon=":material/broken_image:")
         if i is not None:
             st.markdown(_facts(table, i, threshold))
         return
@@ -218,7 +220,7 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
 
 def _facts(table: ScoreTable, i: int, threshold: float) -> str:
     """Score, normalised score, rank and the call at `threshold` of image `i`, as one line of markdown."""
-    rank = int(results.ranks(table.scores)[i])
+    rank = int(score_table.ranks(table.scores)[i])
     called = bool(table.scores_normalized[i] >= threshold)
     return (
         f"score **{table.scores[i]:.4g}** · normalised **{table.scores_normalized[i]:.2f}**"

@@ -15,8 +15,8 @@ import streamlit as st
 from dashboard.safe_text import literal
 from dashboard.thumbs import read_rgb, resized
 from db.labels import LabelState
-from engine.data import DatasetError
 from engine.data.masks import DRAW_COLOR, ERASE_COLOR, inside, overlay
+from engine.data.types import DatasetError
 
 # px at zoom 1: under the title and the navigation row its bottom is at ~670 px of a 1280x720 window
 CANVAS_WIDTH = 384

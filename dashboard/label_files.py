@@ -10,10 +10,10 @@ import streamlit as st
 from dashboard import auth, cache
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
-from engine.config import data_dir
-from engine.data import DatasetError
+from db.locations import data_dir
 from engine.data.additions import add_test_images
 from engine.data.export import export_mvtec
+from engine.data.types import DatasetError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dashboard import auth, cache, labeling, sidebar
 from dashboard.safe_text import literal
 from db import labels
 from db.labels import LabelState, SaveResult
-from engine.data import DatasetError
 from engine.data.masks import overlay
+from engine.data.types import DatasetError
 
 NEW_TYPE = "(new type...)"
 LAST_SAVE = "label_last_save"  # (image id, version it was shown at) of this session's latest save

@@ -16,8 +16,8 @@ from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from db import store
 from db.labels import LabelState, Suggestion, latest_method_scores
+from db.locations import db_url
 from engine.batch_images import Source, read_sources
-from engine.config import db_url
 from engine.methods.catalog import ENSEMBLE
 from engine.saved_model import ModelUnavailable
 

@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def _locations() -> tuple[str, str]:
-    from engine import config
+    from db import locations
 
-    return config.db_url(), config.mlflow_uri()
+    return locations.db_url(), locations.mlflow_uri()
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from engine.methods import make_params
-from engine.methods.params import field_help, literal_choices
+from engine.methods.params import field_help, literal_choices, make_params
 from engine.methods.ranges import field_range
 
 KINDS = {bool: "bool", int: "int", float: "float", str: "str"}

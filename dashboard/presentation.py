@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, sequential
 
-from dashboard.results import fmt
+from dashboard.run_info import fmt
 from dashboard.thresholds import Confusion
 
 FONT_PX = 18  # text, legends, hover labels: read from the back of the room at 1280x720

@@ -16,8 +16,9 @@ import plotly.graph_objects as go
 
 from dashboard import significance
 from dashboard.evidence import NOTE as WEAK_NOTE
+from dashboard.leaderboard import LEADERBOARD_DIGITS
 from dashboard.pictures import data_url
-from dashboard.results import LEADERBOARD_DIGITS, fmt
+from dashboard.run_info import fmt
 from dashboard.thresholds import Confusion, threshold_text
 
 STYLE = """

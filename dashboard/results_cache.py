@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def _reading_results(run_id: int) -> Iterator[None]:
     """Any failure to fetch or read a run's results file becomes a ResultsFileError (a page shows one sentence
     for that run); the details go to the server log. Not cached, so a restored file is read on the next run."""
-    from dashboard.results import ResultsFileError
+    from dashboard.results_file import ResultsFileError
 
     try:
         yield
@@ -43,7 +43,7 @@ def finished_runs(dataset: str) -> list:
 
 @st.cache_data(ttl=5, max_entries=16, show_spinner=False)
 def _finished_runs(dataset: str, db_url: str) -> list:
-    from dashboard.results import run_info
+    from dashboard.run_info import run_info
 
     return [run_info(r) for r in store.list_runs(dataset_name=dataset, status="FINISHED", url=db_url)]
 
@@ -65,7 +65,7 @@ def score_table(run_id: int):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _score_table(run_id: int, db_url: str):
-    from dashboard.results import score_table as table
+    from dashboard.score_table import score_table as table
 
     return table(store.get_predictions(run_id, url=db_url))
 
@@ -123,7 +123,7 @@ def image_views(run_id: int, image_name: str):
 @st.cache_data(max_entries=512, show_spinner=False)
 def _image_views(run_id: int, image_name: str, db_url: str, mlflow_uri: str):
     from dashboard.pictures import to_uint8
-    from dashboard.results import ImageViews
+    from dashboard.results_file import ImageViews
 
     names = _artifact_array(run_id, "names", db_url, mlflow_uri)
     hits = [i for i, n in enumerate(names) if n == image_name]
@@ -168,7 +168,7 @@ def _map_range(run_id: int, key: str, db_url: str, mlflow_uri: str) -> tuple[flo
 def mask_counts(runs: list) -> dict[int, int | None]:
     """Per run id, how many test images had a drawn defect mask (what its pixel AUROC and PRO rest on);
     None for a run whose results file cannot be read or holds no masks."""
-    from dashboard.results import ResultsFileError
+    from dashboard.results_file import ResultsFileError
 
     counts: dict[int, int | None] = {}
     for run in runs:
@@ -236,7 +236,8 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
 
 @st.cache_resource(ttl=600, max_entries=3, show_spinner="Loading the dataset's images...")
 def _loaded_dataset(name: str, image_size: int, db_url: str):
-    from engine.data import DatasetError, load_dataset
+    from engine.data import load_dataset
+    from engine.data.types import DatasetError
 
     try:
         return load_dataset(name, image_size=image_size, db_url=db_url)

@@ -13,13 +13,13 @@ from dashboard import (
     comment_threads,
     evidence,
     figures,
+    leaderboard,
     presentation,
-    results,
     results_cache,
     review_view,
     significance,
 )
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal, literal_table
 from db.comments import CommentRow, FlagRow
 
@@ -127,7 +127,7 @@ def _navigation(names: list[str]) -> str:
 
 def _leaderboard(runs: Sequence[RunInfo], champion: int | None) -> None:
     masks = results_cache.mask_counts(list(runs))
-    board = results.leaderboard(runs, sort=True, masks=masks, champion=champion)
+    board = leaderboard.leaderboard(runs, sort=True, masks=masks, champion=champion)
     board = board[[c for c in BOARD_COLUMNS if c in board.columns]]
     weak = evidence.weak_cells(board, runs, masks)
     shown = literal_table(board)  # st.table reads Markdown

@@ -16,15 +16,18 @@ from dashboard import (
     evidence,
     figures,
     inspect_view,
+    leaderboard,
     pictures,
-    results,
     results_cache,
+    results_file,
+    run_info,
     selection,
     thresholds,
 )
 from dashboard.embedding_figures import embedding_figure
 from dashboard.report import Example, RunCounts, ThresholdRow, build_report
-from dashboard.results import ImageViews, RunInfo
+from dashboard.results_file import ImageViews
+from dashboard.run_info import RunInfo
 from db import comments
 from db.comments import CommentRow, FlagRow
 
@@ -62,8 +65,8 @@ def flagged_image(name: str, runs: Sequence[RunInfo]) -> FlaggedImage:
         try:
             views = results_cache.image_views(run.id, name)
             lo, hi = results_cache.map_range(run.id)
-        except results.ResultsFileError:
-            unreadable.append(results.unreadable(run))
+        except results_file.ResultsFileError:
+            unreadable.append(results_file.unreadable(run))
             continue
         if i is None or views is None:
             continue
@@ -167,7 +170,7 @@ def report_html(dataset: str, runs: Sequence[RunInfo], author: str) -> str:
     by_run = confusions(runs)
     masks = results_cache.mask_counts(list(runs))
     champion = champion_panel.current(dataset)
-    board = results.leaderboard(runs, sort=True, masks=masks, champion=champion)
+    board = leaderboard.leaderboard(runs, sort=True, masks=masks, champion=champion)
     return build_report(
         dataset=dataset,
         leaderboard=board,
@@ -179,8 +182,8 @@ def report_html(dataset: str, runs: Sequence[RunInfo], author: str) -> str:
         comments=comment_threads.report_comments([c for c in notes if c.image_name not in flagged], runs),
         generated_at=datetime.now(UTC).replace(tzinfo=None),
         author=author,
-        counts=[RunCounts(run.label, run.n_test, results.test_images(run)) for run in runs],
-        test_set_warning=results.test_set_warning(runs, results_cache.current_label_set(dataset)),
+        counts=[RunCounts(run.label, run.n_test, leaderboard.test_images(run)) for run in runs],
+        test_set_warning=run_info.test_set_warning(runs, results_cache.current_label_set(dataset)),
         notes=[(run.label, run.notes) for run in runs if run.notes],
         thresholds=[ThresholdRow(run.label, by_run[run.id]) for run in runs],
         embedding_figures=[

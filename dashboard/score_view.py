@@ -18,7 +18,7 @@ import numpy as np
 from dashboard import model_cache, pictures
 from dashboard.messages import for_people
 from dashboard.model_cache import LoadedModel
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from db import comments, labels, store
 from engine.batch_images import BatchItem, Source, batched, list_sources, read_sources
 from engine.data.additions import add_test_images

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from dashboard.results import RunInfo, fmt
+from dashboard.run_info import RunInfo, fmt
 
 METRICS = {"image AUROC": "image_auroc", "pixel AUROC": "pixel_auroc", "PRO": "pro"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import results_cache
-from dashboard.results import RunInfo, latest_per_method
+from dashboard.run_info import RunInfo, latest_per_method
 from dashboard.safe_text import literal
 from dashboard.thresholds import THRESHOLD_DIGITS, default_threshold, snap_threshold
 

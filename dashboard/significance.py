@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from dashboard.results import RunInfo, ScoreTable
+from dashboard.run_info import RunInfo
+from dashboard.score_table import ScoreTable
 from engine.bootstrap import auroc_difference, auroc_interval, shared_images, span
 
 COLUMNS = ("run", "image AUROC", "95% interval", "vs best", "difference 95% interval", "verdict")

@@ -6,8 +6,8 @@ import logging
 
 import streamlit as st
 
-from dashboard import auth, results, results_cache, sidebar
-from dashboard.results import RunInfo
+from dashboard import auth, results_cache, run_info, sidebar
+from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
 
 MESSAGE = "rescore_message"
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def _rescore(runs: list[RunInfo]) -> None:
     """Button callback: re-score `runs` and put the new runs in their place in the run picker."""
-    from engine.config import db_url, mlflow_uri
+    from db.locations import db_url, mlflow_uri
     from engine.rescore import rescore
 
     if (author := sidebar.user()) is None or not auth.require("train"):
@@ -57,10 +57,10 @@ def render(runs: list[RunInfo]) -> None:
     for line in failed:
         st.error(line, icon=":material/error:")
     current = results_cache.current_label_set(runs[0].dataset)
-    warning = results.test_set_warning(runs, current)
+    warning = run_info.test_set_warning(runs, current)
     if not warning:
         return
-    stale = results.stale_runs(runs, current)
+    stale = run_info.stale_runs(runs, current)
     st.warning(warning, icon=":material/warning:")
     if stale:
         st.button(

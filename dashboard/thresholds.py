@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from dashboard.results import RunInfo
+    from dashboard.run_info import RunInfo
 
 DEFAULT_THRESHOLD = 0.5  # normalised score of the highest normal training score
 THRESHOLD_DIGITS = 3  # set, shown and counted in steps of 0.001: defect rates of 0.02-0.25 need that grain

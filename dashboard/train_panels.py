@@ -16,7 +16,7 @@ from db.jobs import RETRIABLE
 from engine import jobs
 from engine.executors import Executor
 from engine.jobs import JobView
-from engine.methods.catalog import WITHOUT_LOSS
+from engine.methods.catalog import fits_without_loss
 
 ETA_WEIGHT = 0.3  # share of a new raw ETA in the shown one: a jump of 60 s moves it 18 s per 2 s refresh
 SHOWN_FAILURES = 3  # failed or cancelled jobs offered for Retry
@@ -68,7 +68,7 @@ def progress_text(job: JobView, eta: float | None = None) -> str:
     detail = [job.phase or "starting"]
     if job.epoch is not None:
         detail.append(f"epoch {job.epoch}/{job.epochs}")
-    if job.loss is not None and job.method not in WITHOUT_LOSS:
+    if job.loss is not None and not fits_without_loss(job.method):
         detail.append(f"loss {job.loss:.4g}")
     eta = job.eta_seconds if eta is None else eta
     if eta is not None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import config, mlflow_store
+from db import locations
+from engine import mlflow_store
 
 PREDICTIONS_FILE = "predictions.npz"
 
@@ -101,7 +102,7 @@ def predictions_path(run: Any, mlflow_uri: str | None = None) -> Path:
     local = _local_artifact(run, mlflow_uri)
     if local is not None:
         return local
-    cached = config.data_dir() / ".cache" / "predictions" / run.mlflow_run_id / PREDICTIONS_FILE
+    cached = locations.data_dir() / ".cache" / "predictions" / run.mlflow_run_id / PREDICTIONS_FILE
     if cached.exists():
         return cached
     cached.parent.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
 
     report = import_dataset(Path(args.path), args.name)
     total = sum(report.counts.values())
@@ -47,15 +47,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from db import schema, store
-    from engine import config, mlflow_store
+    from db import locations, schema, store
+    from engine import mlflow_store
     from engine.data.leftovers import tidy_data_dir
 
     revision = store.migrate()
-    print(f"results store: {schema.describe(config.db_url())} at schema revision {revision}")
-    print("\n".join([f"data directory: {config.data_dir()}", *(f"  {line}" for line in tidy_data_dir())]))
+    print(f"results store: {schema.describe(locations.db_url())} at schema revision {revision}")
+    print("\n".join([f"data directory: {locations.data_dir()}", *(f"  {line}" for line in tidy_data_dir())]))
     mlflow_store.client().search_experiments(max_results=1)
-    print(f"MLflow store: {mlflow_store.public_uri(config.mlflow_uri())} ready")  # never its password
+    print(f"MLflow store: {mlflow_store.public_uri(locations.mlflow_uri())} ready")  # never its password
     return 0
 
 

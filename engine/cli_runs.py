@@ -152,19 +152,20 @@ def jobs_view(job_id: int) -> str:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from engine import ensemble
+    from engine.ensemble import gain_text
+    from engine.ensemble_runs import latest_members, record
 
     if bool(args.runs) == bool(args.dataset):
         raise ValueError("give either --runs (run numbers) or --dataset (its latest run of each method)")
     if args.runs and not all(part.isdigit() for part in _csv(args.runs)):
         raise ValueError(f"--runs expects comma-separated run numbers, e.g. 3,7; got {args.runs!r}")
-    run_ids = [int(i) for i in _csv(args.runs)] if args.runs else ensemble.latest_members(args.dataset)
-    run_id, combined = ensemble.record(run_ids, args.rule, author=args.user)
+    run_ids = [int(i) for i in _csv(args.runs)] if args.runs else latest_members(args.dataset)
+    run_id, combined = record(run_ids, args.rule, author=args.user)
     m = combined.metrics
     print(f"run #{run_id}: ensemble ({args.rule}) of {', '.join(x.label for x in combined.members)}")
     for label, value in m["member_image_auroc"].items():
         print(f"  {label}: image AUROC {metric_text(value)}")
-    gain = ensemble.gain_text(m)
+    gain = gain_text(m)
     print(
         f"  ensemble: image AUROC {metric_text(m.get('image_auroc'))}, pixel AUROC {metric_text(m.get('pixel_auroc'))}"
         + (f", {gain}" if gain else "")

@@ -22,9 +22,11 @@ import torch
 from engine import metrics as M
 from engine.artifacts import RunArrays
 from engine.config import pick_device
-from engine.data import load_dataset, make_loader
-from engine.methods import EpochLog, Prediction
+from engine.data import load_dataset
+from engine.data.loaders import make_loader
 from engine.methods.params import make_tiling
+from engine.methods.prediction import Prediction
+from engine.methods.progress import EpochLog
 from engine.model_file import model_file
 from engine.resources import PeakMemory
 from engine.run_figures import heatmaps_png, roc_png

@@ -1,22 +1,10 @@
-"""The compute device, plus the locations of `db.locations` (environment variables) re-exported for the engine."""
+"""The compute device: CUDA with mixed precision when there is one and it is not refused, else the CPU."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-
-from db.locations import PROJECT_ROOT, data_dir, db_url, mlflow_artifact_root, mlflow_uri
-
-__all__ = [
-    "PROJECT_ROOT",
-    "DeviceInfo",
-    "data_dir",
-    "db_url",
-    "mlflow_artifact_root",
-    "mlflow_uri",
-    "pick_device",
-]
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from db import locations
 from db.locks import file_lock, lock_path_for
 from db.schema import StoreError
-from engine import config
 
 _ready: set[str] = set()
 _guard = threading.Lock()
@@ -76,7 +76,7 @@ def client(uri: str | None = None) -> Any:
     server that does not answer raises TrackingServerDown."""
     from mlflow.tracking import MlflowClient
 
-    uri = uri or config.mlflow_uri()
+    uri = uri or locations.mlflow_uri()
     if uri.startswith("sqlite:///"):
         ensure_sqlite_store(uri)
     if not is_server(uri):

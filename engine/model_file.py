@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.methods import BaseMethod
+from engine.methods.base import BaseMethod
 
 FORMAT = "anomaly-workbench-model"
 VERSION = 1

@@ -15,7 +15,7 @@ from db import labels, store
 from engine.artifacts import RunArrays, load_predictions
 from engine.compute import evaluate, label_set
 from engine.data.masks import load_mask
-from engine.methods import Prediction
+from engine.methods.prediction import Prediction
 from engine.tracking import RunTracker
 
 

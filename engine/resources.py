@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.methods.catalog import fits_without_loss
+
 IMAGE_SIZE_RANGE = (32, 1024)  # px a side that every method trains at; larger inputs are resized down
 SEED_RANGE = (0, 2**31 - 1)
 LABELED_ANOMALIES_RANGE = (0, 100_000)
@@ -73,7 +75,8 @@ def memory_need(
     """What a run of `dataset` (of this size) at `image_size` (None: the dataset's default; 0: each image at its
     own size) needs, on tiles of `tile` px when > 0, with a model holding `model_bytes`; the preflight checks it
     against this machine, a Ray task declares it as its `memory` resource."""
-    from engine.data import BUILTIN_DEFAULT_SIZE, DEFAULT_IMAGE_SIZE
+    from engine.data import DEFAULT_IMAGE_SIZE
+    from engine.data.builtin import BUILTIN_DEFAULT_SIZE
 
     default = BUILTIN_DEFAULT_SIZE.get(dataset.partition(":")[0], DEFAULT_IMAGE_SIZE)
     side = default if image_size is None else image_size
@@ -85,16 +88,13 @@ def memory_need(
     )
 
 
-FEATURE_METHODS = ("padim", "patchcore")  # pretrained features and one pass over the data: no GPU reserved
-
-
 def gpu_share(method: str, preset: str, device: str = "auto") -> float:
-    """The part of one GPU a job reserves on a cluster with GPUs: none for feature methods, smoke jobs and
-    device=cpu; half for the cpu preset (two such jobs share a GPU), a whole one for paper; at least half when
-    the job asks for device=cuda."""
+    """The part of one GPU a job reserves on a cluster with GPUs: none for methods fitted in one pass over
+    pretrained features (`without_loss`: padim, patchcore), smoke jobs and device=cpu; half for the cpu preset (two
+    such jobs share a GPU), a whole one for paper; at least half when the job asks for device=cuda."""
     if device == "cpu":
         return 0.0
-    share = 0.0 if preset == "smoke" or method in FEATURE_METHODS else (1.0 if preset == "paper" else 0.5)
+    share = 0.0 if preset == "smoke" or fits_without_loss(method) else (1.0 if preset == "paper" else 0.5)
     return max(share, 0.5) if device == "cuda" else share
 
 
@@ -138,9 +138,9 @@ def dataset_size(name: str, db_url: str | None = None) -> DatasetSize | None:
     """Image counts (and the test images' pixels) of a dataset without loading it; None when it is not known
     (the load will say why)."""
     from db import store
-    from engine.data import is_mvtec_folder, scan_mvtec
     from engine.data.builtin import is_builtin
     from engine.data.images import header_size
+    from engine.data.mvtec import is_mvtec_folder, scan_mvtec
     from engine.data.types import DatasetError
 
     looks_like_path = "/" in name or "\\" in name

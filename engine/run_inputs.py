@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.data import ImageSplit, LoadedDataset
+from engine.data.types import ImageSplit, LoadedDataset
 from engine.methods.components.tiling import Tiler, Tiling
 from engine.runconfig import RunConfig
 

@@ -9,8 +9,8 @@ from typing import Any
 from db.models import check_user_name
 from engine.config import DEVICES
 from engine.data.types import NATIVE
-from engine.methods import get_method, make_params
-from engine.methods.params import PRESETS, make_tiling
+from engine.methods import get_method
+from engine.methods.params import PRESETS, make_params, make_tiling
 from engine.resources import (
     IMAGE_SIZE_RANGE,
     LABELED_ANOMALIES_RANGE,

@@ -19,9 +19,11 @@ from engine import mlflow_store
 from engine.artifacts import Predictions, load_predictions
 from engine.config import DeviceInfo, pick_device
 from engine.data.images import image_to_tensor, normalize_mode
-from engine.methods import BaseMethod, Prediction, get_method
+from engine.methods import get_method
+from engine.methods.base import BaseMethod
 from engine.methods.catalog import ENSEMBLE
 from engine.methods.components.tiling import TILE_KEYS, Tiling
+from engine.methods.prediction import Prediction
 from engine.metrics import DETECTION_QUANTILE, normalize_scores
 from engine.model_file import FORMAT, INPUT_RULES, MODEL_ARTIFACT, TILE_RULE, VERSION, fingerprint
 

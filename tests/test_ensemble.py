@@ -1,13 +1,15 @@
-"""engine/ensemble.py's rules and alignment on members built by hand (no store): what each rule computes, that
-images are matched by name, and that combining independent noisy detectors beats each of them."""
+"""engine/ensemble_rules.py's rules and engine/ensemble.py's alignment on members built by hand (no store): what
+each rule computes, that images are matched by name, and that combining independent noisy detectors beats each of
+them; engine/ensemble_runs.py's choice of members in a real store."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine import ensemble
+from engine import ensemble_rules, ensemble_runs
 from engine.ensemble import Member, combine
+from engine.methods.catalog import ENSEMBLE
 from engine.metrics import image_auroc
 
 
@@ -94,7 +96,7 @@ def test_bad_requests_name_what_to_do():
         combine([a, other])
 
 
-@pytest.mark.parametrize("rule", sorted(ensemble.RULES))
+@pytest.mark.parametrize("rule", sorted(ensemble_rules.RULES))
 def test_independent_noisy_detectors_combine_into_a_better_one(rule):
     rng = np.random.default_rng(0)
     labels = np.array([0] * 200 + [1] * 200)
@@ -142,9 +144,9 @@ def test_latest_members_by_method_or_by_setting_in_a_real_store(workbench_env):
     patchcore = run("patchcore", {})
     run("patchcore", {}, status="FAILED")  # unfinished runs are never members
     run("padim", {}, dataset="other")
-    run(ensemble.ENSEMBLE, {})
-    assert ensemble.latest_members("d") == [new_default, patchcore]
-    assert ensemble.latest_members("d", by="settings") == [fine, big, new_default, patchcore]
-    assert old_default not in ensemble.latest_members("d", by="settings")
+    run(ENSEMBLE, {})
+    assert ensemble_runs.latest_members("d") == [new_default, patchcore]
+    assert ensemble_runs.latest_members("d", by="settings") == [fine, big, new_default, patchcore]
+    assert old_default not in ensemble_runs.latest_members("d", by="settings")
     with pytest.raises(ValueError, match="by='run'.*choose from \\['method', 'settings'\\]"):
-        ensemble.latest_members("d", by="run")
+        ensemble_runs.latest_members("d", by="run")

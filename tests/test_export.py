@@ -6,8 +6,10 @@ import pytest
 from PIL import Image
 
 from db import labels, store
-from engine.data import DatasetError, import_dataset, masks
+from engine.data import masks
 from engine.data.export import export_mvtec, target_folder
+from engine.data.importer import import_dataset
+from engine.data.types import DatasetError
 from tests.synthetic_mvtec import make_mvtec_folder
 
 

@@ -15,9 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.data.loaders import make_loader
-from engine.methods import get_method, make_params
+from engine.methods import get_method
+from engine.methods.params import make_params
 from engine.model_export import run_export
 from engine.model_export.graph import EXPORTABLE, UnsupportedExport, export_onnx, export_openvino
 from engine.model_export.runtimes import onnx_scorer, openvino_scorer

@@ -14,7 +14,8 @@ from db import store
 from engine import cli
 from engine.artifacts import load_predictions
 from engine.batch_images import batched, dataset_sources, read_sources
-from engine.methods import get_method, make_params
+from engine.methods import get_method
+from engine.methods.params import make_params
 from engine.resources import DatasetSize, MemoryNeed, dataset_size, memory_need
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig

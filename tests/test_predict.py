@@ -21,7 +21,8 @@ from torch import nn
 from db import store
 from engine.artifacts import load_predictions
 from engine.batch_images import batched, dataset_sources, read_sources
-from engine.methods import METHODS, get_method, make_params
+from engine.methods import METHODS, get_method
+from engine.methods.params import make_params
 from engine.metrics import DETECTION_QUANTILE
 from engine.model_file import FORMAT
 from engine.run import train_and_evaluate
@@ -198,8 +199,8 @@ def test_the_model_file_holds_what_rebuilds_the_run(workbench_env, toy_folder):
 
 
 def test_a_stored_dataset_is_scored_with_its_unlabeled_images(workbench_env, toy_folder):
-    from engine.data import import_dataset
     from engine.data.additions import add_test_images
+    from engine.data.importer import import_dataset
     from engine.predict import dataset_items
     from tests.synthetic_mvtec import png_bytes
 

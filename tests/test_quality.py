@@ -18,7 +18,8 @@ import torch
 
 from engine.data import load_dataset
 from engine.data.loaders import make_loader
-from engine.methods import get_method, make_params
+from engine.methods import get_method
+from engine.methods.params import make_params
 from engine.metrics import image_auroc
 
 DATASET = "piped/pa_bdp01_tl"

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from db import comments
-from engine import ensemble, mlflow_store
+from engine import ensemble_runs, mlflow_store
 from engine.cli import main
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.registry import CHAMPION, champion, register_run, registered_name
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
@@ -152,7 +152,7 @@ def test_champion_moves_to_the_newer_run_and_an_ensemble_is_refused(toy, capsys,
     client = mlflow_store.client()
     assert client.get_model_version("workbench-toy", 1).tags["workbench.run_id"] == str(first)  # kept
 
-    combined, _ = ensemble.record([first, second], "mean", author="alice")
+    combined, _ = ensemble_runs.record([first, second], "mean", author="alice")
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # what the command sets, undone after
     capsys.readouterr()
     assert main(["register", "--run", str(combined), "--user", "carol"]) == 2

@@ -9,7 +9,7 @@ import pytest
 from db import store
 from engine import jobs, tracking
 from engine.compute import compute
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_flat_zip, make_mvtec_folder

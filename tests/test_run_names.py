@@ -1,7 +1,7 @@
 """A run in MLflow is named with the number the dashboard shows ("#12 autoencoder on toy") and "Created by" the
 person who queued it (MLflow's mlflow.user tag)."""
 
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
 from engine.tracking import mlflow_client

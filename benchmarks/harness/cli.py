@@ -15,8 +15,8 @@ from pathlib import Path
 
 from benchmarks.harness.results import save
 from benchmarks.harness.suites import SUITES, suite_name
+from db.locations import PROJECT_ROOT
 from engine.cli import exit_code_of
-from engine.config import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 UNRECORDED_DIR = RESULTS_DIR / "unrecorded"  # trial runs' tables (ignored by git)

@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmarks.harness.results import Row
 from benchmarks.harness.scores import scores_path, write_scores
 from benchmarks.harness.variants import Variant
-from engine.config import PROJECT_ROOT
+from db.locations import PROJECT_ROOT
 
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
 TEXTURES = ["piped/pa_bdp01_tl", "piped/pa_brg01_rl", "piped/pa_flr01_tl", "magnetic_tile/magnetic_tile"]

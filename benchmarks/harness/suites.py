@@ -34,7 +34,7 @@ from benchmarks.harness.variants import (
     Variant,
     all_variants,
 )
-from engine.config import PROJECT_ROOT
+from db.locations import PROJECT_ROOT
 
 
 def grid(

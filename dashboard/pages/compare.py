@@ -8,8 +8,9 @@ from dashboard import (
     ensemble_panel,
     evidence,
     figures,
-    results,
+    leaderboard,
     results_cache,
+    run_info,
     seeds,
     selection,
     significance,
@@ -36,12 +37,14 @@ else:
 
 st.subheader("Figures")
 masks = results_cache.mask_counts(runs)
-board = results.leaderboard(runs, masks=masks)
+board = leaderboard.leaderboard(runs, masks=masks)
 st.dataframe(
     evidence.styled(board, evidence.weak_cells(board, runs, masks)),
     hide_index=True,
     key="figures_table",
-    column_config={name: st.column_config.Column(help=tip) for name, tip in results.LEADERBOARD_HELP.items()},
+    column_config={
+        name: st.column_config.Column(help=tip) for name, tip in leaderboard.LEADERBOARD_HELP.items()
+    },
 )
 st.caption(evidence.NOTE)
 lead = results_cache.lead_table(runs)
@@ -79,7 +82,7 @@ for start in range(0, len(runs), per_row):
             confusion = thresholds.confusion_at(table.labels, table.scores_normalized, value)
             st.plotly_chart(figures.confusion_figure(confusion, run.label), key=f"confusion_{run.id}")
             st.markdown(
-                f"precision **{results.fmt(confusion.precision, 2)}** · recall **{results.fmt(confusion.recall, 2)}**"
+                f"precision **{run_info.fmt(confusion.precision, 2)}** · recall **{run_info.fmt(confusion.recall, 2)}**"
                 f" · {confusion.fp} false positive(s) · {confusion.fn} false negative(s)"
             )
 

@@ -13,10 +13,12 @@ from dashboard.messages import for_people, name_from_file
 from dashboard.safe_text import literal
 from db import store
 from db.datasets import soft_delete
-from engine.config import data_dir, db_url
-from engine.data import BUILTIN_NAMES, DatasetError, import_dataset
+from db.locations import data_dir, db_url
+from engine.data.builtin import BUILTIN_NAMES
 from engine.data.images import IMAGE_SUFFIXES
+from engine.data.importer import import_dataset
 from engine.data.leftovers import UPLOAD_PREFIX, owned
+from engine.data.types import DatasetError
 
 url = db_url()
 st.title("Datasets")

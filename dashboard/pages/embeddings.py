@@ -6,7 +6,7 @@ run in the side panel and rings the same image in every run's map (linked select
 
 import streamlit as st
 
-from dashboard import embedding_figures, embedding_view, results, results_cache, selection
+from dashboard import embedding_figures, embedding_view, results_cache, results_file, selection
 
 st.title("Embeddings")
 dataset = selection.dataset_in_view()
@@ -30,8 +30,8 @@ for i, run in enumerate(runs):
     )
     try:
         maps[run.id] = results_cache.embedding_map(run.id)
-    except results.ResultsFileError:
-        st.warning(results.unreadable(run), icon=":material/broken_image:")
+    except results_file.ResultsFileError:
+        st.warning(results_file.unreadable(run), icon=":material/broken_image:")
 progress.empty()
 mapped = [run for run in runs if run.id in maps]
 if not mapped:

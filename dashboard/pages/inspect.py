@@ -3,7 +3,7 @@ thresholds), then one row per run: input, reconstruction, error map, attention o
 
 import streamlit as st
 
-from dashboard import gallery, gallery_view, inspect_view, results, results_cache, selection
+from dashboard import gallery, gallery_view, inspect_view, results_cache, score_table, selection
 from dashboard.safe_text import literal
 from db import comments
 
@@ -18,7 +18,11 @@ by_id = {run.id: run for run in runs}
 
 c1, c2 = st.columns([3, 2])
 source = c1.radio(
-    "Pick from", results.SOURCES, horizontal=True, key="inspect_source", format_func=lambda s: s.capitalize()
+    "Pick from",
+    score_table.SOURCES,
+    horizontal=True,
+    key="inspect_source",
+    format_func=lambda s: s.capitalize(),
 )
 if st.session_state.get("inspect_reference") not in by_id:
     st.session_state["inspect_reference"] = runs[0].id
@@ -32,7 +36,7 @@ reference = by_id[
 ]
 threshold = selection.threshold(reference)
 table = results_cache.score_table(reference.id)
-names = results.candidates(table, source, threshold)
+names = score_table.candidates(table, source, threshold)
 if source != "gallery":
     st.caption(
         f"{len(names)} {source} of {reference.label} at threshold {threshold:.2f} (set on the Compare page)."

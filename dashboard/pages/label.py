@@ -18,7 +18,7 @@ from dashboard import (
 )
 from dashboard.safe_text import literal
 from db import store
-from engine.config import db_url
+from db.locations import db_url
 from engine.data.masks import load_mask
 
 url = db_url()

@@ -11,7 +11,7 @@ from dashboard import (
     champion_panel,
     comment_threads,
     evidence,
-    results,
+    leaderboard,
     results_cache,
     review_slides,
     review_view,
@@ -51,12 +51,14 @@ champion = champion_panel.current(dataset)
 
 st.subheader("Leaderboard")
 masks = results_cache.mask_counts(runs)
-board = results.leaderboard(runs, sort=True, masks=masks, champion=champion)
+board = leaderboard.leaderboard(runs, sort=True, masks=masks, champion=champion)
 st.dataframe(
     evidence.styled(board, evidence.weak_cells(board, runs, masks)),
     hide_index=True,
     key="leaderboard",
-    column_config={name: st.column_config.Column(help=tip) for name, tip in results.LEADERBOARD_HELP.items()},
+    column_config={
+        name: st.column_config.Column(help=tip) for name, tip in leaderboard.LEADERBOARD_HELP.items()
+    },
 )
 st.caption(evidence.NOTE)
 champion_panel.render(runs, key="review")

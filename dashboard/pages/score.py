@@ -17,8 +17,8 @@ from dashboard import (
 )
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
-from engine.config import db_url
-from engine.data import DatasetError
+from db.locations import db_url
+from engine.data.types import DatasetError
 
 COLUMNS = 4
 SOURCES = {"upload": "Upload images or a zip", "unlabeled": "This dataset's unlabeled images"}

@@ -9,11 +9,11 @@ from dashboard import auth, cache, params_form, train_estimates, train_panels
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from db import labels, store
+from db.locations import db_url
 from engine import jobs
-from engine.config import db_url
 from engine.methods import METHODS
-from engine.methods.base import PRESETS
 from engine.methods.catalog import DESCRIPTIONS
+from engine.methods.params import PRESETS
 from engine.runconfig import RunConfig
 
 SIZES = ["dataset default", 32, 64, 128, 256]

@@ -8,31 +8,11 @@ from pathlib import Path
 
 from db import store
 from db.models import Dataset as DatasetRecord
-from engine.data.builtin import BUILTIN_DEFAULT_SIZE, BUILTIN_NAMES, is_builtin, load_builtin, parse_builtin
-from engine.data.importer import ImportReport, import_dataset
-from engine.data.loaders import make_loader
+from engine.data.builtin import BUILTIN_NAMES, is_builtin, load_builtin, parse_builtin
 from engine.data.mvtec import dataset_channels, is_mvtec_folder, load_split, scan_flat, scan_mvtec
-from engine.data.types import NATIVE, NORMAL, DatasetError, ImageItem, ImageSplit, LoadedDataset
+from engine.data.types import NORMAL, DatasetError, ImageItem, LoadedDataset
 
 DEFAULT_IMAGE_SIZE = 128
-
-__all__ = [
-    "BUILTIN_DEFAULT_SIZE",
-    "BUILTIN_NAMES",
-    "DEFAULT_IMAGE_SIZE",
-    "NATIVE",
-    "DatasetError",
-    "ImageItem",
-    "ImageSplit",
-    "ImportReport",
-    "LoadedDataset",
-    "import_dataset",
-    "known_datasets",
-    "load_dataset",
-    "make_loader",
-    "scan_flat",
-    "scan_mvtec",
-]
 
 
 def known_datasets(db_url: str | None = None) -> list[str]:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from db import store
+from db.locations import data_dir as default_data_dir
 from db.store import ImageRow
-from engine.config import data_dir as default_data_dir
 from engine.data.images import IMAGE_SUFFIXES, MAX_FILE_BYTES, read_image
 from engine.data.leftovers import MANIFEST_FILE, owned, tidy_data_dir, unrecorded, write_manifest
 from engine.data.mvtec import is_mvtec_folder, scan_flat, scan_mvtec

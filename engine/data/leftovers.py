@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import IO
 
 from db import datasets, store
+from db.locations import data_dir as default_data_dir
 from db.store import ImageRow
-from engine.config import data_dir as default_data_dir
 from engine.data.mvtec import is_mvtec_folder
 
 STAGING_PREFIX = ".import-"

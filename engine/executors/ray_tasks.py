@@ -27,7 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 from db import jobs as db_jobs
 from db import locations, store
 from engine import jobs
-from engine.methods import get_method, make_params
+from engine.methods import get_method
+from engine.methods.params import make_params
 from engine.recovery import fail_mlflow_run
 from engine.resources import BASE_BYTES, dataset_size, gpu_share, memory_need
 from engine.runconfig import batch_size, preflight

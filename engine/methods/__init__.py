@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
-from engine.methods.base import BaseMethod, EpochLog, Prediction, make_params
+if TYPE_CHECKING:  # the classes are imported on first lookup, so listing keys imports no torch
+    from engine.methods.base import BaseMethod
 
 REGISTERED: dict[str, tuple[str, str]] = {  # key -> (module, class), in display order
     "autoencoder": ("engine.methods.autoencoder", "Autoencoder"),
@@ -31,7 +33,7 @@ REGISTERED: dict[str, tuple[str, str]] = {  # key -> (module, class), in display
 }
 
 
-class _Methods(Mapping[str, type[BaseMethod]]):
+class _Methods(Mapping[str, "type[BaseMethod]"]):
     """key -> method class, each class imported the first time it is looked up."""
 
     def __getitem__(self, key: str) -> type[BaseMethod]:
@@ -60,6 +62,3 @@ def get_method(key: str) -> type[BaseMethod]:
         return METHODS[key]
     except KeyError:
         raise ValueError(f"unknown method {key!r}; choose from {sorted(METHODS)}") from None
-
-
-__all__ = ["METHODS", "REGISTERED", "BaseMethod", "EpochLog", "Prediction", "get_method", "make_params"]

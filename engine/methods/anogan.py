@@ -12,9 +12,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, embedding_centroid
 from engine.methods.components.dcgan import Discriminator, Generator, feature_size
 from engine.methods.params import knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import OnEpoch
 from engine.methods.training import StepLog, Updater, train_epochs
 
 SEARCH_GRAD_SCALE = 1024.0  # keeps fp16 gradients of the latent search clear of underflow; Adam ignores it

@@ -1,13 +1,11 @@
-"""The method interface of DESIGN.md: `Params`, presets, `fit`, `predict` -> `Prediction`; tiling for every
-method (components/tiling.py): `use_tiles`, then `fit_images` and `predict_images` fit and predict whole images
-of any size through their tiles."""
+"""`BaseMethod`, the method interface of DESIGN.md: `Params`, presets, `fit`, `predict` -> `Prediction`
+(prediction.py); tiling for every method (components/tiling.py): `use_tiles`, then `fit_images` and
+`predict_images` fit and predict whole images of any size through their tiles; weights as a state dict."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import torch
@@ -23,137 +21,8 @@ from engine.methods.components.tiling import (
     Tiling,
     predict_tiled,
 )
-from engine.methods.params import (  # noqa: F401 - re-exported: callers import them from base
-    NATIVE_TILE,
-    PRESETS,
-    make_params,
-    make_tiling,
-    params_fields,
-    preset_values,
-)
-
-Maps = Tensor | list[Tensor]  # (N, ...) stacked, or one tensor per image where the images differ in size
-
-
-@dataclass
-class Prediction:
-    """What a method returns for a batch of N images of shape (N, C, H, W); for images of several sizes (on
-    tiles, at native resolution) the maps are a list of one (H, W) tensor per image, the rest as below."""
-
-    score: Tensor  # (N,) higher = more anomalous
-    anomaly_map: Maps  # (N, H, W) pixel evidence, input size
-    embedding: Tensor  # (N, D) vector used for the t-SNE view
-    reconstruction: Maps | None = None  # (N, C, H, W)
-    attention: Maps | None = None  # (N, H, W)
-
-    def check(self, images: Tensor | list[Tensor]) -> Prediction:
-        """Raise if shapes do not match `images` ((N, C, H, W), or a list of (C, H, W)) or values are not
-        finite."""
-        return self.check_shapes([tuple(image.shape) for image in images])
-
-    def check_shapes(self, shapes: list[tuple[int, ...]]) -> Prediction:
-        """`check` against the (C, H, W) of every image."""
-        n = len(shapes)
-        if tuple(self.score.shape) != (n,):
-            raise ValueError(f"Prediction.score has shape {tuple(self.score.shape)}, expected ({n},)")
-        for name, keep in (
-            ("anomaly_map", slice(1, 3)),
-            ("reconstruction", slice(0, 3)),
-            ("attention", slice(1, 3)),
-        ):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            got = [tuple(v.shape) for v in value]
-            want = [shape[keep] for shape in shapes]
-            if got != want:
-                found = tuple(value.shape) if isinstance(value, Tensor) else f"{len(got)} maps"
-                raise ValueError(f"Prediction.{name} has shape {found}, expected {want[:1]} x {n}")
-        if self.embedding.ndim != 2 or self.embedding.shape[0] != n:
-            raise ValueError(
-                f"Prediction.embedding has shape {tuple(self.embedding.shape)}, expected ({n}, D)"
-            )
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is not None and not all(torch.isfinite(v).all() for v in _parts(value)):
-                raise ValueError(f"Prediction.{f.name} holds NaN or inf")
-        return self
-
-    def to_cpu(self) -> Prediction:
-        """A detached float32 copy on the CPU."""
-
-        def move(t: Maps | None) -> Maps | None:
-            if t is None:
-                return None
-            if isinstance(t, list):
-                return [v.detach().float().cpu() for v in t]
-            return t.detach().float().cpu()
-
-        return Prediction(*(move(getattr(self, f.name)) for f in dataclasses.fields(self)))
-
-    @staticmethod
-    def concat(parts: list[Prediction]) -> Prediction:
-        """Join per-batch predictions along the batch axis; maps of several sizes become a list per image."""
-        if not parts:
-            raise ValueError("no predictions to concatenate")
-
-        def cat(name: str) -> Maps | None:
-            values = [getattr(p, name) for p in parts]
-            if values[0] is None:
-                return None
-            if all(isinstance(v, Tensor) for v in values) and len({v.shape[1:] for v in values}) == 1:
-                return torch.cat(values)
-            per_image = [item for v in values for item in v]
-            if len({item.shape for item in per_image}) == 1:
-                return torch.stack(per_image)
-            return per_image
-
-        return Prediction(*(cat(f.name) for f in dataclasses.fields(Prediction)))
-
-
-def _parts(value: Maps) -> list[Tensor]:
-    return value if isinstance(value, list) else [value]
-
-
-@dataclass(frozen=True)
-class EpochLog:
-    """Progress report passed to `on_epoch` after every training epoch (1-based)."""
-
-    epoch: int
-    epochs: int
-    losses: dict[str, float]
-
-
-OnEpoch = Callable[[EpochLog], None]
-OnBatch = Callable[[int, int], None]  # (images done, images in the pass) after each batch a pass of fit reads
-
-
-class CountedImages:
-    """A loader of whole images that calls `on_batch(done, total)` after each batch a pass over it hands out, so
-    a long pass (e.g. feature extraction) shows progress; everything else is the loader's."""
-
-    def __init__(self, loader: Iterable, on_batch: OnBatch) -> None:
-        self.loader, self.on_batch = loader, on_batch
-        try:  # a DataLoader's sampler says how many images one pass reads (with repeats)
-            self.total = len(getattr(loader, "sampler", None) or loader.dataset)  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):
-            self.total = 0  # unknown: nothing reported
-
-    def __getattr__(self, name: str) -> Any:  # e.g. `dataset`, `batch_size`
-        if name == "loader":
-            raise AttributeError(name)
-        return getattr(self.loader, name)
-
-    def __len__(self) -> int:
-        return len(self.loader)  # type: ignore[arg-type]
-
-    def __iter__(self):
-        done = 0
-        for batch in self.loader:
-            yield batch
-            done += len(batch)
-            if self.total:
-                self.on_batch(min(done, self.total), self.total)
+from engine.methods.prediction import Prediction
+from engine.methods.progress import CountedImages, OnBatch, OnEpoch
 
 
 class BaseMethod:
@@ -175,6 +44,9 @@ class BaseMethod:
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     uses_labeled_anomalies: ClassVar[bool] = False  # True where fit() learns from labeled anomalies
     smooth_maps: ClassVar[bool] = False  # maps already smooth (feature methods): tiled score = max, no blur
+    # fitted in one pass over pretrained features, without a training loss: what it logs as "loss" is a statistic
+    # of the fit (the Train page does not call it a loss) and a cluster reserves it no GPU (engine.resources)
+    without_loss: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -1,6 +1,7 @@
-"""One line per method for people choosing one (the Train page's picker), read from the `description` of the
-method's class in its own file's source, without importing the file: listing every method with its line loads
-none of them (nor their backbones: timm, kornia). Keys and order as in METHODS."""
+"""What the dashboard and the scheduler need to know of a method without importing it, read from the constants of
+the method's class in its own file's source: its one line for people choosing one (the Train page's picker,
+`description`) and whether it fits without a training loss (`without_loss`). Listing every method with its line
+loads none of them (nor their backbones: timm, kornia). Keys and order as in METHODS."""
 
 from __future__ import annotations
 
@@ -12,10 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.methods import REGISTERED
-
-# Fitted in one pass over pretrained features, without a training loss: what they log as "loss" is a statistic of
-# the fit (PaDiM's mean fit distance, PatchCore's coreset radius), which the Train page does not call a loss.
-WITHOUT_LOSS = frozenset({"padim", "patchcore"})
 
 ENSEMBLE = "ensemble"  # the method key of runs combined from saved runs (engine/ensemble.py), never trained
 ENSEMBLE_DESCRIPTION = (
@@ -63,6 +60,14 @@ class _Descriptions(Mapping[str, str]):
 
 
 DESCRIPTIONS: Mapping[str, str] = _Descriptions()
+
+
+def fits_without_loss(method: str) -> bool:
+    """Whether `method` declares `without_loss` (fitted in one pass over pretrained features, no training loss),
+    read from its class's source; False for a key that is no registered method (e.g. `ensemble`)."""
+    if method not in REGISTERED:
+        return False
+    return class_constants(*REGISTERED[method]).get("without_loss") is True
 
 
 def describe(method: str) -> str:

@@ -14,9 +14,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from engine.methods.base import BaseMethod, OnEpoch, Prediction
+from engine.methods.base import BaseMethod
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
 from engine.methods.params import check_choices, knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import OnEpoch
 from engine.methods.training import StepLog, Updater, train_epochs
 
 

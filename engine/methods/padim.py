@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, embedding_centroid
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
     BackboneName,
@@ -36,6 +36,8 @@ from engine.methods.components.gaussian import (
 )
 from engine.methods.components.tiling import TileBatches
 from engine.methods.params import check_choices, knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import EpochLog, OnEpoch
 
 LAYERS = ("layer1", "layer2", "layer3")
 PER_TILE_SLOTS = 9  # tiles per image the memory estimate assumes for per_tile (a 3 x 3 grid)
@@ -96,6 +98,7 @@ class Padim(BaseMethod):
     )
     Params: ClassVar[type] = Params
     smooth_maps: ClassVar[bool] = True
+    without_loss: ClassVar[bool] = True  # "loss" is the mean fit distance
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "d": 32, "input_size": 0, "batch_size": 8},
         # 224 px, 4 px blur (the defaults). Measured with the `leaderboard` suite at 448 px / 2 px blur: PIPED

@@ -17,10 +17,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, embedding_centroid
 from engine.methods.components.backbone import DEFAULT_BACKBONE, BackboneName, layer_channels, resize_input
 from engine.methods.components.gaussian import upsample_blur
 from engine.methods.params import check_choices, knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import EpochLog, OnEpoch
 
 LAYERS = ("layer2", "layer3")
 CHUNK_ELEMENTS = 1 << 24  # distance-matrix entries per chunk (64 MB in float32)
@@ -121,6 +123,7 @@ class Patchcore(BaseMethod):
     )
     Params: ClassVar[type] = Params
     smooth_maps: ClassVar[bool] = True
+    without_loss: ClassVar[bool] = True  # "loss" is the coreset radius
     presets: ClassVar[dict] = {
         "smoke": {"weights": "random", "input_size": 0, "max_bank": 2_000, "batch_size": 8},
         "cpu": {"max_bank": 30_000, "batch_size": 32},

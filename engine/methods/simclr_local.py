@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from engine.methods.base import OnEpoch
 from engine.methods.components.backbone import (
     DEFAULT_BACKBONE,
     BackboneName,
@@ -39,6 +38,7 @@ from engine.methods.components.feature_density import (
 )
 from engine.methods.components.pseudo_anomaly import Patches, color_jitter, local_patches, paste, uniform
 from engine.methods.params import check_choices, knob
+from engine.methods.progress import OnEpoch
 from engine.methods.training import StepLog, Updater
 
 SSIM_WINDOW = 11  # kornia window taps (Gaussian, sigma 1.5)

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from engine.methods.base import EpochLog, OnEpoch
+from engine.methods.progress import EpochLog, OnEpoch
 
 
 class StepLog(NamedTuple):

@@ -11,9 +11,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, embedding_centroid
 from engine.methods.components.conv import ConvDecoder, ConvEncoder
 from engine.methods.params import check_choices, knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import OnEpoch
 from engine.methods.training import StepLog, Updater, train_epochs
 
 

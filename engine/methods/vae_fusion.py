@@ -12,9 +12,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, embedding_centroid
 from engine.methods.components.gaussian import leave_one_out, ledoit_wolf_gaussian, mahalanobis
 from engine.methods.params import check_choices, knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import OnEpoch
 from engine.methods.vae import ConvVAE, encode_mean, fit_vae
 
 

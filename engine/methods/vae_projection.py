@@ -10,8 +10,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
-from engine.methods.base import Prediction
 from engine.methods.params import check_choices, knob
+from engine.methods.prediction import Prediction
 from engine.methods.vae import ConvVAE, Vae, vae_terms
 
 

@@ -12,10 +12,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, embedding_centroid
 from engine.methods.components.dcgan import STAGES, Discriminator, Encoder, Generator, feature_size
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.params import check_choices, knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import OnEpoch
 from engine.methods.training import StepLog, Updater, train_epochs
 
 

@@ -8,7 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.harness import variants
-from engine.methods import get_method, make_params
+from engine.methods import get_method
+from engine.methods.params import make_params
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ensemble.py"
 spec = importlib.util.spec_from_file_location("ensemble_script", SCRIPT)

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from benchmarks import peers
+from benchmarks.harness.results import COLUMNS, Row
 from benchmarks.harness.scores import read_scores, scores_path
 from benchmarks.peer_libs import anomalib_peer, folders, pyod_peer, runner, settings, tables
+from engine.metrics import pixel_auroc
 from tests.synthetic_mvtec import make_mvtec_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,13 +48,13 @@ def test_default_out_is_the_raw_file_not_our_rows():
 
 def test_append_writes_header_once_and_refuses_other_columns(tmp_path):
     out = tmp_path / "peers.csv"
-    row = runner.Row(
+    row = Row(
         "peers", "toy", "pyod", "vae", "vae", 0, 32, "smoke", 0.5, None, 1.0, 0.1, 80.0, 100, "cpu", "n"
     )
     tables.append_row(out, row)
     tables.append_row(out, row)
     lines = out.read_text().splitlines()
-    assert lines[0] == ",".join(tables.COLUMNS) and len(lines) == 3
+    assert lines[0] == ",".join(COLUMNS) and len(lines) == 3
     with out.open() as handle:
         first = next(csv.DictReader(handle))
     assert first["pixel_auroc"] == "" and first["image_auroc"] == "0.5"
@@ -101,8 +103,8 @@ def test_pixel_auroc_ranks_defect_pixels():
     masks = np.zeros((2, 4, 4))
     masks[1, :2, :2] = 1
     maps = masks * 2 + 0.1
-    assert anomalib_peer.pixel_auroc(masks, maps) == 1.0
-    assert anomalib_peer.pixel_auroc(np.zeros((1, 4, 4)), maps[:1]) is None
+    assert pixel_auroc(masks, maps) == 1.0
+    assert pixel_auroc(np.zeros((1, 4, 4)), maps[:1]) is None
 
 
 @pytest.mark.skipif(
@@ -120,7 +122,7 @@ def test_smoke_suite_writes_a_well_formed_csv(tmp_path):
     with out.open(newline="") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
-    assert reader.fieldnames == tables.COLUMNS
+    assert reader.fieldnames == COLUMNS
     assert [r["method"] for r in rows] == methods
     for r in rows:
         assert not r["notes"].startswith("failed"), r["notes"]

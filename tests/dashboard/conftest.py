@@ -41,7 +41,7 @@ def dashboard_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: P
     """Dataset `toy` (16 train, 6 good + 6 'square' test images with masks, 32 px, RGB) imported into the
     store, and one finished smoke run of each of RUN_METHODS on it."""
     from db import store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 
@@ -141,7 +141,7 @@ def results_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Pat
     """Dataset `parts` (16 train; 6 good, 4 'square', 4 'spot' test images with masks; 32 px RGB) with finished
     smoke runs autoencoder (seed 0), deep_svdd, autoencoder (seed 1), and a FAILED vae run, in this order."""
     from db import store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import results_cache, review_view
-from dashboard.results import run_info
+from dashboard.run_info import run_info
 from db import comments, store
-from engine import ensemble
+from engine import ensemble_runs
 from engine.registry import champion, registered_name
 
 COMPARE, REVIEW = "dashboard/pages/compare.py", "dashboard/pages/review.py"
@@ -53,7 +53,7 @@ def test_make_champion_on_compare_then_review_its_deck_and_the_report_name_it(re
 
 
 def test_a_registration_that_cannot_be_done_says_why_in_one_sentence(results_env, app):
-    combined, _ = ensemble.record([results_env.autoencoder, results_env.deep_svdd], author="ann")
+    combined, _ = ensemble_runs.record([results_env.autoencoder, results_env.deep_svdd], author="ann")
     results_cache.clear_results_caches()
     st.cache_data.clear()
     at = app(COMPARE, dataset=results_env.dataset, selected_runs={results_env.dataset: [combined]})

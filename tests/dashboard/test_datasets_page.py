@@ -7,7 +7,8 @@ import pytest
 from dashboard.datasets_view import stage_upload
 from db import store
 from db.datasets import summaries
-from engine.data import DatasetError, import_dataset
+from engine.data.importer import import_dataset
+from engine.data.types import DatasetError
 from tests.synthetic_mvtec import make_flat_zip, make_mvtec_folder
 
 PAGE = "dashboard/pages/datasets.py"

@@ -8,8 +8,9 @@ import re
 import numpy as np
 
 from dashboard import evidence, figures
+from dashboard.leaderboard import leaderboard
 from dashboard.report import build_report
-from dashboard.results import RunInfo, leaderboard
+from dashboard.run_info import RunInfo
 from tests.dashboard.test_figures import make_run
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from dashboard import embedding_figures, figures
 from dashboard.projection import EmbeddingMap
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from dashboard.thresholds import confusion_at
 
 

@@ -4,7 +4,7 @@ import pytest
 from dashboard import gallery
 from dashboard.gallery import GalleryFilter
 from dashboard.gallery_figure import Tile, clicked_name, grid_figure
-from dashboard.results import ScoreTable
+from dashboard.score_table import ScoreTable
 
 TABLE = ScoreTable(
     names=("g0", "g1", "c0", "c1", "h0"),

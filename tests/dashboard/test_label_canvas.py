@@ -9,8 +9,8 @@ import pytest
 from dashboard import label_canvas, labeling
 from db import labels, store
 from engine import jobs
-from engine.data import import_dataset
 from engine.data.additions import add_test_images
+from engine.data.importer import import_dataset
 from engine.data.masks import apply_strokes
 from engine.executors.local import LocalProcessExecutor
 from engine.run import train_and_evaluate

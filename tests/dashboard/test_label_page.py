@@ -8,8 +8,9 @@ import pytest
 from dashboard import label_canvas, label_panels, labeling
 from dashboard.label_panels import NEW_TYPE
 from db import labels, store
-from engine.data import DatasetError, import_dataset
+from engine.data.importer import import_dataset
 from engine.data.masks import DRAW_COLOR, load_mask
+from engine.data.types import DatasetError
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 
 PAGE = "dashboard/pages/label.py"

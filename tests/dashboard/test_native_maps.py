@@ -31,7 +31,7 @@ INSPECT, REVIEW, LABEL = "dashboard/pages/inspect.py", "dashboard/pages/review.p
 def wide_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path):
     """Dataset `wide` imported, one autoencoder run at 32 px and one padim run at the native preset."""
     from db import store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 
@@ -176,7 +176,7 @@ def test_a_mask_drawn_on_a_large_image_is_saved_at_its_own_size(zoom, fresh_env,
     from dashboard import label_canvas
     from dashboard.label_panels import NEW_TYPE
     from db import labels, store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.data.masks import DRAW_COLOR
 
     import_dataset(make_sized_folder(tmp_path / "src", [(700, 1000)], n_train=2, n_test=1), DATASET)

@@ -4,9 +4,9 @@ from datetime import datetime
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.leaderboard import leaderboard
 from dashboard.pictures import png_bytes
 from dashboard.report import Example, ReportComment, build_report
-from dashboard.results import leaderboard
 from tests.dashboard.test_figures import make_run
 
 
@@ -120,7 +120,7 @@ def test_report_holds_test_sets_notes_thresholds_maps_and_threads():
 
 
 def test_report_says_which_differences_are_real():
-    from dashboard.results import ScoreTable
+    from dashboard.score_table import ScoreTable
     from dashboard.significance import lead_table
 
     labels = np.r_[np.zeros(30, int), np.ones(30, int)]

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import presentation, results_cache, review_slides
 from db import comments, store
-from engine import ensemble
+from engine import ensemble_runs
 from tests.dashboard.conftest import PROJECT
 from tests.dashboard.plotly_spec import figures_on
 
@@ -52,7 +52,7 @@ def test_the_deck_shows_the_runs_chosen_on_the_page_without_picker_title_or_side
 
 def test_every_slide_is_projector_sized_and_every_run_has_its_matrix(results_env, app):
     ids = [results_env.old_autoencoder, results_env.deep_svdd, results_env.autoencoder]
-    ids.append(ensemble.record(ids[:2], author="ann")[0])  # four runs: the meeting
+    ids.append(ensemble_runs.record(ids[:2], author="ann")[0])  # four runs: the meeting
     results_cache.clear_results_caches()
     for name in FLAGGED:
         comments.flag_image(results_env.dataset, name, "ann")

@@ -4,7 +4,7 @@ import pytest
 from streamlit.testing.v1.element_tree import Column
 
 from dashboard import results_cache, review_view
-from dashboard.results import run_info
+from dashboard.run_info import run_info
 from dashboard.thresholds import default_threshold, threshold_text
 from db import comments, store
 from tests.dashboard.plotly_spec import array, figures_on

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from dashboard import label_suggest, model_cache, pictures, score_view
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from db import labels, store
-from engine.config import db_url
-from engine.data import import_dataset
+from db.locations import db_url
+from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dashboard.results import ScoreTable
+from dashboard.score_table import ScoreTable
 from dashboard.significance import lead_table
 from engine.bootstrap import auroc_difference, auroc_interval
 from tests.dashboard.test_figures import make_run

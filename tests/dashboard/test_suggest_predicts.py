@@ -11,8 +11,8 @@ from PIL import Image
 
 from db import store
 from engine import jobs
-from engine.data import import_dataset
 from engine.data.additions import add_test_images
+from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model

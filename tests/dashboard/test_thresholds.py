@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dashboard import thresholds
-from dashboard.results import RunInfo
+from dashboard.run_info import RunInfo
 from tests.dashboard.test_figures import make_run
 
 

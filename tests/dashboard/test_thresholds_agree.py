@@ -11,7 +11,7 @@ import pytest
 import streamlit as st
 
 from dashboard import review_view
-from dashboard.results import run_info
+from dashboard.run_info import run_info
 from db import store
 from tests.dashboard.plotly_spec import array, figures_on
 

@@ -7,7 +7,7 @@ import pytest
 from dashboard import params_form, train_panels
 from db import labels, store
 from engine import jobs
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.executors.local import LocalProcessExecutor
 from engine.methods import METHODS
 from engine.runconfig import RunConfig

@@ -10,7 +10,7 @@ from dashboard.train_estimates import Estimate, PastFit
 from dashboard.train_panels import ShownEta
 from db import store
 from engine import jobs
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.executors.local import LocalProcessExecutor
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder

@@ -76,7 +76,7 @@ def test_inspect_shows_the_other_runs_row(damaged, app, caplog):
 
 
 def test_review_shows_the_other_runs_example_and_builds_the_report(damaged, app):
-    from dashboard import review_view
+    from dashboard import results_cache, review_view
 
     comments.flag_image(damaged.dataset, FLAGGED, "ann", run_id=damaged.deep_svdd)
     at = app("dashboard/pages/review.py", dataset=damaged.dataset)
@@ -86,7 +86,7 @@ def test_review_shows_the_other_runs_example_and_builds_the_report(damaged, app)
     assert not any(c.startswith(f"autoencoder #{damaged.autoencoder}") for c in captions)
     heading = next(m.value for m in at.markdown if m.value.startswith(f"**{FLAGGED}**"))
     assert f"autoencoder #{damaged.autoencoder}: its results file is missing or damaged" in heading
-    runs = [r for r in review_view.results_cache.finished_runs(damaged.dataset) if r.id in damaged.latest]
+    runs = [r for r in results_cache.finished_runs(damaged.dataset) if r.id in damaged.latest]
     html = review_view.report_html(damaged.dataset, runs, "ann")
     assert f"deep_svdd #{damaged.deep_svdd}" in html and "missing or damaged" in html
 

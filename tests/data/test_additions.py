@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from db import labels, store
-from engine.data import DatasetError, import_dataset
 from engine.data.additions import add_test_images, safe_file_name
+from engine.data.importer import import_dataset
+from engine.data.types import DatasetError
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 
 

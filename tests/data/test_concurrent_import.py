@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from db import store
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from tests.data.conftest import build_mvtec
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -20,7 +20,8 @@ PEOPLE = 3
 IMPORTER = """
 import json, sys, time
 from pathlib import Path
-from engine.data import DatasetError, import_dataset
+from engine.data.importer import import_dataset
+from engine.data.types import DatasetError
 from db import store
 source, data_dir, db_url, ready, go = sys.argv[1:]
 store.get_engine(db_url)

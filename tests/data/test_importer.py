@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from db import store
-from engine.data import import_dataset, known_datasets, load_dataset
 from engine.data import importer as importer_module
+from engine.data import known_datasets, load_dataset
+from engine.data.importer import import_dataset
 from engine.data.types import DatasetError
 
 

@@ -9,7 +9,8 @@ import torch
 
 from engine.compute import MIN_BATCHES_PER_EPOCH, epoch_repeats
 from engine.data.loaders import make_loader
-from engine.methods import get_method, make_params
+from engine.methods import get_method
+from engine.methods.params import make_params
 
 
 def ids(loader) -> list[int]:

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from engine.data import DatasetError
 from engine.data.masks import (
     apply_strokes,
     check_defect_type,
@@ -11,6 +10,7 @@ from engine.data.masks import (
     remove_mask,
     save_mask,
 )
+from engine.data.types import DatasetError
 
 
 def _rgba(h, w, color=None, box=None):

@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 
 from engine.compute import compute
-from engine.data import NATIVE, load_dataset, make_loader
+from engine.data import load_dataset
+from engine.data.loaders import make_loader
+from engine.data.types import NATIVE
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_sized_folder
 

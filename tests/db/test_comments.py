@@ -1,7 +1,7 @@
 import pytest
 
 from db import comments, store
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from tests.synthetic_mvtec import make_mvtec_folder
 
 

@@ -45,7 +45,7 @@ def runs(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     """`gal` in the server's store (16 train; 20 good, 6 'square', 4 'spot' test images, 32 px) with one
     finished smoke run of each of METHODS."""
     from db import store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 

@@ -33,7 +33,7 @@ FIRST_LOAD_MS = 120_000  # the first script run imports torch
 
 @pytest.fixture(scope="module")
 def app(server: Server, chromium, tmp_path_factory: pytest.TempPathFactory) -> App:
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
 
     folder = make_mvtec_folder(
         tmp_path_factory.mktemp("canvas") / "src", n_train=4, n_good=3, defects={"square": 3}, size=64

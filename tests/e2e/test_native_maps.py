@@ -36,7 +36,7 @@ IMAGE_BOX_JS = """el => {
 def run_id(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`wide` (1000x700 grayscale images, a 12 px defect with its mask) with one autoencoder run at 32 px."""
     from db import store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 

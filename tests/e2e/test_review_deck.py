@@ -62,8 +62,8 @@ def deck(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
     """`deck` in the server's store (16 train; 8 good, 4 'square', 3 'spot', 1 'dent' test images, 32 px) with
     a smoke run of each of METHODS, an ensemble of two of them, two flagged images and some comments."""
     from db import comments, store
-    from engine import ensemble
-    from engine.data import import_dataset
+    from engine import ensemble_runs
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 
@@ -80,7 +80,7 @@ def deck(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
         store.dispose_engines()
         import_dataset(folder, DATASET)
         ids = [train_and_evaluate(RunConfig(DATASET, m, "smoke", image_size=32)).run_id for m in METHODS]
-        ids.append(ensemble.record(ids[:2], author="ann")[0])
+        ids.append(ensemble_runs.record(ids[:2], author="ann")[0])
         for name in FLAGGED:
             comments.flag_image(DATASET, name, "ann", run_id=ids[0], note="worth a look")
         first = comments.add_comment(

@@ -33,7 +33,7 @@ FIRST_LOAD_MS = 120_000  # the first script run imports torch
 def padim(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`line` in the server's store (16 train; 4 good, 4 'square' test images, 32 px) with a smoke padim run."""
     from db import store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 

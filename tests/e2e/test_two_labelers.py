@@ -37,8 +37,8 @@ UNLABELED = [f"test/unlabeled/new{i}.png" for i in range(3)]
 def dataset(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`pair` in the server's store: 2 good and 2 'square' test images from folders, 3 uploaded unlabeled."""
     from db import store
-    from engine.data import import_dataset
     from engine.data.additions import add_test_images
+    from engine.data.importer import import_dataset
 
     folder = make_mvtec_folder(
         tmp_path_factory.mktemp("pair") / "src", n_train=4, n_good=2, defects={"square": 2}, size=64

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
 from db import accounts, labels, store
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ROUTER = str(PROJECT_ROOT / "streamlit_app.py")

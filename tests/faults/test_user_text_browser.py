@@ -55,7 +55,7 @@ def bait() -> Iterator[tuple[str, list[str]]]:
 
 def test_user_text_fetches_nothing_and_shows_as_typed(server: Server, chromium, bait, tmp_path, monkeypatch):  # noqa: F811
     from db import comments, labels, store
-    from engine.data import import_dataset
+    from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.safe_text import literal, literal_table
 from db import comments, labels, store
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
 

@@ -16,9 +16,10 @@ import pytest
 
 from db import store
 from engine import jobs, tracking
-from engine.methods import get_method, make_params
+from engine.methods import get_method
 from engine.methods.components.backbone import load_backbone, save_backbone
 from engine.methods.components.weights import managed_weights_dir
+from engine.methods.params import make_params
 from engine.runconfig import RunConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

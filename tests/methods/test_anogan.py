@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import get_method, make_params
+from engine.methods import get_method
 from engine.methods.anogan import AnoGan, anogan_loss
+from engine.methods.params import make_params
 
 SIZE = 32
 TINY = {"latent_dim": 8, "width": 8, "epochs": 2, "batch_size": 8, "search_steps": 3, "centroid_images": 8}

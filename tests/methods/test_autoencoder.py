@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params
 from engine.methods.autoencoder import Autoencoder, latent_distance
+from engine.methods.params import make_params
 
 TINY = {"latent_dim": 16, "width": 8, "epochs": 4, "batch_size": 8}
 

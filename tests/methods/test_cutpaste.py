@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import EpochLog, make_params
 from engine.methods.cutpaste import CutPaste, anomaly_logit
+from engine.methods.params import make_params
+from engine.methods.progress import EpochLog
 
 SIZE = 32
 

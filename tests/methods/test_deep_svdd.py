@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params
 from engine.methods.deep_svdd import DeepSvdd, deep_sad_loss, initial_center
+from engine.methods.params import make_params
 
 TINY = {"rep_dim": 8, "width": 8, "pretrain_epochs": 2, "epochs": 5, "batch_size": 8, "lr": 1e-3}
 

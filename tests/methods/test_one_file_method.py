@@ -17,10 +17,12 @@ from torch.utils.data import DataLoader
 from dashboard import params_form
 from engine import cli
 from engine.compute import compute
-from engine.methods import METHODS, REGISTERED, get_method, make_params
-from engine.methods.base import BaseMethod, EpochLog, OnEpoch, Prediction
+from engine.methods import METHODS, REGISTERED, get_method
+from engine.methods.base import BaseMethod
 from engine.methods.catalog import DESCRIPTIONS, describe
-from engine.methods.params import knob
+from engine.methods.params import knob, make_params
+from engine.methods.prediction import Prediction
+from engine.methods.progress import EpochLog, OnEpoch
 from engine.runconfig import RunConfig
 
 KEY = "mean_image"

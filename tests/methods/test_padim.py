@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params
 from engine.methods.components.gaussian import mahalanobis
 from engine.methods.padim import Padim
+from engine.methods.params import make_params
 
 SIZE = 32
 

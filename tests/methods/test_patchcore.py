@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params, patchcore
+from engine.methods import patchcore
+from engine.methods.params import make_params
 from engine.methods.patchcore import Patchcore, greedy_coreset, nearest_neighbours
 
 SIZE = 32

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import METHODS, EpochLog, get_method, make_params
-from engine.methods.params import PRESETS, make_tiling
+from engine.methods import METHODS, get_method
+from engine.methods.params import PRESETS, make_params, make_tiling
+from engine.methods.progress import EpochLog
 
 SIZE = 32
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params
 from engine.methods.components.backbone import load_backbone, pooled
+from engine.methods.params import make_params
 from engine.methods.simclr_local import Params, SimclrLocal, local_anomalies, nt_xent, simclr_view
 
 SIZE = 64

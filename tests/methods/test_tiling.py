@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.methods import get_method, make_params
-from engine.methods.base import Prediction
+from engine.methods import get_method
 from engine.methods.components.tiling import TileBatches, Tiler, Tiling, cut_images, pad_to
-from engine.methods.params import make_tiling
+from engine.methods.params import make_params, make_tiling
+from engine.methods.prediction import Prediction
 
 
 @pytest.mark.parametrize(("height", "width"), [(200, 300), (224, 224), (100, 640), (31, 500)])

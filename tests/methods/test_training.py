@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from engine.methods.base import EpochLog
+from engine.methods.progress import EpochLog
 from engine.methods.training import StepLog, Updater, train_epochs
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params
+from engine.methods.params import make_params
 from engine.methods.vae import ConvVAE, Vae, per_ink, vae_terms
 
 TINY = {"latent_dim": 8, "width": 8, "epochs": 4, "batch_size": 8}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params
+from engine.methods.params import make_params
 from engine.methods.vae import encode_mean
 from engine.methods.vae_fusion import (
     VaeFusion,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import make_params
+from engine.methods.params import make_params
 from engine.methods.vae import vae_terms
 from engine.methods.vae_projection import VaeProjection, energy_of, project, top_fraction_mean
 

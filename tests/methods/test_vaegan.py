@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from engine.data.loaders import make_loader
-from engine.methods import get_method, make_params
+from engine.methods import get_method
+from engine.methods.params import make_params
 from engine.methods.vaegan import VaeGan, half_squared_error, kl_to_standard_normal
 
 SIZE = 32

@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from db import store
-from engine.data import import_dataset, load_dataset
+from engine.data import load_dataset
+from engine.data.importer import import_dataset
 
 
 def test_a_data_dir_moved_with_its_store_still_finds_every_image(workbench_env, toy_folder, monkeypatch):

@@ -19,7 +19,7 @@ import pytest
 from db import jobs as db_jobs
 from db import store
 from engine import jobs
-from engine.data import import_dataset
+from engine.data.importer import import_dataset
 from engine.executors.ray_dispatch import RayExecutor
 from engine.tracking import mlflow_client
 from tests.e2e.harness import (

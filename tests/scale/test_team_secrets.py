@@ -210,7 +210,7 @@ def test_no_password_reaches_a_page_a_log_an_mlflow_param_or_the_report(
     pages = _visit_pages(run.id)
 
     from dashboard import review_view
-    from dashboard.results import run_info
+    from dashboard.run_info import run_info
 
     report = review_view.report_html("toy", [run_info(run)], "ann")
     assert "autoencoder" in report

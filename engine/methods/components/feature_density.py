@@ -11,11 +11,13 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from engine.config import DeviceInfo
-from engine.methods.base import BaseMethod, OnEpoch, Prediction, embedding_centroid
+from engine.methods.base import BaseMethod, embedding_centroid
 from engine.methods.components.backbone import layer_channels, split_layers
 from engine.methods.components.gaussian import leave_one_out, ledoit_wolf_gaussian, mahalanobis
 from engine.methods.components.gradcam import grad_cam
 from engine.methods.params import knob
+from engine.methods.prediction import Prediction
+from engine.methods.progress import OnEpoch
 from engine.methods.training import StepLog, Updater, train_epochs
 
 CamLayer = Literal["layer2", "layer3", "layer4"]

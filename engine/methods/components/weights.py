@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.config import data_dir
+from db.locations import data_dir
 
 FILE_FORMAT = "anomaly-workbench-backbone"
 _hashes: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so a file is hashed once
