@@ -77,6 +77,7 @@ def variants(dataset: str, methods: Sequence[str]) -> list[Variant]:
 def run_ours(dataset: str, variant: Variant, device: str, seed: int, scores: Path, smoke: bool) -> Row:
     """One native run, computed (nothing recorded); a failure becomes a row with its error."""
     from engine.compute import compute
+    from engine.run_inputs import load_run_inputs
     from engine.runconfig import RunConfig
 
     overrides = variant.overrides + ((("weights", "random"), ("batch_size", "8")) if smoke else ())
@@ -85,7 +86,7 @@ def run_ours(dataset: str, variant: Variant, device: str, seed: int, scores: Pat
     name = Path(dataset).name
     print(f"[native] {name} / {variant.label} ...", flush=True)
     try:
-        out = compute(config)
+        out = compute(config, load_run_inputs(config))
     except Exception as exc:  # the suite goes on
         print(f"[native]   failed: {exc}", flush=True)
         return Row("native", name, "ours", variant.method, variant.label, seed, 0, "native", None, None,

@@ -47,10 +47,11 @@ def study(digit: int, method_key: str, overrides: dict) -> dict[str, float]:
     from engine.compute import compute
     from engine.data.builtin import load_builtin
     from engine.methods import METHODS
+    from engine.run_inputs import load_run_inputs
     from engine.runconfig import RunConfig, preflight
 
     config = RunConfig(dataset=f"mnist-noisy:{digit}", method=method_key, preset="cpu", overrides=overrides)
-    outcome = compute(config)
+    outcome = compute(config, load_run_inputs(config))
     data = load_builtin(config.dataset, outcome.start.image_size, 0)
     x = data.test.images[:, 0].float()
     recon = data.test.images.new_tensor(outcome.arrays.reconstructions)[:, 0]

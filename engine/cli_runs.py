@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from typing import Any
 
@@ -62,7 +61,8 @@ def _run_row(r: Any) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.recovery import exit_on_sigterm, recover_abandoned
+    from engine.holder import Holder
+    from engine.recovery import recover_abandoned
     from engine.run import train_and_evaluate
     from engine.runconfig import Progress, RunConfig
 
@@ -95,11 +95,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             post += " " + " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:3])
         bar.set_postfix_str(post)
 
-    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)  # the run ends FAILED, not RUNNING forever
+    holder = Holder()
     try:
-        result = train_and_evaluate(config, progress=on_progress)
+        with holder.exiting_on_sigterm():  # the run ends FAILED, not RUNNING forever
+            result = train_and_evaluate(config, progress=on_progress, holder=holder)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         bar.close()
     summary = result.summary()
     if args.json:

@@ -1,18 +1,17 @@
-"""The pure part of a run: load the dataset, fit the method, predict the test split, evaluate.
+"""The pure part of a run: fit the method, predict the test split, evaluate.
 
-`compute(config) -> RunOutcome` writes to neither store (it only reads the dataset), so a benchmark, a test
-or a remote task can call it and hand the outcome to `engine.run.record`. The splits stream from their files
+`compute(config, inputs, events) -> RunOutcome` reads and writes no store (its inputs come from
+`engine.run_inputs.load_run_inputs`), so a benchmark, a test or a remote task can call it and hand the outcome
+to `engine.run.record`. The splits stream from their files
 batch by batch; what stays in memory is the model, a batch, and the test split's maps and masks (at each
 image's own size at the native preset, where every method works on tiles)."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,17 +20,14 @@ import torch
 
 from engine import metrics as M
 from engine.artifacts import RunArrays
-from engine.config import pick_device
-from engine.data import load_dataset
 from engine.data.loaders import make_loader
-from engine.methods.params import make_tiling
 from engine.methods.prediction import Prediction
 from engine.methods.progress import EpochLog
 from engine.model_file import model_file
 from engine.resources import PeakMemory
 from engine.run_figures import heatmaps_png, roc_png
-from engine.run_inputs import as_arrays, images_per_batch, padded, split_labeled, train_sample
-from engine.runconfig import Progress, RunCancelled, RunConfig, batch_size, preflight, run_image_size
+from engine.run_inputs import RunInputs, RunStart, as_arrays, images_per_batch, padded, train_sample
+from engine.runconfig import Progress, RunCancelled, RunConfig, RunEvents, batch_size
 
 MIN_BATCHES_PER_EPOCH = 8  # `cpu` preset: an epoch over a tiny training set passes over it several times
 MAX_TRAIN_EMBEDDINGS = 500  # training images whose embeddings a run keeps (mapped with the test points)
@@ -59,16 +55,6 @@ class FitPace:
         share = min((self.epoch + done / total) / self.epochs, 1.0)
         self.shown = max(self.shown, self.START + (self.END - self.START) * share)
         return self.shown
-
-
-@dataclass(frozen=True)
-class RunStart:
-    """What is known once the dataset is loaded: enough to open the run's record."""
-
-    dataset: str
-    image_size: int
-    device: str
-    params: dict[str, Any]
 
 
 @dataclass
@@ -149,54 +135,36 @@ def what_was_used(method: Any) -> dict[str, str]:
     return used
 
 
-def compute(
-    config: RunConfig,
-    progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_start: Callable[[RunStart], None] | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    db_url: str | None = None,
-) -> RunOutcome:
-    """Fit `config.method` on `config.dataset` and evaluate it on the test split; writes to no store.
+def compute(config: RunConfig, inputs: RunInputs, events: RunEvents | None = None) -> RunOutcome:
+    """Fit `config.method` on the loaded dataset and evaluate it on the test split; reads and writes no store.
 
-    `on_start` is called once the dataset is loaded (the caller may open a record then), `on_epoch` after
-    every epoch with its losses; `should_stop` returning True ends the run with RunCancelled."""
-    report = progress or (lambda p: None)
-    method_cls, params = preflight(config, db_url)
-    tiling = make_tiling(method_cls, config.preset, dict(config.overrides))
-    device = pick_device(config.device)
-    report(Progress("load", 0.0))
-    data = load_dataset(config.dataset, image_size=run_image_size(config), seed=config.seed, db_url=db_url)
-    labeled, keep = split_labeled(data, config)
-    seed_everything(config.seed)
-    start = RunStart(
-        dataset=data.name,
-        image_size=data.image_size,
-        device=device.name,
-        params={
-            **dataclasses.asdict(params),
-            **(tiling.as_params() if tiling.tile else {}),
-            "labeled_anomalies": int((~keep).sum()),
-        },
+    `events` hears of the progress and of every epoch's losses; its `should_stop` returning True ends the run
+    with RunCancelled."""
+    events = events or RunEvents()
+    data, labeled, keep, params, tiling = (
+        inputs.data,
+        inputs.labeled,
+        inputs.keep,
+        inputs.params,
+        inputs.tiling,
     )
-    if on_start is not None:
-        on_start(start)
+    report = events.progress
+    seed_everything(config.seed)
 
     def stop_if_asked() -> None:
-        if should_stop is not None and should_stop():
+        if events.should_stop():
             raise RunCancelled("cancelled by the user")
 
     with PeakMemory() as memory:
         side = tiling.tile or data.image_size  # the square the method is built for
-        method = method_cls(params, (data.channels, side, side), device, config.seed)
+        method = inputs.method_cls(params, (data.channels, side, side), inputs.device, config.seed)
         method.use_tiles(tiling)
         notes = [f"labeled anomalies used for training: {int((~keep).sum())}"] if labeled is not None else []
 
         pace = FitPace(int(getattr(params, "epochs", 1) or 1))
 
         def epoch_done(log: EpochLog) -> None:
-            if on_epoch is not None:
-                on_epoch(log.epoch, log.losses)
+            events.on_epoch(log.epoch, log.losses)
             report(Progress("fit", pace.epoch_done(log.epoch, log.epochs), log.epoch, log.epochs, log.losses))
             stop_if_asked()
 
@@ -282,7 +250,7 @@ def compute(
     figures = {"roc.png": roc_png(result_metrics, title), "heatmaps.png": heatmaps_png(arrays, test)}
     return RunOutcome(
         config=config,
-        start=start,
+        start=inputs.start,
         metrics=result_metrics,
         arrays=arrays,
         weights=model_file(

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from typing import Any
 from db import jobs as db_jobs
 from db.models import Job
 from engine import recovery
+from engine.holder import Holder
 from engine.run import train_and_evaluate
 from engine.runconfig import Progress, RunCancelled, RunConfig, preflight
 from engine.worker_lock import try_lock, worker_lock_path
@@ -167,8 +166,12 @@ def _error_text(exc: BaseException) -> str:
     return message if isinstance(exc, ValueError) else f"{type(exc).__name__}: {message}"
 
 
-def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) -> str:
-    """Run one claimed job to DONE, FAILED or CANCELLED; returns that status."""
+def run_job(
+    job: Job, db_url: str | None = None, mlflow_uri: str | None = None, holder: Holder | None = None
+) -> str:
+    """Run one claimed job to DONE, FAILED or CANCELLED; returns that status. `holder` (this process's: the
+    worker's, else one of its own) renews the job's lease and its run's from one heartbeat thread."""
+    holder = holder or Holder()
     try:
         config = config_from_json(job.payload_json)
     except (ValueError, TypeError) as exc:
@@ -191,10 +194,10 @@ def run_job(job: Job, db_url: str | None = None, mlflow_uri: str | None = None) 
     def should_stop() -> bool:
         return db_jobs.cancel_requested(job.id, url=db_url)
 
-    with recovery.renewing(lambda: db_jobs.update_job(job.id, url=db_url), f"lease-job-{job.id}"):
+    with holder.holding(f"job-{job.id}", lambda: db_jobs.update_job(job.id, url=db_url)):
         try:
             result = train_and_evaluate(
-                config, on_progress, should_stop, db_url=db_url, mlflow_uri=mlflow_uri
+                config, on_progress, should_stop, db_url=db_url, mlflow_uri=mlflow_uri, holder=holder
             )
         except RunCancelled:
             db_jobs.finish_job(job.id, "CANCELLED", "cancelled by the user", url=db_url)
@@ -227,29 +230,26 @@ def run_worker(
 
     On start and every RECOVER_EVERY_SECONDS, jobs abandoned by a dead worker are marked FAILED."""
     lock = try_lock(worker_lock_path(db_url))  # others may run too; the lock tells the app one is alive
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, recovery.exit_on_sigterm)
+    holder = Holder()
     try:
-        for job_id in recovery.recover_abandoned(db_url, mlflow_uri):
-            print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
-        last_recovery, done = time.monotonic(), 0
-        while max_jobs is None or done < max_jobs:
-            job = db_jobs.claim_next(os.getpid(), url=db_url, worker_id=recovery.worker_id())
-            if job is None:
-                if once:
-                    break
-                time.sleep(poll_seconds)
-                if time.monotonic() - last_recovery > RECOVER_EVERY_SECONDS:
-                    recovery.recover_abandoned(db_url, mlflow_uri)
-                    last_recovery = time.monotonic()
-                continue
-            status = run_job(job, db_url, mlflow_uri)
-            print(f"job {job.id}: {status}", file=sys.stderr)
-            done += 1
+        with holder.exiting_on_sigterm():  # a SIGTERM ends the job and its run FAILED, then the worker
+            for job_id in recovery.recover_abandoned(db_url, mlflow_uri):
+                print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
+            last_recovery, done = time.monotonic(), 0
+            while max_jobs is None or done < max_jobs:
+                job = db_jobs.claim_next(os.getpid(), url=db_url, worker_id=holder.name)
+                if job is None:
+                    if once:
+                        break
+                    time.sleep(poll_seconds)
+                    if time.monotonic() - last_recovery > RECOVER_EVERY_SECONDS:
+                        recovery.recover_abandoned(db_url, mlflow_uri)
+                        last_recovery = time.monotonic()
+                    continue
+                status = run_job(job, db_url, mlflow_uri, holder)
+                print(f"job {job.id}: {status}", file=sys.stderr)
+                done += 1
         return 0
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if lock is not None:
             lock.close()

@@ -1,6 +1,6 @@
-"""Who holds a job or a run, and recovery of those whose process is gone.
+"""Recovery of the jobs and runs whose holder (engine.holder) is gone.
 
-A worker or `train` process is named `host:pid:random` and holds a lease on its job and run, renewed by a
+A worker or `train` process is named `host:pid:random` and holds a lease on its job and run, renewed by its
 heartbeat thread. Any later command, worker or Train page marks a RUNNING job or run FAILED (in both stores)
 once its lease expires, or at once when its process ran on this host and no longer exists. A run that ended
 FAILED while its tracking server did not answer says so in its error, and is ended FAILED in MLflow by the
@@ -9,13 +9,10 @@ first such sweep that finds the server answering again."""
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,19 +20,7 @@ from db import jobs as db_jobs
 from db import locations, store
 from db.models import utcnow
 
-LEASE_SECONDS = db_jobs.LEASE_SECONDS  # 60 s: a holder that stops renewing is abandoned within a minute
-RENEW_SECONDS = 5.0  # how often a holder renews (and a running job proves its worker is alive)
 STALE_AFTER_SECONDS = 120.0  # rows from before leases: abandoned when their heartbeat is this old
-
-_identity: tuple[int, str] | None = None
-
-
-def worker_id() -> str:
-    """This process's name in the store, `host:pid:random` (new after a fork)."""
-    global _identity
-    if _identity is None or _identity[0] != os.getpid():
-        _identity = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}")
-    return _identity[1]
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -174,59 +159,3 @@ def recover_now_and_then(db_url: str | None = None, every: float = 5.0) -> None:
     _last_sweep[db_url] = time.monotonic()
     with suppress(Exception):  # a page must still render when the store is busy
         recover_abandoned(db_url)
-
-
-@contextmanager
-def renewing(renew: Callable[[], bool | None], name: str, every: float = RENEW_SECONDS) -> Iterator[None]:
-    """Call `renew` from a thread every `every` seconds while the body runs (epochs may be long); the thread
-    also stops when `renew` returns False (what it renews has ended, e.g. marked FAILED by someone else)."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every):
-            try:
-                if renew() is False:
-                    return
-            except Exception:  # a busy store must not kill the run; the next beat retries
-                continue
-
-    thread = threading.Thread(target=beat, name=name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-# --- SIGTERM at safe points --------------------------------------------------------------------------
-# A SystemExit raised in the middle of opening a run's record (after its RUNNING row is written, before
-# the tracker is registered to fail it) would leave the run RUNNING. The handler below defers the exit
-# while such a step runs and raises it as soon as the step is over.
-
-_critical_depth = 0
-_pending_exit: str | None = None
-
-
-def exit_on_sigterm(signum: int, frame: object) -> None:
-    """A SIGTERM handler: raise SystemExit now, or at the end of the current `uninterrupted` step."""
-    global _pending_exit
-    message = f"stopped by signal {signum} (SIGTERM)"
-    if _critical_depth:
-        _pending_exit = message
-        return
-    raise SystemExit(message)
-
-
-@contextmanager
-def uninterrupted() -> Iterator[None]:
-    """Hold back a SIGTERM exit until this step has finished (its state is then consistent)."""
-    global _critical_depth, _pending_exit
-    _critical_depth += 1
-    try:
-        yield
-    finally:
-        _critical_depth -= 1
-        if not _critical_depth and _pending_exit is not None:
-            message, _pending_exit = _pending_exit, None
-            raise SystemExit(message)

@@ -1,19 +1,20 @@
-"""One recorded run: `compute` it (engine.compute, no store I/O), then `record` the outcome in both stores.
+"""One recorded run: load its inputs (engine.run_inputs), open its record (engine.tracking), `compute` it
+(engine.compute, no store I/O), then `record` the outcome in both stores.
 
-`train_and_evaluate` opens the record as soon as the dataset is loaded (so the run is seen RUNNING, holds a
-lease, and logs its losses epoch by epoch); any exception ends it FAILED in both stores."""
+The record is opened once the inputs are loaded and before the computation, so the run is seen RUNNING,
+holds a lease and logs its losses epoch by epoch; any exception ends it FAILED in both stores."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from engine.compute import RunOutcome, RunStart, compute
-from engine.recovery import uninterrupted
-from engine.runconfig import Progress, RunConfig
+from engine.compute import RunOutcome, compute
+from engine.holder import Holder
+from engine.run_inputs import RunStart, load_run_inputs
+from engine.runconfig import Progress, RunConfig, RunEvents
 from engine.tracking import RunTracker
 
 
@@ -59,8 +60,11 @@ class RunResult:
         }
 
 
-def open_record(config: RunConfig, start: RunStart, db_url: str | None, mlflow_uri: str | None) -> RunTracker:
-    """A RUNNING run in both stores for a computation that has just loaded its dataset."""
+def open_record(
+    config: RunConfig, start: RunStart, holder: Holder | None, db_url: str | None, mlflow_uri: str | None
+) -> RunTracker:
+    """The record of a run whose inputs are loaded: entered, it is RUNNING in both stores, its lease held by
+    `holder` (this process's own when None)."""
     return RunTracker(
         dataset=start.dataset,
         method=config.method,
@@ -72,6 +76,7 @@ def open_record(config: RunConfig, start: RunStart, db_url: str | None, mlflow_u
         user=config.user,
         db_url=db_url,
         mlflow_uri=mlflow_uri,
+        holder=holder,
     )
 
 
@@ -108,30 +113,23 @@ def train_and_evaluate(
     should_stop: Callable[[], bool] | None = None,
     db_url: str | None = None,
     mlflow_uri: str | None = None,
+    holder: Holder | None = None,
 ) -> RunResult:
-    """Fit `config.method` on `config.dataset`, evaluate on its test split and record the run."""
+    """Fit `config.method` on `config.dataset`, evaluate on its test split and record the run: load its
+    inputs, open its record, compute, record the outcome. `holder` holds the run's lease and defers a SIGTERM
+    while the outcome is written (the worker's or the `train` command's; a holder of its own when None)."""
+    holder = holder or Holder()
     report = progress or (lambda p: None)
-    with ExitStack() as stack:
-        tracker: RunTracker | None = None
-
-        def on_start(start: RunStart) -> None:
-            nonlocal tracker
-            with uninterrupted():  # a SIGTERM now is raised once the tracker can fail the run
-                tracker = stack.enter_context(open_record(config, start, db_url, mlflow_uri))
-
-        def with_run_id(p: Progress) -> None:
-            report(dataclasses.replace(p, run_id=tracker and tracker.run_id))
-
-        outcome = compute(
-            config,
-            progress=with_run_id,
-            should_stop=should_stop,
-            on_start=on_start,
-            on_epoch=lambda epoch, losses: tracker.log_epoch(epoch, losses),
-            db_url=db_url,
+    inputs = load_run_inputs(config, db_url, report)  # a bad config or dataset fails here, before any record
+    with open_record(config, inputs.start, holder, db_url, mlflow_uri) as tracker:
+        events = RunEvents(
+            progress=lambda p: report(dataclasses.replace(p, run_id=tracker.run_id)),
+            should_stop=should_stop or (lambda: False),
+            on_epoch=tracker.log_epoch,
         )
+        outcome = compute(config, inputs, events)
         report(Progress("save", 0.95, run_id=tracker.run_id))
-        with uninterrupted():  # both stores end FINISHED, or the exit fails the run
+        with holder.uninterrupted():  # both stores end FINISHED, or the exit fails the run
             result = record(outcome, tracker)
     report(Progress("done", 1.0, run_id=result.run_id))
     return result

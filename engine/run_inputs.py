@@ -1,19 +1,78 @@
-"""What a run feeds its method and keeps of its outputs: the labeled anomalies it may learn from and the test
-images it is scored on, the training images it scores for its normal reference, how many images a loader reads at
-once (few, when each is cut into many tiles), and maps of mixed sizes as the arrays of the run's artifact."""
+"""What a run feeds its method and keeps of its outputs: its inputs, read before its record is opened
+(`load_run_inputs`: the checked method and parameters, the dataset, the labeled anomalies it may learn from and
+the test images it is scored on), the training images it scores for its normal reference, how many images a
+loader reads at once (few, when each is cut into many tiles), and maps of mixed sizes as the arrays of the run's
+artifact."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from engine.config import DeviceInfo, pick_device
+from engine.data import load_dataset
 from engine.data.types import ImageSplit, LoadedDataset
 from engine.methods.components.tiling import Tiler, Tiling
-from engine.runconfig import RunConfig
+from engine.methods.params import make_tiling
+from engine.runconfig import Progress, RunConfig, preflight, run_image_size
 
 MAX_TRAIN_SCORED = 128  # training images scored after fit (for normalisation and the t-SNE view)
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What is known once the dataset is loaded: enough to open the run's record."""
+
+    dataset: str
+    image_size: int
+    device: str
+    params: dict[
+        str, Any
+    ]  # the method's parameters, its tiling, and how many labeled anomalies it learns from
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything `engine.compute.compute` works from; it reads no store itself."""
+
+    data: LoadedDataset
+    labeled: ImageSplit | None  # labeled anomalies the method learns from, if any
+    keep: np.ndarray  # (N_test,) bool: the test images it is scored on (the labeled anomalies left out)
+    method_cls: type
+    params: Any  # the method's checked Params
+    tiling: Tiling
+    device: DeviceInfo
+    start: RunStart
+
+
+def load_run_inputs(
+    config: RunConfig, db_url: str | None = None, progress: Callable[[Progress], None] | None = None
+) -> RunInputs:
+    """Check `config` (engine.runconfig.preflight), then report the "load" phase and load its dataset (from the
+    results store when it is an imported one); raises ValueError naming the bad input. Writes nothing."""
+    method_cls, params = preflight(config, db_url)
+    tiling = make_tiling(method_cls, config.preset, dict(config.overrides))
+    device = pick_device(config.device)
+    if progress is not None:
+        progress(Progress("load", 0.0))
+    data = load_dataset(config.dataset, image_size=run_image_size(config), seed=config.seed, db_url=db_url)
+    labeled, keep = split_labeled(data, config)
+    start = RunStart(
+        dataset=data.name,
+        image_size=data.image_size,
+        device=device.name,
+        params={
+            **dataclasses.asdict(params),
+            **(tiling.as_params() if tiling.tile else {}),
+            "labeled_anomalies": int((~keep).sum()),
+        },
+    )
+    return RunInputs(data, labeled, keep, method_cls, params, tiling, device, start)
 
 
 def split_labeled(data: LoadedDataset, config: RunConfig) -> tuple[ImageSplit | None, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,15 @@ class Progress:
     losses: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None  # results-store id, known from the "fit" phase on
     images: tuple[int, int] | None = None  # (done, total) training images of the pass under way in "fit"
+
+
+@dataclass(frozen=True)
+class RunEvents:
+    """What a computation tells its caller as it goes, and how the caller stops it."""
+
+    progress: Callable[[Progress], None] = lambda p: None
+    should_stop: Callable[[], bool] = lambda: False  # True ends the run with RunCancelled at the next check
+    on_epoch: Callable[[int, dict[str, float]], None] = lambda epoch, losses: None  # after every epoch
 
 
 def batch_size(params: Any) -> int:

@@ -1,27 +1,23 @@
-"""The one place that records a run: MLflow (params, losses, metrics, artifacts) and the results store.
+"""The one place that records a run in both stores: `RunTracker` opens it (an MLflow run and a RUNNING row held
+by a lease), logs its losses, and ends it FINISHED with its outcome or FAILED with its error.
 
-The per-image arrays and reading them back live in engine.artifacts."""
+What goes to MLflow and under which name is engine.mlflow_run's; the per-image arrays are engine.artifacts'."""
 
 from __future__ import annotations
 
 import json
-import re
-import tempfile
-import time
 import traceback
 from contextlib import ExitStack, suppress
-from pathlib import Path
 from typing import Any
 
-import torch
-
 from db import locations, store
+from db.jobs import LEASE_SECONDS
 from db.schema import StoreError, StoreUnreachable
 from engine import mlflow_store, recovery
-from engine.artifacts import PREDICTIONS_FILE, RunArrays
+from engine.artifacts import RunArrays
+from engine.holder import Holder
+from engine.mlflow_run import experiment_id, log_artifacts, log_batch, run_name
 from engine.mlflow_store import TrackingServerDown
-
-WEIGHTS_FILE = "weights.pt"
 
 
 def mlflow_client(uri: str | None = None):
@@ -29,38 +25,9 @@ def mlflow_client(uri: str | None = None):
     return mlflow_store.client(uri)
 
 
-def experiment_id(client: Any, dataset: str) -> str:
-    """The MLflow experiment of a dataset. On a local SQLite store its artifacts go under `mlruns/artifacts`;
-    a tracking server chooses their place itself (e.g. its proxied artifact store)."""
-    name = f"workbench/{dataset}"
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    location = None
-    if client.tracking_uri.startswith("sqlite:"):
-        folder = Path(locations.mlflow_artifact_root()) / re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset)
-        folder.mkdir(parents=True, exist_ok=True)
-        location = folder.as_uri()
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except Exception:  # another process created it first
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
-
-
-def run_name(run_id: int, method: str, dataset: str) -> str:
-    """The name of a run in MLflow, with the number the dashboard shows: '#12 padim on elpv'."""
-    return f"#{run_id} {method} on {dataset}"
-
-
-def _flat_params(params: dict[str, Any]) -> dict[str, str]:
-    return {k: str(v)[:500] for k, v in params.items()}
-
-
 class RunTracker:
-    """Records one run in both stores; as a context manager an exception ends the run FAILED in both."""
+    """Records one run in both stores. Made, it has written nothing; entered (or `open`ed), it holds a RUNNING
+    run; an exception in the `with` body ends the run FAILED in both stores."""
 
     def __init__(
         self,
@@ -75,13 +42,13 @@ class RunTracker:
         user: str = "",
         db_url: str | None = None,
         mlflow_uri: str | None = None,
+        holder: Holder | None = None,
     ) -> None:
-        self.dataset, self.method = dataset, method
-        self.db_url = db_url = (
-            db_url or locations.db_url()
-        )  # fixed now: the lease thread must not follow the env
-        self.client = mlflow_client(mlflow_uri)
-        exp = experiment_id(self.client, dataset)
+        self.dataset, self.method, self.preset, self.seed = dataset, method, preset, seed
+        self.image_size, self.device, self.user = image_size, device, user
+        self.db_url = db_url or locations.db_url()  # fixed now: the lease thread must not follow the env
+        self.mlflow_uri = mlflow_uri
+        self.holder = holder or Holder()  # who holds the run's lease (and names itself in `runs.worker_id`)
         self.method_params = dict(params)
         self.params = {
             **params,
@@ -92,69 +59,73 @@ class RunTracker:
             "image_size": image_size,
             "device": device,
         }
-        tags = {"workbench.method": method, "workbench.dataset": dataset, "workbench.preset": preset}
-        if user:
-            tags["workbench.user"] = user
-            tags["mlflow.user"] = user  # MLflow's "Created by"
-        mlrun = self.client.create_run(exp, run_name=f"{method} on {dataset}", tags=tags)
-        self.mlflow_run_id: str = mlrun.info.run_id
-        self.artifact_uri: str = mlrun.info.artifact_uri
         self._lease = ExitStack()  # renews the run's lease until it ends, so a killed process is noticed
         self.finished = False
+        self.client: Any = None  # an MlflowClient once opened
         self.run_id: int | None = None
+        self.mlflow_run_id: str | None = None
+
+    def open(self) -> RunTracker:
+        """Open the record: an MLflow run and a RUNNING row held by a lease. Whatever breaks it (a SIGTERM
+        included) ends what was opened FAILED in both stores before the exception goes on."""
         try:
-            self._open(dataset, method, preset, params, seed, image_size, device, user)
+            self._open()
         except BaseException as exc:  # nothing may stay RUNNING because opening the record broke
             recorded = self._abandon_partial(exc)
             if isinstance(exc, TrackingServerDown) and self.run_id is not None:
                 raise TrackingServerDown(f"run #{self.run_id} ended FAILED: {recorded}", exc.uri) from exc
             raise
+        return self
 
-    def _open(
-        self,
-        dataset: str,
-        method: str,
-        preset: str,
-        params: dict[str, Any],
-        seed: int,
-        image_size: int,
-        device: str,
-        user: str | None,
-    ) -> None:
+    def _open(self) -> None:
+        self.client = mlflow_client(self.mlflow_uri)
+        exp = experiment_id(self.client, self.dataset)
+        tags = {
+            "workbench.method": self.method,
+            "workbench.dataset": self.dataset,
+            "workbench.preset": self.preset,
+        }
+        if self.user:
+            tags["workbench.user"] = self.user
+            tags["mlflow.user"] = self.user  # MLflow's "Created by"
+        mlrun = self.client.create_run(exp, run_name=f"{self.method} on {self.dataset}", tags=tags)
+        self.mlflow_run_id = mlrun.info.run_id
+        self.artifact_uri: str = mlrun.info.artifact_uri
         db_url = self.db_url
-        self.run_id = store.create_run(
-            dataset_name=dataset,
-            method=method,
-            preset=preset,
-            params=params,
-            seed=seed,
-            image_size=image_size,
+        self.run_id = run_id = store.create_run(
+            dataset_name=self.dataset,
+            method=self.method,
+            preset=self.preset,
+            params=self.method_params,
+            seed=self.seed,
+            image_size=self.image_size,
             mlflow_run_id=self.mlflow_run_id,
-            worker_id=recovery.worker_id(),
-            lease_seconds=recovery.LEASE_SECONDS,
+            worker_id=self.holder.name,
+            lease_seconds=LEASE_SECONDS,
             url=db_url,
         )
-        store.update_run(self.run_id, url=db_url, device=device, queued_by=user or None)
+        store.update_run(run_id, url=db_url, device=self.device, queued_by=self.user or None)
         # the run number the dashboard shows, also in the name MLflow shows ("#12 padim on elpv")
         self._log(
             tags={
-                "workbench.run_id": str(self.run_id),
-                "mlflow.runName": run_name(self.run_id, method, dataset),
+                "workbench.run_id": str(run_id),
+                "mlflow.runName": run_name(run_id, self.method, self.dataset),
             }
         )
         self._lease.enter_context(
-            recovery.renewing(
-                lambda: store.renew_run_lease(self.run_id, recovery.LEASE_SECONDS, url=db_url),
-                f"lease-run-{self.run_id}",
+            self.holder.holding(
+                f"run-{run_id}", lambda: store.renew_run_lease(run_id, LEASE_SECONDS, url=db_url)
             )
         )
 
     def _abandon_partial(self, exc: BaseException) -> str:
-        """Best effort: end what `__init__` had opened before it broke FAILED in both stores; the error."""
+        """Best effort: end what `open` had opened before it broke FAILED in both stores; the error."""
         error = _error_text(exc)
         if isinstance(exc, TrackingServerDown):
             error = recovery.mlflow_pending(error, exc.uri)  # the next command ends it in MLflow
-        else:
+        elif self.mlflow_run_id is not None:
+            with suppress(Exception):
+                self._log(tags={"workbench.error": error[:4000]})
             with suppress(Exception):
                 self.client.set_terminated(self.mlflow_run_id, "FAILED")
         if self.run_id is not None:
@@ -163,22 +134,8 @@ class RunTracker:
         self._lease.close()
         return error
 
-    def _log(
-        self,
-        metrics: dict[str, float] | None = None,
-        params: dict[str, str] | None = None,
-        tags: dict[str, str] | None = None,
-        step: int = 0,
-    ) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
-        now = int(time.time() * 1000)
-        self.client.log_batch(
-            self.mlflow_run_id,
-            metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items() if v is not None],
-            params=[Param(k, v) for k, v in (params or {}).items()],
-            tags=[RunTag(k, v) for k, v in (tags or {}).items()],
-        )
+    def _log(self, **batch: Any) -> None:
+        log_batch(self.client, self.mlflow_run_id, **batch)
 
     def log_epoch(self, epoch: int, losses: dict[str, float]) -> None:
         self._log(metrics={f"train_{k}": v for k, v in losses.items()}, step=epoch)
@@ -203,22 +160,10 @@ class RunTracker:
         scalar = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         self._log(
             metrics={**scalar, **timings},
-            params=_flat_params(self.params),
+            params=self.params,
             tags={"workbench.notes": " | ".join(notes)[:4000]},
         )
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, png in (figures or {}).items():
-                (Path(tmp) / name).write_bytes(png)
-                self.client.log_artifact(self.mlflow_run_id, str(Path(tmp) / name), artifact_path="figures")
-            pred_file = Path(tmp) / PREDICTIONS_FILE
-            arrays.save(pred_file)
-            self.client.log_artifact(self.mlflow_run_id, str(pred_file))
-            if weights is not None:
-                weights_file = Path(tmp) / WEIGHTS_FILE
-                torch.save(weights, weights_file)
-                self.client.log_artifact(self.mlflow_run_id, str(weights_file), artifact_path="model")
-            (Path(tmp) / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
-            self.client.log_artifact(self.mlflow_run_id, str(Path(tmp) / "metrics.json"))
+        log_artifacts(self.client, self.mlflow_run_id, arrays, weights, figures or {})
         store.add_predictions(
             self.run_id,
             [
@@ -281,7 +226,7 @@ class RunTracker:
         return error
 
     def __enter__(self) -> RunTracker:
-        return self
+        return self.open()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and not self.finished:

@@ -74,7 +74,7 @@ def test_dead_worker_job_fails_and_queue_moves_on(workbench_env, folder):
     db_jobs.claim_next(worker_pid=_dead_pid())
     tracker = tracking.RunTracker(
         dataset="toy", method="autoencoder", preset="smoke", params={}, seed=0, image_size=32, device="cpu"
-    )
+    ).open()
     run_id = tracker.run_id
     db_jobs.update_job(orphan, run_id=run_id)
     waiting = jobs.enqueue(_config(folder))
@@ -111,6 +111,7 @@ def test_failing_job_ends_failed_with_its_error(workbench_env):
     job = jobs.get_job(job_id)
     assert job.status == "FAILED"
     assert "unknown dataset 'no-such-dataset'" in job.error.splitlines()[0]
+    assert job.run_id is None and store.list_runs() == []  # it failed loading, before any record
 
 
 def test_eta():

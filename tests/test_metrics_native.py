@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from engine import metrics
 from engine.compute import compute
+from engine.run_inputs import load_run_inputs
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_sized_folder
 
@@ -69,7 +70,8 @@ def test_padding_of_a_mixed_size_artifact_is_cropped_before_resizing():
 
 def test_a_run_at_a_square_size_scores_pixels_at_each_masks_own_size(tmp_path):
     root = make_sized_folder(tmp_path / "mixed", [(96, 160), (120, 72)], n_train=4, n_test=2)
-    outcome = compute(RunConfig(str(root), "autoencoder", "smoke", image_size=32))
+    config = RunConfig(str(root), "autoencoder", "smoke", image_size=32)
+    outcome = compute(config, load_run_inputs(config))
     maps = outcome.arrays.anomaly_maps  # (4, 32, 32): the method worked on squares
     assert maps.shape == (4, 32, 32) and outcome.arrays.masks.shape == (4, 32, 32)
     own = []

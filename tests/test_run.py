@@ -11,6 +11,7 @@ from engine import jobs, tracking
 from engine.compute import compute
 from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
+from engine.run_inputs import load_run_inputs
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_flat_zip, make_mvtec_folder
 
@@ -26,7 +27,8 @@ def test_compute_writes_to_no_store(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB_URL", f"sqlite:///{tmp_path / 'never.db'}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'never-mlflow.db'}")
     store.dispose_engines()
-    outcome = compute(RunConfig(str(toy), "autoencoder", "smoke", image_size=32))
+    config = RunConfig(str(toy), "autoencoder", "smoke", image_size=32)
+    outcome = compute(config, load_run_inputs(config))
     assert not (tmp_path / "never.db").exists() and not (tmp_path / "never-mlflow.db").exists()
     assert outcome.metrics["n_test"] == 6
     assert outcome.metrics["n_per_defect_type"] == {"good": 3, "square": 3}
@@ -35,9 +37,10 @@ def test_compute_writes_to_no_store(toy, tmp_path, monkeypatch):
 
 
 def test_label_set_changes_when_a_label_does(toy):
-    first = compute(RunConfig(str(toy), "autoencoder", "smoke", image_size=32))
+    config = RunConfig(str(toy), "autoencoder", "smoke", image_size=32)
+    first = compute(config, load_run_inputs(config))
     (toy / "test" / "square" / "000.png").rename(toy / "test" / "good" / "100.png")  # relabeled normal
-    second = compute(RunConfig(str(toy), "autoencoder", "smoke", image_size=32))
+    second = compute(config, load_run_inputs(config))
     assert first.metrics["n_test"] == second.metrics["n_test"]
     assert first.metrics["label_set"] != second.metrics["label_set"]
 

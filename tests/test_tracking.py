@@ -77,10 +77,22 @@ def test_finish_writes_artifact_rows_and_metrics(workbench_env):
     history = client.get_metric_history(t.mlflow_run_id, "train_loss")
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == [0.5, 0.25]
     assert client.get_run(t.mlflow_run_id).data.metrics["image_auroc"] == 0.75
+    # each fact once: the metrics are in `runs.metrics_json`, not in an artifact as well
+    assert {f.path for f in client.list_artifacts(t.mlflow_run_id)} == {"predictions.npz", "model"}
+
+
+def test_a_tracker_writes_nothing_until_it_is_entered(workbench_env):
+    tracker = _tracker()
+    assert tracker.run_id is None and store.list_runs() == []
+    with tracker:
+        assert store.get_run(tracker.run_id).status == "RUNNING"
+        assert store.get_run(tracker.run_id).worker_id == tracker.holder.name
+        assert tracker.holder.held() == [f"run-{tracker.run_id}"]
+    assert tracker.holder.held() == []
 
 
 def test_stale_running_runs_can_be_failed(workbench_env):
-    t = _tracker()
+    t = _tracker().open()
     assert store.get_run(t.run_id).status == "RUNNING"
     assert store.fail_stale_runs() == 1
     assert store.get_run(t.run_id).status == "FAILED"

@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 from benchmarks.harness.results import Row
@@ -37,6 +36,7 @@ def run_one(
     from engine.compute import compute
     from engine.run import open_record
     from engine.run import record as record_outcome
+    from engine.run_inputs import load_run_inputs
     from engine.runconfig import RunConfig
 
     image_size = variant.image_size or image_size
@@ -50,17 +50,13 @@ def run_one(
     )
     name = Path(dataset).name if os.sep in dataset else dataset
     try:
+        inputs = load_run_inputs(config)
         if record:
-            with ExitStack() as stack:
-                trackers = []
-
-                def on_start(start):
-                    trackers.append(stack.enter_context(open_record(config, start, None, None)))
-
-                outcome = compute(config, on_start=on_start)
-                record_outcome(outcome, trackers[0])
+            with open_record(config, inputs.start, None, None, None) as tracker:
+                outcome = compute(config, inputs)
+                record_outcome(outcome, tracker)
         else:
-            outcome = compute(config)
+            outcome = compute(config, inputs)
     except Exception as exc:  # recorded in the CSV, the suite goes on
         return Row(
             suite,

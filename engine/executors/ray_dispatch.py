@@ -23,9 +23,7 @@ before anything is queued."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 from typing import Any
 
@@ -34,6 +32,7 @@ from db import locations
 from engine import recovery
 from engine.executors import ray_tasks
 from engine.executors.local import LocalProcessExecutor
+from engine.holder import Holder
 from engine.jobs import RECOVER_EVERY_SECONDS, config_from_json
 from engine.worker_lock import try_lock, worker_lock_path
 
@@ -65,9 +64,9 @@ class Dispatcher:
     def __init__(self, db_url: str | None = None, mlflow_uri: str | None = None) -> None:
         self.db_url = db_url or locations.db_url()
         self.mlflow_uri = mlflow_uri or locations.mlflow_uri()
-        self.holder = recovery.worker_id()  # the jobs' holder while Ray runs or retries their tasks
+        self.holder = Holder()  # holds the jobs while Ray runs or retries their tasks
         self.pending: dict[Any, int] = {}  # ObjectRef -> job id
-        self._renewed = self._recovered = -1e9
+        self._recovered = -1e9
 
     def submit_queued(self) -> None:
         """A task for every QUEUED job that has none; a job no node could hold ends FAILED at once."""
@@ -83,11 +82,13 @@ class Dispatcher:
                 ask = ray_tasks.ask_for(config_from_json(job.payload_json), self.db_url, room)
             except (ValueError, TypeError) as exc:
                 if db_jobs.fail_job_and_run(
-                    job.id, str(exc), holder=self.holder, queued_too=True, url=self.db_url
+                    job.id, str(exc), holder=self.holder.name, queued_too=True, url=self.db_url
                 ):
                     print(f"job {job.id}: FAILED before Ray: {exc}", file=sys.stderr)
                 continue
-            self.pending[ray_tasks.submit(job.id, self.holder, self.db_url, self.mlflow_uri, ask)] = job.id
+            self.pending[ray_tasks.submit(job.id, self.holder.name, self.db_url, self.mlflow_uri, ask)] = (
+                job.id
+            )
 
     def settle(self, refs: list[Any]) -> None:
         """Record how each ended task went; a task Ray gave up on fails its job (if still this one's)."""
@@ -99,15 +100,18 @@ class Dispatcher:
                 continue
             if status == "LOST":
                 why = f"interrupted: Ray lost the worker or node running it, and on its one retry too ({why})"
-            if db_jobs.fail_job_and_run(job_id, why, holder=self.holder, queued_too=True, url=self.db_url):
+            if db_jobs.fail_job_and_run(
+                job_id, why, holder=self.holder.name, queued_too=True, url=self.db_url
+            ):
                 print(f"job {job_id}: FAILED: {why}", file=sys.stderr)
 
+    def renew(self) -> None:
+        """Renew the leases of the jobs Ray still runs or retries (from the holder's heartbeat thread)."""
+        db_jobs.renew_held(sorted(list(self.pending.values())), self.holder.name, url=self.db_url)
+
     def housekeeping(self) -> None:
-        """Renew the leases of the jobs Ray still runs or retries; now and then fail those of dead workers."""
+        """Now and then fail the jobs of dead workers."""
         now = time.monotonic()
-        if now - self._renewed >= recovery.RENEW_SECONDS:
-            db_jobs.renew_held(sorted(self.pending.values()), self.holder, url=self.db_url)
-            self._renewed = now
         if now - self._recovered >= RECOVER_EVERY_SECONDS:
             for job_id in recovery.recover_abandoned(self.db_url, self.mlflow_uri):
                 print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
@@ -127,7 +131,7 @@ class Dispatcher:
     def abandon(self, why: str) -> None:
         """Fail the running jobs of this dispatcher's tasks, which end with it."""
         for job_id in sorted(self.pending.values()):
-            db_jobs.fail_job_and_run(job_id, why, holder=self.holder, url=self.db_url)
+            db_jobs.fail_job_and_run(job_id, why, holder=self.holder.name, url=self.db_url)
         self.pending.clear()
 
 
@@ -143,27 +147,24 @@ def run_dispatcher(
             "a Ray dispatcher already runs for this results store; leaving the queue to it", file=sys.stderr
         )
         return 0
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, recovery.exit_on_sigterm)
     dispatcher = Dispatcher(db_url, mlflow_uri)
+    holder = dispatcher.holder
     try:
-        ray_tasks.connect(address)
-        print(f"dispatching to the Ray cluster at {address} as {dispatcher.holder}", file=sys.stderr)
-        while True:
-            dispatcher.run(once, poll_seconds)
-            lock.close()  # a page that queues a job now starts a new dispatcher...
-            if not db_jobs.list_jobs(("QUEUED",), limit=1, url=db_url):
-                return 0
-            lock = try_lock(worker_lock_path(db_url, "ray"))  # ...or this one carries on
-            if lock is None:
-                return 0
+        with holder.exiting_on_sigterm(), holder.holding("ray-tasks", dispatcher.renew):
+            ray_tasks.connect(address)
+            print(f"dispatching to the Ray cluster at {address} as {holder.name}", file=sys.stderr)
+            while True:
+                dispatcher.run(once, poll_seconds)
+                lock.close()  # a page that queues a job now starts a new dispatcher...
+                if not db_jobs.list_jobs(("QUEUED",), limit=1, url=db_url):
+                    return 0
+                lock = try_lock(worker_lock_path(db_url, "ray"))  # ...or this one carries on
+                if lock is None:
+                    return 0
     except BaseException as exc:
         dispatcher.abandon(f"interrupted: the Ray dispatcher stopped ({type(exc).__name__})")
         raise
     finally:
         ray_tasks.disconnect()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if lock is not None:
             lock.close()

@@ -14,6 +14,7 @@ from engine.compute import compute
 from engine.data import load_dataset
 from engine.data.loaders import make_loader
 from engine.data.types import NATIVE
+from engine.run_inputs import load_run_inputs
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_sized_folder
 
@@ -51,7 +52,8 @@ def test_a_dataset_of_two_image_sizes_trains_and_predicts_on_tiles(tmp_path):
         ("d", "16"),
         ("batch_size", "8"),
     )
-    outcome = compute(RunConfig(str(root), "padim", "native", overrides=overrides))
+    config = RunConfig(str(root), "padim", "native", overrides=overrides)
+    outcome = compute(config, load_run_inputs(config))
     arrays = outcome.arrays
     assert outcome.start.image_size == NATIVE and outcome.start.params["tile"] == 64
     assert arrays.anomaly_maps.shape == (4, 120, 160)  # padded to the largest size in the artifact
@@ -66,4 +68,5 @@ def test_a_dataset_of_two_image_sizes_trains_and_predicts_on_tiles(tmp_path):
     assert outcome.weights["spec"]["tiling"]["tile"] == 64 and outcome.weights["spec"]["image_size"] == NATIVE
     per_tile = (*overrides, ("tile_gaussian", "per_tile"))
     with pytest.raises(ValueError, match="per_tile needs images of one size"):
-        compute(RunConfig(str(root), "padim", "native", overrides=per_tile))
+        config = RunConfig(str(root), "padim", "native", overrides=per_tile)
+        compute(config, load_run_inputs(config))

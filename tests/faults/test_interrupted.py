@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from db import jobs as db_jobs
 from db import store
 from db.models import Job, utcnow
 from engine import jobs, recovery, tracking
+from engine.holder import Holder
 from engine.runconfig import RunConfig
 from tests.faults.conftest import wait_for
 
@@ -54,13 +56,11 @@ def test_a_sigterm_while_the_record_opens_still_ends_the_run_failed(workbench_en
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(store, "update_run", update_then_sigterm)
-    previous = signal.signal(signal.SIGTERM, recovery.exit_on_sigterm)
-    try:
-        config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
-        with pytest.raises(SystemExit, match="SIGTERM"):
-            train_and_evaluate(config)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    holder = Holder()
+    config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
+    with pytest.raises(SystemExit, match="SIGTERM"), holder.exiting_on_sigterm():
+        train_and_evaluate(config, holder=holder)
+    assert signal.getsignal(signal.SIGTERM) is not holder.on_sigterm  # the previous handler is back
     run = store.get_run(fired[0])
     assert run.status == "FAILED" and "SIGTERM" in run.error
     assert _mlflow_status(run) == "FAILED"
@@ -144,22 +144,37 @@ def test_two_train_commands_at_once_on_fresh_stores(workbench_env, engine_cli, t
 
 
 def test_renewal_stops_once_the_held_row_has_ended():
-    calls = []
+    calls, other = [], []
 
     def renew() -> bool:
         calls.append(1)
         return len(calls) < 3  # the third renewal finds the run ended (e.g. failed by a recovery)
 
-    with recovery.renewing(renew, "test-lease", every=0.01):
+    holder = Holder(every=0.01)
+    with holder.holding("job-1", lambda: other.append(1)), holder.holding("run-1", renew):
         wait_for(lambda: len(calls) >= 3, timeout=10, what="three renewals")
         time.sleep(0.2)
+        assert holder.held() == ["job-1"] and len(other) > len(calls)  # the other lease is still renewed
+        assert [t.name for t in threading.enumerate()].count(f"leases-{holder.name}") == 1
     assert len(calls) == 3
+    assert f"leases-{holder.name}" not in [t.name for t in threading.enumerate()]  # no lease, no thread
+
+
+def test_a_sigterm_inside_an_uninterrupted_step_waits_for_its_end():
+    holder, steps = Holder(), []
+    with pytest.raises(SystemExit, match="SIGTERM"), holder.exiting_on_sigterm():
+        with holder.uninterrupted():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)  # the handler has run by now
+            steps.append("finished")
+        steps.append("after")  # never reached: the exit is raised as the step ends
+    assert steps == ["finished"]
 
 
 def test_a_tracker_keeps_renewing_the_store_it_started_in(workbench_env, tmp_path, monkeypatch):
     tracker = tracking.RunTracker(
         dataset="toy", method="vae", preset="smoke", params={}, seed=0, image_size=32, device="cpu"
-    )
+    ).open()
     monkeypatch.setenv("WORKBENCH_DB_URL", f"sqlite:///{tmp_path / 'other.db'}")  # another test's store
     assert tracker.db_url == workbench_env["WORKBENCH_DB_URL"]
     tracker.fail("done")

@@ -18,7 +18,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OPEN_BOTH = """
 import sys
 from db import store
-from engine.tracking import experiment_id, mlflow_client
+from engine.mlflow_run import experiment_id
+from engine.tracking import mlflow_client
 store.get_engine(sys.argv[1])
 print(experiment_id(mlflow_client(sys.argv[2]), "race"))
 """

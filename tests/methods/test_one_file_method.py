@@ -23,6 +23,7 @@ from engine.methods.catalog import DESCRIPTIONS, describe
 from engine.methods.params import knob, make_params
 from engine.methods.prediction import Prediction
 from engine.methods.progress import EpochLog, OnEpoch
+from engine.run_inputs import load_run_inputs
 from engine.runconfig import RunConfig
 
 KEY = "mean_image"
@@ -116,7 +117,8 @@ def test_out_of_range_and_unknown_choices_are_refused(registered, workbench_env,
 
 
 def test_it_trains_and_predicts_through_compute(registered, toy_folder):
-    outcome = compute(RunConfig(str(toy_folder), KEY, "smoke", image_size=32))
+    config = RunConfig(str(toy_folder), KEY, "smoke", image_size=32)
+    outcome = compute(config, load_run_inputs(config))
     assert outcome.start.params == {
         "score": "mean",
         "blur": 3,
