@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import secrets
 import shutil
@@ -79,14 +80,19 @@ def build(root: Path, env: dict[str, str], args: argparse.Namespace) -> tuple[di
     return passwords, images
 
 
-def person(name: str, password: str, url: str, targets: list[str], rounds: int, think: float) -> dict:
+def person(
+    name: str, password: str, url: str, targets: list[str], rounds: int, think: float, browser_nice: int
+) -> dict:
     """One person's session in a Chromium of their own: page times and the saves the page confirmed. After
-    each page has opened they look at it for `think` seconds before the next click."""
+    each page has opened they look at it for about `think` seconds (0.5 to 1.5 times it, drawn per page, so that
+    five people do not click in step) before the next click."""
     from playwright.sync_api import expect, sync_playwright
 
     from tests.e2e.driver import App
 
+    os.nice(browser_nice)  # this process, its Playwright driver and its Chromium
     expect.set_options(timeout=120_000)
+    pause = random.Random(name)
     times: dict[str, list[float]] = {page: [] for page in PAGES}
     saved, conflicts = [], 0
     with sync_playwright() as playwright:
@@ -107,7 +113,7 @@ def person(name: str, password: str, url: str, targets: list[str], rounds: int, 
                 start = time.monotonic()
                 app.open(title)
                 times[title].append(time.monotonic() - start)
-                time.sleep(think)
+                time.sleep(think * pause.uniform(0.5, 1.5))
             page.get_by_role("button", name=re.compile("Filters")).click()  # "Jump to" is in its popover
             jump = page.get_by_role("combobox", name="Jump to")
             jump.click()
@@ -164,8 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         "--think",
         type=float,
         default=3.0,
-        help="seconds a person looks at a page before the next click (0: clicks as fast as pages answer, a "
+        help="seconds a person looks at a page before the next click, on average (0: clicks as fast as pages answer, a "
         "stress test rather than people)",
+    )
+    parser.add_argument(
+        "--browser-nice",
+        type=int,
+        default=10,
+        help="CPU niceness of the people's browsers: here they share the server's cores, where in use they run "
+        "on people's own computers (0: as high a priority as the server)",
     )
     parser.add_argument("--test-images", type=int, default=40)
     parser.add_argument("--size", type=int, default=64)
@@ -210,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         browsing = time.monotonic()
         with ProcessPoolExecutor(len(names), mp_context=get_context("spawn")) as pool:
             futures = [
-                pool.submit(person, n, passwords[n], url, targets[n], args.rounds, args.think) for n in names
+                pool.submit(
+                    person, n, passwords[n], url, targets[n], args.rounds, args.think, args.browser_nice
+                )
+                for n in names
             ]
             runs = [f.result() for f in futures]
         browsing = time.monotonic() - browsing
@@ -229,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`python benchmarks/team_load.py {' '.join(argv if argv is not None else sys.argv[1:])}`: "
         f"{args.users} signed-in people in Chromium at once, {args.rounds} round(s) each of Compare, Inspect and "
-        f"Label with one save ({args.think:g} s on each page before the next click), on {len(images)} test images of {args.size} px, while a sweep of {queued} smoke "
+        f"Label with one save (about {args.think:g} s on each page before the next click; browsers at niceness {args.browser_nice}, the sweep's worker at its default 10), on {len(images)} test images of {args.size} px, while a sweep of {queued} smoke "
         f"job(s) ran ({done} done while they browsed for {browsing:.0f} s); store {db_url.split(':', 1)[0]}.",
         "",
         f"Sign-in (first page load included): median {statistics.median(r['sign_in'] for r in runs):.1f} s.",
