@@ -13,7 +13,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 # Folders whose every test starts real servers or processes (browsers, Ray, PostgreSQL, mlflow server,
 # killed trainings): marked `slow`, like any test that uses PostgreSQL, the shared datasets or is marked so
-# itself. `pytest -m "not slow"` is the inner loop; CI runs everything.
+# itself (training to a quality, whole pages over trained runs, tests/slow.py: docs/testing.md says which).
+# `pytest -m "not slow"` is the inner loop; CI runs everything.
 SLOW_FOLDERS = ("e2e", "scale", "faults")
 SLOW_FIXTURES = ("pg_url", "shared_datasets")
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()

@@ -69,6 +69,7 @@ def test_cancel_queued_and_running(workbench_env, folder):
     assert db_jobs.claim_next(worker_pid=12345) is None
 
 
+@pytest.mark.slow  # a dead worker's run failed in both stores, then a real run
 def test_dead_worker_job_fails_and_queue_moves_on(workbench_env, folder):
     orphan = jobs.enqueue(_config(folder))
     db_jobs.claim_next(worker_pid=_dead_pid())
@@ -119,6 +120,7 @@ def test_eta():
     assert jobs.eta_seconds(10.0, 0.5) == pytest.approx(10.0)
 
 
+@pytest.mark.slow  # starts a real worker process
 def test_local_executor_starts_a_detached_worker(workbench_env):
     executor = LocalProcessExecutor()
     assert not executor.is_running()

@@ -29,6 +29,7 @@ from tests.synthetic_mvtec import make_mvtec_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (3, 32, 32)
+pytestmark = pytest.mark.slow  # ONNX and OpenVINO conversions, real training, real processes
 
 
 def smooth_images(n: int, seed: int) -> torch.Tensor:
@@ -80,7 +81,6 @@ def export(run_id: int, fmt: str, out: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow  # real training, real processes
 def test_export_writes_a_checked_graph_that_scores_prepared_files_as_the_run(toy_run, tmp_path):
     model = load_saved_model(toy_run)
     files = sorted((tmp_path / "toy" / "test").rglob("*.png"))
@@ -113,7 +113,6 @@ def test_export_writes_a_checked_graph_that_scores_prepared_files_as_the_run(toy
     assert done.returncode == 2 and "m.onnx already exists" in done.stderr
 
 
-@pytest.mark.slow  # real training, real processes
 def test_a_failed_check_or_a_method_without_export_writes_nothing(toy_run, tmp_path, monkeypatch):
     out = tmp_path / "out" / "m.onnx"
     monkeypatch.setattr(run_export, "SCORE_ATOL", -1.0)  # no export can pass

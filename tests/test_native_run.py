@@ -58,6 +58,7 @@ def test_memory_estimate_grows_with_batch_and_model_not_with_training_images(tmp
     assert (size.images, size.test_images, size.test_pixels) == (4, 2, 2 * 200 * 300)
 
 
+@pytest.mark.slow  # a native run: a backbone over every tile of full-size images
 def test_cli_trains_at_native_preset_and_stores_maps_at_the_images_own_size(tmp_path, workbench_env, capsys):
     root = make_sized_folder(tmp_path / "wide", [(200, 300)], n_train=4, n_test=2)
     code = cli.main(
@@ -73,6 +74,7 @@ def test_cli_trains_at_native_preset_and_stores_maps_at_the_images_own_size(tmp_
     assert summary["pixel_auroc"] is not None
 
 
+@pytest.mark.slow  # a native run, then every tile scored again from the saved model
 @pytest.mark.parametrize(
     ("method", "extra"),
     [("patchcore", ()), ("padim", (("tile_gaussian", "per_tile"),))],

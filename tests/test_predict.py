@@ -28,6 +28,7 @@ from engine.model_file import FORMAT
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
+from tests.slow import marked_slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,8 @@ def recorded(run_id: int) -> dict[str, np.ndarray]:
     }
 
 
-@pytest.mark.parametrize("key", sorted(METHODS))
+# a recorded run each: the inner loop reloads two quick methods, CI every one
+@pytest.mark.parametrize("key", marked_slow(METHODS, slow=set(METHODS) - {"autoencoder", "deep_svdd"}))
 def test_a_reloaded_run_scores_its_test_images_as_recorded(key, workbench_env, toy_folder):
     result = train_and_evaluate(RunConfig(str(toy_folder), key, "smoke", image_size=32))
     model = load_saved_model(result.run_id)
@@ -68,6 +70,7 @@ def test_a_reloaded_run_scores_its_test_images_as_recorded(key, workbench_env, t
     assert model.threshold == pytest.approx(float(np.quantile(run["train_scores"], DETECTION_QUANTILE)))
 
 
+@pytest.mark.slow  # a latent search per image, five times
 def test_anogan_scores_an_image_the_same_wherever_it_sits_in_a_batch():
     """Its latent search starts from one seeded code for every image, not from the image's row in the batch."""
     cls = get_method("anogan")
@@ -117,6 +120,7 @@ def predict_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # `python -m engine predict` in a real process
 def test_cli_scores_a_folder_of_mixed_files_and_a_dataset(workbench_env, toy_folder, tmp_path):
     run_id = train_and_evaluate(RunConfig(str(toy_folder), "autoencoder", "smoke", image_size=32)).run_id
     good, bad = mixed_folder(tmp_path / "incoming")

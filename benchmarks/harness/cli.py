@@ -1,8 +1,8 @@
 """`python -m benchmarks SUITE [options]`: run one suite, then write `<suite>.csv` (one row per run) and a Markdown
 summary beside it with the suite's runtime: into `benchmarks/results/` (the recorded tables that docs/results.md
 shows) only with `--record`, else into `benchmarks/results/unrecorded/`, so a trial at another preset never
-replaces a recorded table. Runs are only computed unless --store asks to record them: `bench` in a separate
-store under `benchmarks/results/store/`, `main` in the app's own store."""
+replaces a recorded table. The runs are jobs of a throw-away store (benchmarks.harness.grid) unless --store asks
+to keep them: `bench` in a separate store under `benchmarks/results/store/`, `main` in the app's own store."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
+from benchmarks.harness.bench_store import store_in
 from benchmarks.harness.results import save
 from benchmarks.harness.suites import SUITES, suite_name
 from db.locations import PROJECT_ROOT
@@ -78,13 +80,9 @@ def run_suite(args: argparse.Namespace) -> int:
     store_root = args.out or RESULTS_DIR  # the bench store stays beside the recorded tables
     if args.out is None:
         args.out = RESULTS_DIR if args.record else UNRECORDED_DIR
-    if args.store == "bench":
-        bench_store = store_root / "store"
-        bench_store.mkdir(parents=True, exist_ok=True)
-        os.environ["WORKBENCH_DB_URL"] = f"sqlite:///{bench_store / 'workbench.db'}"
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{bench_store / 'mlflow.db'}"
     start = time.perf_counter()
-    rows, markdown = SUITES[args.suite](args)
+    with store_in(store_root / "store") if args.store == "bench" else nullcontext():
+        rows, markdown = SUITES[args.suite](args)
     elapsed = time.perf_counter() - start
     scope = " of this invocation (--append kept earlier rows)" if args.append else ""
     markdown += f"\n\nSuite runtime{scope}: {elapsed / 60:.1f} min on {os.cpu_count()} CPU cores ({rows[0].device if rows else '-'})."

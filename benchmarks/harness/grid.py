@@ -1,19 +1,30 @@
-"""The grid under every suite: one variant trained and evaluated on one dataset and seed (`run_one`), and every
-(dataset, seed, variant) of a suite in turn (`run_grid`), each a `Row`. Runs are only computed (`engine.compute`)
-unless `record` asks to record them in the store that the environment names."""
+"""The grid under every suite: each (dataset, seed, variant) of a suite queued as one sweep of jobs (engine.jobs)
+and run by the job layer in this process, each read back from its record as a `Row`. A job that fails, or a
+configuration refused when queued, is a row with its error, never an abort. The jobs and their runs go to a
+throw-away store unless `record` asks for the one the environment names (benchmarks.harness.bench_store)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.harness.bench_store import throwaway_store
 from benchmarks.harness.results import Row
 from benchmarks.harness.scores import scores_path, write_scores
 from benchmarks.harness.variants import Variant
+from db import jobs as db_jobs
+from db import store
 from db.locations import PROJECT_ROOT
+from engine import jobs, sweep
+from engine.executors import executor_from_config
+from engine.holder import Holder
+from engine.runconfig import RunConfig
 
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()
 TEXTURES = ["piped/pa_bdp01_tl", "piped/pa_brg01_rl", "piped/pa_flr01_tl", "magnetic_tile/magnetic_tile"]
@@ -21,90 +32,86 @@ OBJECTS = ["mvtec_3d_ad/tire"]
 ALL_SHARED = TEXTURES + OBJECTS
 
 
-def run_one(
-    suite: str,
-    dataset: str,
-    variant: Variant,
-    preset: str,
-    seed: int,
-    image_size: int | None,
-    scores_dir: Path | None = None,
-    record: bool = False,
-) -> Row:
-    """Train and evaluate one variant (recorded in a store only when `record`; its per-image test scores
-    written to `scores_dir` when given); a failure becomes a row with its error, never an abort."""
-    from engine.compute import compute
-    from engine.run import open_record
-    from engine.run import record as record_outcome
-    from engine.run_inputs import load_run_inputs
-    from engine.runconfig import RunConfig
+@dataclass(frozen=True)
+class Cell:
+    """One run of a suite's grid: the variant, the configuration queued for it, and its job (or why it was
+    refused when queued)."""
 
-    image_size = variant.image_size or image_size
-    config = RunConfig(
-        dataset=dataset,
-        method=variant.method,
-        preset=preset,
-        overrides=variant.overrides,
-        image_size=image_size,
-        seed=seed,
-    )
-    name = Path(dataset).name if os.sep in dataset else dataset
+    suite: str
+    variant: Variant
+    config: RunConfig
+    job_id: int | None = None
+    refusal: str | None = None
+
+
+def queue(suite: str, variant: Variant, config: RunConfig) -> Cell:
+    """Queue one configuration as a job (engine.jobs.enqueue checks it first); a refusal is kept, not raised."""
     try:
-        inputs = load_run_inputs(config)
-        if record:
-            with open_record(config, inputs.start, None, None, None) as tracker:
-                outcome = compute(config, inputs)
-                record_outcome(outcome, tracker)
-        else:
-            outcome = compute(config, inputs)
-    except Exception as exc:  # recorded in the CSV, the suite goes on
-        return Row(
-            suite,
-            name,
-            "ours",
-            variant.method,
-            variant.label,
-            seed,
-            image_size,
-            preset,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            "",
-            f"failed: {exc}"[:300],
-        )
-    t = outcome.timings
-    if scores_dir is not None:
-        a = outcome.arrays
-        write_scores(
-            scores_path(scores_dir, outcome.start.dataset, "ours", variant.method),
-            a.names,
-            a.labels,
-            a.scores,
-        )
+        return Cell(suite, variant, config, job_id=jobs.enqueue(config))
+    except Exception as exc:  # a bad dataset or parameters: its row says why, the suite goes on
+        return Cell(suite, variant, config, refusal=str(exc))
+
+
+def run_here(job_id: int) -> None:
+    """Run a queued job in this process, as the worker would (`engine.jobs.run_job`); then wait for it to end,
+    in case a worker of a shared store claimed it first."""
+    holder = Holder()
+    job = db_jobs.claim(job_id, os.getpid(), holder.name)
+    if job is not None:
+        jobs.run_job(job, holder=holder)
+    sweep.wait([job_id], executor_from_config())
+
+
+def failed_row(cell: Cell, error: str) -> Row:
+    dataset = cell.config.dataset
+    name = Path(dataset).name if os.sep in dataset else dataset
     return Row(
-        suite,
-        outcome.start.dataset,
+        cell.suite, name, "ours", cell.variant.method, cell.variant.label, cell.config.seed,
+        cell.config.image_size, cell.config.preset, None, None, None, None, None, None, "",
+        f"failed: {error}"[:300],
+    )  # fmt: skip
+
+
+def row_of(cell: Cell, scores_dir: Path | None) -> Row:
+    """The row of a cell whose job has ended, from its recorded run (its per-image test scores written to
+    `scores_dir` when given)."""
+    if cell.job_id is None:
+        return failed_row(cell, cell.refusal or "not queued")
+    job = jobs.get_job(cell.job_id)
+    run = store.get_run(job.run_id) if job is not None and job.run_id is not None else None
+    if job is None or job.status != "DONE" or run is None:
+        return failed_row(
+            cell, (job and job.error) or f"job #{cell.job_id} is {job.status if job else 'gone'}"
+        )
+    if scores_dir is not None:
+        scored = store.get_predictions(run.id)
+        write_scores(
+            scores_path(scores_dir, run.dataset_name, "ours", cell.variant.method),
+            [p.image_name for p in scored],
+            [p.label for p in scored],
+            [p.score for p in scored],
+        )
+    metrics = json.loads(run.metrics_json)
+    return Row(
+        cell.suite,
+        run.dataset_name,
         "ours",
-        variant.method,
-        variant.label,
-        seed,
-        outcome.start.image_size,  # the size used (the dataset's default when none was asked for)
-        preset,
-        outcome.metrics.get("image_auroc"),
-        outcome.metrics.get("pixel_auroc"),
-        round(t["fit_seconds"], 2),
-        round(t["predict_seconds"], 2),
-        round(t["images_per_second"], 1),
-        round(t["peak_memory_mb"]),
-        outcome.start.device,
-        "; ".join(outcome.notes)[:300],
-        outcome.metrics.get("detection_rate"),
-        outcome.metrics.get("image_auroc_low"),
-        outcome.metrics.get("image_auroc_high"),
+        cell.variant.method,
+        cell.variant.label,
+        cell.config.seed,
+        run.image_size,  # the size used (the dataset's default when none was asked for)
+        cell.config.preset,
+        metrics.get("image_auroc"),
+        metrics.get("pixel_auroc"),
+        round(run.fit_seconds, 2),
+        round(run.predict_seconds, 2),
+        round(run.images_per_second, 1),
+        round(run.peak_memory_mb),
+        run.device or "",
+        (run.notes or "").replace("\n", "; ")[:300],
+        metrics.get("detection_rate"),
+        metrics.get("image_auroc_low"),
+        metrics.get("image_auroc_high"),
     )
 
 
@@ -136,18 +143,39 @@ def run_grid(
     scores_dir: Path | None = None,
     record: bool = False,
 ) -> list[Row]:
-    rows: list[Row] = []
-    total = len(datasets) * len(variants) * len(seeds)
-    for dataset in datasets:
-        for seed in seeds:
-            for variant in variants:
-                start = time.perf_counter()
-                row = run_one(suite, dataset, variant, preset, seed, image_size, scores_dir, record)
-                rows.append(row)
-                auroc = "-" if row.image_auroc is None else f"{row.image_auroc:.3f}"
-                print(
-                    f"[{len(rows)}/{total}] {suite} {row.dataset} {variant.label} seed={seed}: "
-                    f"AUROC {auroc} ({time.perf_counter() - start:.0f} s) {row.notes if row.image_auroc is None else ''}",
-                    flush=True,
-                )
+    """Queue every (dataset, seed, variant) as one sweep, run the jobs one after another and return their rows
+    in that order; the runs stay recorded only when `record` (in the store the environment names)."""
+    with ExitStack() as stack:
+        if not record:
+            stack.enter_context(throwaway_store())
+        cells = [
+            queue(
+                suite,
+                variant,
+                RunConfig(
+                    dataset=dataset,
+                    method=variant.method,
+                    preset=preset,
+                    overrides=variant.overrides,
+                    image_size=variant.image_size or image_size,
+                    seed=seed,
+                ),
+            )
+            for dataset in datasets
+            for seed in seeds
+            for variant in variants
+        ]
+        rows: list[Row] = []
+        for cell in cells:
+            start = time.perf_counter()
+            if cell.job_id is not None:
+                run_here(cell.job_id)
+            row = row_of(cell, scores_dir)
+            rows.append(row)
+            auroc = "-" if row.image_auroc is None else f"{row.image_auroc:.3f}"
+            print(
+                f"[{len(rows)}/{len(cells)}] {suite} {row.dataset} {cell.variant.label} seed={cell.config.seed}: "
+                f"AUROC {auroc} ({time.perf_counter() - start:.0f} s) {row.notes if row.image_auroc is None else ''}",
+                flush=True,
+            )
     return rows

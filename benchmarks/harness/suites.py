@@ -44,7 +44,7 @@ def grid(
     variants: Sequence[Variant],
     scores_dir: Path | None = None,
 ) -> list[Row]:
-    """`run_grid` at the options' preset, seeds and image size, recording each run unless --store none."""
+    """`run_grid` at the options' preset, seeds and image size; the runs stay recorded unless --store none."""
     return run_grid(
         suite,
         datasets,

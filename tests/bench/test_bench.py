@@ -3,6 +3,8 @@
 import argparse
 import csv
 
+import pytest
+
 from benchmarks.harness import cli, grid, results, suites, variants
 from tests.bench.rows import make_row
 from tests.synthetic_mvtec import make_mvtec_folder
@@ -43,9 +45,16 @@ def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_en
     assert sorted(r.method for r in store.list_runs()) == [
         "autoencoder",
         "vae",
-    ]  # --store main: each recorded
+    ]  # --store main: each recorded, as a job of the sweep
+    from engine import jobs
+
+    assert sorted((j.method, j.status, j.run_id is not None) for j in jobs.list_jobs()) == [
+        ("autoencoder", "DONE", True),
+        ("vae", "DONE", True),
+    ]
 
 
+@pytest.mark.slow  # a second suite run, the first covers the store and tables
 def test_leaderboard_append_keeps_other_datasets_and_replaces_rerun_rows(tmp_path, workbench_env):
     out = tmp_path / "results"
     old = [
@@ -64,6 +73,7 @@ def test_leaderboard_append_keeps_other_datasets_and_replaces_rerun_rows(tmp_pat
     assert "| other | vae | 0.700 |" in (out / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow  # a suite run of its own, for the tuned variants
 def test_tuned_variants_run_with_their_own_overrides_and_image_size(tmp_path, workbench_env, monkeypatch):
     monkeypatch.setattr(
         suites,
@@ -83,9 +93,53 @@ def test_tuned_variants_run_with_their_own_overrides_and_image_size(tmp_path, wo
     assert "| toy | vae (tuned) |" in (out / "leaderboard.md").read_text()
 
 
-def test_failed_run_becomes_a_row_not_an_abort(tmp_path, workbench_env):
-    row = grid.run_one("x", str(tmp_path / "missing"), variants.Variant("vae", "vae"), "smoke", 0, None)
-    assert row.image_auroc is None and row.notes.startswith("failed:")
+def test_a_refused_configuration_becomes_a_row_not_an_abort(tmp_path, workbench_env):
+    rows = grid.run_grid(
+        "x", [str(tmp_path / "missing")], [variants.Variant("vae", "vae")], "smoke", [0], None
+    )
+    assert [(r.dataset, r.image_auroc) for r in rows] == [("missing", None)]
+    assert rows[0].notes.startswith("failed:") and "missing" in rows[0].notes
+
+
+def test_a_failed_job_becomes_a_row_with_its_error(tmp_path, workbench_env):
+    from db import jobs as db_jobs
+    from engine import jobs
+    from engine.runconfig import RunConfig
+
+    folder = make_mvtec_folder(tmp_path / "toy")
+    config = RunConfig(dataset=str(folder), method="vae", preset="smoke")
+    cell = grid.queue("x", variants.Variant("vae", "vae"), config)
+    db_jobs.finish_job(cell.job_id, "FAILED", "out of memory while fitting")
+    row = grid.row_of(cell, None)
+    assert (row.dataset, row.method, row.image_auroc) == ("toy", "vae", None)
+    assert row.notes == "failed: out of memory while fitting"
+    assert jobs.get_job(cell.job_id).status == "FAILED"
+
+
+@pytest.mark.slow  # trains the run twice: as a job, then alone
+def test_a_row_and_its_scores_are_those_of_computing_the_run_directly(tmp_path, workbench_env):
+    """The jobs run the same computation as `engine.compute` alone: the same AUROCs and per-image scores."""
+    import os
+
+    from benchmarks.harness.scores import read_scores, scores_path
+    from engine.compute import compute
+    from engine.runconfig import RunConfig
+
+    folder = make_mvtec_folder(tmp_path / "toy")
+    before = dict(os.environ)
+    [row] = grid.run_grid(
+        "x", [str(folder)], [variants.Variant("ae", "autoencoder")], "smoke", [1], None, tmp_path
+    )
+    assert dict(os.environ) == before  # the throw-away store is gone, the environment's is back
+    outcome = compute(RunConfig(dataset=str(folder), method="autoencoder", preset="smoke", seed=1))
+    assert (row.image_auroc, row.pixel_auroc) == (
+        outcome.metrics["image_auroc"],
+        outcome.metrics["pixel_auroc"],
+    )
+    assert row.detection_rate == outcome.metrics["detection_rate"] and row.image_size == 128
+    scored = read_scores(scores_path(tmp_path, "toy", "ours", "autoencoder"))
+    a = outcome.arrays
+    assert scored == {n: (int(y), float(s)) for n, y, s in zip(a.names, a.labels, a.scores, strict=True)}
 
 
 def test_unknown_suite_lists_choices(capsys):
@@ -93,6 +147,7 @@ def test_unknown_suite_lists_choices(capsys):
     assert "choose from" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a suite run in its own throw-away store (MLflow created afresh)
 def test_by_default_a_suite_records_nothing(tmp_path, workbench_env):
     from db import store
 
@@ -101,8 +156,12 @@ def test_by_default_a_suite_records_nothing(tmp_path, workbench_env):
     assert cli.main(["leaderboard", *args]) == 0
     assert results.read_rows(tmp_path / "r" / "leaderboard.csv")[0]["image_size"] == "128"
     assert store.list_runs() == [] and not (tmp_path / "r" / "store").exists()
+    from engine import jobs
+
+    assert jobs.list_jobs() == []  # the jobs went to a throw-away store
 
 
+@pytest.mark.slow  # two suite runs, each in a throw-away store
 def test_only_record_writes_the_recorded_tables(tmp_path, workbench_env, monkeypatch):
     recorded, trial = tmp_path / "results", tmp_path / "results" / "unrecorded"
     monkeypatch.setattr(cli, "RESULTS_DIR", recorded)
@@ -128,6 +187,7 @@ def test_a_peer_process_that_dies_becomes_a_failedmake_row():
     assert suites.peer_died("tire", "vae", 1, args).impl == "pyod"
 
 
+@pytest.mark.slow  # `python -m benchmarks --help` in a fresh interpreter
 def test_the_command_lists_its_suites_and_the_engine_never_imports_the_harness():
     import ast
     import subprocess

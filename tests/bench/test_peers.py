@@ -110,6 +110,7 @@ def test_pixel_auroc_ranks_defect_pixels():
 @pytest.mark.skipif(
     not _venv_has("pyod"), reason="peer libraries not installed: run bash benchmarks/setup_peers.sh"
 )
+@pytest.mark.slow  # the peer libraries' suite in their own environment
 def test_smoke_suite_writes_a_well_formed_csv(tmp_path):
     folder = make_mvtec_folder(tmp_path / "toy", n_train=12, n_good=4, defects={"square": 4}, size=32)
     methods = settings.ALL_METHODS if _venv_has("anomalib") else settings.PYOD_METHODS

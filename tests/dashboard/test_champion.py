@@ -4,6 +4,7 @@ that cannot be done says why in one sentence."""
 
 from __future__ import annotations
 
+import pytest
 import streamlit as st
 
 from dashboard import results_cache, review_view
@@ -11,6 +12,8 @@ from dashboard.run_info import run_info
 from db import comments, store
 from engine import ensemble_runs
 from engine.registry import champion, registered_name
+
+pytestmark = pytest.mark.slow  # registers models in MLflow's registry through whole pages
 
 COMPARE, REVIEW = "dashboard/pages/compare.py", "dashboard/pages/review.py"
 

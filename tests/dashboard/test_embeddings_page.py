@@ -8,6 +8,8 @@ from db import store
 from engine.artifacts import load_predictions
 from tests.dashboard.plotly_spec import array, figures_on
 
+pytestmark = pytest.mark.slow  # AppTest runs of the Embeddings page: projections of trained runs
+
 PAGE = "dashboard/pages/embeddings.py"
 
 

@@ -3,9 +3,12 @@ their fullscreen button shows them full size, every map with its colour scale, "
 image has a defect mask, and an Embeddings side panel wide enough for an image name."""
 
 import numpy as np
+import pytest
 
 from dashboard import embedding_view, inspect_view, pictures, results_cache
 from db import store
+
+pytestmark = pytest.mark.slow  # AppTest runs of the Inspect page's pictures over trained runs
 
 INSPECT = "dashboard/pages/inspect.py"
 EMBEDDINGS = "dashboard/pages/embeddings.py"

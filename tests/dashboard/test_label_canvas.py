@@ -17,6 +17,8 @@ from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 
+pytestmark = pytest.mark.slow  # AppTest runs of the Label page's canvas
+
 PAGE = "dashboard/pages/label.py"
 DRAW, ERASE = "draw", "erase"
 

@@ -13,6 +13,8 @@ from engine.data.masks import DRAW_COLOR, load_mask
 from engine.data.types import DatasetError
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 
+pytestmark = pytest.mark.slow  # AppTest runs of the whole Label page
+
 PAGE = "dashboard/pages/label.py"
 
 

@@ -79,6 +79,7 @@ def _runs(run_ids: dict[str, int]):
     return [r for r in results_cache.finished_runs(DATASET) if r.id in run_ids.values()]
 
 
+@pytest.mark.slow  # pages over a native run on full-size images
 def test_inspect_shows_each_runs_map_over_the_image_at_its_own_size(wide, app):
     from db import store
     from engine.artifacts import load_predictions
@@ -104,6 +105,7 @@ def test_inspect_shows_each_runs_map_over_the_image_at_its_own_size(wide, app):
             assert f"{width}x{height} px" in spec["layout"]["title"]["text"]
 
 
+@pytest.mark.slow  # pages over a native run on full-size images
 def test_inspect_pictures_keep_the_images_aspect_ratio_and_crop_the_padding(wide):
     from dashboard import inspect_view, pictures, results_cache
 
@@ -130,6 +132,7 @@ def test_inspect_pictures_keep_the_images_aspect_ratio_and_crop_the_padding(wide
     )
 
 
+@pytest.mark.slow  # pages over a native run on full-size images
 def test_gallery_thumbnails_keep_the_images_aspect_ratio(wide, app):
     at = app(INSPECT, dataset=DATASET)
     assert not at.exception
@@ -138,6 +141,7 @@ def test_gallery_thumbnails_keep_the_images_aspect_ratio(wide, app):
     assert sizes == {(96, 72), (96, 67)}  # 640x480 and 1000x700 at 96 px, not 96x96 squares
 
 
+@pytest.mark.slow  # pages over a native run on full-size images
 def test_review_examples_deck_and_report_carry_full_size_pictures(wide, app):
     from dashboard import review_view
     from db import comments
@@ -171,7 +175,7 @@ def _canvas(at) -> dict:
     return args
 
 
-@pytest.mark.parametrize("zoom", [1.0, 4.0])
+@pytest.mark.parametrize("zoom", [1.0, pytest.param(4.0, marks=pytest.mark.slow)])  # 4x: a 16x larger canvas
 def test_a_mask_drawn_on_a_large_image_is_saved_at_its_own_size(zoom, fresh_env, tmp_path, app):
     from dashboard import label_canvas
     from dashboard.label_panels import NEW_TYPE

@@ -16,6 +16,8 @@ from engine import ensemble_runs
 from tests.dashboard.conftest import PROJECT
 from tests.dashboard.plotly_spec import figures_on
 
+pytestmark = pytest.mark.slow  # AppTest runs of the review deck over trained runs
+
 PAGE = "dashboard/pages/review.py"
 FLAGGED = ("test/square/001.png", "test/spot/000.png")
 

@@ -9,6 +9,8 @@ from dashboard.thresholds import default_threshold, threshold_text
 from db import comments, store
 from tests.dashboard.plotly_spec import array, figures_on
 
+pytestmark = pytest.mark.slow  # AppTest runs of the whole Review page over trained runs
+
 PAGE = "dashboard/pages/review.py"
 FLAGGED = "test/square/001.png"
 ADD = "FormSubmitter:comment-Add comment"  # the form at the foot of the page

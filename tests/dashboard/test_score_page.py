@@ -22,6 +22,8 @@ from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
 from tests.synthetic_mvtec import defect, make_mvtec_folder, normal_image, png_bytes
 
+pytestmark = pytest.mark.slow  # AppTest runs of the Score page with a trained model
+
 PAGE = "dashboard/pages/score.py"
 
 

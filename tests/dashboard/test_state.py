@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import PROJECT
+
+pytestmark = pytest.mark.slow  # AppTest runs of several whole pages and reloads
 
 
 def _app(**params) -> AppTest:

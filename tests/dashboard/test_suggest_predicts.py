@@ -18,6 +18,8 @@ from engine.runconfig import RunConfig
 from engine.saved_model import load_saved_model
 from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 
+pytestmark = pytest.mark.slow  # AppTest runs of the Label page scoring with trained runs
+
 PAGE = "dashboard/pages/label.py"
 NEW = "test/unlabeled/fresh.png"
 

@@ -15,6 +15,8 @@ from dashboard.run_info import run_info
 from db import store
 from tests.dashboard.plotly_spec import array, figures_on
 
+pytestmark = pytest.mark.slow  # AppTest runs of four pages over trained runs
+
 COMPARE, REVIEW = "dashboard/pages/compare.py", "dashboard/pages/review.py"
 
 

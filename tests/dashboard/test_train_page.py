@@ -85,6 +85,7 @@ def test_progress_text():
     )
 
 
+@pytest.mark.slow  # the Train page while two jobs train to the end
 def test_enqueue_two_methods_with_labeled_anomalies_and_watch_them_finish(toy, app, launches):
     anomaly = next(s for s in labels.images_to_label(toy.id) if s.relpath == "test/square/001.png")
     labels.save_label(

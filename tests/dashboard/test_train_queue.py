@@ -15,6 +15,8 @@ from engine.executors.local import LocalProcessExecutor
 from engine.runconfig import RunConfig
 from tests.synthetic_mvtec import make_mvtec_folder
 
+pytestmark = pytest.mark.slow  # AppTest runs of the Train page while jobs train
+
 PAGE = "dashboard/pages/train.py"
 ROUTER = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 

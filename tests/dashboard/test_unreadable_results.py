@@ -12,6 +12,8 @@ from db import comments, store
 from engine.artifacts import predictions_path
 from tests.dashboard.plotly_spec import figures_on, gallery_grid
 
+pytestmark = pytest.mark.slow  # AppTest runs of whole pages over damaged runs
+
 FLAGGED = "test/square/001.png"
 
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from db import store
 from engine.data.importer import import_dataset
 from tests.data.conftest import build_mvtec
@@ -36,6 +38,7 @@ except DatasetError as exc:
 """
 
 
+@pytest.mark.slow  # three importing processes
 def test_one_of_three_imports_of_one_name_wins_and_the_others_are_refused_in_words(tmp_path, db_url):
     data_dir = tmp_path / "data"
     import_dataset(build_mvtec(tmp_path / "first"), "other", data_dir, db_url)  # the store exists already

@@ -43,6 +43,7 @@ def test_native_split_keeps_each_image_size_and_reads_files_when_asked(tmp_path)
     assert torch.equal(torch.cat(list(make_loader(squared.train, batch_size=3))), squared.train.images)
 
 
+@pytest.mark.slow  # a backbone over every tile of full-size images
 def test_a_dataset_of_two_image_sizes_trains_and_predicts_on_tiles(tmp_path):
     root = make_sized_folder(tmp_path / "two", list(SIZES))
     overrides = (

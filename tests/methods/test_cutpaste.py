@@ -45,6 +45,7 @@ def fitted(make_images) -> tuple[CutPaste, list[EpochLog]]:
     return method, logs
 
 
+@pytest.mark.slow  # uses the CutPaste-trained encoder (what training achieves)
 def test_training_logs_loss_and_accuracy(fitted) -> None:
     _, logs = fitted
     assert [log.epoch for log in logs] == [1, 2, 3]
@@ -52,6 +53,7 @@ def test_training_logs_loss_and_accuracy(fitted) -> None:
     assert logs[-1].losses["loss"] < logs[0].losses["loss"]
 
 
+@pytest.mark.slow  # uses the CutPaste-trained encoder (what training achieves)
 def test_grad_cam_maps_are_non_negative_and_image_sized(fitted, make_images) -> None:
     method, _ = fitted
     images = make_images(4, 3, SIZE, seed=3, anomalous=True)
@@ -63,6 +65,7 @@ def test_grad_cam_maps_are_non_negative_and_image_sized(fitted, make_images) -> 
     assert pred.embedding.shape == (4, 320) and method.centroid.shape == (320,)  # lite0 layer4
 
 
+@pytest.mark.slow  # uses the CutPaste-trained encoder (what training achieves)
 def test_score_is_the_distance_to_the_training_gaussian(fitted, make_images) -> None:
     method, _ = fitted
     train = make_images(16, 3, SIZE, seed=1)
@@ -70,6 +73,7 @@ def test_score_is_the_distance_to_the_training_gaussian(fitted, make_images) -> 
     assert method.predict(far).score.min() > method.predict(train).score.median()
 
 
+@pytest.mark.slow  # uses the CutPaste-trained encoder (what training achieves)
 def test_training_images_are_scored_left_out_of_the_gaussian(fitted, make_images) -> None:
     method, _ = fitted
     train = make_images(16, 3, SIZE, seed=1)  # what it was fitted on, once each (16 distinct images)

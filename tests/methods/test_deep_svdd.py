@@ -51,6 +51,7 @@ def test_network_is_bias_free() -> None:
     assert not any(name.endswith("bias") for name, _ in method.net.named_parameters())
 
 
+@pytest.mark.slow  # what training achieves
 def test_semi_supervised_pushes_anomalies_further_than_one_class(one_class, semi, make_images) -> None:
     normal, anomalous = make_images(8, 1, 32, seed=3), make_images(8, 1, 32, seed=4, anomalous=True)
 

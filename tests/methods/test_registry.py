@@ -11,6 +11,7 @@ from engine.data.loaders import make_loader
 from engine.methods import METHODS, get_method
 from engine.methods.params import PRESETS, make_params, make_tiling
 from engine.methods.progress import EpochLog
+from tests.slow import SLOW_TO_FIT, marked_slow
 
 SIZE = 32
 
@@ -50,8 +51,14 @@ def test_registry_entry_is_consistent(key: str) -> None:
         cls.Params().__setattr__(dataclasses.fields(cls.Params)[0].name, None)
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("key", sorted(METHODS))
+@pytest.mark.parametrize(
+    ("key", "channels"),
+    [  # every method at one channel in the inner loop; the slow ones' other channel count in CI
+        pytest.param(k, c, marks=pytest.mark.slow) if c == 3 and k in SLOW_TO_FIT else (k, c)
+        for k in sorted(METHODS)
+        for c in (1, 3)
+    ],
+)
 def test_smoke_fit_predict(key: str, channels: int, make_images) -> None:
     method, logs, test, pred = fit_and_predict(key, channels, make_images)
     pred.check(test)
@@ -65,7 +72,10 @@ def test_smoke_fit_predict(key: str, channels: int, make_images) -> None:
     assert pred.score.dtype.is_floating_point and pred.anomaly_map.dtype.is_floating_point
 
 
-@pytest.mark.parametrize("key", sorted(METHODS))
+# trains twice: the inner loop checks four quick methods, CI every one
+@pytest.mark.parametrize(
+    "key", marked_slow(METHODS, slow=set(METHODS) - {"autoencoder", "deep_svdd", "padim", "vae"})
+)
 def test_smoke_runs_repeat_with_the_same_seed(key: str, make_images) -> None:
     *_, first = fit_and_predict(key, 1, make_images, seed=0)
     *_, second = fit_and_predict(key, 1, make_images, seed=0)
@@ -78,6 +88,7 @@ def test_unknown_key_lists_the_choices() -> None:
         get_method("no_such_method")
 
 
+@pytest.mark.slow  # a fresh interpreter importing the engine
 def test_listing_methods_and_building_a_config_import_no_method():
     """What the dashboard's process does to fill the Train page (list keys, queue a RunConfig) loads no method
     module and none of their backbone libraries; looking one key up loads just that one."""

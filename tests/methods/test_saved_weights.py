@@ -7,9 +7,13 @@ import torch
 from torch import nn
 
 from tests.methods.test_registry import fit_and_predict
+from tests.slow import marked_slow
 
 
-@pytest.mark.parametrize("key", ["padim", "patchcore", "vae", "cutpaste"])
+# fits twice: the inner loop checks the VAE, CI all four
+@pytest.mark.parametrize(
+    "key", marked_slow(["padim", "patchcore", "vae", "cutpaste"], slow={"cutpaste", "padim", "patchcore"})
+)
 def test_state_dict_keeps_what_was_learned(key, make_images):
     method, _, test, before = fit_and_predict(key, 3, make_images)
     state = method.state_dict()

@@ -72,6 +72,7 @@ def fitted(make_images) -> SimclrLocal:
     return method
 
 
+@pytest.mark.slow  # uses the SimCLR-trained encoder (what training achieves)
 def test_predict_gives_grad_cam_and_mahalanobis_score(fitted: SimclrLocal, make_images) -> None:
     images = make_images(4, 1, 32, seed=3, anomalous=True)
     with torch.no_grad():
@@ -82,6 +83,7 @@ def test_predict_gives_grad_cam_and_mahalanobis_score(fitted: SimclrLocal, make_
     assert any(note.startswith("SSIM filter (T=0.95)") for note in fitted.notes)
 
 
+@pytest.mark.slow  # uses the SimCLR-trained encoder (what training achieves)
 def test_saved_encoder_loads_as_a_backbone(fitted: SimclrLocal, tmp_path: Path, make_images) -> None:
     path = fitted.save_encoder(tmp_path / "simclr_encoder.pt")
     backbone, info = load_backbone(fitted.params.backbone, str(path), ("layer4",))

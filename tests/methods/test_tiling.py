@@ -114,6 +114,7 @@ def test_tiling_options_are_checked_and_native_needs_tiles():
     assert make_tiling(get_method("vae"), "native").tile == 128  # no native preset of its own: cpu on tiles
 
 
+@pytest.mark.slow  # a backbone over every tile of full-size images
 def test_a_tiled_method_predicts_whole_images_of_any_size(make_images):
     """The base class cuts, predicts tile batches and stitches: a method sees only (C, tile, tile) inputs."""
     cls = get_method("patchcore")

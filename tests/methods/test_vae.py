@@ -37,12 +37,14 @@ def test_eval_decodes_the_mean_and_training_samples() -> None:
     assert not torch.allclose(model(x)[0], model(x)[0])
 
 
+@pytest.mark.slow  # uses the trained VAE (what training achieves)
 def test_training_logs_recon_and_kl_and_lowers_the_loss(trained) -> None:
     _, logs = trained
     assert set(logs[0].losses) == {"loss", "recon", "kl"}
     assert logs[-1].losses["loss"] < logs[0].losses["loss"]
 
 
+@pytest.mark.slow  # uses the trained VAE (what training achieves)
 def test_recon_score_ranks_a_bright_square_higher(trained, make_images) -> None:
     method, _ = trained
     normal = method.predict(make_images(8, 1, 32, seed=3))
@@ -50,6 +52,7 @@ def test_recon_score_ranks_a_bright_square_higher(trained, make_images) -> None:
     assert anomalous.score.min() > normal.score.median()
 
 
+@pytest.mark.slow  # uses the trained VAE (what training achieves)
 def test_elbo_score_adds_the_kl_term(trained, make_images) -> None:
     recon_method, _ = trained
     elbo_method = Vae(make_params(Vae, "smoke", TINY | {"score": "elbo"}), (1, 32, 32))
@@ -62,6 +65,7 @@ def test_elbo_score_adds_the_kl_term(trained, make_images) -> None:
     torch.testing.assert_close(recon.embedding, elbo.embedding)
 
 
+@pytest.mark.slow  # uses the trained VAE (what training achieves)
 def test_per_ink_score_divides_the_error_by_the_reconstructed_mass(trained, make_images) -> None:
     recon_method, _ = trained
     ink = Vae(make_params(Vae, "smoke", TINY | {"score": "per_ink"}), (1, 32, 32))

@@ -61,6 +61,7 @@ def test_center_loss_and_update_pull_codes_and_centre_together() -> None:
     torch.testing.assert_close(updated_center(codes, center, alpha=1.0), torch.tensor([1.5, 0.75]))
 
 
+@pytest.mark.slow  # trains a VAE with center loss (what training achieves)
 def test_center_loss_tightens_the_training_codes(make_images, with_center) -> None:
     tight, images = with_center
     loose, _ = fit(make_images, center_loss=False)
@@ -72,6 +73,7 @@ def test_center_loss_tightens_the_training_codes(make_images, with_center) -> No
     assert spread(tight) < 0.8 * spread(loose)
 
 
+@pytest.mark.slow  # trains a VAE with center loss (what training achieves)
 def test_scores_follow_the_chosen_mode(with_center, make_images) -> None:
     fused, _ = with_center
     images = torch.cat([make_images(3, 1, 32, seed=3), make_images(3, 1, 32, seed=4, anomalous=True)])
@@ -94,6 +96,7 @@ def test_ssim_error_is_zero_for_a_perfect_reconstruction() -> None:
     assert ssim_error(x, 1 - x, 11).mean() > 0.5
 
 
+@pytest.mark.slow  # trains a VAE with center loss (what training achieves)
 def test_mahalanobis_latent_distance_whitens_the_training_codes(make_images) -> None:
     method, images = fit(make_images, center_loss=False, latent_distance="mahalanobis", score="latent")
     codes = encode_mean(method, method.model, make_loader(images, batch_size=8))

@@ -27,6 +27,7 @@ def vae_loss(method: VaeProjection, x: torch.Tensor) -> torch.Tensor:
     return sse + kl  # (N,)
 
 
+@pytest.mark.slow  # uses the trained VAE or calibrates on one (what training achieves)
 def test_projection_reduces_the_vae_loss(trained, make_images) -> None:
     x0 = make_images(6, 1, 32, seed=4, anomalous=True)
     projected = project(trained.model, x0, steps=10, step_size=1.0, lam=0.05)
@@ -35,6 +36,7 @@ def test_projection_reduces_the_vae_loss(trained, make_images) -> None:
     assert not projected.requires_grad
 
 
+@pytest.mark.slow  # uses the trained VAE or calibrates on one (what training achieves)
 def test_larger_lambda_keeps_the_projection_nearer_the_input(trained, make_images) -> None:
     x0 = make_images(4, 1, 32, seed=4, anomalous=True)
     loose = project(trained.model, x0, steps=10, step_size=1.0, lam=0.0)
@@ -43,6 +45,7 @@ def test_larger_lambda_keeps_the_projection_nearer_the_input(trained, make_image
     torch.testing.assert_close(project(trained.model, x0, steps=0, step_size=1.0, lam=0.0), x0)
 
 
+@pytest.mark.slow  # uses the trained VAE or calibrates on one (what training achieves)
 def test_prediction_is_the_projection_and_its_difference(trained, make_images) -> None:
     images = torch.cat([make_images(3, 1, 32, seed=3), make_images(3, 1, 32, seed=4, anomalous=True)])
     pred = trained.predict(images).check(images)
@@ -62,6 +65,7 @@ def test_bad_score_lists_the_choices() -> None:
         make_params(VaeProjection, "cpu", {"score": "max"})
 
 
+@pytest.mark.slow  # uses the trained VAE or calibrates on one (what training achieves)
 def test_calibrated_step_moves_the_median_training_image_by_move(make_images) -> None:
     train = make_images(16, 1, 32, seed=1)
     params = make_params(VaeProjection, "smoke", {**TINY, "step_rule": "calibrated", "move": 0.1})
@@ -88,6 +92,7 @@ def test_bad_step_rule_and_move_name_the_choices() -> None:
         make_params(VaeProjection, "cpu", {"move": 0})
 
 
+@pytest.mark.slow  # uses the trained VAE or calibrates on one (what training achieves)
 def test_backtracking_never_raises_an_images_energy(trained, make_images) -> None:
     x0 = torch.cat([make_images(3, 1, 32, seed=3), make_images(3, 1, 32, seed=4, anomalous=True)])
     lam = trained.params.lam
@@ -109,6 +114,7 @@ def test_backtracking_never_raises_an_images_energy(trained, make_images) -> Non
     )
 
 
+@pytest.mark.slow  # uses the trained VAE or calibrates on one (what training achieves)
 def test_kl_weight_adds_the_kl_term_to_the_energy(trained, make_images) -> None:
     x0 = make_images(4, 1, 32, seed=4, anomalous=True)
     x = (x0 + 0.1).clamp(0, 1)

@@ -34,6 +34,7 @@ def test_loss_terms_on_hand_made_numbers() -> None:
     torch.testing.assert_close(half_squared_error(a, b), torch.tensor([0.5, 2.0]))
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_losses_are_finite_and_the_discriminator_learns(trained) -> None:
     method, logs, before = trained
     assert {"loss", "loss_dis", "prior", "feat", "gan_generator"} <= set(logs[-1].losses)
@@ -42,6 +43,7 @@ def test_losses_are_finite_and_the_discriminator_learns(trained) -> None:
     assert any(not torch.equal(before[k], after[k]) for k in before if after[k].is_floating_point())
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_prediction_scores_the_error_image(trained, make_images) -> None:
     method, _, _ = trained
     images = make_images(5, 1, SIZE, seed=3)
@@ -54,6 +56,7 @@ def test_prediction_scores_the_error_image(trained, make_images) -> None:
     assert method.centroid is not None and method.centroid.shape == (TINY["latent_dim"],)
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_attention_is_an_image_sized_gradcam_that_weights_the_error(trained, make_images) -> None:
     method, _, _ = trained
     images = torch.cat([make_images(4, 1, SIZE, seed=3), make_images(4, 1, SIZE, seed=4, anomalous=True)])
@@ -68,6 +71,7 @@ def test_attention_is_an_image_sized_gradcam_that_weights_the_error(trained, mak
     assert not torch.allclose(pred.score, plain.score)
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_per_attention_score_is_the_error_per_unit_of_attention(trained, make_images) -> None:
     method, _, _ = trained
     images = torch.cat([make_images(4, 1, SIZE, seed=3), make_images(4, 1, SIZE, seed=4, anomalous=True)])
@@ -82,6 +86,7 @@ def test_per_attention_score_is_the_error_per_unit_of_attention(trained, make_im
     assert not torch.allclose(pred.score, pred.anomaly_map.mean(dim=(1, 2)))
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_per_ink_divides_any_score_by_the_reconstructions_mean_intensity(trained, make_images) -> None:
     method, _, _ = trained
     images = torch.cat([make_images(4, 1, SIZE, seed=3), make_images(4, 1, SIZE, seed=4, anomalous=True)])
@@ -103,6 +108,7 @@ def test_per_ink_divides_any_score_by_the_reconstructions_mean_intensity(trained
     torch.testing.assert_close(inked.predict(images).score, expected)
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_attention_target_real_is_another_map(trained, make_images) -> None:
     method, _, _ = trained
     assert method.params.attention_target == "fake"
@@ -122,6 +128,7 @@ def test_bad_inputs_name_the_choices() -> None:
     assert get_method("vaegan") is VaeGan
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_attention_layer_explains_a_finer_stage(trained, make_images) -> None:
     method, _, _ = trained
     assert method.params.attention_layer == 3  # the last conv, (H/16) a side: 2x2 at 32 px
@@ -134,6 +141,7 @@ def test_attention_layer_explains_a_finer_stage(trained, make_images) -> None:
     assert not torch.allclose(cam, coarse)
 
 
+@pytest.mark.slow  # trains a VAE-GAN (what training achieves)
 def test_feature_layer_is_the_matched_stage(make_images) -> None:
     def feat_loss(layer: int) -> float:
         params = make_params(VaeGan, "smoke", {**TINY, "epochs": 1, "feature_layer": layer})
