@@ -121,17 +121,22 @@ def test_a_row_and_its_scores_are_those_of_computing_the_run_directly(tmp_path, 
     """The jobs run the same computation as `engine.compute` alone: the same AUROCs and per-image scores."""
     import os
 
+    from benchmarks.harness.bench_store import STORE_VARIABLES
     from benchmarks.harness.scores import read_scores, scores_path
     from engine.compute import compute
+    from engine.run_inputs import load_run_inputs
     from engine.runconfig import RunConfig
 
     folder = make_mvtec_folder(tmp_path / "toy")
-    before = dict(os.environ)
+    before = {name: os.environ.get(name) for name in STORE_VARIABLES}
     [row] = grid.run_grid(
         "x", [str(folder)], [variants.Variant("ae", "autoencoder")], "smoke", [1], None, tmp_path
     )
-    assert dict(os.environ) == before  # the throw-away store is gone, the environment's is back
-    outcome = compute(RunConfig(dataset=str(folder), method="autoencoder", preset="smoke", seed=1))
+    assert {
+        name: os.environ.get(name) for name in STORE_VARIABLES
+    } == before  # the environment's stores are back
+    config = RunConfig(dataset=str(folder), method="autoencoder", preset="smoke", seed=1)
+    outcome = compute(config, load_run_inputs(config))
     assert (row.image_auroc, row.pixel_auroc) == (
         outcome.metrics["image_auroc"],
         outcome.metrics["pixel_auroc"],
