@@ -8,6 +8,7 @@ import logging
 import streamlit as st
 
 from dashboard import auth, results_cache, sidebar
+from dashboard.cache import app_store
 from dashboard.messages import for_people
 from dashboard.results import RunInfo
 from dashboard.safe_text import literal
@@ -25,12 +26,12 @@ log = logging.getLogger(__name__)
 def _record(members: list[RunInfo], rule: str) -> None:
     """Button callback: record the ensemble and add it to the run picker."""
     from engine import ensemble
-    from engine.config import db_url, mlflow_uri
+    from engine.config import mlflow_uri
 
     if (author := sidebar.user()) is None or not auth.require("train"):
         return  # a refused name: the sidebar says why
     try:
-        run_id, combined = ensemble.record([r.id for r in members], rule, author, db_url(), mlflow_uri())
+        run_id, combined = ensemble.record([r.id for r in members], rule, author, app_store(), mlflow_uri())
     except (ValueError, FileNotFoundError) as exc:
         st.session_state[MESSAGE] = ("error", literal(for_people(str(exc))))
         return

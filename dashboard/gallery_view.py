@@ -12,11 +12,12 @@ import streamlit as st
 from PIL import Image
 
 from dashboard import gallery, pictures, results, results_cache
+from dashboard.cache import app_store
 from dashboard.gallery import PAGE_PARAM, PARAMS, GalleryFilter
 from dashboard.gallery_figure import Tile, clicked_name, grid_figure
 from dashboard.results import ResultsFileError, RunInfo, ScoreTable
-from db import store
-from engine.config import db_url
+from db import datasets as db_datasets
+from db.store import Store
 from engine.data import DatasetError
 from engine.data.masks import inside
 
@@ -101,12 +102,12 @@ def _thumbnail(run: RunInfo, name: str) -> np.ndarray | None:
 def file_thumbnail(dataset: str, name: str) -> np.ndarray | None:
     """A THUMB_PX thumbnail of image `name` of an imported dataset at its file's aspect ratio (H, W, 3) uint8;
     None for a built-in set, a variant or a file that is gone."""
-    return _file_thumbnail(dataset, name, db_url())
+    return _file_thumbnail(dataset, name, app_store())
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def _file_thumbnail(dataset: str, name: str, url: str) -> np.ndarray | None:
-    record = store.get_dataset(dataset, url=url)
+def _file_thumbnail(dataset: str, name: str, store: Store) -> np.ndarray | None:
+    record = db_datasets.get_dataset(store, dataset)
     if record is None:
         return None
     try:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from db.store import Store
 from engine import metrics as M
 from engine.artifacts import RunArrays
 from engine.config import pick_device
@@ -153,18 +154,18 @@ def compute(
     should_stop: Callable[[], bool] | None = None,
     on_start: Callable[[RunStart], None] | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    db_url: str | None = None,
+    store: Store | None = None,
 ) -> RunOutcome:
     """Fit `config.method` on `config.dataset` and evaluate it on the test split; writes to no store.
 
     `on_start` is called once the dataset is loaded (the caller may open a record then), `on_epoch` after
     every epoch with its losses; `should_stop` returning True ends the run with RunCancelled."""
     report = progress or (lambda p: None)
-    method_cls, params = preflight(config, db_url)
+    method_cls, params = preflight(config, store)
     tiling = make_tiling(method_cls, config.preset, dict(config.overrides))
     device = pick_device(config.device)
     report(Progress("load", 0.0))
-    data = load_dataset(config.dataset, image_size=run_image_size(config), seed=config.seed, db_url=db_url)
+    data = load_dataset(config.dataset, image_size=run_image_size(config), seed=config.seed, store=store)
     labeled, keep = split_labeled(data, config)
     seed_everything(config.seed)
     start = RunStart(

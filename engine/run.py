@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from db.store import Store
 from engine.compute import RunOutcome, RunStart, compute
 from engine.recovery import uninterrupted
 from engine.runconfig import Progress, RunConfig
@@ -59,7 +60,9 @@ class RunResult:
         }
 
 
-def open_record(config: RunConfig, start: RunStart, db_url: str | None, mlflow_uri: str | None) -> RunTracker:
+def open_record(
+    config: RunConfig, start: RunStart, store: Store | None, mlflow_uri: str | None
+) -> RunTracker:
     """A RUNNING run in both stores for a computation that has just loaded its dataset."""
     return RunTracker(
         dataset=start.dataset,
@@ -70,7 +73,7 @@ def open_record(config: RunConfig, start: RunStart, db_url: str | None, mlflow_u
         image_size=start.image_size,
         device=start.device,
         user=config.user,
-        db_url=db_url,
+        store=store,
         mlflow_uri=mlflow_uri,
     )
 
@@ -106,7 +109,7 @@ def train_and_evaluate(
     config: RunConfig,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    db_url: str | None = None,
+    store: Store | None = None,
     mlflow_uri: str | None = None,
 ) -> RunResult:
     """Fit `config.method` on `config.dataset`, evaluate on its test split and record the run."""
@@ -117,7 +120,7 @@ def train_and_evaluate(
         def on_start(start: RunStart) -> None:
             nonlocal tracker
             with uninterrupted():  # a SIGTERM now is raised once the tracker can fail the run
-                tracker = stack.enter_context(open_record(config, start, db_url, mlflow_uri))
+                tracker = stack.enter_context(open_record(config, start, store, mlflow_uri))
 
         def with_run_id(p: Progress) -> None:
             report(dataclasses.replace(p, run_id=tracker and tracker.run_id))
@@ -128,7 +131,7 @@ def train_and_evaluate(
             should_stop=should_stop,
             on_start=on_start,
             on_epoch=lambda epoch, losses: tracker.log_epoch(epoch, losses),
-            db_url=db_url,
+            store=store,
         )
         report(Progress("save", 0.95, run_id=tracker.run_id))
         with uninterrupted():  # both stores end FINISHED, or the exit fails the run

@@ -15,8 +15,10 @@ from typing import Any
 
 import torch
 
-from db import locations, store
+from db import locations
+from db import runs as db_runs
 from db.schema import StoreError, StoreUnreachable
+from db.store import Store
 from engine import mlflow_store, recovery
 from engine.artifacts import PREDICTIONS_FILE, RunArrays
 from engine.mlflow_store import TrackingServerDown
@@ -73,13 +75,11 @@ class RunTracker:
         image_size: int,
         device: str,
         user: str = "",
-        db_url: str | None = None,
+        store: Store | None = None,
         mlflow_uri: str | None = None,
     ) -> None:
         self.dataset, self.method = dataset, method
-        self.db_url = db_url = (
-            db_url or locations.db_url()
-        )  # fixed now: the lease thread must not follow the env
+        self.store = store or Store.at()  # fixed now: the lease thread must not follow the env
         self.client = mlflow_client(mlflow_uri)
         exp = experiment_id(self.client, dataset)
         self.method_params = dict(params)
@@ -121,8 +121,8 @@ class RunTracker:
         device: str,
         user: str | None,
     ) -> None:
-        db_url = self.db_url
-        self.run_id = store.create_run(
+        self.run_id = db_runs.create_run(
+            self.store,
             dataset_name=dataset,
             method=method,
             preset=preset,
@@ -132,9 +132,8 @@ class RunTracker:
             mlflow_run_id=self.mlflow_run_id,
             worker_id=recovery.worker_id(),
             lease_seconds=recovery.LEASE_SECONDS,
-            url=db_url,
         )
-        store.update_run(self.run_id, url=db_url, device=device, queued_by=user or None)
+        db_runs.update_run(self.store, self.run_id, device=device, queued_by=user or None)
         # the run number the dashboard shows, also in the name MLflow shows ("#12 padim on elpv")
         self._log(
             tags={
@@ -144,7 +143,7 @@ class RunTracker:
         )
         self._lease.enter_context(
             recovery.renewing(
-                lambda: store.renew_run_lease(self.run_id, recovery.LEASE_SECONDS, url=db_url),
+                lambda: db_runs.renew_run_lease(self.store, self.run_id, recovery.LEASE_SECONDS),
                 f"lease-run-{self.run_id}",
             )
         )
@@ -159,7 +158,7 @@ class RunTracker:
                 self.client.set_terminated(self.mlflow_run_id, "FAILED")
         if self.run_id is not None:
             with suppress(Exception):
-                store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error[:10000])
+                db_runs.update_run(self.store, self.run_id, status="FAILED", error=error[:10000])
         self._lease.close()
         return error
 
@@ -219,10 +218,11 @@ class RunTracker:
                 self.client.log_artifact(self.mlflow_run_id, str(weights_file), artifact_path="model")
             (Path(tmp) / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
             self.client.log_artifact(self.mlflow_run_id, str(Path(tmp) / "metrics.json"))
-        store.add_predictions(
+        db_runs.add_predictions(
+            self.store,
             self.run_id,
             [
-                store.PredictionRow(name, int(label), defect, float(score), float(norm))
+                db_runs.PredictionRow(name, int(label), defect, float(score), float(norm))
                 for name, label, defect, score, norm in zip(
                     arrays.names,
                     arrays.labels,
@@ -232,11 +232,10 @@ class RunTracker:
                     strict=True,
                 )
             ],
-            url=self.db_url,
         )
-        store.update_run(
+        db_runs.update_run(
+            self.store,
             self.run_id,
-            url=self.db_url,
             status="FINISHED",
             params_json=json.dumps(self.method_params, sort_keys=True, default=str),
             metrics_json=json.dumps(metrics, default=float),
@@ -269,7 +268,7 @@ class RunTracker:
             error = recovery.mlflow_pending(error, mlflow_down.uri)
         self.finished = True
         try:
-            store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error)
+            db_runs.update_run(self.store, self.run_id, status="FAILED", error=error)
         except StoreUnreachable as exc:
             raise StoreUnreachable(
                 f"{exc}; run #{self.run_id} could not be recorded and will show FAILED once the store answers again"

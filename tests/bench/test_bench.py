@@ -8,7 +8,7 @@ from tests.bench.rows import make_row
 from tests.synthetic_mvtec import make_mvtec_folder
 
 
-def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_env, capsys):
+def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_env, env_store, capsys):
     folder = make_mvtec_folder(tmp_path / "toy")
     out = tmp_path / "results"
     code = cli.main(
@@ -38,9 +38,9 @@ def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_en
         assert float(r["image_auroc_low"]) <= float(r["image_auroc"]) <= float(r["image_auroc_high"])
     md = (out / "leaderboard.md").read_text()
     assert "| toy | autoencoder |" in md and "Suite runtime" in md
-    from db import store
+    from db import runs as db_runs
 
-    assert sorted(r.method for r in store.list_runs()) == [
+    assert sorted(r.method for r in db_runs.list_runs(env_store)) == [
         "autoencoder",
         "vae",
     ]  # --store main: each recorded
@@ -93,14 +93,14 @@ def test_unknown_suite_lists_choices(capsys):
     assert "choose from" in capsys.readouterr().err
 
 
-def test_by_default_a_suite_records_nothing(tmp_path, workbench_env):
-    from db import store
+def test_by_default_a_suite_records_nothing(tmp_path, workbench_env, env_store):
+    from db import runs as db_runs
 
     folder = make_mvtec_folder(tmp_path / "toy")
     args = ["--preset", "smoke", "--datasets", str(folder), "--methods", "vae", "--out", str(tmp_path / "r")]
     assert cli.main(["leaderboard", *args]) == 0
     assert results.read_rows(tmp_path / "r" / "leaderboard.csv")[0]["image_size"] == "128"
-    assert store.list_runs() == [] and not (tmp_path / "r" / "store").exists()
+    assert db_runs.list_runs(env_store) == [] and not (tmp_path / "r" / "store").exists()
 
 
 def test_only_record_writes_the_recorded_tables(tmp_path, workbench_env, monkeypatch):

@@ -5,14 +5,15 @@ image has a defect mask, and an Embeddings side panel wide enough for an image n
 import numpy as np
 
 from dashboard import embedding_view, inspect_view, pictures, results_cache
-from db import store
+from db import runs as db_runs
+from db.store import Store
 
 INSPECT = "dashboard/pages/inspect.py"
 EMBEDDINGS = "dashboard/pages/embeddings.py"
 
 
 def _names(run_id: int, label: int) -> list[str]:
-    return [r.image_name for r in store.get_predictions(run_id) if r.label == label]
+    return [r.image_name for r in db_runs.get_predictions(Store.at(), run_id) if r.label == label]
 
 
 def _captions(at) -> list[str]:
