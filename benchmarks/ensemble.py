@@ -54,7 +54,8 @@ def tuned_members(dataset: str) -> list[int]:
     """Ids of the latest finished run on `dataset` of each of benchmarks/harness/variants.py's TUNED_VARIANTS (same
     method, same settings beyond the cpu preset, same image size), whatever else the store holds."""
     from benchmarks.harness.variants import TUNED_VARIANTS
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
     from engine import ensemble_runs
     from engine.data import DEFAULT_IMAGE_SIZE
     from engine.methods import get_method
@@ -68,7 +69,7 @@ def tuned_members(dataset: str) -> list[int]:
         )
         for v in TUNED_VARIANTS
     ]
-    runs = [store.get_run(i) for i in ensemble_runs.latest_members(dataset, by="settings")]
+    runs = [db_runs.get_run(Store.at(), i) for i in ensemble_runs.latest_members(dataset, by="settings")]
     return [r.id for r in runs if r.preset == "cpu" and (r.method, run_diff(r), r.image_size) in wanted]
 
 
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{args.store / 'mlflow.db'}"
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
     from engine import ensemble_rules, ensemble_runs
     from engine.bootstrap import span
     from engine.csv_cells import csv_cell
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     wanted = [m for m in args.methods.split(",") if m]
-    datasets = sorted({r.dataset_name for r in store.list_runs(status="FINISHED")})
+    datasets = sorted({r.dataset_name for r in db_runs.list_runs(Store.at(), status="FINISHED")})
     rows, member_ids = [], set()
     for dataset in datasets:
         ids = tuned_members(dataset) if args.tuned else ensemble_runs.latest_members(dataset, by=args.by)
@@ -178,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         + f" (of {len({r['dataset'] for r in rows})}). Members: "
         + "; ".join(sorted({f"{r['dataset']}: {r['members']}" for r in rows})),
         *(
-            ["", "Member settings: " + "; ".join(describe(store.get_run(i)) for i in sorted(member_ids))]
+            [
+                "",
+                "Member settings: "
+                + "; ".join(describe(db_runs.get_run(Store.at(), i)) for i in sorted(member_ids)),
+            ]
             if args.by == "settings" or args.tuned
             else []
         ),

@@ -43,7 +43,8 @@ def main() -> int:
     os.environ["RAY_TMPDIR"] = str(work)  # Ray's files and address file stay in the throwaway workbench
     from ray.cluster_utils import Cluster
 
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
     from engine import jobs, sweep
     from engine.executors.ray_dispatch import RayExecutor
     from engine.methods import METHODS
@@ -67,7 +68,7 @@ def main() -> int:
 
     views = [jobs.get_job(i) for i in ids]
     own = sum((v.ended_at - v.started_at).total_seconds() for v in views if v.started_at and v.ended_at)
-    runs = store.list_runs(status="FINISHED")
+    runs = db_runs.list_runs(Store.at(), status="FINISHED")
     once = len({(r.dataset_name, r.method, r.seed) for r in runs}) == len(runs)
     overhead = (args.num_cpus * wall - own) / len(ids)
     failed = [f"#{v.id} {v.method}: {(v.error or '').splitlines()[:1]}" for v in views if v.status != "DONE"]

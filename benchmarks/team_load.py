@@ -40,6 +40,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from db.store import Store  # noqa: E402
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, free_port, healthy, processes_of, stop  # noqa: E402
 
 DATASET = "load"
@@ -140,16 +141,15 @@ def _row(title: str, runs: list[dict]) -> str:
     return f"| {title} | {len(first) + len(later)} | {cold} | {statistics.median(later):.2f} | {max(later):.2f} | {ok} |"
 
 
-def writes(runs: list[dict], db_url: str) -> tuple[int, int, int, int]:
+def writes(runs: list[dict], store: Store) -> tuple[int, int, int, int]:
     """(confirmed saves, stored events of the people, lost, duplicated)."""
     from collections import Counter
 
     from sqlalchemy import select
 
-    from db import store
     from db.models import Image, LabelEvent
 
-    with store.session_scope(db_url) as s:
+    with store.session() as s:
         rows = s.execute(
             select(LabelEvent.author, Image.relpath).join(Image, Image.id == LabelEvent.image_id)
         ).all()
@@ -232,13 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         browsing = time.monotonic() - browsing
         from engine import jobs
 
-        done = sum(v.status == "DONE" for v in jobs.list_jobs(limit=1000, db_url=db_url))
-        queued = len(jobs.list_jobs(limit=1000, db_url=db_url))
+        store = Store.at(db_url)
+        done = sum(v.status == "DONE" for v in jobs.list_jobs(limit=1000, store=store))
+        queued = len(jobs.list_jobs(limit=1000, store=store))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         stop(processes_of(db_url))
-    confirmed, stored, lost, duplicated = writes(runs, db_url)
+    confirmed, stored, lost, duplicated = writes(runs, Store.at(db_url))
     conflicts = sum(r["conflicts"] for r in runs)
     lines = [
         "# Team load",

@@ -19,10 +19,11 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.cache import app_store
 from dashboard.safe_text import literal
 from db import accounts
-from db.locations import db_url
 from db.models import MAX_USER_NAME_CHARS
+from db.store import Store
 
 SESSION_HOURS = 12
 LOCAL_ADDRESSES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -78,7 +79,7 @@ def _expired(since: float) -> bool:
     return time.time() - since > SESSION_HOURS * 3600
 
 
-def _from_provider(url: str) -> Who | None:
+def _from_provider(store: Store) -> Who | None:
     """The account of the person the identity provider signed in (their e-mail is the account's name)."""
     user = st.user
     identity = user.get("email") or ""  # not a display or user name: anyone may pick those at some providers
@@ -89,7 +90,7 @@ def _from_provider(url: str) -> Who | None:
     if _expired(since):
         _end(f"Your sign-in ended after {SESSION_HOURS} hours; sign out and sign in again.")
         return None
-    row = accounts.find_by_identity(identity, url=url) if identity else None
+    row = accounts.find_by_identity(store, identity) if identity else None
     if row is None or row.disabled:
         what = "is disabled" if row else "has no account here"
         _end(
@@ -98,36 +99,36 @@ def _from_provider(url: str) -> Who | None:
         return None
     session = st.session_state.get(SESSION)
     if not session or session.get("name") != row.name:
-        accounts.touch(row.name, url=url)
+        accounts.touch(store, row.name)
         st.session_state[SESSION] = {"name": row.name, "since": since, "via": "provider"}
     return Who(row.name, row.role, local=False)
 
 
-def _signed_in(url: str) -> Who | None:
+def _signed_in(store: Store) -> Who | None:
     if providers() and st.user.get("is_logged_in"):
-        return _from_provider(url)
+        return _from_provider(store)
     session = st.session_state.get(SESSION)
     if not session or session.get("via") != "password":
         return None
     if _expired(session["since"]):
         _end(f"Your sign-in ended after {SESSION_HOURS} hours; sign in again.")
         return None
-    row = accounts.get_account(session["name"], url=url)
+    row = accounts.get_account(store, session["name"])
     if row is None or row.disabled:
         _end("This account was disabled by an admin; nothing more is done in its name.")
         return None
     return Who(row.name, row.role, local=False)
 
 
-def current(url: str | None = None) -> Who | None:
+def current(store: Store | None = None) -> Who | None:
     """Who is working now (read from the store on every call); None when nobody may work in this session."""
-    url = url or db_url()
-    if not accounts.any_accounts(url):
+    store = store or app_store()
+    if not accounts.any_accounts(store):
         if not local_only():
             return None
         name = (st.session_state.get("user") or "").strip() or "anonymous"
         return Who(name, "admin", local=True)
-    return _signed_in(url)
+    return _signed_in(store)
 
 
 def allowed(action: str) -> bool:
@@ -170,7 +171,7 @@ def sign_out() -> None:
         st.logout()
 
 
-def _sign_in_form(url: str) -> None:
+def _sign_in_form(store: Store) -> None:
     st.title("Anomaly Workbench")
     notice = st.session_state.pop(NOTICE, None)
     if notice:
@@ -184,7 +185,7 @@ def _sign_in_form(url: str) -> None:
         submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
     if submitted:
         try:
-            row = accounts.sign_in(name, password, url=url)
+            row = accounts.sign_in(store, name, password)
         except accounts.SignInRefused as exc:
             st.error(str(exc), icon=":material/lock:")
         else:
@@ -203,19 +204,19 @@ def _signing_in() -> None:
 def gate() -> None:
     """Before any page: return when someone may work (setting the session's "user" to the signed-in name,
     which every page records), else show the sign-in form, or the one sentence of a refused start, and stop."""
-    url = db_url()
-    if not accounts.any_accounts(url) and not local_only():
+    store = app_store()
+    if not accounts.any_accounts(store) and not local_only():
         where = address() or "every network interface"
         st.error(
             f"This dashboard listens on {where} but the results store has no accounts, so it serves nobody: "
             "create the first admin with `python -m engine users add NAME --role admin`, then reload."
         )
         st.stop()
-    who = current(url)
+    who = current(store)
     if who is None:
         # no pages while signed out: after a Sign out the browser would still list the last run's pages
         st.navigation([st.Page(_signing_in, title="Sign in", default=True)], position="hidden")
-        _sign_in_form(url)
+        _sign_in_form(store)
         st.stop()
     if not who.local:
         st.session_state["user"] = who.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from db import store
+from db.store import Store
 from engine.data import known_datasets
 
 
@@ -14,12 +14,17 @@ def dataset_names() -> list[str]:
     return known_datasets()
 
 
+def app_store() -> Store:
+    """The results store of this app process (`WORKBENCH_DB_URL`); `Store.at` keeps one per URL."""
+    return Store.at()
+
+
 @st.cache_resource(show_spinner=False)
 def stores_ready() -> str:
     """Create or upgrade both stores once per app process (`python -m engine migrate` does the same)."""
     from engine import mlflow_store
 
-    revision = store.migrate()
+    revision = Store.migrate()
     mlflow_store.client().search_experiments(max_results=1)
     return revision
 
@@ -28,11 +33,11 @@ def stores_ready() -> str:
 
 
 @st.cache_data(ttl=5, max_entries=8, show_spinner=False)
-def dataset_summaries(db_url: str):
+def dataset_summaries(store: Store):
     """Stored datasets with counts per split and label (refreshed every few seconds)."""
     from db.datasets import summaries
 
-    return summaries(url=db_url)
+    return summaries(store)
 
 
 @st.cache_data(max_entries=4, show_spinner="Loading the built-in set...")
@@ -60,11 +65,11 @@ def file_thumbnail(path: str, mtime: float, size: int = 96) -> bytes:
 
 
 @st.cache_resource(show_spinner=False)
-def executor(db_url: str):
+def executor(store: Store):
     """The one executor of this app process for a results store (`WORKBENCH_EXECUTOR`: local or ray)."""
     from engine.executors import executor_from_config
 
-    return executor_from_config(db_url)
+    return executor_from_config(store)
 
 
 def clear_dataset_caches() -> None:

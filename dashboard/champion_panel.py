@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from dashboard import auth, sidebar
+from dashboard.cache import app_store
 from dashboard.messages import for_people
 from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
@@ -51,13 +52,12 @@ def label(champion: int | None, runs: Sequence[RunInfo]) -> str | None:
 def register(run: RunInfo) -> None:
     """Register `run` as its dataset's champion (as the sidebar's user); the outcome, a success or one
     sentence saying why not, is shown by the next `render`."""
-    from db.locations import db_url
     from engine.registry import register_run
 
     if (author := sidebar.user()) is None:
         return  # a refused name: the sidebar says why
     try:
-        done = register_run(run.id, author, db_url(), _mlflow_uri())
+        done = register_run(run.id, author, app_store(), _mlflow_uri())
     except ValueError as exc:  # the run cannot be served (an ensemble, an older run...) or the name is taken
         text = literal(for_people(str(exc)).rstrip("."))
         st.session_state[MESSAGE] = ("error", f"{run.label} was not made champion: {text}.")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from dashboard import auth
+from dashboard.cache import app_store
 from dashboard.report import ReportComment
 from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
@@ -71,14 +72,14 @@ def _actions(row: CommentRow, dataset: str, user: str) -> None:
     with buttons.popover("Reply", icon=":material/reply:"), st.form(f"reply_{row.id}", clear_on_submit=True):
         text = st.text_area("Reply", key=f"reply_text_{row.id}", max_chars=comments.MAX_COMMENT_CHARS)
         if st.form_submit_button("Post reply"):
-            _submit(lambda: comments.add_comment(dataset, user, text, parent_id=row.id))
+            _submit(lambda: comments.add_comment(app_store(), dataset, user, text, parent_id=row.id))
     if row.author == user.strip():
         with buttons.popover("Edit", icon=":material/edit:"), st.form(f"edit_{row.id}"):
             text = st.text_area(
                 "Comment", value=row.text, key=f"edit_text_{row.id}", max_chars=comments.MAX_COMMENT_CHARS
             )
             if st.form_submit_button("Save") and auth.require("comment", author=row.author):
-                _submit(lambda: comments.edit_comment(row.id, user, text))
+                _submit(lambda: comments.edit_comment(app_store(), row.id, user, text))
 
 
 def show_threads(
@@ -112,4 +113,4 @@ def comment_popover(dataset: str, user: str, key: str, image_name: str | None = 
     with st.popover(label, icon=":material/add_comment:"), st.form(key, clear_on_submit=True):
         text = st.text_area("Comment", key=f"{key}_text", max_chars=comments.MAX_COMMENT_CHARS)
         if st.form_submit_button("Add comment"):
-            _submit(lambda: comments.add_comment(dataset, user, text, image_name=image_name))
+            _submit(lambda: comments.add_comment(app_store(), dataset, user, text, image_name=image_name))

@@ -8,6 +8,7 @@ import logging
 import streamlit as st
 
 from dashboard import auth, results_cache, sidebar
+from dashboard.cache import app_store
 from dashboard.messages import for_people
 from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
@@ -24,14 +25,14 @@ log = logging.getLogger(__name__)
 
 def _record(members: list[RunInfo], rule: str) -> None:
     """Button callback: record the ensemble and add it to the run picker."""
-    from db.locations import db_url, mlflow_uri
+    from db.locations import mlflow_uri
     from engine.ensemble import gain_text
     from engine.ensemble_runs import record
 
     if (author := sidebar.user()) is None or not auth.require("train"):
         return  # a refused name: the sidebar says why
     try:
-        run_id, combined = record([r.id for r in members], rule, author, db_url(), mlflow_uri())
+        run_id, combined = record([r.id for r in members], rule, author, app_store(), mlflow_uri())
     except (ValueError, FileNotFoundError) as exc:
         st.session_state[MESSAGE] = ("error", literal(for_people(str(exc))))
         return

@@ -12,13 +12,14 @@ import streamlit as st
 from PIL import Image
 
 from dashboard import gallery, pictures, results_cache, score_table
+from dashboard.cache import app_store
 from dashboard.gallery import PAGE_PARAM, PARAMS, GalleryFilter
 from dashboard.gallery_figure import Tile, clicked_name, grid_figure
 from dashboard.results_file import ResultsFileError
 from dashboard.run_info import RunInfo
 from dashboard.score_table import ScoreTable
-from db import store
-from db.locations import db_url
+from db import datasets as db_datasets
+from db.store import Store
 from engine.data.masks import inside
 from engine.data.types import DatasetError
 
@@ -85,10 +86,10 @@ def filters(table: ScoreTable) -> GalleryFilter:
 
 
 @st.cache_data(max_entries=4096, show_spinner=False)
-def _thumbnail_png(run_id: int, dataset: str, image_size: int, name: str, url: str) -> bytes | None:
+def _thumbnail_png(run_id: int, dataset: str, image_size: int, name: str, store: Store) -> bytes | None:
     """A tile's PNG: the input image at its file's aspect ratio (as the run saw it where there is no file), or
     the run's error map where no picture of the image is available. Kept, since every page run of the gallery
-    shows a page of them and encoding them was most of a cached Inspect page's time. `url`: the store they
+    shows a page of them and encoding them was most of a cached Inspect page's time. `store`: the store they
     come from (a key only)."""
     picture = file_thumbnail(dataset, name)
     if picture is None:
@@ -108,12 +109,12 @@ def _thumbnail_png(run_id: int, dataset: str, image_size: int, name: str, url: s
 def file_thumbnail(dataset: str, name: str) -> np.ndarray | None:
     """A THUMB_PX thumbnail of image `name` of an imported dataset at its file's aspect ratio (H, W, 3) uint8;
     None for a built-in set, a variant or a file that is gone."""
-    return _file_thumbnail(dataset, name, db_url())
+    return _file_thumbnail(dataset, name, app_store())
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def _file_thumbnail(dataset: str, name: str, url: str) -> np.ndarray | None:
-    record = store.get_dataset(dataset, url=url)
+def _file_thumbnail(dataset: str, name: str, store: Store) -> np.ndarray | None:
+    record = db_datasets.get_dataset(store, dataset)
     if record is None:
         return None
     try:
@@ -132,7 +133,7 @@ def _tile(run: RunInfo, table: ScoreTable, ranks: np.ndarray, name: str, flagged
     mark = " ⚑" if name in flagged else ""
     return Tile(
         name=name,
-        png=_thumbnail_png(run.id, run.dataset, run.image_size, name, db_url()),
+        png=_thumbnail_png(run.id, run.dataset, run.image_size, name, app_store()),
         caption=f"#{ranks[i]} · {table.scores_normalized[i]:.2f}{mark}",
         hover=f"<b>{html.escape(name)}</b><br>{html.escape(truth)}<br>normalised score "
         f"{table.scores_normalized[i]:.2f}{mark}",  # Plotly reads tags in it: names are escaped

@@ -12,13 +12,14 @@ import numpy as np
 import streamlit as st
 
 from dashboard import figures, pictures, results_cache, results_file, score_table
+from dashboard.cache import app_store
 from dashboard.results_file import ImageViews, ResultsFileError
 from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
 from dashboard.score_table import ScoreTable
 from dashboard.thumbs import read_rgb, resized
-from db import store
-from db.locations import db_url
+from db import datasets as db_datasets
+from db.store import Store
 from engine.data.masks import inside, load_mask
 from engine.data.types import DatasetError
 
@@ -39,12 +40,12 @@ def _verdict(called: bool, label: int) -> str:
 def original_picture(dataset: str, name: str) -> np.ndarray | None:
     """Image `name` of an imported dataset at its file's own resolution (H, W, 3) uint8; None for a built-in
     set, a variant or a file that is gone."""
-    return _original_picture(dataset, name, db_url())
+    return _original_picture(dataset, name, app_store())
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _original_picture(dataset: str, name: str, url: str) -> np.ndarray | None:
-    record = store.get_dataset(dataset, url=url)
+def _original_picture(dataset: str, name: str, store: Store) -> np.ndarray | None:
+    record = db_datasets.get_dataset(store, dataset)
     if record is None:
         return None
     try:
@@ -60,16 +61,16 @@ def defect_mask(
     """Where image `name` has a defect, (height, width) bool: its mask file, read at the image's own resolution
     (a small defect can vanish from a mask squashed to a run's size), else the run's mask (cropped like its map
     `values`) resized; None for an image without a defect."""
-    drawn = _mask_file(run.dataset, name, height, width, db_url())
+    drawn = _mask_file(run.dataset, name, height, width, app_store())
     if drawn is not None and drawn.any():
         return drawn
     return pictures.mask_at_size(mask, values, height, width) if has_mask(mask) else None
 
 
 @st.cache_data(max_entries=64, ttl=60, show_spinner=False)
-def _mask_file(dataset: str, name: str, height: int, width: int, url: str) -> np.ndarray | None:
-    record = store.get_dataset(dataset, url=url)
-    relpath = None if record is None else _mask_paths(record.id, url).get(name)
+def _mask_file(dataset: str, name: str, height: int, width: int, store: Store) -> np.ndarray | None:
+    record = db_datasets.get_dataset(store, dataset)
+    relpath = None if record is None else _mask_paths(record.id, store).get(name)
     if relpath is None:
         return None
     try:
@@ -80,9 +81,11 @@ def _mask_file(dataset: str, name: str, height: int, width: int, url: str) -> np
 
 
 @st.cache_data(max_entries=8, ttl=60, show_spinner=False)
-def _mask_paths(dataset_id: int, url: str) -> dict[str, str]:
+def _mask_paths(dataset_id: int, store: Store) -> dict[str, str]:
     return {
-        i.relpath: i.mask_relpath for i in store.list_images(dataset_id, "test", url=url) if i.mask_relpath
+        i.relpath: i.mask_relpath
+        for i in db_datasets.list_images(store, dataset_id, "test")
+        if i.mask_relpath
     }
 
 

@@ -11,6 +11,7 @@ from dashboard import auth, cache
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
 from db.locations import data_dir
+from db.store import Store
 from engine.data.additions import add_test_images
 from engine.data.export import export_mvtec
 from engine.data.types import DatasetError
@@ -18,7 +19,7 @@ from engine.data.types import DatasetError
 log = logging.getLogger(__name__)
 
 
-def add_images_panel(dataset: str, url: str) -> None:
+def add_images_panel(dataset: str, store: Store) -> None:
     """Upload images into the dataset's test split as unlabeled, with a progress bar and skipped files."""
     with st.expander("Add images to label", icon=":material/add_photo_alternate:"):
         added = st.session_state.get("label_uploads_added", 0)  # a new uploader after each addition
@@ -32,7 +33,7 @@ def add_images_panel(dataset: str, url: str) -> None:
         bar = st.progress(0.0, text="Adding images...")
         files = [(f.name, f.getvalue()) for f in uploads]
         try:
-            report = add_test_images(dataset, files, url, lambda done, total: bar.progress(done / total))
+            report = add_test_images(dataset, files, store, lambda done, total: bar.progress(done / total))
         except DatasetError as exc:
             st.error(f"Upload refused: {literal(for_people(str(exc)))}")
             return
@@ -48,7 +49,7 @@ def add_images_panel(dataset: str, url: str) -> None:
         st.session_state["label_uploads_added"] = added + 1  # the next addition starts empty
 
 
-def export_panel(dataset: str, url: str) -> None:
+def export_panel(dataset: str, store: Store) -> None:
     """Build the zip on request, then offer it for download."""
     st.subheader("Export")
     st.caption(
@@ -58,7 +59,7 @@ def export_panel(dataset: str, url: str) -> None:
         target = data_dir() / ".exports" / f"{dataset}.zip"
         try:
             with st.spinner("Writing the zip..."):
-                report = export_mvtec(dataset, target, db_url=url)
+                report = export_mvtec(dataset, target, store=store)
         except DatasetError as exc:
             st.error(literal(for_people(str(exc), path_word="the dataset folder")))
         except OSError:

@@ -11,6 +11,7 @@ from dashboard import auth, cache, labeling, sidebar
 from dashboard.safe_text import literal
 from db import labels
 from db.labels import LabelState, SaveResult
+from db.store import Store
 from engine.data.masks import overlay
 from engine.data.types import DatasetError
 
@@ -102,7 +103,7 @@ def _after(outcome: SaveResult | labeling.Conflict, advance: bool) -> None:
 
 
 def apply_label(
-    state: LabelState, label: int | None, root: str, size: tuple[int, int], advance: bool, url: str
+    state: LabelState, label: int | None, root: str, size: tuple[int, int], advance: bool, store: Store
 ) -> None:
     """Button callback: save `label` on top of the version this page showed (`state.version`). A key pressed
     again before the next image was shown saves nothing and says so (it would save an image not yet seen, or
@@ -120,16 +121,16 @@ def apply_label(
     except DatasetError as exc:
         st.session_state["label_message"] = ("error", literal(exc))
         return
-    outcome = labeling.save(change, state.version, author, url)
+    outcome = labeling.save(change, state.version, author, store)
     if not isinstance(outcome, labeling.Conflict) and outcome.saved:
         st.session_state[LAST_SAVE] = (state.image_id, state.version)
     _after(outcome, advance)
 
 
-def resolve(keep_mine: bool, root: str, url: str) -> None:
+def resolve(keep_mine: bool, root: str, store: Store) -> None:
     conflict = st.session_state.get("label_conflict")
     if conflict is not None and (author := sidebar.user()) is not None and auth.require("label"):
-        _after(labeling.resolve(conflict, keep_mine, author, Path(root), url), advance=False)
+        _after(labeling.resolve(conflict, keep_mine, author, Path(root), store), advance=False)
 
 
 def move(step: int, count: int) -> None:
@@ -154,12 +155,12 @@ def show_message() -> None:
         {"success": st.success, "error": st.error, "info": st.info}[kind](text)
 
 
-def changed_meanwhile(state: LabelState, url: str) -> None:
+def changed_meanwhile(state: LabelState, store: Store) -> None:
     """A note when someone saved this image since it was shown (a save then shows both labels to choose)."""
     if st.session_state.get("label_conflict") is not None:
         return  # the conflict panel says it all
     try:
-        now = labels.label_state(state.image_id, url=url)
+        now = labels.label_state(store, state.image_id)
     except KeyError:
         return
     if now.version != state.version:
@@ -171,7 +172,7 @@ def changed_meanwhile(state: LabelState, url: str) -> None:
         )
 
 
-def conflict_panel(state: LabelState, root: str, url: str, pixels, mask_of) -> None:
+def conflict_panel(state: LabelState, root: str, store: Store, pixels, mask_of) -> None:
     """Who changed the image meanwhile, both values side by side, and the choice between them."""
     conflict: labeling.Conflict | None = st.session_state.get("label_conflict")
     if conflict is None or conflict.mine.image_id != state.image_id:
@@ -197,17 +198,22 @@ def conflict_panel(state: LabelState, root: str, url: str, pixels, mask_of) -> N
         width="stretch",
     )
     a, b = st.columns(2)
-    a.button("Keep theirs", key="keep_theirs", on_click=resolve, args=(False, root, url), width="stretch")
+    a.button("Keep theirs", key="keep_theirs", on_click=resolve, args=(False, root, store), width="stretch")
     b.button(
-        "Use mine", key="use_mine", type="primary", on_click=resolve, args=(True, root, url), width="stretch"
+        "Use mine",
+        key="use_mine",
+        type="primary",
+        on_click=resolve,
+        args=(True, root, store),
+        width="stretch",
     )
 
 
 def label_buttons(
-    state: LabelState, root: str, size: tuple[int, int], advance: bool, url: str, dataset_id: int
+    state: LabelState, root: str, size: tuple[int, int], advance: bool, store: Store, dataset_id: int
 ) -> None:
     """Defect type picker and the label buttons with their keyboard shortcuts."""
-    known = labels.defect_types(dataset_id, url=url)
+    known = labels.defect_types(store, dataset_id)
     options = [*known, NEW_TYPE]
     default = (
         options.index(state.defect_type) if state.defect_type in known else (0 if known else len(options) - 1)
@@ -217,7 +223,7 @@ def label_buttons(
     st.selectbox("Defect type", options, key="defect_choice")
     if st.session_state.get("defect_choice") == NEW_TYPE:
         st.text_input("New defect type", key="defect_new", placeholder="e.g. scratch")
-    args = (root, size, advance, url)
+    args = (root, size, advance, store)
     a, b = st.columns(2)  # two to a row: three do not fit "Anomalous" beside the canvas on a laptop
     a.button(
         "Normal",
@@ -250,8 +256,8 @@ def label_buttons(
     )
 
 
-def history(image_id: int, url: str) -> None:
-    events = labels.label_history(image_id, url=url)
+def history(image_id: int, store: Store) -> None:
+    events = labels.label_history(store, image_id)
     with st.expander(f"History ({len(events)} change(s))"):
         rows = [
             (

@@ -12,11 +12,13 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import labeling, model_cache, score_view
+from dashboard.cache import app_store
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
-from db import store
+from db import datasets as db_datasets
+from db import runs as db_runs
 from db.labels import LabelState, Suggestion, latest_method_scores
-from db.locations import db_url
+from db.store import Store
 from engine.batch_images import Source, read_sources
 from engine.methods.catalog import ENSEMBLE
 from engine.saved_model import ModelUnavailable
@@ -26,10 +28,10 @@ CHUNK = 64  # images read and scored at a time, so memory holds one chunk of pic
 log = logging.getLogger(__name__)
 
 
-def latest_run_ids(dataset: str, dataset_id: int, url: str) -> dict[str, int]:
+def latest_run_ids(dataset: str, dataset_id: int, store: Store) -> dict[str, int]:
     """{method: id} of the latest finished run of each method on this dataset (the scores "suggest next" uses)."""
     latest: dict[str, int] = {}
-    for run in store.list_runs(dataset_name=dataset, status="FINISHED", url=url):  # newest first
+    for run in db_runs.list_runs(store, dataset_name=dataset, status="FINISHED"):  # newest first
         if (
             run.dataset_id == dataset_id and run.method != ENSEMBLE
         ):  # an ensemble has no model to predict with
@@ -38,15 +40,15 @@ def latest_run_ids(dataset: str, dataset_id: int, url: str) -> dict[str, int]:
 
 
 def with_predicted(
-    dataset: str, scores: Mapping[str, Mapping[str, float]], url: str
+    dataset: str, scores: Mapping[str, Mapping[str, float]], store: Store
 ) -> dict[str, dict[str, float]]:
     """`scores` ({method: {image: normalised score}} of each method's latest run) plus what those runs
     predicted in this app process for images they never scored (their own scores win)."""
     merged = {method: dict(per) for method, per in scores.items()}
-    record = store.get_dataset(dataset, url=url)
+    record = db_datasets.get_dataset(store, dataset)
     if record is None:
         return merged
-    for method, run_id in latest_run_ids(dataset, record.id, url).items():
+    for method, run_id in latest_run_ids(dataset, record.id, store).items():
         extra = {name: value for name, value in model_cache.predicted(run_id).items() if value is not None}
         if extra:
             merged[method] = {**extra, **merged.get(method, {})}
@@ -54,10 +56,10 @@ def with_predicted(
 
 
 @st.cache_data(ttl=30, max_entries=8, show_spinner=False)
-def method_scores(dataset: str, db_url: str) -> dict[str, dict[str, float]]:
+def method_scores(dataset: str, store: Store) -> dict[str, dict[str, float]]:
     """Normalised scores of the latest finished run of each method on a dataset (for "suggest next"), with
     those runs' predicted scores of images added since (`with_predicted`)."""
-    return with_predicted(dataset, latest_method_scores(dataset, url=db_url), db_url)
+    return with_predicted(dataset, latest_method_scores(store, dataset), store)
 
 
 def missing(
@@ -89,10 +91,12 @@ def _predict(run_id: int, root: Path, names: list[str]) -> int:
     return n
 
 
-def predict_new_images(todo: dict[str, list[str]], run_ids: dict[str, int], dataset: str, url: str) -> None:
+def predict_new_images(
+    todo: dict[str, list[str]], run_ids: dict[str, int], dataset: str, store: Store
+) -> None:
     """Button callback: score the images each method's latest run has not scored, with that run's saved model;
     a run that cannot be rebuilt (recorded before runs saved their models, an ensemble...) is skipped."""
-    record = store.get_dataset(dataset, url=url)
+    record = db_datasets.get_dataset(store, dataset)
     if record is None:
         return
     done, skipped, left = [], [], 0
@@ -124,14 +128,14 @@ def unscored_panel(
     suggestions: dict[str, Suggestion],
     dataset: str,
     run_ids: dict[str, int],
-    url: str,
+    store: Store,
 ) -> None:
     """How many images of the queue a latest run has not scored, and a button that has them predicted; the
     runs that cannot be rebuilt, with why."""
     for method, run_id in sorted(run_ids.items()):
         if (why := model_cache.unavailable(run_id)) is not None:
             st.caption(f"{method} leaves out the new images: {literal(for_people(why))}.")
-    todo = missing(queue, method_scores(dataset, url), run_ids)
+    todo = missing(queue, method_scores(dataset, store), run_ids)
     if not todo:
         return
     n = len({name for names in todo.values() for name in names})
@@ -146,7 +150,7 @@ def unscored_panel(
         "Score new images",
         key="score_new_images",
         on_click=predict_new_images,
-        args=(todo, run_ids, dataset, url),
+        args=(todo, run_ids, dataset, store),
         help="Scores them with each method's latest run, rebuilt from its saved model: seconds, nothing is "
         "retrained",
         icon=":material/bolt:",
@@ -161,5 +165,5 @@ def reason(
     st.markdown(f"**Why suggested:** {labeling.suggestion_reason(hint, scores, run_ids, order)}")
     dataset = st.session_state.get("dataset")
     if dataset:
-        for note in score_view.score_notes(dataset, state.relpath, db_url()):
+        for note in score_view.score_notes(dataset, state.relpath, app_store()):
             st.caption(literal(note))

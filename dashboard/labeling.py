@@ -10,6 +10,7 @@ import numpy as np
 
 from db import labels
 from db.labels import LabelState, SaveResult, Suggestion
+from db.store import Store
 from engine.data import masks
 
 ORDERS = {
@@ -26,14 +27,15 @@ def image_queue(
     only_unlabeled: bool,
     order: str,
     scores: Mapping[str, Mapping[str, float]],
-    db_url: str | None = None,
+    store: Store | None = None,
 ) -> tuple[list[LabelState], dict[str, Suggestion]]:
     """Images to step through, in file order or by "suggest next", and the suggestion facts per image name."""
+    store = store or Store.at()
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; choose from {list(ORDERS)}")
-    states = labels.images_to_label(dataset_id, SPLITS[split], only_unlabeled, url=db_url)
+    states = labels.images_to_label(store, dataset_id, SPLITS[split], only_unlabeled)
     strategy = ORDERS[order]
     if strategy is None:
         return states, {}
@@ -124,26 +126,29 @@ def prepare(
     return Change(state.image_id, 1, defect, relpath, True)
 
 
-def save(change: Change, shown_version: int, author: str, db_url: str | None = None) -> SaveResult | Conflict:
+def save(
+    change: Change, shown_version: int, author: str, store: Store | None = None
+) -> SaveResult | Conflict:
     """Save on top of `shown_version`; a Conflict (keeping the new mask file for "use mine") when refused."""
+    store = store or Store.at()
     result = labels.save_label(
+        store,
         change.image_id,
         shown_version=shown_version,
         author=author,
         label=change.label,
         defect_type=change.defect_type,
         mask_relpath=change.mask_relpath,
-        url=db_url,
     )
     return result if result.saved else Conflict(change, result.state, shown_version)
 
 
 def resolve(
-    conflict: Conflict, keep_mine: bool, author: str, root: Path, db_url: str | None = None
+    conflict: Conflict, keep_mine: bool, author: str, root: Path, store: Store | None = None
 ) -> SaveResult | Conflict:
     """Overwrite theirs with mine (on top of their version; may conflict again), or drop mine and its mask file."""
     if keep_mine:
-        return save(conflict.mine, conflict.theirs.version, author, db_url)
+        return save(conflict.mine, conflict.theirs.version, author, store)
     if conflict.mine.new_mask and conflict.mine.mask_relpath:
         masks.remove_mask(root, conflict.mine.mask_relpath)
     return SaveResult(saved=False, state=conflict.theirs)

@@ -11,16 +11,18 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from db.store import Store
 from engine.saved_model import SavedModel
 
 UNAVAILABLE_SECONDS = 600.0  # how long a run that could not be rebuilt is skipped before it is tried again
 log = logging.getLogger(__name__)
 
 
-def _locations() -> tuple[str, str]:
+def _locations() -> tuple[Store, str]:
+    from dashboard.cache import app_store
     from db import locations
 
-    return locations.db_url(), locations.mlflow_uri()
+    return app_store(), locations.mlflow_uri()
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,10 @@ class LoadedModel:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the run's model...")
-def _model(run_id: int, db_url: str, mlflow_uri: str) -> LoadedModel:
+def _model(run_id: int, store: Store, mlflow_uri: str) -> LoadedModel:
     from engine.saved_model import load_saved_model
 
-    return LoadedModel(load_saved_model(run_id, db_url=db_url, mlflow_uri=mlflow_uri), threading.Lock())
+    return LoadedModel(load_saved_model(run_id, store=store, mlflow_uri=mlflow_uri), threading.Lock())
 
 
 def model(run_id: int) -> LoadedModel:
@@ -70,7 +72,7 @@ class _Predicted:
 
 
 @st.cache_resource(show_spinner=False)
-def _predicted(db_url: str) -> _Predicted:
+def _predicted(store: Store) -> _Predicted:
     return _Predicted({}, {}, threading.Lock())
 
 

@@ -1,6 +1,6 @@
 """Caches of the results pages (compare, embeddings, inspect, review): run lists, score tables, artifacts.
 
-Public helpers fill in the store locations, so cache keys hold them and tests with fresh stores never
+Public helpers fill in the results store (cache keys hash it by its URL) and the MLflow URI, so tests with fresh stores never
 see another store's runs. Per-run data never changes after a run finished, so it has no ttl."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from db import locations, store
+from dashboard.cache import app_store
+from db import locations
+from db import runs as db_runs
+from db.store import Store
 
 MAX_TRAIN_POINTS = 200  # normal training embeddings mapped with the test points
 log = logging.getLogger(__name__)
@@ -32,8 +35,8 @@ def _reading_results(run_id: int) -> Iterator[None]:
         raise ResultsFileError(run_id) from exc
 
 
-def _locations() -> tuple[str, str]:
-    return locations.db_url(), locations.mlflow_uri()
+def _locations() -> tuple[Store, str]:
+    return app_store(), locations.mlflow_uri()
 
 
 def finished_runs(dataset: str) -> list:
@@ -42,10 +45,10 @@ def finished_runs(dataset: str) -> list:
 
 
 @st.cache_data(ttl=5, max_entries=16, show_spinner=False)
-def _finished_runs(dataset: str, db_url: str) -> list:
+def _finished_runs(dataset: str, store: Store) -> list:
     from dashboard.run_info import run_info
 
-    return [run_info(r) for r in store.list_runs(dataset_name=dataset, status="FINISHED", url=db_url)]
+    return [run_info(r) for r in db_runs.list_runs(store, dataset_name=dataset, status="FINISHED")]
 
 
 def run_datasets() -> list[str]:
@@ -54,8 +57,8 @@ def run_datasets() -> list[str]:
 
 
 @st.cache_data(ttl=5, max_entries=4, show_spinner=False)
-def _run_datasets(db_url: str) -> list[str]:
-    return sorted({r.dataset_name for r in store.list_runs(status="FINISHED", url=db_url)})
+def _run_datasets(store: Store) -> list[str]:
+    return sorted({r.dataset_name for r in db_runs.list_runs(store, status="FINISHED")})
 
 
 def score_table(run_id: int):
@@ -64,10 +67,10 @@ def score_table(run_id: int):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _score_table(run_id: int, db_url: str):
+def _score_table(run_id: int, store: Store):
     from dashboard.score_table import score_table as table
 
-    return table(store.get_predictions(run_id, url=db_url))
+    return table(db_runs.get_predictions(store, run_id))
 
 
 def lead_table(runs: list):
@@ -77,17 +80,17 @@ def lead_table(runs: list):
 
 
 @st.cache_data(max_entries=16, show_spinner="Resampling the test set…")
-def _lead_table(runs: tuple, db_url: str):
+def _lead_table(runs: tuple, store: Store):
     from dashboard.significance import lead_table as build
 
-    return build(runs, {run.id: _score_table(run.id, db_url) for run in runs})  # the cached score tables
+    return build(runs, {run.id: _score_table(run.id, store) for run in runs})  # the cached score tables
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _artifact_path(run_id: int, db_url: str, mlflow_uri: str) -> str:
+def _artifact_path(run_id: int, store: Store, mlflow_uri: str) -> str:
     from engine.artifacts import predictions_path
 
-    run = store.get_run(run_id, url=db_url)
+    run = db_runs.get_run(store, run_id)
     if run is None:
         raise KeyError(f"no run with id {run_id}")
     with _reading_results(run_id):
@@ -95,7 +98,7 @@ def _artifact_path(run_id: int, db_url: str, mlflow_uri: str) -> str:
 
 
 @st.cache_resource(max_entries=48, show_spinner=False)
-def _artifact_array(run_id: int, key: str, db_url: str, mlflow_uri: str):
+def _artifact_array(run_id: int, key: str, store: Store, mlflow_uri: str):
     """One array of a run's predictions artifact (None when the run has none); reconstructions as uint8.
     Read-only and shared, not copied: maps are tens of MB per run and Inspect slices one image at a time.
     Raises ResultsFileError when the file cannot be read (also from the helpers below that use it)."""
@@ -106,7 +109,7 @@ def _artifact_array(run_id: int, key: str, db_url: str, mlflow_uri: str):
     from engine.artifacts import Predictions
 
     with _reading_results(run_id):
-        value = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri))).get(key)
+        value = Predictions(Path(_artifact_path(run_id, store, mlflow_uri))).get(key)
     if value is None:
         return None
     if key == "reconstructions":
@@ -121,18 +124,18 @@ def image_views(run_id: int, image_name: str):
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _image_views(run_id: int, image_name: str, db_url: str, mlflow_uri: str):
+def _image_views(run_id: int, image_name: str, store: Store, mlflow_uri: str):
     from dashboard.pictures import to_uint8
     from dashboard.results_file import ImageViews
 
-    names = _artifact_array(run_id, "names", db_url, mlflow_uri)
+    names = _artifact_array(run_id, "names", store, mlflow_uri)
     hits = [i for i, n in enumerate(names) if n == image_name]
     if not hits:
         return None
     i = hits[0]
 
     def item(key: str):
-        array = _artifact_array(run_id, key, db_url, mlflow_uri)
+        array = _artifact_array(run_id, key, store, mlflow_uri)
         return None if array is None else array[i]
 
     reconstruction = item("reconstructions")
@@ -151,10 +154,10 @@ def map_range(run_id: int, key: str = "anomaly_maps") -> tuple[float, float]:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def _map_range(run_id: int, key: str, db_url: str, mlflow_uri: str) -> tuple[float, float]:
+def _map_range(run_id: int, key: str, store: Store, mlflow_uri: str) -> tuple[float, float]:
     import numpy as np
 
-    maps = _artifact_array(run_id, key, db_url, mlflow_uri)
+    maps = _artifact_array(run_id, key, store, mlflow_uri)
     if maps is None or maps.size == 0:
         return 0.0, 1.0
     values = np.asarray(maps, dtype=np.float32).ravel()[:: max(1, maps.size // 2_000_000)]
@@ -180,10 +183,10 @@ def mask_counts(runs: list) -> dict[int, int | None]:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _mask_count(run_id: int, db_url: str, mlflow_uri: str) -> int | None:
+def _mask_count(run_id: int, store: Store, mlflow_uri: str) -> int | None:
     import numpy as np
 
-    masks = _artifact_array(run_id, "masks", db_url, mlflow_uri)
+    masks = _artifact_array(run_id, "masks", store, mlflow_uri)
     if masks is None:
         return None
     return int(sum(bool(np.nanmax(np.asarray(m, dtype=np.float32), initial=0) > 0) for m in masks))
@@ -194,7 +197,7 @@ def embedding_map(run_id: int):
     return _embedding_map(run_id, *_locations())
 
 
-_MAPPED: set[tuple[int, str, str]] = set()  # the t-SNE maps this process has computed (on Embeddings)
+_MAPPED: set[tuple[int, Store, str]] = set()  # the t-SNE maps this process has computed (on Embeddings)
 
 
 def computed_embedding_map(run_id: int):
@@ -205,7 +208,7 @@ def computed_embedding_map(run_id: int):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
+def _embedding_map(run_id: int, store: Store, mlflow_uri: str):
     from pathlib import Path
 
     import numpy as np
@@ -214,12 +217,12 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
     from engine.artifacts import Predictions
 
     with _reading_results(run_id):
-        preds = Predictions(Path(_artifact_path(run_id, db_url, mlflow_uri)))
+        preds = Predictions(Path(_artifact_path(run_id, store, mlflow_uri)))
         embeddings, train, centroid = (preds.get(k) for k in ("embeddings", "train_embeddings", "centroid"))
         names, labels, defect_types = (preds.get(k) for k in ("names", "labels", "defect_types"))
     if train is not None and len(train) > MAX_TRAIN_POINTS:
         train = train[np.sort(np.random.default_rng(0).choice(len(train), MAX_TRAIN_POINTS, replace=False))]
-    table = _score_table(run_id, db_url)  # the normalised scores Compare and Inspect show, for the hover
+    table = _score_table(run_id, store)  # the normalised scores Compare and Inspect show, for the hover
     normalised = {name: table.scores_normalized[i] for i, name in enumerate(table.names)}
     emap = project(
         embeddings,
@@ -230,17 +233,17 @@ def _embedding_map(run_id: int, db_url: str, mlflow_uri: str):
         defect_types=tuple(str(d) for d in defect_types),
         scores=np.array([normalised.get(str(n), np.nan) for n in names], dtype=np.float64),
     )
-    _MAPPED.add((run_id, db_url, mlflow_uri))
+    _MAPPED.add((run_id, store, mlflow_uri))
     return emap
 
 
 @st.cache_resource(ttl=600, max_entries=3, show_spinner="Loading the dataset's images...")
-def _loaded_dataset(name: str, image_size: int, db_url: str):
+def _loaded_dataset(name: str, image_size: int, store: Store):
     from engine.data import load_dataset
     from engine.data.types import DatasetError
 
     try:
-        return load_dataset(name, image_size=image_size, db_url=db_url)
+        return load_dataset(name, image_size=image_size, store=store)
     except (DatasetError, OSError):
         return None
 
@@ -251,10 +254,10 @@ def input_image(dataset: str, image_size: int, image_name: str):
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
-def _input_image(dataset: str, image_size: int, image_name: str, db_url: str):
+def _input_image(dataset: str, image_size: int, image_name: str, store: Store):
     from dashboard.pictures import to_uint8
 
-    data = _loaded_dataset(dataset, image_size, db_url)
+    data = _loaded_dataset(dataset, image_size, store)
     if data is None or image_name not in data.test.names:
         return None
     return to_uint8(data.test.images[data.test.names.index(image_name)].numpy())
@@ -272,8 +275,8 @@ def current_label_set(dataset: str) -> str | None:
 
 
 @st.cache_data(ttl=5, max_entries=16, show_spinner=False)
-def _current_label_set(dataset: str, db_url: str) -> str | None:
+def _current_label_set(dataset: str, store: Store) -> str | None:
     from engine.rescore import current_label_set as fingerprint
 
-    found = fingerprint(dataset, db_url)
+    found = fingerprint(dataset, store)
     return None if found is None else found["label_set"]

@@ -24,6 +24,7 @@ from dashboard import (
     selection,
     thresholds,
 )
+from dashboard.cache import app_store
 from dashboard.embedding_figures import embedding_figure
 from dashboard.report import Example, RunCounts, ThresholdRow, build_report
 from dashboard.results_file import ImageViews
@@ -163,8 +164,8 @@ def roc_with_thresholds(runs: Sequence[RunInfo]):
 def report_html(dataset: str, runs: Sequence[RunInfo], author: str) -> str:
     """The self-contained HTML report of what the Review page shows, with the champion, thresholds, test sets,
     run notes and the t-SNE maps computed so far."""
-    flags = comments.list_flags(dataset)
-    notes = comments.list_comments(dataset)
+    flags = comments.list_flags(app_store(), dataset)
+    notes = comments.list_comments(app_store(), dataset)
     flagged = {flag.image_name for flag in flags}
     maps = {run.id: results_cache.computed_embedding_map(run.id) for run in runs}
     by_run = confusions(runs)

@@ -32,7 +32,7 @@ class ScoreTable:
 
 
 def score_table(rows: Sequence[Any]) -> ScoreTable:
-    """A `ScoreTable` from `db.store.PredictionRow`s."""
+    """A `ScoreTable` from `db.runs.PredictionRow`s."""
     return ScoreTable(
         names=tuple(r.image_name for r in rows),
         labels=np.array([int(r.label) for r in rows], dtype=np.int64),

@@ -19,7 +19,9 @@ from dashboard import model_cache, pictures
 from dashboard.messages import for_people
 from dashboard.model_cache import LoadedModel
 from dashboard.run_info import RunInfo
-from db import comments, labels, store
+from db import comments, labels
+from db import datasets as db_datasets
+from db.store import Store
 from engine.batch_images import BatchItem, Source, batched, list_sources, read_sources
 from engine.data.additions import add_test_images
 from engine.data.types import DatasetError
@@ -205,14 +207,15 @@ def score_uploads(dataset: str, run_id: int, files: Sequence[tuple[str, bytes]])
         return _scoring(dataset, model_cache.model(run_id), sources, bad, names, kept=True)
 
 
-def score_unlabeled(dataset: str, run_id: int, db_url: str | None = None) -> Scoring:
+def score_unlabeled(dataset: str, run_id: int, store: Store | None = None) -> Scoring:
     """Score the unlabeled images of a stored dataset."""
-    record = store.get_dataset(dataset, url=db_url)
+    store = store or Store.at()
+    record = db_datasets.get_dataset(store, dataset)
     if record is None:
         raise ValueError(
             f"{dataset} is a built-in dataset and has no unlabeled images; upload images instead"
         )
-    rows = [r for r in store.list_images(record.id, url=db_url) if r.label is None]
+    rows = [r for r in db_datasets.list_images(store, record.id) if r.label is None]
     if not rows:
         raise ValueError(
             f"{dataset} has no unlabeled images; add some on the Label page or upload images here"
@@ -239,18 +242,19 @@ class Sent:
     skipped: tuple[str, ...]
 
 
-def send_to_label(scoring: Scoring, picked: Sequence[Card], author: str, db_url: str | None = None) -> Sent:
+def send_to_label(scoring: Scoring, picked: Sequence[Card], author: str, store: Store | None = None) -> Sent:
     """Add the picked uploads to the dataset's test split as unlabeled images (engine.data.additions) and note
     each picked image's score on it (a comment on the image and the run, shown on the Label and Review pages);
     the run's scores of them join Suggest next's scores when it is the latest run of its method."""
-    record = store.get_dataset(scoring.dataset, url=db_url)
+    store = store or Store.at()
+    record = db_datasets.get_dataset(store, scoring.dataset)
     if record is None:
         raise ValueError(
             f"{scoring.dataset} is a built-in dataset, which takes no new images; import a dataset to label them"
         )
     uploads = [(card.name, card.data) for card in picked if card.data is not None]
-    report = add_test_images(scoring.dataset, uploads, db_url) if uploads else None
-    known = labels.known_hashes(record.id, url=db_url)
+    report = add_test_images(scoring.dataset, uploads, store) if uploads else None
+    known = labels.known_hashes(store, record.id)
     where: dict[str, Card] = {}
     for card in picked:
         relpath = card.relpath or known.get(hashlib.sha256(card.data or b"").hexdigest())
@@ -258,12 +262,12 @@ def send_to_label(scoring: Scoring, picked: Sequence[Card], author: str, db_url:
             where[relpath] = card
     for relpath, card in where.items():
         comments.add_comment(
+            store,
             scoring.dataset,
             author,
             note_text(scoring, card),
             run_id=scoring.run_id,
             image_name=relpath,
-            url=db_url,
         )
     model_cache.remember(scoring.run_id, {relpath: card.score_normalized for relpath, card in where.items()})
     added = report.total if report else 0
@@ -272,7 +276,8 @@ def send_to_label(scoring: Scoring, picked: Sequence[Card], author: str, db_url:
     )
 
 
-def score_notes(dataset: str, relpath: str, db_url: str | None = None) -> list[str]:
+def score_notes(dataset: str, relpath: str, store: Store | None = None) -> list[str]:
     """The score notes left on an image sent from this page, oldest first."""
-    rows = comments.list_comments(dataset, image_name=relpath, url=db_url)
+    store = store or Store.at()
+    rows = comments.list_comments(store, dataset, image_name=relpath)
     return [row.text for row in rows if NOTE_MARK in row.text and row.parent_id is None]

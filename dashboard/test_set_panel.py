@@ -7,6 +7,7 @@ import logging
 import streamlit as st
 
 from dashboard import auth, results_cache, run_info, sidebar
+from dashboard.cache import app_store
 from dashboard.run_info import RunInfo
 from dashboard.safe_text import literal
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def _rescore(runs: list[RunInfo]) -> None:
     """Button callback: re-score `runs` and put the new runs in their place in the run picker."""
-    from db.locations import db_url, mlflow_uri
+    from db.locations import mlflow_uri
     from engine.rescore import rescore
 
     if (author := sidebar.user()) is None or not auth.require("train"):
@@ -24,7 +25,7 @@ def _rescore(runs: list[RunInfo]) -> None:
     done, failed = {}, []
     for run in runs:
         try:
-            done[run.id] = rescore(run.id, author, db_url(), mlflow_uri())
+            done[run.id] = rescore(run.id, author, app_store(), mlflow_uri())
         except ValueError as exc:
             failed.append(f"{run.label}: {literal(exc)}")
         except Exception:  # a results file that cannot be read, the store refusing...

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dashboard.train_panels import duration
-from db import store
+from db import datasets as db_datasets
+from db import runs as db_runs
+from db.store import Store
 from engine.methods.catalog import describe
 
 PAST_RUNS = 20  # the latest finished runs of a method looked at (older ones ran on older code)
@@ -49,30 +51,32 @@ def estimate_text(estimate: Estimate | None, preset: str) -> str:
     return f"about {duration(estimate.seconds)} to train (from {estimate.runs} finished {preset} run(s))"
 
 
-def _train_size(dataset_id: int | None, url: str, sizes: dict[int, int | None]) -> int | None:
+def _train_size(dataset_id: int | None, store: Store, sizes: dict[int, int | None]) -> int | None:
     if dataset_id is None:
         return None
     if dataset_id not in sizes:
-        counts = store.image_counts(dataset_id, url=url)
+        counts = db_datasets.image_counts(store, dataset_id)
         sizes[dataset_id] = sum(n for (split, _), n in counts.items() if split == "train") or None
     return sizes[dataset_id]
 
 
-def past_fits(method: str, preset: str, url: str, sizes: dict[int, int | None]) -> list[PastFit]:
+def past_fits(method: str, preset: str, store: Store, sizes: dict[int, int | None]) -> list[PastFit]:
     """The latest finished runs of `method` with `preset` in the store, with their training sizes."""
     runs = [
         r
-        for r in store.list_runs(method=method, status="FINISHED", url=url)
+        for r in db_runs.list_runs(store, method=method, status="FINISHED")
         if r.preset == preset and r.fit_seconds is not None
     ][:PAST_RUNS]
-    return [PastFit(r.fit_seconds, _train_size(r.dataset_id, url, sizes), r.dataset_name) for r in runs]
+    return [PastFit(r.fit_seconds, _train_size(r.dataset_id, store, sizes), r.dataset_name) for r in runs]
 
 
-def method_lines(methods: Sequence[str], preset: str, dataset: str, dataset_id: int | None, url: str) -> None:
+def method_lines(
+    methods: Sequence[str], preset: str, dataset: str, dataset_id: int | None, store: Store
+) -> None:
     """One line per chosen method: what it does and how long it should take on this dataset."""
     sizes: dict[int, int | None] = {}
-    n_train = _train_size(dataset_id, url, sizes)
+    n_train = _train_size(dataset_id, store, sizes)
     for method in methods:
-        estimate = expected_fit_seconds(past_fits(method, preset, url, sizes), n_train, dataset)
+        estimate = expected_fit_seconds(past_fits(method, preset, store, sizes), n_train, dataset)
         size = f" for {n_train} training images" if n_train and estimate else ""
         st.caption(f"**{method}**: {describe(method)}. Expected: {estimate_text(estimate, preset)}{size}.")

@@ -11,8 +11,9 @@ import streamlit as st
 from dashboard import auth
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
-from db import store
+from db import runs as db_runs
 from db.jobs import RETRIABLE
+from db.store import Store
 from engine import jobs
 from engine.executors import Executor
 from engine.jobs import JobView
@@ -78,11 +79,11 @@ def progress_text(job: JobView, eta: float | None = None) -> str:
     return f"{head}: {', '.join(detail)}"
 
 
-def run_aurocs(views: list[JobView], url: str) -> dict[int, tuple[float | None, float | None]]:
+def run_aurocs(views: list[JobView], store: Store) -> dict[int, tuple[float | None, float | None]]:
     """(image AUROC, pixel AUROC) of the runs behind finished jobs, by run id."""
     out = {}
     for v in views:
-        if v.status == "DONE" and v.run_id is not None and (run := store.get_run(v.run_id, url=url)):
+        if v.status == "DONE" and v.run_id is not None and (run := db_runs.get_run(store, v.run_id)):
             out[v.run_id] = (run.image_auroc, run.pixel_auroc)
     return out
 
@@ -124,11 +125,11 @@ def headline(error: str) -> str:
     return for_people(first or "unknown error", path_word="a server file")
 
 
-def retry(job: JobView, url: str, executor: Executor) -> None:
+def retry(job: JobView, store: Store, executor: Executor) -> None:
     """Button callback: queue the job's configuration again, once (a second click, or a stale button, queues
     nothing and says why), and say so above the queue."""
     try:
-        new_id = jobs.retry(job.id, db_url=url)
+        new_id = jobs.retry(job.id, store=store)
     except ValueError as exc:
         st.session_state["train_retry"] = (
             "error",
@@ -150,7 +151,7 @@ def add_to_compare(dataset: str, run_ids: list[int]) -> None:
     st.session_state["dataset"] = dataset
 
 
-def _failures(views: list[JobView], url: str, executor: Executor) -> None:
+def _failures(views: list[JobView], store: Store, executor: Executor) -> None:
     """The latest failed and cancelled jobs not retried yet, each with its error (one sentence; details are in
     the worker's log) and a Retry button; a retried one's banner goes (its retry shows in the queue)."""
     retried = {v.retry_of for v in views if v.retry_of is not None}
@@ -166,7 +167,7 @@ def _failures(views: list[JobView], url: str, executor: Executor) -> None:
             "Retry",
             key=f"retry-{v.id}",
             on_click=auth.guarded("train", retry),
-            args=(v, url, executor),
+            args=(v, store, executor),
             disabled=v.config is None,
             help="Queue the same configuration again",
             icon=":material/replay:",
@@ -181,9 +182,9 @@ def _shown_etas(active: list[JobView], now: float) -> dict[int, float | None]:
     return {i: None if e is None else e.seconds for i, e in shown.items()}
 
 
-def queue_panel(executor: Executor, url: str, dataset: str | None, now: float) -> None:
+def queue_panel(executor: Executor, store: Store, dataset: str | None, now: float) -> None:
     """Active jobs with progress and a cancel button, failures with Retry, then finished jobs with AUROC."""
-    views = jobs.list_jobs(limit=60, db_url=url)
+    views = jobs.list_jobs(limit=60, store=store)
     active = [v for v in views if v.status in ("QUEUED", "RUNNING")]
     if any(v.status == "QUEUED" for v in active):
         executor.ensure_running()  # a worker that exited just before a job was queued
@@ -203,15 +204,15 @@ def queue_panel(executor: Executor, url: str, dataset: str | None, now: float) -
             "Cancel",
             key=f"cancel-{v.id}",
             on_click=auth.guarded("train", jobs.cancel),
-            args=(v.id, url),
+            args=(v.id, store),
             disabled=v.cancel_requested,
             icon=":material/cancel:",
         )
-    _failures(views, url, executor)
+    _failures(views, store, executor)
     done = [v for v in views if v.status not in ("QUEUED", "RUNNING")]
     if not done:
         return
-    st.dataframe(finished_table(done, run_aurocs(done, url)), hide_index=True, width="stretch")
+    st.dataframe(finished_table(done, run_aurocs(done, store)), hide_index=True, width="stretch")
     runs = [v.run_id for v in done if v.status == "DONE" and v.run_id is not None and v.dataset == dataset]
     if runs and st.button(
         f"Compare these runs ({len(runs)} finished on {literal(dataset)})",

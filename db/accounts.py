@@ -11,8 +11,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
-from db import store
 from db.models import MAX_USER_NAME_CHARS, ROLES, Account, utcnow
+from db.store import Store
 
 MIN_PASSWORD_CHARS = 10
 _hasher = PasswordHasher()
@@ -67,17 +67,17 @@ def check_password(password: str) -> str:
     return password
 
 
-def any_accounts(url: str | None = None) -> bool:
+def any_accounts(store: Store) -> bool:
     """Whether the store holds any account (then the dashboard asks everyone to sign in)."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         return s.scalar(select(Account.id).limit(1)) is not None
 
 
-def add_account(name: str, role: str, password: str | None, url: str | None = None) -> AccountRow:
+def add_account(store: Store, name: str, role: str, password: str | None) -> AccountRow:
     """A new account; `password` None makes one that signs in only through the identity provider."""
     name, role = check_name(name), check_role(role)
     hashed = None if password is None else _hasher.hash(check_password(password))
-    with store.session_scope(url) as s:
+    with store.session() as s:
         taken = s.scalar(select(Account.name).where(func.lower(Account.name) == name.lower()))
         if taken is not None:
             raise ValueError(f"an account named {taken!r} already exists")
@@ -87,21 +87,21 @@ def add_account(name: str, role: str, password: str | None, url: str | None = No
         return _row(account)
 
 
-def get_account(name: str, url: str | None = None) -> AccountRow | None:
-    with store.session_scope(url) as s:
+def get_account(store: Store, name: str) -> AccountRow | None:
+    with store.session() as s:
         account = s.scalar(select(Account).where(Account.name == name))
         return None if account is None else _row(account)
 
 
-def find_by_identity(identity: str, url: str | None = None) -> AccountRow | None:
+def find_by_identity(store: Store, identity: str) -> AccountRow | None:
     """The account named `identity` ignoring case (how an identity provider's e-mail maps to an account)."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         account = s.scalar(select(Account).where(func.lower(Account.name) == identity.strip().lower()))
         return None if account is None else _row(account)
 
 
-def list_accounts(url: str | None = None) -> list[AccountRow]:
-    with store.session_scope(url) as s:
+def list_accounts(store: Store) -> list[AccountRow]:
+    with store.session() as s:
         return [_row(a) for a in s.scalars(select(Account).order_by(Account.name))]
 
 
@@ -119,9 +119,9 @@ def _keep_an_admin(s, account: Account) -> None:
         raise ValueError(f"{account.name!r} is the only enabled admin; make another admin first")
 
 
-def set_role(name: str, role: str, url: str | None = None) -> AccountRow:
+def set_role(store: Store, name: str, role: str) -> AccountRow:
     role = check_role(role)
-    with store.session_scope(url) as s:
+    with store.session() as s:
         account = _get(s, name)
         if role != "admin":
             _keep_an_admin(s, account)
@@ -129,9 +129,9 @@ def set_role(name: str, role: str, url: str | None = None) -> AccountRow:
         return _row(account)
 
 
-def set_disabled(name: str, disabled: bool, url: str | None = None) -> AccountRow:
+def set_disabled(store: Store, name: str, disabled: bool) -> AccountRow:
     """Disable an account (its sessions end at their next action) or enable it again."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         account = _get(s, name)
         if disabled:
             _keep_an_admin(s, account)
@@ -139,16 +139,16 @@ def set_disabled(name: str, disabled: bool, url: str | None = None) -> AccountRo
         return _row(account)
 
 
-def set_password(name: str, password: str, url: str | None = None) -> None:
+def set_password(store: Store, name: str, password: str) -> None:
     hashed = _hasher.hash(check_password(password))
-    with store.session_scope(url) as s:
+    with store.session() as s:
         _get(s, name).password_hash = hashed
 
 
-def sign_in(name: str, password: str, url: str | None = None) -> AccountRow:
+def sign_in(store: Store, name: str, password: str) -> AccountRow:
     """The account when `password` is its password and it is enabled (its last sign-in is recorded);
     SignInRefused with one sentence otherwise. A disabled account is named only after a right password."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         account = s.scalar(select(Account).where(Account.name == (name or "").strip()))
         stored = account.password_hash if account is not None else None
         try:
@@ -166,9 +166,9 @@ def sign_in(name: str, password: str, url: str | None = None) -> AccountRow:
         return _row(account)
 
 
-def touch(name: str, url: str | None = None) -> None:
+def touch(store: Store, name: str) -> None:
     """Record a sign-in through the identity provider."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         account = s.scalar(select(Account).where(Account.name == name))
         if account is not None:
             account.last_sign_in_at = utcnow()

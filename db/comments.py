@@ -9,8 +9,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select
 
-from db import store
 from db.models import Comment, Dataset, Flag, Image, Run, check_user_name, utcnow
+from db.store import Store
 
 MAX_COMMENT_CHARS = 5000
 
@@ -73,12 +73,12 @@ def _in_dataset(s, comment: Comment, dataset_name: str) -> bool:
 
 
 def add_comment(
+    store: Store,
     dataset_name: str,
     author: str,
     text: str,
     run_id: int | None = None,
     image_name: str | None = None,
-    url: str | None = None,
     parent_id: int | None = None,
 ) -> int:
     """Record a comment on a run and/or an image of `dataset_name`, on the dataset as a whole (the review
@@ -86,7 +86,7 @@ def add_comment(
     author, text = _author(author), _text(text)
     if parent_id is not None and (run_id is not None or image_name):
         raise ValueError("a reply is about what the comment it answers is about: give parent_id alone")
-    with store.session_scope(url) as s:
+    with store.session() as s:
         image_id = None
         if parent_id is not None:
             parent = s.get(Comment, parent_id)
@@ -119,10 +119,10 @@ def add_comment(
         return comment.id
 
 
-def edit_comment(comment_id: int, author: str, text: str, url: str | None = None) -> datetime:
+def edit_comment(store: Store, comment_id: int, author: str, text: str) -> datetime:
     """Replace the text of comment `comment_id`; only its author may. Returns the time of the edit (UTC)."""
     author, text = _author(author), _text(text)
-    with store.session_scope(url) as s:
+    with store.session() as s:
         comment = s.get(Comment, comment_id)
         if comment is None:
             raise KeyError(f"no comment with id {comment_id}")
@@ -151,10 +151,10 @@ def _row(c: Comment, dataset_name: str) -> CommentRow:
 
 
 def list_comments(
-    dataset_name: str, run_id: int | None = None, image_name: str | None = None, url: str | None = None
+    store: Store, dataset_name: str, run_id: int | None = None, image_name: str | None = None
 ) -> list[CommentRow]:
     """Comments on `dataset_name` (or on its runs), oldest first; optionally only those on a run or image."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         runs_of_dataset = select(Run.id).where(Run.dataset_name == dataset_name)
         query = select(Comment).where(
             or_(Comment.dataset_name == dataset_name, Comment.run_id.in_(runs_of_dataset))
@@ -178,18 +178,18 @@ def replies(rows: Sequence[CommentRow]) -> dict[int | None, list[CommentRow]]:
 
 
 def flag_image(
+    store: Store,
     dataset_name: str,
     image_name: str,
     author: str,
     run_id: int | None = None,
     note: str | None = None,
-    url: str | None = None,
 ) -> int:
     """Choose an image as an example for the review (again: update run, author and note); returns the flag id."""
     author = _author(author)
     if not image_name:
         raise ValueError("image_name is empty; pick an image to flag")
-    with store.session_scope(url) as s:
+    with store.session() as s:
         if run_id is not None and s.get(Run, run_id) is None:
             raise KeyError(f"no run with id {run_id}")
         flag = s.scalar(select(Flag).where(Flag.dataset_name == dataset_name, Flag.image_name == image_name))
@@ -201,18 +201,18 @@ def flag_image(
         return flag.id
 
 
-def unflag_image(dataset_name: str, image_name: str, url: str | None = None) -> bool:
+def unflag_image(store: Store, dataset_name: str, image_name: str) -> bool:
     """Remove an image from the review examples; True when it was flagged."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         result = s.execute(
             delete(Flag).where(Flag.dataset_name == dataset_name, Flag.image_name == image_name)
         )
         return bool(result.rowcount)
 
 
-def list_flags(dataset_name: str, url: str | None = None) -> list[FlagRow]:
+def list_flags(store: Store, dataset_name: str) -> list[FlagRow]:
     """Images flagged for the review of `dataset_name`, in the order they were flagged."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         rows = s.scalars(select(Flag).where(Flag.dataset_name == dataset_name).order_by(Flag.id))
         return [
             FlagRow(f.id, f.dataset_name, f.image_name, f.run_id, f.author, f.note, f.created_at)

@@ -1,15 +1,84 @@
-"""Dataset overview queries (counts per split and label, runs) and soft deletion (runs stay readable)."""
+"""Datasets and their images: record, look up, count, summarise (per split and label, runs) and soft-delete
+(runs stay readable)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from db import store
 from db.models import Dataset, Image, Run, utcnow
+from db.store import Store
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    relpath: str
+    split: str
+    label: int | None
+    defect_type: str | None
+    mask_relpath: str | None
+    sha256: str
+    width: int
+    height: int
+    channels: int
+
+
+def add_dataset(
+    store: Store, name: str, kind: str, root: str, channels: int, images: Sequence[ImageRow]
+) -> int:
+    """Record a dataset and all its images in one transaction; returns the dataset id."""
+    with store.session() as s:
+        if s.scalar(select(Dataset.id).where(Dataset.name == name)) is not None:
+            raise ValueError(f"a dataset named {name!r} already exists; pick another name")
+        ds = Dataset(name=name, kind=kind, root=root, channels=channels)
+        s.add(ds)
+        s.flush()
+        s.add_all(Image(dataset_id=ds.id, **vars(row)) for row in images)
+        return ds.id
+
+
+def get_dataset(store: Store, name: str) -> Dataset | None:
+    with store.session() as s:
+        return s.scalar(select(Dataset).where(Dataset.name == name, Dataset.deleted_at.is_(None)))
+
+
+def list_datasets(store: Store) -> list[Dataset]:
+    with store.session() as s:
+        return list(s.scalars(select(Dataset).where(Dataset.deleted_at.is_(None)).order_by(Dataset.name)))
+
+
+def list_images(store: Store, dataset_id: int, split: str | None = None) -> list[Image]:
+    with store.session() as s:
+        query = select(Image).where(Image.dataset_id == dataset_id)
+        if split:
+            query = query.where(Image.split == split)
+        return list(s.scalars(query.order_by(Image.relpath)))
+
+
+def image_counts(store: Store, dataset_id: int) -> dict[tuple[str, str], int]:
+    """Counts per (split, defect type or 'unlabeled')."""
+    with store.session() as s:
+        rows = s.execute(
+            select(Image.split, func.coalesce(Image.defect_type, "unlabeled"), func.count())
+            .where(Image.dataset_id == dataset_id)
+            .group_by(Image.split, Image.defect_type)
+        )
+        return {(split, defect): n for split, defect, n in rows}
+
+
+def scorable_count(store: Store, dataset_id: int) -> int:
+    """Images a run can be scored on: labeled test images plus train images labeled anomalous."""
+    with store.session() as s:
+        labeled_test = (Image.split == "test") & Image.label.is_not(None)
+        return int(
+            s.scalar(
+                select(func.count()).where(Image.dataset_id == dataset_id, labeled_test | (Image.label == 1))
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -31,9 +100,9 @@ class DatasetSummary:
 LABEL_NAMES = {0: "normal", 1: "anomalous", None: "unlabeled"}
 
 
-def summaries(url: str | None = None) -> list[DatasetSummary]:
+def summaries(store: Store) -> list[DatasetSummary]:
     """Every dataset that is not deleted, by name, with image counts and how many runs used it."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         datasets = list(s.scalars(select(Dataset).where(Dataset.deleted_at.is_(None)).order_by(Dataset.name)))
         counts: dict[int, dict[tuple[str, str], int]] = {}
         for dataset_id, split, label, n in s.execute(
@@ -66,16 +135,16 @@ def summaries(url: str | None = None) -> list[DatasetSummary]:
         ]
 
 
-def recorded_names(url: str | None = None) -> set[str]:
+def recorded_names(store: Store) -> set[str]:
     """The name and folder name of every dataset in the store, soft-deleted ones included (their folders stay)."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         rows = s.execute(select(Dataset.name, Dataset.root)).all()
     return {name for name, _ in rows} | {Path(root).name for _, root in rows if root}
 
 
-def soft_delete(name: str, url: str | None = None) -> None:
+def soft_delete(store: Store, name: str) -> None:
     """Hide a dataset (sets `deleted_at`); its files, images and runs are kept so runs stay readable."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         dataset = s.scalar(select(Dataset).where(Dataset.name == name, Dataset.deleted_at.is_(None)))
         if dataset is None:
             names = sorted(s.scalars(select(Dataset.name).where(Dataset.deleted_at.is_(None))))

@@ -9,8 +9,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db import store
 from db.models import Job, Run, utcnow
+from db.store import Store
 
 STATUSES = ("QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED")
 LEASE_SECONDS = 60.0  # a RUNNING job or run whose lease is not renewed for this long is abandoned
@@ -22,13 +22,11 @@ class NotRetriable(ValueError):
     """A retry of a job that did not fail or get cancelled, or that was retried already."""
 
 
-def add_job(
-    payload_json: str, kind: str = "train", url: str | None = None, retry_of: int | None = None
-) -> int:
+def add_job(store: Store, payload_json: str, kind: str = "train", retry_of: int | None = None) -> int:
     """A new QUEUED job; returns its id. `retry_of`: the FAILED or CANCELLED job it retries, once only (a unique
     column, so two clicks on Retry, by one person or two, queue one job); NotRetriable otherwise."""
     try:
-        with store.session_scope(url) as s:
+        with store.session() as s:
             if retry_of is not None and (refusal := _retry_refusal(s, retry_of)):
                 raise NotRetriable(refusal)
             job = Job(kind=kind, payload_json=payload_json, status="QUEUED", progress=0.0, retry_of=retry_of)
@@ -38,7 +36,7 @@ def add_job(
     except IntegrityError:  # another retry of the same job was added meanwhile
         if retry_of is None:
             raise
-        with store.session_scope(url) as s:
+        with store.session() as s:
             raise NotRetriable(
                 _retry_refusal(s, retry_of) or f"job #{retry_of} was retried already"
             ) from None
@@ -62,24 +60,24 @@ def lease_until() -> datetime:
     return utcnow() + timedelta(seconds=LEASE_SECONDS)
 
 
-def claim_next(worker_pid: int, url: str | None = None, worker_id: str | None = None) -> Job | None:
+def claim_next(store: Store, worker_pid: int, worker_id: str | None = None) -> Job | None:
     """Move the oldest QUEUED job to RUNNING for the worker and return it; None when the queue is empty.
 
     Each claim is a conditional UPDATE (`claim`), atomic across worker processes and hosts; the claim is a
     lease that the worker's heartbeats renew."""
     while True:
-        with store.session_scope(url) as s:
+        with store.session() as s:
             job_id = s.scalar(select(Job.id).where(Job.status == "QUEUED").order_by(Job.id).limit(1))
         if job_id is None:
             return None
-        job = claim(job_id, worker_pid, worker_id, url=url)
+        job = claim(store, job_id, worker_pid, worker_id)
         if job is not None:
             return job
         # another worker claimed it between the select and the update: try the next one
 
 
 def claim(
-    job_id: int, worker_pid: int, worker_id: str | None, url: str | None = None, again: bool = False
+    store: Store, job_id: int, worker_pid: int, worker_id: str | None, again: bool = False
 ) -> Job | None:
     """Move one QUEUED job to RUNNING for the worker (atomically); None when it was not QUEUED any more.
 
@@ -89,7 +87,7 @@ def claim(
     claimable = Job.status == "QUEUED"
     if again and worker_id:
         claimable = or_(claimable, and_(Job.status == "RUNNING", Job.worker_id == worker_id))
-    with store.session_scope(url) as s:
+    with store.session() as s:
         claimed = s.execute(
             update(Job)
             .where(Job.id == job_id, claimable)
@@ -108,12 +106,12 @@ def claim(
         return s.get(Job, job_id, populate_existing=True)
 
 
-def update_job(job_id: int, url: str | None = None, **fields: Any) -> None:
+def update_job(store: Store, job_id: int, **fields: Any) -> None:
     """Set columns of a job (progress, epoch, loss, run_id...) and renew its heartbeat and lease."""
     unknown = [name for name in fields if not hasattr(Job, name)]
     if unknown:
         raise AttributeError(f"Job has no column(s) {unknown}")
-    with store.session_scope(url) as s:
+    with store.session() as s:
         s.execute(
             update(Job)
             .where(Job.id == job_id)
@@ -121,14 +119,12 @@ def update_job(job_id: int, url: str | None = None, **fields: Any) -> None:
         )
 
 
-def finish_job(
-    job_id: int, status: str, error: str | None = None, url: str | None = None, **fields: Any
-) -> None:
+def finish_job(store: Store, job_id: int, status: str, error: str | None = None, **fields: Any) -> None:
     """End a job as DONE, FAILED or CANCELLED."""
     if status not in ("DONE", "FAILED", "CANCELLED"):
         raise ValueError(f"bad final job status {status!r}; choose from ['DONE', 'FAILED', 'CANCELLED']")
     now = utcnow()
-    with store.session_scope(url) as s:
+    with store.session() as s:
         s.execute(
             update(Job)
             .where(Job.id == job_id)
@@ -136,9 +132,9 @@ def finish_job(
         )
 
 
-def request_cancel(job_id: int, url: str | None = None) -> str:
+def request_cancel(store: Store, job_id: int) -> str:
     """Cancel a QUEUED job at once or ask a RUNNING one to stop; returns the job's status afterwards."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         job = s.get(Job, job_id)
         if job is None:
             raise KeyError(f"no job with id {job_id}")
@@ -161,32 +157,32 @@ def request_cancel(job_id: int, url: str | None = None) -> str:
         return job.status
 
 
-def cancel_requested(job_id: int, url: str | None = None) -> bool:
-    with store.session_scope(url) as s:
+def cancel_requested(store: Store, job_id: int) -> bool:
+    with store.session() as s:
         return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
-def get_job(job_id: int, url: str | None = None) -> Job | None:
-    with store.session_scope(url) as s:
+def get_job(store: Store, job_id: int) -> Job | None:
+    with store.session() as s:
         return s.get(Job, job_id)
 
 
-def list_jobs(statuses: tuple[str, ...] | None = None, limit: int = 100, url: str | None = None) -> list[Job]:
+def list_jobs(store: Store, statuses: tuple[str, ...] | None = None, limit: int = 100) -> list[Job]:
     """Jobs, newest first, optionally only those with one of `statuses`."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         query = select(Job)
         if statuses:
             query = query.where(Job.status.in_(statuses))
         return list(s.scalars(query.order_by(Job.id.desc()).limit(limit)))
 
 
-def running_jobs(url: str | None = None) -> list[Job]:
-    with store.session_scope(url) as s:
+def running_jobs(store: Store) -> list[Job]:
+    with store.session() as s:
         return list(s.scalars(select(Job).where(Job.status == "RUNNING").order_by(Job.id)))
 
 
 def fail_job_and_run(
-    job_id: int, error: str, url: str | None = None, holder: str | None = None, queued_too: bool = False
+    store: Store, job_id: int, error: str, holder: str | None = None, queued_too: bool = False
 ) -> bool:
     """Mark the job FAILED with `error`, and its run too if still RUNNING, when the job is RUNNING (held by
     `holder`, when given) or, with `queued_too`, still QUEUED; False when it was neither (it has ended, or
@@ -195,7 +191,7 @@ def fail_job_and_run(
     running = (
         Job.status == "RUNNING" if holder is None else and_(Job.status == "RUNNING", Job.worker_id == holder)
     )
-    with store.session_scope(url) as s:
+    with store.session() as s:
         done = s.execute(
             update(Job)
             .where(Job.id == job_id, or_(running, Job.status == "QUEUED") if queued_too else running)
@@ -213,12 +209,12 @@ def fail_job_and_run(
         return True
 
 
-def renew_held(job_ids: list[int], worker_id: str, url: str | None = None) -> None:
+def renew_held(store: Store, job_ids: list[int], worker_id: str) -> None:
     """Renew the lease of those RUNNING jobs among `job_ids` that `worker_id` holds (a dispatcher whose tasks
     Ray still runs or retries)."""
     if not job_ids:
         return
-    with store.session_scope(url) as s:
+    with store.session() as s:
         s.execute(
             update(Job)
             .where(Job.id.in_(job_ids), Job.status == "RUNNING", Job.worker_id == worker_id)

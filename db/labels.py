@@ -12,8 +12,9 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import select, update
 
-from db import store
+from db import datasets as db_datasets
 from db.models import Dataset, Image, ImagePrediction, LabelEvent, Run, check_user_name, utcnow
+from db.store import Store
 
 NORMAL = "good"
 STRATEGIES = ("disagreement", "uncertainty")
@@ -63,8 +64,8 @@ def _state(image: Image) -> LabelState:
     )
 
 
-def label_state(image_id: int, url: str | None = None) -> LabelState:
-    with store.session_scope(url) as s:
+def label_state(store: Store, image_id: int) -> LabelState:
+    with store.session() as s:
         image = s.get(Image, image_id)
         if image is None:
             raise KeyError(f"no image with id {image_id}")
@@ -72,12 +73,12 @@ def label_state(image_id: int, url: str | None = None) -> LabelState:
 
 
 def images_to_label(
-    dataset_id: int, split: str | None = "test", only_unlabeled: bool = False, url: str | None = None
+    store: Store, dataset_id: int, split: str | None = "test", only_unlabeled: bool = False
 ) -> list[LabelState]:
     """Images of a dataset (one split or all) in file order, optionally only the unlabeled ones."""
     if split not in (None, "train", "test"):
         raise ValueError(f"unknown split {split!r}; choose from ['train', 'test'] or None for both")
-    with store.session_scope(url) as s:
+    with store.session() as s:
         query = select(Image).where(Image.dataset_id == dataset_id)
         if split:
             query = query.where(Image.split == split)
@@ -87,6 +88,7 @@ def images_to_label(
 
 
 def save_label(
+    store: Store,
     image_id: int,
     *,
     shown_version: int,
@@ -94,7 +96,6 @@ def save_label(
     label: int | None,
     defect_type: str | None = None,
     mask_relpath: str | None = None,
-    url: str | None = None,
 ) -> SaveResult:
     """Set an image's label if it is still at `shown_version`; records a LabelEvent. Refused on a conflict."""
     if label not in (0, 1, None):
@@ -107,7 +108,7 @@ def save_label(
     elif not defect_type or defect_type == NORMAL:
         raise ValueError(f"an anomalous image needs a defect type other than {NORMAL!r}, got {defect_type!r}")
     now = utcnow()
-    with store.session_scope(url) as s:
+    with store.session() as s:
         changed = s.execute(
             update(Image)
             .where(Image.id == image_id, Image.label_version == shown_version)
@@ -139,9 +140,9 @@ def save_label(
         return SaveResult(saved=True, state=_state(image))
 
 
-def label_history(image_id: int, url: str | None = None) -> list[LabelEvent]:
+def label_history(store: Store, image_id: int) -> list[LabelEvent]:
     """Every label change of an image, newest first."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         return list(
             s.scalars(
                 select(LabelEvent).where(LabelEvent.image_id == image_id).order_by(LabelEvent.id.desc())
@@ -149,9 +150,9 @@ def label_history(image_id: int, url: str | None = None) -> list[LabelEvent]:
         )
 
 
-def defect_types(dataset_id: int, url: str | None = None) -> list[str]:
+def defect_types(store: Store, dataset_id: int) -> list[str]:
     """Defect types already used in a dataset, sorted."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         rows = s.scalars(
             select(Image.defect_type)
             .where(
@@ -162,10 +163,10 @@ def defect_types(dataset_id: int, url: str | None = None) -> list[str]:
         return sorted(rows)
 
 
-def labeled_anomalies(dataset_id: int, by_person_only: bool = True, url: str | None = None) -> list[str]:
+def labeled_anomalies(store: Store, dataset_id: int, by_person_only: bool = True) -> list[str]:
     """Names (relpaths) of images labeled anomalous, newest label first; by default only those set by a person
     in the dashboard (imported folder labels have no author)."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         query = select(Image.relpath).where(Image.dataset_id == dataset_id, Image.label == 1)
         if by_person_only:
             query = query.where(Image.labeled_by.is_not(None))
@@ -175,9 +176,9 @@ def labeled_anomalies(dataset_id: int, by_person_only: bool = True, url: str | N
 # --- "suggest next" ------------------------------------------------------------------------------
 
 
-def latest_method_scores(dataset_name: str, url: str | None = None) -> dict[str, dict[str, float]]:
+def latest_method_scores(store: Store, dataset_name: str) -> dict[str, dict[str, float]]:
     """{method: {image name: normalised score}} from the latest FINISHED run of each method on a dataset."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         active = s.scalar(
             select(Dataset.id).where(Dataset.name == dataset_name, Dataset.deleted_at.is_(None))
         )
@@ -227,9 +228,9 @@ def rank_for_labeling(
     return ranked + unscored
 
 
-def add_images(dataset_id: int, rows: Sequence[store.ImageRow], url: str | None = None) -> list[int]:
+def add_images(store: Store, dataset_id: int, rows: Sequence[db_datasets.ImageRow]) -> list[int]:
     """Record new images of an existing dataset (e.g. test images uploaded for labeling); returns their ids."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         if s.get(Dataset, dataset_id) is None:
             raise KeyError(f"no dataset with id {dataset_id}")
         images = [Image(dataset_id=dataset_id, **vars(row)) for row in rows]
@@ -238,9 +239,9 @@ def add_images(dataset_id: int, rows: Sequence[store.ImageRow], url: str | None 
         return [image.id for image in images]
 
 
-def known_hashes(dataset_id: int, url: str | None = None) -> dict[str, str]:
+def known_hashes(store: Store, dataset_id: int) -> dict[str, str]:
     """{sha256: relpath} of a dataset's images (to skip duplicates on upload)."""
-    with store.session_scope(url) as s:
+    with store.session() as s:
         return dict(
             s.execute(select(Image.sha256, Image.relpath).where(Image.dataset_id == dataset_id)).all()
         )
@@ -256,15 +257,15 @@ class ScoredLabel:
     mask_relpath: str | None
 
 
-def scored_labels(dataset_name: str, url: str | None = None) -> tuple[str, list[ScoredLabel]] | None:
+def scored_labels(store: Store, dataset_name: str) -> tuple[str, list[ScoredLabel]] | None:
     """(image folder, the images a run on `dataset_name` is evaluated on now), by the rule of the engine's
     stored-dataset loader: test images with a label, and train images labeled anomalous. None when the name
     is not a stored dataset (a built-in set: its labels never change)."""
-    record = store.get_dataset(dataset_name, url=url)
+    record = db_datasets.get_dataset(store, dataset_name)
     if record is None:
         return None
     out = []
-    for row in store.list_images(record.id, url=url):
+    for row in db_datasets.list_images(store, record.id):
         if row.label is None or (row.split != "test" and row.label != 1):
             continue
         defect = (

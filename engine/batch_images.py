@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 from torch import Tensor
 
-from db import store
+from db import datasets as db_datasets
+from db.store import Store
 from engine.data.images import IMAGE_SUFFIXES, decode_image, read_image
 from engine.data.importer import IGNORED_ZIP_PARTS, check_zip
 from engine.data.mvtec import is_mvtec_folder, scan_mvtec
@@ -96,13 +97,15 @@ def list_sources(paths: Sequence[Path]) -> list[Source]:
     return sources
 
 
-def dataset_sources(name: str, db_url: str | None = None) -> list[Source]:
+def dataset_sources(name: str, store: Store | None = None) -> list[Source]:
     """A dataset's test images, labeled or not (and train images labeled anomalous, which runs score as test
     images), named as in the dataset: a dataset in the store, or a folder in MVTec AD layout."""
-    record = store.get_dataset(name, url=db_url) if "/" not in name and "\\" not in name else None
+    looks_like_path = "/" in name or "\\" in name
+    store = None if looks_like_path else store or Store.at()
+    record = None if store is None else db_datasets.get_dataset(store, name)
     if record is not None:
         root = Path(record.root)
-        rows = [r for r in store.list_images(record.id, url=db_url) if r.split == "test" or r.label != 0]
+        rows = [r for r in db_datasets.list_images(store, record.id) if r.split == "test" or r.label != 0]
         sources = [Source(r.relpath, root / r.relpath) for r in rows]
     elif is_mvtec_folder(Path(name)):
         sources = [Source(item.name, item.path) for item in scan_mvtec(Path(name)) if item.split == "test"]

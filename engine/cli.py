@@ -47,11 +47,12 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from db import locations, schema, store
+    from db import locations, schema
+    from db.store import Store
     from engine import mlflow_store
     from engine.data.leftovers import tidy_data_dir
 
-    revision = store.migrate()
+    revision = Store.migrate()
     print(f"results store: {schema.describe(locations.db_url())} at schema revision {revision}")
     print("\n".join([f"data directory: {locations.data_dir()}", *(f"  {line}" for line in tidy_data_dir())]))
     mlflow_store.client().search_experiments(max_results=1)

@@ -20,12 +20,13 @@ def _parse_sets(pairs: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
     from engine.recovery import recover_abandoned
 
     recover_abandoned()  # runs whose process was killed show FAILED, not RUNNING forever
 
-    runs = store.list_runs(dataset_name=args.dataset, method=args.method)
+    runs = db_runs.list_runs(Store.at(), dataset_name=args.dataset, method=args.method)
     if args.json:
         print(json.dumps([_run_row(r) for r in runs]))
         return 0

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine.artifacts import load_predictions
 from engine.ensemble import Combined, Member, combine
 from engine.ensemble_rules import DEFAULT_RULE, check_rule
@@ -16,9 +17,10 @@ from engine.methods.catalog import ENSEMBLE
 from engine.tracking import RunTracker
 
 
-def load_member(run_id: int, db_url: str | None = None, mlflow_uri: str | None = None) -> Member:
+def load_member(run_id: int, store: Store | None = None, mlflow_uri: str | None = None) -> Member:
     """A finished run's saved predictions as an ensemble member."""
-    run = store.get_run(run_id, url=db_url)
+    store = store or Store.at()
+    run = db_runs.get_run(store, run_id)
     if run is None or run.status != "FINISHED":
         raise ValueError(f"run #{run_id} is not a finished run")
     if run.method == ENSEMBLE:
@@ -44,14 +46,15 @@ def load_member(run_id: int, db_url: str | None = None, mlflow_uri: str | None =
     )
 
 
-def latest_members(dataset: str, db_url: str | None = None, by: str = "method") -> list[int]:
+def latest_members(dataset: str, store: Store | None = None, by: str = "method") -> list[int]:
     """Ids of the latest finished run on `dataset` (ensembles left out) of each method (`by="method"`) or of each
     distinct setting (`by="settings"`: method, preset, params and image size, so tuned variants of one method are
     separate members), oldest first."""
+    store = store or Store.at()
     if by not in MEMBER_KEYS:
         raise ValueError(f"unknown by={by!r} for ensemble members; choose from {sorted(MEMBER_KEYS)}")
     latest: dict[tuple, int] = {}
-    for run in store.list_runs(dataset_name=dataset, status="FINISHED", url=db_url):  # newest first
+    for run in db_runs.list_runs(store, dataset_name=dataset, status="FINISHED"):  # newest first
         if run.method != ENSEMBLE:
             latest.setdefault(MEMBER_KEYS[by](run), run.id)
     return sorted(latest.values())
@@ -83,14 +86,14 @@ def record(
     run_ids: Sequence[int],
     rule: str = DEFAULT_RULE,
     author: str = "",
-    db_url: str | None = None,
+    store: Store | None = None,
     mlflow_uri: str | None = None,
 ) -> tuple[int, Combined]:
     """Combine the saved runs `run_ids` by `rule` and record the result as a run in both stores; its id."""
     check_rule(rule)
     if len(set(run_ids)) < 2:
         raise ValueError("an ensemble needs at least two different runs")
-    members = [load_member(i, db_url, mlflow_uri) for i in dict.fromkeys(run_ids)]
+    members = [load_member(i, store, mlflow_uri) for i in dict.fromkeys(run_ids)]
     runs = [m.run for m in members]
     datasets = {r.dataset_name for r in runs}
     if len(datasets) > 1:
@@ -117,7 +120,7 @@ def record(
         image_size=runs[0].image_size,
         device="cpu",
         user=author,
-        db_url=db_url,
+        store=store,
         mlflow_uri=mlflow_uri,
     ) as tracker:
         tracker.finish(

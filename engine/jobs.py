@@ -20,6 +20,7 @@ from typing import Any
 
 from db import jobs as db_jobs
 from db.models import Job
+from db.store import Store
 from engine import recovery
 from engine.holder import Holder
 from engine.run import train_and_evaluate
@@ -55,26 +56,29 @@ def memory_checked_here() -> bool:
     return os.environ.get("WORKBENCH_EXECUTOR", "local") != "ray"
 
 
-def enqueue(config: RunConfig, db_url: str | None = None) -> int:
+def enqueue(config: RunConfig, store: Store | None = None) -> int:
     """Queue one training run after checking its parameters (and, run here, its memory need); returns the job
     id."""
-    preflight(config, db_url, memory_here=memory_checked_here())
-    return db_jobs.add_job(config_to_json(config), kind="train", url=db_url)
+    store = store or Store.at()
+    preflight(config, store, memory_here=memory_checked_here())
+    return db_jobs.add_job(store, config_to_json(config), kind="train")
 
 
-def retry(job_id: int, db_url: str | None = None) -> int:
+def retry(job_id: int, store: Store | None = None) -> int:
     """Queue a FAILED or CANCELLED job's configuration again, as a new job that records which job it retries;
     ValueError (one sentence) when it was retried already, did not fail, or its configuration no longer passes."""
-    job = db_jobs.get_job(job_id, url=db_url)
+    store = store or Store.at()
+    job = db_jobs.get_job(store, job_id)
     if job is None:
         raise ValueError(f"there is no job #{job_id}")
-    preflight(config_from_json(job.payload_json), db_url, memory_here=memory_checked_here())
-    return db_jobs.add_job(job.payload_json, kind=job.kind, url=db_url, retry_of=job_id)
+    preflight(config_from_json(job.payload_json), store, memory_here=memory_checked_here())
+    return db_jobs.add_job(store, job.payload_json, kind=job.kind, retry_of=job_id)
 
 
-def cancel(job_id: int, db_url: str | None = None) -> str:
+def cancel(job_id: int, store: Store | None = None) -> str:
     """Cancel a queued job, or ask a running one to stop after its current epoch; returns its status."""
-    return db_jobs.request_cancel(job_id, url=db_url)
+    store = store or Store.at()
+    return db_jobs.request_cancel(store, job_id)
 
 
 @dataclass(frozen=True)
@@ -131,15 +135,17 @@ def _view(job: Job) -> JobView:
 
 
 def list_jobs(
-    statuses: tuple[str, ...] | None = None, limit: int = 100, db_url: str | None = None
+    statuses: tuple[str, ...] | None = None, limit: int = 100, store: Store | None = None
 ) -> list[JobView]:
     """Jobs, newest first, optionally only those with one of `statuses` (abandoned ones marked FAILED first)."""
-    recovery.recover_now_and_then(db_url)
-    return [_view(job) for job in db_jobs.list_jobs(statuses, limit, url=db_url)]
+    store = store or Store.at()
+    recovery.recover_now_and_then(store)
+    return [_view(job) for job in db_jobs.list_jobs(store, statuses, limit)]
 
 
-def get_job(job_id: int, db_url: str | None = None) -> JobView | None:
-    job = db_jobs.get_job(job_id, url=db_url)
+def get_job(job_id: int, store: Store | None = None) -> JobView | None:
+    store = store or Store.at()
+    job = db_jobs.get_job(store, job_id)
     return None if job is None else _view(job)
 
 
@@ -167,15 +173,16 @@ def _error_text(exc: BaseException) -> str:
 
 
 def run_job(
-    job: Job, db_url: str | None = None, mlflow_uri: str | None = None, holder: Holder | None = None
+    job: Job, store: Store | None = None, mlflow_uri: str | None = None, holder: Holder | None = None
 ) -> str:
     """Run one claimed job to DONE, FAILED or CANCELLED; returns that status. `holder` (this process's: the
     worker's, else one of its own) renews the job's lease and its run's from one heartbeat thread."""
+    store = store or Store.at()
     holder = holder or Holder()
     try:
         config = config_from_json(job.payload_json)
     except (ValueError, TypeError) as exc:
-        db_jobs.finish_job(job.id, "FAILED", f"bad job payload: {exc}", url=db_url)
+        db_jobs.finish_job(store, job.id, "FAILED", f"bad job payload: {exc}")
         return "FAILED"
     start = time.monotonic()
 
@@ -189,30 +196,28 @@ def run_job(
         if p.run_id is not None:
             fields["run_id"] = p.run_id
         fields["eta_seconds"] = eta_seconds(time.monotonic() - start, p.fraction)
-        db_jobs.update_job(job.id, url=db_url, **fields)
+        db_jobs.update_job(store, job.id, **fields)
 
     def should_stop() -> bool:
-        return db_jobs.cancel_requested(job.id, url=db_url)
+        return db_jobs.cancel_requested(store, job.id)
 
-    with holder.holding(f"job-{job.id}", lambda: db_jobs.update_job(job.id, url=db_url)):
+    with holder.holding(f"job-{job.id}", lambda: db_jobs.update_job(store, job.id)):
         try:
             result = train_and_evaluate(
-                config, on_progress, should_stop, db_url=db_url, mlflow_uri=mlflow_uri, holder=holder
+                config, on_progress, should_stop, store=store, mlflow_uri=mlflow_uri, holder=holder
             )
         except RunCancelled:
-            db_jobs.finish_job(job.id, "CANCELLED", "cancelled by the user", url=db_url)
+            db_jobs.finish_job(store, job.id, "CANCELLED", "cancelled by the user")
             return "CANCELLED"
         except Exception as exc:
             print(f"job {job.id} failed:", file=sys.stderr)
             traceback.print_exception(exc, file=sys.stderr)  # the details, for whoever runs the server
-            db_jobs.finish_job(job.id, "FAILED", _error_text(exc), url=db_url)
+            db_jobs.finish_job(store, job.id, "FAILED", _error_text(exc))
             return "FAILED"
         except BaseException as exc:  # KeyboardInterrupt, SystemExit from SIGTERM: record, then stop
-            db_jobs.fail_job_and_run(
-                job.id, f"interrupted: worker stopped ({type(exc).__name__})", url=db_url
-            )
+            db_jobs.fail_job_and_run(store, job.id, f"interrupted: worker stopped ({type(exc).__name__})")
             raise
-    db_jobs.finish_job(job.id, "DONE", url=db_url, progress=1.0, run_id=result.run_id)
+    db_jobs.finish_job(store, job.id, "DONE", progress=1.0, run_id=result.run_id)
     return "DONE"
 
 
@@ -222,31 +227,32 @@ def run_job(
 def run_worker(
     once: bool = False,
     poll_seconds: float = 1.0,
-    db_url: str | None = None,
+    store: Store | None = None,
     mlflow_uri: str | None = None,
     max_jobs: int | None = None,
 ) -> int:
     """Run queued jobs one after another (`once`: until the queue is empty, else forever); exit code 0.
 
     On start and every RECOVER_EVERY_SECONDS, jobs abandoned by a dead worker are marked FAILED."""
-    lock = try_lock(worker_lock_path(db_url))  # others may run too; the lock tells the app one is alive
+    store = store or Store.at()
+    lock = try_lock(worker_lock_path(store))  # others may run too; the lock tells the app one is alive
     holder = Holder()
     try:
         with holder.exiting_on_sigterm():  # a SIGTERM ends the job and its run FAILED, then the worker
-            for job_id in recovery.recover_abandoned(db_url, mlflow_uri):
+            for job_id in recovery.recover_abandoned(store, mlflow_uri):
                 print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
             last_recovery, done = time.monotonic(), 0
             while max_jobs is None or done < max_jobs:
-                job = db_jobs.claim_next(os.getpid(), url=db_url, worker_id=holder.name)
+                job = db_jobs.claim_next(store, os.getpid(), worker_id=holder.name)
                 if job is None:
                     if once:
                         break
                     time.sleep(poll_seconds)
                     if time.monotonic() - last_recovery > RECOVER_EVERY_SECONDS:
-                        recovery.recover_abandoned(db_url, mlflow_uri)
+                        recovery.recover_abandoned(store, mlflow_uri)
                         last_recovery = time.monotonic()
                     continue
-                status = run_job(job, db_url, mlflow_uri, holder)
+                status = run_job(job, store, mlflow_uri, holder)
                 print(f"job {job.id}: {status}", file=sys.stderr)
                 done += 1
         return 0

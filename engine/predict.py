@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from db.store import Store
 from engine.batch_images import BatchItem, batched, dataset_sources, read_sources
 from engine.csv_cells import csv_cell
 from engine.saved_model import SavedModel
@@ -54,7 +55,9 @@ def check_out(out: Path) -> None:
         )
 
 
-def dataset_items(model: SavedModel, name: str, db_url: str | None = None) -> tuple[Iterator[BatchItem], int]:
+def dataset_items(
+    model: SavedModel, name: str, store: Store | None = None
+) -> tuple[Iterator[BatchItem], int]:
     """A dataset's test images (and unlabeled ones) to score, and how many: a built-in dataset as the run
     generated it (its size and seed), else its files read as an import reads them."""
     from engine.data.builtin import is_builtin, load_builtin
@@ -62,7 +65,7 @@ def dataset_items(model: SavedModel, name: str, db_url: str | None = None) -> tu
     if is_builtin(name):
         test = load_builtin(name, model.image_size, int(model.spec["seed"])).test
         return (BatchItem(n, image=t) for n, t in zip(test.names, test.images, strict=True)), len(test.names)
-    sources = dataset_sources(name, db_url)
+    sources = dataset_sources(name, store)
     return read_sources(sources), len(sources)
 
 

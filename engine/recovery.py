@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from db import jobs as db_jobs
-from db import locations, store
+from db import locations
+from db import runs as db_runs
 from db.models import utcnow
+from db.store import Store
 
 STALE_AFTER_SECONDS = 120.0  # rows from before leases: abandoned when their heartbeat is this old
 
@@ -65,23 +67,24 @@ def abandoned_reason(
     return None
 
 
-def recover_abandoned(db_url: str | None = None, mlflow_uri: str | None = None) -> list[int]:
+def recover_abandoned(store: Store | None = None, mlflow_uri: str | None = None) -> list[int]:
     """Mark RUNNING jobs and runs whose holder is gone FAILED, in both stores; returns the job ids."""
+    store = store or Store.at()
     now, failed = utcnow(), []
-    for job in db_jobs.running_jobs(url=db_url):
+    for job in db_jobs.running_jobs(store):
         reason = abandoned_reason(job.worker_id, job.worker_pid, job.lease_expires_at, job.heartbeat_at, now)
-        if reason and db_jobs.fail_job_and_run(job.id, f"interrupted: {reason}", url=db_url):
+        if reason and db_jobs.fail_job_and_run(store, job.id, f"interrupted: {reason}"):
             failed.append(job.id)
-            _fail_in_mlflow(job.run_id, f"interrupted: {reason}", db_url, mlflow_uri)
-    for run in store.running_runs(url=db_url):
+            _fail_in_mlflow(job.run_id, f"interrupted: {reason}", store, mlflow_uri)
+    for run in db_runs.running_runs(store):
         if run.worker_id is None:  # recorded before leases: only its age tells
             old = run.started_at < now - timedelta(seconds=STALE_AFTER_SECONDS)
             reason = "the process running it stopped (recorded before leases)" if old else None
         else:
             reason = abandoned_reason(run.worker_id, None, run.lease_expires_at, None, now)
-        if reason and store.fail_run_if_running(run.id, f"interrupted: {reason}", url=db_url):
-            _fail_in_mlflow(run.id, f"interrupted: {reason}", db_url, mlflow_uri)
-    _end_pending_mlflow_runs(db_url, mlflow_uri)
+        if reason and db_runs.fail_run_if_running(store, run.id, f"interrupted: {reason}"):
+            _fail_in_mlflow(run.id, f"interrupted: {reason}", store, mlflow_uri)
+    _end_pending_mlflow_runs(store, mlflow_uri)
     return failed
 
 
@@ -108,8 +111,8 @@ def fail_mlflow_run(mlflow_run_id: str, error: str, mlflow_uri: str | None = Non
     client.set_terminated(mlflow_run_id, "FAILED")
 
 
-def _fail_in_mlflow(run_id: int | None, error: str, db_url: str | None, mlflow_uri: str | None) -> None:
-    run = store.get_run(run_id, url=db_url) if run_id is not None else None
+def _fail_in_mlflow(run_id: int | None, error: str, store: Store, mlflow_uri: str | None) -> None:
+    run = db_runs.get_run(store, run_id) if run_id is not None else None
     if run is None or not run.mlflow_run_id:
         return
     from engine import mlflow_store
@@ -120,12 +123,12 @@ def _fail_in_mlflow(run_id: int | None, error: str, db_url: str | None, mlflow_u
             raise mlflow_store.TrackingServerDown(f"the tracking server at {uri} did not answer", uri)
         fail_mlflow_run(run.mlflow_run_id, error, mlflow_uri)
     except mlflow_store.TrackingServerDown:
-        store.update_run(run.id, url=db_url, error=mlflow_pending(run.error or error, uri))
+        db_runs.update_run(store, run.id, error=mlflow_pending(run.error or error, uri))
     except Exception as exc:  # the results store already says FAILED; MLflow is best effort
         print(f"could not mark MLflow run {run.mlflow_run_id} FAILED: {exc}", file=sys.stderr)
 
 
-def _end_pending_mlflow_runs(db_url: str | None, mlflow_uri: str | None) -> None:
+def _end_pending_mlflow_runs(store: Store, mlflow_uri: str | None) -> None:
     """End FAILED in MLflow the runs whose tracking server (this process's) did not answer when they ended."""
     uri = mlflow_uri or locations.mlflow_uri()
     if not uri.startswith(("http://", "https://")):
@@ -134,7 +137,7 @@ def _end_pending_mlflow_runs(db_url: str | None, mlflow_uri: str | None) -> None
 
     public = mlflow_store.public_uri(uri)
     pending = MLFLOW_PENDING.format(uri=public)
-    runs = store.failed_runs_whose_error_contains(pending, url=db_url)
+    runs = db_runs.failed_runs_whose_error_contains(store, pending)
     if not runs or not mlflow_store.answers(uri):
         return
     for run in runs:
@@ -146,16 +149,16 @@ def _end_pending_mlflow_runs(db_url: str | None, mlflow_uri: str | None) -> None
         except Exception as exc:  # e.g. the run is not on this server: say so instead of trying forever
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             outcome = f"; its MLflow run could not be marked FAILED ({first})"
-        store.update_run(run.id, url=db_url, error=run.error.replace(pending, outcome))
+        db_runs.update_run(store, run.id, error=run.error.replace(pending, outcome))
 
 
-_last_sweep: dict[str | None, float] = {}
+_last_sweep: dict[Store | None, float] = {}
 
 
-def recover_now_and_then(db_url: str | None = None, every: float = 5.0) -> None:
+def recover_now_and_then(store: Store | None = None, every: float = 5.0) -> None:
     """`recover_abandoned` at most every `every` seconds per store (pages poll often)."""
-    if time.monotonic() - _last_sweep.get(db_url, -1e9) < every:
+    if time.monotonic() - _last_sweep.get(store, -1e9) < every:
         return
-    _last_sweep[db_url] = time.monotonic()
+    _last_sweep[store] = time.monotonic()
     with suppress(Exception):  # a page must still render when the store is busy
-        recover_abandoned(db_url)
+        recover_abandoned(store)

@@ -30,7 +30,9 @@ from PIL import Image
 
 import db
 import engine
-from db import comments, store
+from db import comments
+from db import runs as db_runs
+from db.store import Store
 from engine import mlflow_store
 from engine.artifacts import Predictions, predictions_path
 from engine.bootstrap import span
@@ -190,12 +192,13 @@ def _registered_model(client: Any, name: str, dataset: str) -> None:
 
 
 def register_run(
-    run_id: int, user: str | None = None, db_url: str | None = None, mlflow_uri: str | None = None
+    run_id: int, user: str | None = None, store: Store | None = None, mlflow_uri: str | None = None
 ) -> Registration:
     """Register run `run_id` as a new version of its dataset's model, move `champion` to it, and record who
     did it and when: tags on the version and a comment on the run (shown on the Review page)."""
-    model = load_saved_model(run_id, db_url=db_url, mlflow_uri=mlflow_uri)  # refuses what cannot be served
-    run = store.get_run(run_id, url=db_url)
+    store = store or Store.at()
+    model = load_saved_model(run_id, store=store, mlflow_uri=mlflow_uri)  # refuses what cannot be served
+    run = db_runs.get_run(store, run_id)
     by = (user or "").strip() or getpass.getuser()
     at = datetime.now(UTC).replace(microsecond=0)
     client = mlflow_store.client(mlflow_uri)
@@ -218,12 +221,12 @@ def register_run(
     )
     client.set_registered_model_alias(name, CHAMPION, version.version)
     comments.add_comment(
+        store,
         run.dataset_name,
         by,
         f"Registered as {name} version {version.version} (alias {CHAMPION}) on "
         f"{at.strftime('%Y-%m-%d %H:%M')} UTC; {auroc}.",
         run_id=run_id,
-        url=db_url,
     )
     return Registration(name, int(version.version), run_id, by, at.isoformat(), auroc)
 

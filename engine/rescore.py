@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from db import labels, store
+from db import labels
+from db import runs as db_runs
+from db.store import Store
 from engine.artifacts import RunArrays, load_predictions
 from engine.compute import evaluate, label_set
 from engine.data.masks import load_mask
@@ -30,9 +32,10 @@ class Rescored:
     unscored: int  # images labeled now that the source run never scored (added since; training scores them)
 
 
-def current_label_set(dataset: str, db_url: str | None = None) -> dict[str, Any] | None:
+def current_label_set(dataset: str, store: Store | None = None) -> dict[str, Any] | None:
     """`engine.compute.label_set` of the images a new run on `dataset` would be scored on; None for built-ins."""
-    current = labels.scored_labels(dataset, url=db_url)
+    store = store or Store.at()
+    current = labels.scored_labels(store, dataset)
     if current is None:
         return None
     rows = current[1]
@@ -47,12 +50,13 @@ def _masks(root: Path, rows: list[labels.ScoredLabel], height: int, width: int) 
     return np.stack([empty if m is None else m for m in loaded]).astype(np.uint8)  # (N, H, W)
 
 
-def rescore(run_id: int, author: str, db_url: str | None = None, mlflow_uri: str | None = None) -> Rescored:
+def rescore(run_id: int, author: str, store: Store | None = None, mlflow_uri: str | None = None) -> Rescored:
     """Evaluate run `run_id`'s saved scores and maps on the current labels and record that as a new run."""
-    run = store.get_run(run_id, url=db_url)
+    store = store or Store.at()
+    run = db_runs.get_run(store, run_id)
     if run is None or run.status != "FINISHED":
         raise ValueError(f"run #{run_id} is not a finished run")
-    current = labels.scored_labels(run.dataset_name, url=db_url)
+    current = labels.scored_labels(store, run.dataset_name)
     if current is None:
         raise ValueError(f"{run.dataset_name!r} is a built-in set: its labels never change")
     root, rows = Path(current[0]), current[1]
@@ -112,7 +116,7 @@ def rescore(run_id: int, author: str, db_url: str | None = None, mlflow_uri: str
         image_size=run.image_size,
         device=run.device or "cpu",
         user=author,
-        db_url=db_url,
+        store=store,
         mlflow_uri=mlflow_uri,
     ) as tracker:  # recorded in both stores like a trained run; the artifact goes to MLflow
         tracker.finish(

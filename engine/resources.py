@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from db.store import Store
 from engine.methods.catalog import fits_without_loss
 
 IMAGE_SIZE_RANGE = (32, 1024)  # px a side that every method trains at; larger inputs are resized down
@@ -134,10 +135,10 @@ class DatasetSize:
     test_pixels: int | None = None  # their pixels at their own size (None: not known)
 
 
-def dataset_size(name: str, db_url: str | None = None) -> DatasetSize | None:
+def dataset_size(name: str, store: Store | None = None) -> DatasetSize | None:
     """Image counts (and the test images' pixels) of a dataset without loading it; None when it is not known
     (the load will say why)."""
-    from db import store
+    from db import datasets as db_datasets
     from engine.data.builtin import is_builtin
     from engine.data.images import header_size
     from engine.data.mvtec import is_mvtec_folder, scan_mvtec
@@ -146,8 +147,11 @@ def dataset_size(name: str, db_url: str | None = None) -> DatasetSize | None:
     looks_like_path = "/" in name or "\\" in name
     if not looks_like_path and is_builtin(name):
         return DatasetSize(MNIST_IMAGES, 1)
-    if not looks_like_path and (record := store.get_dataset(name, url=db_url)) is not None:
-        rows = store.list_images(record.id, url=db_url)
+    if (
+        not looks_like_path
+        and (record := db_datasets.get_dataset(store := store or Store.at(), name)) is not None
+    ):
+        rows = db_datasets.list_images(store, record.id)
         scored = [r for r in rows if r.label is not None and (r.split == "test" or r.label == 1)]
         pixels = sum(r.width * r.height for r in scored)
         return DatasetSize(len(rows), record.channels, len(scored), len(scored), pixels)

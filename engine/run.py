@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from db.store import Store
 from engine.compute import RunOutcome, compute
 from engine.holder import Holder
 from engine.run_inputs import RunStart, load_run_inputs
@@ -61,7 +62,7 @@ class RunResult:
 
 
 def open_record(
-    config: RunConfig, start: RunStart, holder: Holder | None, db_url: str | None, mlflow_uri: str | None
+    config: RunConfig, start: RunStart, holder: Holder | None, store: Store | None, mlflow_uri: str | None
 ) -> RunTracker:
     """The record of a run whose inputs are loaded: entered, it is RUNNING in both stores, its lease held by
     `holder` (this process's own when None)."""
@@ -74,7 +75,7 @@ def open_record(
         image_size=start.image_size,
         device=start.device,
         user=config.user,
-        db_url=db_url,
+        store=store,
         mlflow_uri=mlflow_uri,
         holder=holder,
     )
@@ -111,7 +112,7 @@ def train_and_evaluate(
     config: RunConfig,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    db_url: str | None = None,
+    store: Store | None = None,
     mlflow_uri: str | None = None,
     holder: Holder | None = None,
 ) -> RunResult:
@@ -120,8 +121,8 @@ def train_and_evaluate(
     while the outcome is written (the worker's or the `train` command's; a holder of its own when None)."""
     holder = holder or Holder()
     report = progress or (lambda p: None)
-    inputs = load_run_inputs(config, db_url, report)  # a bad config or dataset fails here, before any record
-    with open_record(config, inputs.start, holder, db_url, mlflow_uri) as tracker:
+    inputs = load_run_inputs(config, store, report)  # a bad config or dataset fails here, before any record
+    with open_record(config, inputs.start, holder, store, mlflow_uri) as tracker:
         events = RunEvents(
             progress=lambda p: report(dataclasses.replace(p, run_id=tracker.run_id)),
             should_stop=should_stop or (lambda: False),

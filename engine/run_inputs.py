@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from db.store import Store
 from engine.config import DeviceInfo, pick_device
 from engine.data import load_dataset
 from engine.data.types import ImageSplit, LoadedDataset
@@ -51,16 +52,16 @@ class RunInputs:
 
 
 def load_run_inputs(
-    config: RunConfig, db_url: str | None = None, progress: Callable[[Progress], None] | None = None
+    config: RunConfig, store: Store | None = None, progress: Callable[[Progress], None] | None = None
 ) -> RunInputs:
     """Check `config` (engine.runconfig.preflight), then report the "load" phase and load its dataset (from the
     results store when it is an imported one); raises ValueError naming the bad input. Writes nothing."""
-    method_cls, params = preflight(config, db_url)
+    method_cls, params = preflight(config, store)
     tiling = make_tiling(method_cls, config.preset, dict(config.overrides))
     device = pick_device(config.device)
     if progress is not None:
         progress(Progress("load", 0.0))
-    data = load_dataset(config.dataset, image_size=run_image_size(config), seed=config.seed, db_url=db_url)
+    data = load_dataset(config.dataset, image_size=run_image_size(config), seed=config.seed, store=store)
     labeled, keep = split_labeled(data, config)
     start = RunStart(
         dataset=data.name,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db.models import check_user_name
+from db.store import Store
 from engine.config import DEVICES
 from engine.data.types import NATIVE
 from engine.methods import get_method
@@ -53,13 +54,13 @@ class RunConfig:
         check_user_name(self.user, "user")
 
 
-def preflight(config: RunConfig, db_url: str | None = None, memory_here: bool = True) -> tuple[type, Any]:
+def preflight(config: RunConfig, store: Store | None = None, memory_here: bool = True) -> tuple[type, Any]:
     """The method class and its checked Params, after checking that the run fits this machine's memory (unless
     `memory_here` is False: the job runs elsewhere, which checks its own); raises ValueError (naming the field,
     its value and the valid range) before anything is recorded."""
     method_cls = get_method(config.method)
     params = make_params(method_cls, config.preset, dict(config.overrides))
-    size = dataset_size(config.dataset, db_url)
+    size = dataset_size(config.dataset, store)
     if size is None:
         return method_cls, params
     if size.labeled_test == 0:

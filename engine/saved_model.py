@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import mlflow_store
 from engine.artifacts import Predictions, load_predictions
 from engine.config import DeviceInfo, pick_device
@@ -78,11 +79,11 @@ class SavedModel:
 
 
 def load_saved_model(
-    run_id: int, db_url: str | None = None, mlflow_uri: str | None = None, device: str = "cpu"
+    run_id: int, store: Store | None = None, mlflow_uri: str | None = None, device: str = "cpu"
 ) -> SavedModel:
     """Rebuild run `run_id` from its model file and predictions (MLflow, a local store or a tracking server);
     ModelUnavailable says in one sentence why a run cannot be rebuilt."""
-    run = store.get_run(run_id, url=db_url)
+    run = db_runs.get_run(store or Store.at(), run_id)
     if run is None:
         raise ModelUnavailable(f"there is no run {run_id} in the results store")
     if run.method == ENSEMBLE:

@@ -6,6 +6,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 
+from db.store import Store
 from engine import jobs
 from engine.executors import Executor
 from engine.recovery import recover_abandoned
@@ -29,20 +30,20 @@ def grid(
     ]
 
 
-def enqueue_sweep(configs: Sequence[RunConfig], db_url: str | None = None) -> list[int]:
+def enqueue_sweep(configs: Sequence[RunConfig], store: Store | None = None) -> list[int]:
     """Check every configuration first (nothing is queued when one is bad), then queue them all."""
     for config in configs:
         try:
-            preflight(config, db_url, memory_here=jobs.memory_checked_here())
+            preflight(config, store, memory_here=jobs.memory_checked_here())
         except ValueError as exc:
             raise ValueError(f"{config.method} on {config.dataset} (seed {config.seed}): {exc}") from None
-    return [jobs.enqueue(config, db_url=db_url) for config in configs]
+    return [jobs.enqueue(config, store=store) for config in configs]
 
 
 def wait(
     job_ids: Sequence[int],
     executor: Executor,
-    db_url: str | None = None,
+    store: Store | None = None,
     poll_seconds: float = 1.0,
     timeout: float | None = None,
     on_change: Callable[[dict[int, str]], None] | None = None,
@@ -53,8 +54,8 @@ def wait(
     deadline = None if timeout is None else time.monotonic() + timeout
     last: dict[int, str] = {}
     while True:
-        recover_abandoned(db_url)
-        statuses = {i: (view.status if (view := jobs.get_job(i, db_url)) else "GONE") for i in job_ids}
+        recover_abandoned(store)
+        statuses = {i: (view.status if (view := jobs.get_job(i, store)) else "GONE") for i in job_ids}
         if statuses != last and on_change is not None:
             on_change(statuses)
         last = statuses

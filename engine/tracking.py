@@ -10,9 +10,10 @@ import traceback
 from contextlib import ExitStack, suppress
 from typing import Any
 
-from db import locations, store
+from db import runs as db_runs
 from db.jobs import LEASE_SECONDS
 from db.schema import StoreError, StoreUnreachable
+from db.store import Store
 from engine import mlflow_store, recovery
 from engine.artifacts import RunArrays
 from engine.holder import Holder
@@ -40,13 +41,13 @@ class RunTracker:
         image_size: int,
         device: str,
         user: str = "",
-        db_url: str | None = None,
+        store: Store | None = None,
         mlflow_uri: str | None = None,
         holder: Holder | None = None,
     ) -> None:
         self.dataset, self.method, self.preset, self.seed = dataset, method, preset, seed
         self.image_size, self.device, self.user = image_size, device, user
-        self.db_url = db_url or locations.db_url()  # fixed now: the lease thread must not follow the env
+        self.store = store or Store.at()  # fixed now: the lease thread must not follow the env
         self.mlflow_uri = mlflow_uri
         self.holder = holder or Holder()  # who holds the run's lease (and names itself in `runs.worker_id`)
         self.method_params = dict(params)
@@ -91,8 +92,9 @@ class RunTracker:
         mlrun = self.client.create_run(exp, run_name=f"{self.method} on {self.dataset}", tags=tags)
         self.mlflow_run_id = mlrun.info.run_id
         self.artifact_uri: str = mlrun.info.artifact_uri
-        db_url = self.db_url
-        self.run_id = run_id = store.create_run(
+        store = self.store
+        self.run_id = run_id = db_runs.create_run(
+            store,
             dataset_name=self.dataset,
             method=self.method,
             preset=self.preset,
@@ -102,9 +104,8 @@ class RunTracker:
             mlflow_run_id=self.mlflow_run_id,
             worker_id=self.holder.name,
             lease_seconds=LEASE_SECONDS,
-            url=db_url,
         )
-        store.update_run(run_id, url=db_url, device=self.device, queued_by=self.user or None)
+        db_runs.update_run(store, run_id, device=self.device, queued_by=self.user or None)
         # the run number the dashboard shows, also in the name MLflow shows ("#12 padim on elpv")
         self._log(
             tags={
@@ -114,7 +115,7 @@ class RunTracker:
         )
         self._lease.enter_context(
             self.holder.holding(
-                f"run-{run_id}", lambda: store.renew_run_lease(run_id, LEASE_SECONDS, url=db_url)
+                f"run-{run_id}", lambda: db_runs.renew_run_lease(store, run_id, LEASE_SECONDS)
             )
         )
 
@@ -130,7 +131,7 @@ class RunTracker:
                 self.client.set_terminated(self.mlflow_run_id, "FAILED")
         if self.run_id is not None:
             with suppress(Exception):
-                store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error[:10000])
+                db_runs.update_run(self.store, self.run_id, status="FAILED", error=error[:10000])
         self._lease.close()
         return error
 
@@ -164,10 +165,11 @@ class RunTracker:
             tags={"workbench.notes": " | ".join(notes)[:4000]},
         )
         log_artifacts(self.client, self.mlflow_run_id, arrays, weights, figures or {})
-        store.add_predictions(
+        db_runs.add_predictions(
+            self.store,
             self.run_id,
             [
-                store.PredictionRow(name, int(label), defect, float(score), float(norm))
+                db_runs.PredictionRow(name, int(label), defect, float(score), float(norm))
                 for name, label, defect, score, norm in zip(
                     arrays.names,
                     arrays.labels,
@@ -177,11 +179,10 @@ class RunTracker:
                     strict=True,
                 )
             ],
-            url=self.db_url,
         )
-        store.update_run(
+        db_runs.update_run(
+            self.store,
             self.run_id,
-            url=self.db_url,
             status="FINISHED",
             params_json=json.dumps(self.method_params, sort_keys=True, default=str),
             metrics_json=json.dumps(metrics, default=float),
@@ -214,7 +215,7 @@ class RunTracker:
             error = recovery.mlflow_pending(error, mlflow_down.uri)
         self.finished = True
         try:
-            store.update_run(self.run_id, url=self.db_url, status="FAILED", error=error)
+            db_runs.update_run(self.store, self.run_id, status="FAILED", error=error)
         except StoreUnreachable as exc:
             raise StoreUnreachable(
                 f"{exc}; run #{self.run_id} could not be recorded and will show FAILED once the store answers again"

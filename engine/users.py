@@ -10,6 +10,7 @@ import sys
 
 from db import accounts
 from db.models import ROLES
+from db.store import Store
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -35,18 +36,19 @@ def _when(value: object) -> str:
 def run(args: argparse.Namespace) -> int:
     """Carry out one `users` subcommand; a refusal raises ValueError (one sentence, exit status 2)."""
     action = args.users_command
+    store = Store.at()
     if action == "add":
         name = accounts.check_name(args.name)
-        if (taken := accounts.find_by_identity(name)) is not None:  # before asking for a password
+        if (taken := accounts.find_by_identity(store, name)) is not None:  # before asking for a password
             raise ValueError(f"an account named {taken.name!r} already exists")
         password = None if args.no_password else _read_password(args)
-        row = accounts.add_account(args.name, args.role, password)
+        row = accounts.add_account(store, args.name, args.role, password)
         how = (
             "signs in through the identity provider only" if password is None else "signs in with a password"
         )
         print(f"added {row.name} ({row.role}); {how}")
     elif action == "list":
-        rows = accounts.list_accounts()
+        rows = accounts.list_accounts(store)
         print(f"{'name':<32} {'role':<7} {'state':<9} {'sign-in':<9} {'created':<20} last sign-in")
         for r in rows:
             state = "disabled" if r.disabled else "enabled"
@@ -58,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
         if not rows:
             print("no accounts: the dashboard opens without sign-in on 127.0.0.1 only")
     elif action in ("disable", "enable"):
-        row = accounts.set_disabled(args.name, action == "disable")
+        row = accounts.set_disabled(store, args.name, action == "disable")
         print(f"{row.name} is {'disabled' if row.disabled else 'enabled'}")
     elif action == "set-role":
-        row = accounts.set_role(args.name, args.role)
+        row = accounts.set_role(store, args.name, args.role)
         print(f"{row.name} is {row.role} now")
     elif action == "password":
-        accounts.set_password(args.name, _read_password(args))
+        accounts.set_password(store, args.name, _read_password(args))
         print(f"changed the password of {args.name}")
     return 0
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from db import locations
+from db.store import Store
 
 
-def worker_lock_path(db_url: str | None = None, kind: str = "local") -> Path:
+def worker_lock_path(store: Store | None = None, kind: str = "local") -> Path:
     """The lock file a worker (`local`) or Ray dispatcher (`ray`) holds while it runs; one per results store."""
-    url = db_url or locations.db_url()
+    url = store.url if store else locations.db_url()
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
     name = "worker" if kind == "local" else f"{kind}-dispatcher"
     return locations.data_dir() / ".workers" / f"{name}-{digest}.lock"

@@ -55,7 +55,7 @@ def pg_url() -> str:
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
-    from db import store
+    from db.store import Store
 
     base = os.environ.get("WORKBENCH_TEST_PG_URL")
     if not base:
@@ -67,7 +67,7 @@ def pg_url() -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield f"{base.rsplit('/', 1)[0]}/{name}"
-    store.dispose_engines()
+    Store.dispose_all()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -76,6 +76,14 @@ def pg_url() -> str:
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def store(db_url: str):
+    """The results store at `db_url` (a fresh SQLite file for one test)."""
+    from db.store import Store
+
+    return Store.at(db_url)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +99,7 @@ def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def workbench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_template: Path) -> dict[str, str]:
     """Point the results store, MLflow and the data directory at tmp_path for one test."""
-    from db import store
+    from db.store import Store
 
     (tmp_path / "mlruns").mkdir()
     shutil.copy(mlflow_template, tmp_path / "mlruns" / "mlflow.db")
@@ -102,6 +110,14 @@ def workbench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_templa
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     yield env
-    store.dispose_engines()
+    Store.dispose_all()
+
+
+@pytest.fixture
+def env_store(workbench_env: dict[str, str]):
+    """The results store that `workbench_env` points at (the one every default in the code opens)."""
+    from db.store import Store
+
+    return Store.at()

@@ -127,14 +127,20 @@ def test_a_copy_of_the_best_member_gains_nothing_with_certainty():
     assert out.metrics["gain_over_best_member"] == pytest.approx(0) and low == high == pytest.approx(0)
 
 
-def test_latest_members_by_method_or_by_setting_in_a_real_store(workbench_env):
-    from db import store
+def test_latest_members_by_method_or_by_setting_in_a_real_store(workbench_env, env_store):
+    from db import runs as db_runs
 
     def run(method, params, size=128, status="FINISHED", dataset="d"):
-        run_id = store.create_run(
-            dataset_name=dataset, method=method, preset="cpu", params=params, seed=0, image_size=size
+        run_id = db_runs.create_run(
+            env_store,
+            dataset_name=dataset,
+            method=method,
+            preset="cpu",
+            params=params,
+            seed=0,
+            image_size=size,
         )
-        store.update_run(run_id, status=status)
+        db_runs.update_run(env_store, run_id, status=status)
         return run_id
 
     old_default = run("padim", {"ridge": 0.01})

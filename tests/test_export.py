@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from db import labels, store
+from db import datasets as db_datasets
+from db import labels
+from db.store import Store
 from engine.data import masks
 from engine.data.export import export_mvtec, target_folder
 from engine.data.importer import import_dataset
@@ -17,7 +19,7 @@ from tests.synthetic_mvtec import make_mvtec_folder
 def dataset(workbench_env, tmp_path):
     folder = make_mvtec_folder(tmp_path / "src", n_train=3, n_good=2, defects={"square": 2}, size=16)
     import_dataset(folder, "toy")
-    return store.get_dataset("toy")
+    return db_datasets.get_dataset(Store.at(), "toy")
 
 
 def test_target_folder():
@@ -29,14 +31,15 @@ def test_target_folder():
 
 
 def test_export_layout_masks_and_round_trip(dataset, tmp_path):
-    root = store.get_dataset("toy").root
-    states = {s.relpath: s for s in labels.images_to_label(dataset.id, split=None)}
+    root = db_datasets.get_dataset(Store.at(), "toy").root
+    states = {s.relpath: s for s in labels.images_to_label(Store.at(), dataset.id, split=None)}
     # relabel a normal test image as a new defect with a drawn mask; unlabel another test image
     good = states["test/good/000.png"]
     drawn = np.zeros((16, 16), dtype=bool)
     drawn[2:6, 3:9] = True
     mask_rel = masks.save_mask(root, good.relpath, "blob", good.image_id, drawn)
     labels.save_label(
+        Store.at(),
         good.image_id,
         shown_version=good.version,
         author="ann",
@@ -45,7 +48,7 @@ def test_export_layout_masks_and_round_trip(dataset, tmp_path):
         mask_relpath=mask_rel,
     )
     other = states["test/good/001.png"]
-    labels.save_label(other.image_id, shown_version=other.version, author="ann", label=None)
+    labels.save_label(Store.at(), other.image_id, shown_version=other.version, author="ann", label=None)
 
     report = export_mvtec("toy", tmp_path / "out" / "toy.zip")
     assert report.counts == {("test", "blob"): 1, ("test", "square"): 2, ("train", "good"): 3}
@@ -73,10 +76,12 @@ def test_export_layout_masks_and_round_trip(dataset, tmp_path):
 
 
 def test_export_name_collisions_get_unique_files(dataset, tmp_path):
-    states = {s.relpath: s for s in labels.images_to_label(dataset.id, split=None)}
+    states = {s.relpath: s for s in labels.images_to_label(Store.at(), dataset.id, split=None)}
     for relpath in ("test/good/000.png", "test/square/000.png"):  # same file name, same new defect type
         s = states[relpath]
-        labels.save_label(s.image_id, shown_version=s.version, author="a", label=1, defect_type="dup")
+        labels.save_label(
+            Store.at(), s.image_id, shown_version=s.version, author="a", label=1, defect_type="dup"
+        )
     report = export_mvtec("toy", tmp_path / "toy.zip")
     with zipfile.ZipFile(report.path) as archive:
         assert {"toy/test/dup/000.png", "toy/test/dup/000_1.png"} <= set(archive.namelist())

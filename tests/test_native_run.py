@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from db import store
+from db import runs as db_runs
 from engine import cli
 from engine.artifacts import load_predictions
 from engine.batch_images import batched, dataset_sources, read_sources
@@ -59,14 +59,16 @@ def test_memory_estimate_grows_with_batch_and_model_not_with_training_images(tmp
 
 
 @pytest.mark.slow  # a native run: a backbone over every tile of full-size images
-def test_cli_trains_at_native_preset_and_stores_maps_at_the_images_own_size(tmp_path, workbench_env, capsys):
+def test_cli_trains_at_native_preset_and_stores_maps_at_the_images_own_size(
+    tmp_path, workbench_env, env_store, capsys
+):
     root = make_sized_folder(tmp_path / "wide", [(200, 300)], n_train=4, n_test=2)
     code = cli.main(
         ["train", "--dataset", str(root), "--method", "padim", "--preset", "native", *SMALL, "--json"]
     )
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    run = store.get_run(summary["run_id"])
+    run = db_runs.get_run(env_store, summary["run_id"])
     assert run.status == "FINISHED" and run.preset == "native" and run.image_size == 0
     predictions = load_predictions(run)
     assert predictions.get("anomaly_maps").shape == (4, 200, 300)  # the image's own 300 x 200 px
@@ -79,7 +81,9 @@ def test_cli_trains_at_native_preset_and_stores_maps_at_the_images_own_size(tmp_
     ("method", "extra"),
     [("patchcore", ()), ("padim", (("tile_gaussian", "per_tile"),))],
 )
-def test_a_saved_tiled_run_scores_its_test_images_as_recorded(method, extra, tmp_path, workbench_env):
+def test_a_saved_tiled_run_scores_its_test_images_as_recorded(
+    method, extra, tmp_path, workbench_env, env_store
+):
     root = make_sized_folder(tmp_path / "wide", [(200, 300)], n_train=4, n_test=2)
     overrides = (("tile", "128"), ("tile_stride", "96"), ("weights", "random"), ("batch_size", "8"), *extra)
     if method == "padim":
@@ -95,7 +99,7 @@ def test_a_saved_tiled_run_scores_its_test_images_as_recorded(method, extra, tmp
         names += [item.name for item in batch]
         scores.append(pred.score.numpy())
         maps.append(pred.anomaly_map.numpy())
-    recorded = load_predictions(store.get_run(result.run_id))
+    recorded = load_predictions(db_runs.get_run(env_store, result.run_id))
     assert names == list(recorded.get("names"))
     np.testing.assert_allclose(np.concatenate(scores), recorded.get("scores"), rtol=0, atol=1e-5)
     maps = np.concatenate(maps)

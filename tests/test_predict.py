@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine.artifacts import load_predictions
 from engine.batch_images import batched, dataset_sources, read_sources
 from engine.methods import METHODS, get_method
@@ -34,7 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def recorded(run_id: int) -> dict[str, np.ndarray]:
-    pred = load_predictions(store.get_run(run_id))
+    pred = load_predictions(db_runs.get_run(Store.at(), run_id))
     return {
         key: pred.get(key) for key in ("names", "scores", "scores_normalized", "anomaly_maps", "train_scores")
     }
@@ -170,7 +171,7 @@ def test_cli_scores_a_folder_of_mixed_files_and_a_dataset(workbench_env, toy_fol
     np.testing.assert_allclose(list(scored.values()), run["scores"], rtol=0, atol=1e-5)
 
 
-def test_the_model_file_holds_what_rebuilds_the_run(workbench_env, toy_folder):
+def test_the_model_file_holds_what_rebuilds_the_run(workbench_env, env_store, toy_folder):
     import tempfile
 
     from engine import mlflow_store
@@ -178,7 +179,7 @@ def test_the_model_file_holds_what_rebuilds_the_run(workbench_env, toy_folder):
     run_id = train_and_evaluate(RunConfig(str(toy_folder), "padim", "smoke", image_size=32)).run_id
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow_store.client().download_artifacts(
-            store.get_run(run_id).mlflow_run_id, "model/weights.pt", tmp
+            db_runs.get_run(env_store, run_id).mlflow_run_id, "model/weights.pt", tmp
         )
         content = torch.load(local, weights_only=True)
     assert content["format"] == FORMAT and content["version"] == 1

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from db import comments
+from db.store import Store
 from engine import ensemble_runs, mlflow_store
 from engine.cli import main
 from engine.data.importer import import_dataset
@@ -87,7 +88,7 @@ def test_the_served_champion_scores_images_as_engine_predict(toy, tmp_path):
         "image AUROC" in version.tags["workbench.image_auroc"]
         and "95% interval" in version.tags["workbench.image_auroc"]
     )
-    notes = comments.list_comments("toy", run_id=run_id)
+    notes = comments.list_comments(Store.at(), "toy", run_id=run_id)
     assert [(c.author, c.text.startswith("Registered as workbench-toy version 1")) for c in notes] == [
         ("alice", True)
     ]
@@ -159,5 +160,5 @@ def test_champion_moves_to_the_newer_run_and_an_ensemble_is_refused(toy, capsys,
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: run {combined} is an ensemble") and error.count("\n") == 0
     assert len(client.search_model_versions("name='workbench-toy'")) == 2 and champion("toy") == second
-    assert comments.list_comments("toy", run_id=combined) == []
+    assert comments.list_comments(Store.at(), "toy", run_id=combined) == []
     assert registered_name("tire / 2") == "workbench-tire-2"

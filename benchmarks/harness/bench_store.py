@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from db import store
+from db.store import Store
 
 STORE_VARIABLES = ("WORKBENCH_DB_URL", "MLFLOW_TRACKING_URI")  # what db.locations reads the two stores from
 
@@ -25,7 +25,7 @@ def store_in(folder: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        store.dispose_engines()  # closes the files before a throw-away folder goes
+        Store.dispose_all()  # closes the files before a throw-away folder goes
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

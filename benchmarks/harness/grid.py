@@ -19,8 +19,9 @@ from benchmarks.harness.results import Row
 from benchmarks.harness.scores import scores_path, write_scores
 from benchmarks.harness.variants import Variant
 from db import jobs as db_jobs
-from db import store
+from db import runs as db_runs
 from db.locations import PROJECT_ROOT
+from db.store import Store
 from engine import jobs, sweep
 from engine.executors import executor_from_config
 from engine.holder import Holder
@@ -55,11 +56,11 @@ def queue(suite: str, variant: Variant, config: RunConfig) -> Cell:
 def run_here(job_id: int) -> None:
     """Run a queued job in this process, as the worker would (`engine.jobs.run_job`); then wait for it to end,
     in case a worker of a shared store claimed it first."""
-    holder = Holder()
-    job = db_jobs.claim(job_id, os.getpid(), holder.name)
+    store, holder = Store.at(), Holder()
+    job = db_jobs.claim(store, job_id, os.getpid(), holder.name)
     if job is not None:
-        jobs.run_job(job, holder=holder)
-    sweep.wait([job_id], executor_from_config())
+        jobs.run_job(job, store, holder=holder)
+    sweep.wait([job_id], executor_from_config(store), store=store)
 
 
 def failed_row(cell: Cell, error: str) -> Row:
@@ -77,14 +78,15 @@ def row_of(cell: Cell, scores_dir: Path | None) -> Row:
     `scores_dir` when given)."""
     if cell.job_id is None:
         return failed_row(cell, cell.refusal or "not queued")
-    job = jobs.get_job(cell.job_id)
-    run = store.get_run(job.run_id) if job is not None and job.run_id is not None else None
+    store = Store.at()
+    job = jobs.get_job(cell.job_id, store)
+    run = db_runs.get_run(store, job.run_id) if job is not None and job.run_id is not None else None
     if job is None or job.status != "DONE" or run is None:
         return failed_row(
             cell, (job and job.error) or f"job #{cell.job_id} is {job.status if job else 'gone'}"
         )
     if scores_dir is not None:
-        scored = store.get_predictions(run.id)
+        scored = db_runs.get_predictions(store, run.id)
         write_scores(
             scores_path(scores_dir, run.dataset_name, "ours", cell.variant.method),
             [p.image_name for p in scored],

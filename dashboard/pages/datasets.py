@@ -8,23 +8,25 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, cache, sidebar
+from dashboard.cache import app_store
 from dashboard.datasets_view import COLUMNS, builtin_run_counts, sample_paths, stage_upload, summary_row
 from dashboard.messages import for_people, name_from_file
 from dashboard.safe_text import literal
-from db import store
+from db import datasets as db_datasets
+from db import runs as db_runs
 from db.datasets import soft_delete
-from db.locations import data_dir, db_url
+from db.locations import data_dir
 from engine.data.builtin import BUILTIN_NAMES
 from engine.data.images import IMAGE_SUFFIXES
 from engine.data.importer import import_dataset
 from engine.data.leftovers import UPLOAD_PREFIX, owned
 from engine.data.types import DatasetError
 
-url = db_url()
+store = app_store()
 st.title("Datasets")
-summaries = {s.name: s for s in cache.dataset_summaries(url)}
+summaries = {s.name: s for s in cache.dataset_summaries(store)}
 builtins = {name: cache.builtin_overview(name) for name in BUILTIN_NAMES}
-runs = builtin_run_counts(BUILTIN_NAMES, [r.dataset_name for r in store.list_runs(url=url)])
+runs = builtin_run_counts(BUILTIN_NAMES, [r.dataset_name for r in db_runs.list_runs(store)])
 rows = [{**row, "runs": runs[name]} for name, (row, _) in builtins.items()]
 rows += [summary_row(s) for s in summaries.values()]
 st.dataframe(pd.DataFrame(rows, columns=list(COLUMNS)), hide_index=True, width="stretch")
@@ -39,7 +41,7 @@ shown = st.selectbox("Pictures of", names, key="pictures_of")
 if shown in builtins:
     pictures = builtins[shown][1]
 else:
-    paths = sample_paths(summaries[shown], store.list_images(summaries[shown].id, url=url))
+    paths = sample_paths(summaries[shown], db_datasets.list_images(store, summaries[shown].id))
     pictures = [(cache.file_thumbnail(str(p), p.stat().st_mtime if p.exists() else 0.0), c) for p, c in paths]
 columns = st.columns(8)
 for i, (png, caption) in enumerate(pictures):
@@ -136,7 +138,7 @@ with st.expander("Delete a dataset", icon=":material/delete:"):
         if st.button(
             "Delete", type="primary", disabled=typed.strip() != victim, key="delete_button"
         ) and auth.require("delete"):
-            soft_delete(victim, url=url)
+            soft_delete(store, victim)
             cache.clear_dataset_caches()
             st.session_state.pop("last_import", None)
             st.toast(f"Deleted {literal(victim)}")

@@ -4,10 +4,12 @@ thresholds), then one row per run: input, reconstruction, error map, attention o
 import streamlit as st
 
 from dashboard import gallery, gallery_view, inspect_view, results_cache, score_table, selection
+from dashboard.cache import app_store
 from dashboard.safe_text import literal
 from db import comments
 
 st.title("Inspect")
+store = app_store()
 dataset = selection.dataset_in_view()
 if not dataset:
     st.stop()
@@ -46,7 +48,7 @@ if not names:
     st.stop()
 
 dataset = reference.dataset  # the variant the runs were recorded under, e.g. 'mnist:3'
-flagged = {f.image_name for f in comments.list_flags(dataset)}
+flagged = {f.image_name for f in comments.list_flags(store, dataset)}
 with st.expander("Gallery", expanded=True):
     chosen = gallery_view.filters(table)
     names = gallery.filter_names(table, names, chosen, flagged)
@@ -74,13 +76,13 @@ if name in flagged:
     if flag_col.button(
         "Unflag", key="unflag", icon=":material/flag:", help="Remove from the Review examples"
     ):
-        comments.unflag_image(dataset, name)
+        comments.unflag_image(store, dataset, name)
         st.rerun()
 elif flag_col.button(
     "Flag for review", key="flag", icon=":material/outlined_flag:", help="Show it on the Review page"
 ):
     try:
-        comments.flag_image(dataset, name, st.session_state.get("user", ""), run_id=reference.id)
+        comments.flag_image(store, dataset, name, st.session_state.get("user", ""), run_id=reference.id)
     except ValueError as exc:
         st.error(literal(exc))
     else:

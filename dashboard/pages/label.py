@@ -16,15 +16,15 @@ from dashboard import (
     labeling,
     sidebar,
 )
+from dashboard.cache import app_store
 from dashboard.safe_text import literal
-from db import store
-from db.locations import db_url
+from db import datasets as db_datasets
 from engine.data.masks import load_mask
 
-url = db_url()
+store = app_store()
 st.title("Label")
 name = st.session_state.get("dataset")
-record = store.get_dataset(name, url=url) if name else None
+record = db_datasets.get_dataset(store, name) if name else None
 if record is None:
     st.info(
         "Pick an imported dataset in the sidebar; built-in sets come labeled. Add one on the Datasets page."
@@ -50,8 +50,8 @@ with filters_col.popover("Filters", icon=":material/filter_list:", width="stretc
         help="Suggest next uses the latest finished run of each method",
         on_change=changed,
     )
-    scores = label_suggest.method_scores(name, url) if labeling.ORDERS[order] else {}
-    queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, url)
+    scores = label_suggest.method_scores(name, store) if labeling.ORDERS[order] else {}
+    queue, suggestions = labeling.image_queue(record.id, split, only_unlabeled, order, scores, store)
     names = [s.relpath for s in queue]
     st.selectbox(
         "Jump to",
@@ -71,7 +71,7 @@ index, state = labeling.shown_image(
 )
 label_panels.pin(record.id, state)
 label_panels.remember_position(state)
-run_ids = label_suggest.latest_run_ids(name, record.id, url) if labeling.ORDERS[order] else {}
+run_ids = label_suggest.latest_run_ids(name, record.id, store) if labeling.ORDERS[order] else {}
 if state is not None:
     st.session_state["label_index"] = index
     in_queue = index < len(queue) and queue[index].image_id == state.image_id
@@ -99,7 +99,7 @@ if state is not None:
     pixels = label_canvas.read_pixels(root, state.relpath)  # (H, W, 3); None when the file is unreadable
     if pixels is None:
         label_panels.show_message()
-        label_panels.history(state.image_id, url)
+        label_panels.history(state.image_id, store)
     else:
         height, width = pixels.shape[:2]
 
@@ -110,16 +110,16 @@ if state is not None:
         with left:
             label_canvas.draw(state, pixels, mask_of(state.mask_relpath))
         with right:
-            label_panels.conflict_panel(state, root, url, pixels, mask_of)
+            label_panels.conflict_panel(state, root, store, pixels, mask_of)
             who = (
                 f" by {literal(state.labeled_by)} at {state.labeled_at:%Y-%m-%d %H:%M} UTC"
                 if state.labeled_by
                 else ""
             )
             st.markdown(f"**Now:** {literal(state.text)} · version {state.version}{who}")
-            label_panels.label_buttons(state, root, (height, width), not only_unlabeled, url, record.id)
+            label_panels.label_buttons(state, root, (height, width), not only_unlabeled, store, record.id)
             label_panels.show_message()
-            label_panels.changed_meanwhile(state, url)
+            label_panels.changed_meanwhile(state, store)
             label_canvas.tools()
             if (hint := suggestions.get(state.relpath)) and hint.methods:
                 st.markdown(
@@ -127,7 +127,7 @@ if state is not None:
                 )
             if scores:
                 label_suggest.reason(state, suggestions, scores, run_ids, order)
-            label_panels.history(state.image_id, url)
+            label_panels.history(state.image_id, store)
 else:
     position_col.info("No images match these filters.")
     label_panels.show_message()
@@ -138,9 +138,9 @@ if labeling.ORDERS[order] and not scores:
         "Train a method on the Train page to get suggestions."
     )
 elif labeling.ORDERS[order]:
-    label_suggest.unscored_panel(queue, suggestions, name, run_ids, url)
+    label_suggest.unscored_panel(queue, suggestions, name, run_ids, store)
 
 st.divider()
-label_files.add_images_panel(name, url)
-label_files.export_panel(record.name, url)
+label_files.add_images_panel(name, store)
+label_files.export_panel(record.name, store)
 label_keys.listen()

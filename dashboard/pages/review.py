@@ -17,9 +17,11 @@ from dashboard import (
     review_view,
     selection,
 )
+from dashboard.cache import app_store
 from dashboard.safe_text import literal
 from db import comments
 
+store = app_store()
 dataset = selection.dataset_in_view()
 if not dataset:
     st.stop()
@@ -28,7 +30,7 @@ if st.session_state.get("presentation"):  # the deck shows the runs chosen below
     runs = selection.picked_runs(dataset)
     if runs:
         variant = runs[0].dataset  # the name the runs were recorded under, e.g. 'mnist:3'
-        flags, notes = comments.list_flags(variant), comments.list_comments(variant)
+        flags, notes = comments.list_flags(store, variant), comments.list_comments(store, variant)
         review_slides.show(variant, runs, flags, notes, user, champion_panel.current(variant))
         st.stop()
     st.session_state["presentation"] = False  # nothing to present: back to the page, which says why
@@ -45,8 +47,8 @@ toggle.toggle(
 if not runs:
     st.stop()
 dataset = runs[0].dataset  # the variant the runs were recorded under, e.g. 'mnist:3'
-flags = comments.list_flags(dataset)
-notes = comments.list_comments(dataset)
+flags = comments.list_flags(store, dataset)
+notes = comments.list_comments(store, dataset)
 champion = champion_panel.current(dataset)
 
 st.subheader("Leaderboard")
@@ -71,7 +73,7 @@ for flag in flags:
     shown, beside = st.columns([3, 2])
     with shown:
         if review_view.show_example(review_view.example(flag, runs, typed=literal), key=f"unflag_{flag.id}"):
-            comments.unflag_image(dataset, flag.image_name)
+            comments.unflag_image(store, dataset, flag.image_name)
             st.rerun()
     with beside:
         on_image = review_view.image_comments(notes, flag.image_name)
@@ -99,7 +101,7 @@ with st.form("comment", clear_on_submit=True):
     if st.form_submit_button("Add comment", icon=":material/add_comment:"):
         run_id, image_name = targets[about]
         try:
-            comments.add_comment(dataset, user, text, run_id=run_id, image_name=image_name)
+            comments.add_comment(store, dataset, user, text, run_id=run_id, image_name=image_name)
         except ValueError as exc:
             st.error(literal(exc))
         else:

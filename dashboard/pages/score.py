@@ -15,9 +15,9 @@ from dashboard import (
     selection,
     sidebar,
 )
+from dashboard.cache import app_store
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
-from db.locations import db_url
 from engine.data.types import DatasetError
 
 COLUMNS = 4
@@ -34,7 +34,7 @@ def send(scoring: score_view.Scoring, picked: list[score_view.Card]) -> None:
     if (author := sidebar.user()) is None or not auth.require("label"):
         return  # a refused name: the sidebar says why
     try:
-        sent = score_view.send_to_label(scoring, picked, author, db_url())
+        sent = score_view.send_to_label(scoring, picked, author, app_store())
     except (ValueError, DatasetError) as exc:
         st.session_state[MESSAGE] = ("error", [literal(for_people(str(exc)))])
         return
@@ -51,7 +51,7 @@ def send(scoring: score_view.Scoring, picked: list[score_view.Card]) -> None:
 
 
 st.title("Score new images")
-url = db_url()
+store = app_store()
 dataset = selection.dataset_in_view()
 if not dataset:
     st.stop()
@@ -93,7 +93,7 @@ if st.button(
             if source == "upload":
                 scoring = score_view.score_uploads(dataset, run_id, [(f.name, f.getvalue()) for f in files])
             else:
-                scoring = score_view.score_unlabeled(dataset, run_id, url)
+                scoring = score_view.score_unlabeled(dataset, run_id, store)
     except (ValueError, DatasetError) as exc:  # ModelUnavailable and TooManyImages are ValueErrors
         st.error(literal(for_people(str(exc))), icon=":material/error:")
     else:

@@ -6,10 +6,11 @@ import time
 import streamlit as st
 
 from dashboard import auth, cache, params_form, train_estimates, train_panels
+from dashboard.cache import app_store
 from dashboard.messages import for_people
 from dashboard.safe_text import literal
-from db import labels, store
-from db.locations import db_url
+from db import datasets as db_datasets
+from db import labels
 from engine import jobs
 from engine.methods import METHODS
 from engine.methods.catalog import DESCRIPTIONS
@@ -19,10 +20,10 @@ from engine.runconfig import RunConfig
 SIZES = ["dataset default", 32, 64, 128, 256]
 PRESET_HELP = "smoke: seconds (tests); cpu: minutes on a laptop; paper: the paper's settings (GPU)"
 
-url = db_url()
+store = app_store()
 st.title("Train")
 try:
-    executor = cache.executor(url)
+    executor = cache.executor(store)
 except ValueError as exc:  # e.g. WORKBENCH_EXECUTOR=ray without RAY_ADDRESS: one sentence says what to start
     st.error(str(exc))
     st.stop()
@@ -31,7 +32,7 @@ except ValueError as exc:  # e.g. WORKBENCH_EXECUTOR=ray without RAY_ADDRESS: on
 @st.fragment(run_every=2)
 def queue() -> None:
     shown = st.session_state.get("train_dataset") or st.session_state.get("dataset")
-    train_panels.queue_panel(executor, url, shown, time.monotonic())
+    train_panels.queue_panel(executor, store, shown, time.monotonic())
 
 
 st.subheader("Queue")
@@ -64,9 +65,9 @@ seeds_text = c4.text_input(
 )
 seeds, seeds_error = params_form.parse_seeds(seeds_text)
 
-record = store.get_dataset(dataset, url=url) if dataset else None
-train_estimates.method_lines(methods, preset, dataset, record.id if record else None, url)
-labeled = labels.labeled_anomalies(record.id, url=url) if record else []
+record = db_datasets.get_dataset(store, dataset) if dataset else None
+train_estimates.method_lines(methods, preset, dataset, record.id if record else None, store)
+labeled = labels.labeled_anomalies(store, record.id) if record else []
 semi = [m for m in methods if getattr(METHODS[m], "uses_labeled_anomalies", False)]
 sources = ["none", f"the {len(labeled)} labeled on the Label page", "random test anomalies"]
 
@@ -120,7 +121,7 @@ if submitted and auth.require("train"):
         ids = []
         for config in configs:
             try:
-                ids.append(jobs.enqueue(config, db_url=url))
+                ids.append(jobs.enqueue(config, store=store))
             except ValueError as exc:  # out of range or too big for this machine: checked before queuing
                 st.error(f"{config.method}: {literal(for_people(str(exc)))}", icon=":material/error:")
         if ids:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from db import store
+from db import datasets as db_datasets
 from db.models import Dataset as DatasetRecord
+from db.store import Store
 from engine.data.builtin import BUILTIN_NAMES, is_builtin, load_builtin, parse_builtin
 from engine.data.mvtec import dataset_channels, is_mvtec_folder, load_split, scan_flat, scan_mvtec
 from engine.data.types import NORMAL, DatasetError, ImageItem, LoadedDataset
@@ -15,13 +16,14 @@ from engine.data.types import NORMAL, DatasetError, ImageItem, LoadedDataset
 DEFAULT_IMAGE_SIZE = 128
 
 
-def known_datasets(db_url: str | None = None) -> list[str]:
+def known_datasets(store: Store | None = None) -> list[str]:
     """Built-in base names, then the names recorded in the store."""
-    return [*BUILTIN_NAMES, *(ds.name for ds in store.list_datasets(url=db_url))]
+    store = store or Store.at()
+    return [*BUILTIN_NAMES, *(ds.name for ds in db_datasets.list_datasets(store))]
 
 
 def load_dataset(
-    name_or_path: str, image_size: int | None = None, seed: int = 0, db_url: str | None = None
+    name_or_path: str, image_size: int | None = None, seed: int = 0, store: Store | None = None
 ) -> LoadedDataset:
     """A dataset ready for training and evaluation: a built-in name, a store name, or an MVTec folder path;
     `image_size` None is the dataset's default square size, NATIVE every image at its own size."""
@@ -30,12 +32,15 @@ def load_dataset(
     if not looks_like_path and is_builtin(name):
         parse_builtin(name)  # a bad digit fails here with the valid choices
         return load_builtin(name, image_size, seed)
-    if not looks_like_path and (record := store.get_dataset(name, url=db_url)) is not None:
-        return _load_stored(record, DEFAULT_IMAGE_SIZE if image_size is None else image_size, db_url)
+    if (
+        not looks_like_path
+        and (record := db_datasets.get_dataset(store := store or Store.at(), name)) is not None
+    ):
+        return _load_stored(record, DEFAULT_IMAGE_SIZE if image_size is None else image_size, store)
     if Path(name).is_dir():
         return load_folder(Path(name), DEFAULT_IMAGE_SIZE if image_size is None else image_size)
     raise DatasetError(
-        f"unknown dataset {name!r}; choose from {known_datasets(db_url)} (built-ins also as 'mnist:D' or "
+        f"unknown dataset {name!r}; choose from {known_datasets(store)} (built-ins also as 'mnist:D' or "
         "'mnist-noisy:D' for normal digit D), or give the path of a folder in MVTec AD layout"
     )
 
@@ -55,14 +60,14 @@ def load_folder(root: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> LoadedDatas
     return _load_items(root.resolve().name, items, image_size, dataset_channels(items))
 
 
-def _load_stored(record: DatasetRecord, image_size: int, db_url: str | None) -> LoadedDataset:
+def _load_stored(record: DatasetRecord, image_size: int, store: Store) -> LoadedDataset:
     """Items from the store's image rows, so labels edited in the dashboard are used.
 
     Train images labeled anomalous move to the test split; test images without a label are left out. A file
     gone from the data directory since the import is named (by its place in the dataset) before any loading."""
     root = Path(record.root)
     items, missing = [], []
-    for row in store.list_images(record.id, url=db_url):
+    for row in db_datasets.list_images(store, record.id):
         split = "test" if row.split == "test" or row.label == 1 else "train"
         if split == "test" and row.label is None:
             continue

@@ -8,7 +8,9 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
-from db import labels, store
+from db import datasets as db_datasets
+from db import labels
+from db.store import Store
 from engine.data.images import IMAGE_SUFFIXES, MAX_FILE_BYTES, decode_image
 from engine.data.importer import ImportReport
 from engine.data.masks import inside
@@ -42,20 +44,21 @@ def _unique_path(folder: Path, name: str) -> Path:
 def add_test_images(
     dataset_name: str,
     files: Sequence[tuple[str, bytes]],
-    db_url: str | None = None,
+    store: Store | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Validate `(file name, bytes)` uploads and add them to `test/unlabeled/` of a stored dataset.
 
     Bad files are skipped with their reason, duplicates of images already in the dataset are skipped."""
-    record = store.get_dataset(dataset_name, url=db_url)
+    store = store or Store.at()
+    record = db_datasets.get_dataset(store, dataset_name)
     if record is None:
-        names = [d.name for d in store.list_datasets(url=db_url)]
+        names = [d.name for d in db_datasets.list_datasets(store)]
         raise DatasetError(f"no stored dataset named {dataset_name!r}; choose from {names}")
     root = Path(record.root)
     folder = inside(root, UNLABELED_FOLDER)
     report = ImportReport(name=record.name, root=root, kind=record.kind, channels=record.channels)
-    seen = labels.known_hashes(record.id, url=db_url)
+    seen = labels.known_hashes(store, record.id)
     rows, written = [], []
     try:
         for done, (name, data) in enumerate(files, start=1):
@@ -65,7 +68,7 @@ def add_test_images(
             if progress is not None:
                 progress(done, len(files))
         if rows:
-            labels.add_images(record.id, rows, url=db_url)
+            labels.add_images(store, record.id, rows)
     except Exception:
         for path in written:
             path.unlink(missing_ok=True)
@@ -76,7 +79,7 @@ def add_test_images(
 
 def _one(
     name: str, data: bytes, folder: Path, seen: dict[str, str], report: ImportReport, written: list[Path]
-) -> store.ImageRow | None:
+) -> db_datasets.ImageRow | None:
     try:
         file_name = safe_file_name(name)
         if len(data) > MAX_FILE_BYTES:
@@ -95,7 +98,7 @@ def _one(
     written.append(path)
     relpath = f"{UNLABELED_FOLDER}/{path.name}"
     seen[digest] = relpath
-    return store.ImageRow(
+    return db_datasets.ImageRow(
         relpath=relpath,
         split="test",
         label=None,

@@ -16,7 +16,8 @@ from typing import IO
 import numpy as np
 from PIL import Image as PILImage
 
-from db import store
+from db import datasets as db_datasets
+from db.store import Store
 from engine.csv_cells import csv_cell
 from engine.data.leftovers import hold, remove_killed_exports
 from engine.data.masks import inside, load_mask
@@ -69,11 +70,12 @@ def _mask_png(root: Path, mask_relpath: str, image_path: Path) -> bytes | None:
     return buffer.getvalue()
 
 
-def export_mvtec(dataset_name: str, target: Path, db_url: str | None = None) -> ExportReport:
+def export_mvtec(dataset_name: str, target: Path, store: Store | None = None) -> ExportReport:
     """Write the labeled images of a stored dataset to the zip file `target`; unlabeled test images are left out."""
-    record = store.get_dataset(dataset_name, url=db_url)
+    store = store or Store.at()
+    record = db_datasets.get_dataset(store, dataset_name)
     if record is None:
-        names = [d.name for d in store.list_datasets(url=db_url)]
+        names = [d.name for d in db_datasets.list_datasets(store)]
         raise DatasetError(f"no stored dataset named {dataset_name!r} to export; choose from {names}")
     root, name = Path(record.root), record.name
     target = Path(target)
@@ -88,7 +90,7 @@ def export_mvtec(dataset_name: str, target: Path, db_url: str | None = None) -> 
     try:
         with os.fdopen(handle, "w+b") as file:
             hold(file)
-            _write_zip(file, root, name, record.id, db_url, report, counts)
+            _write_zip(file, root, name, record.id, store, report, counts)
             if not counts:
                 raise DatasetError(f"dataset {name!r} has no labeled images to export")
             file.flush()
@@ -104,7 +106,7 @@ def _write_zip(
     root: Path,
     name: str,
     dataset_id: int,
-    db_url: str | None,
+    store: Store,
     report: ExportReport,
     counts: Counter[tuple[str, str]],
 ) -> None:
@@ -112,7 +114,7 @@ def _write_zip(
     used: set[str] = set()
     rows = []
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-        for image in store.list_images(dataset_id, url=db_url):
+        for image in db_datasets.list_images(store, dataset_id):
             place = target_folder(image.split, image.label, image.defect_type)
             if place is None:
                 report.left_out.append((image.relpath, "unlabeled test image"))

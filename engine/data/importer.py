@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from db import store
+from db import datasets as db_datasets
+from db.datasets import ImageRow
 from db.locations import data_dir as default_data_dir
-from db.store import ImageRow
+from db.store import Store
 from engine.data.images import IMAGE_SUFFIXES, MAX_FILE_BYTES, read_image
 from engine.data.leftovers import MANIFEST_FILE, owned, tidy_data_dir, unrecorded, write_manifest
 from engine.data.mvtec import is_mvtec_folder, scan_flat, scan_mvtec
@@ -46,10 +47,11 @@ class ImportReport:
         return sum(self.counts.values())
 
 
-def validate_name(name: str, db_url: str | None = None) -> None:
+def validate_name(name: str, store: Store | None = None) -> None:
     """A valid new name (see engine.data.names) that is not in the store yet; raises DatasetError."""
+    store = store or Store.at()
     check_dataset_name(name)
-    if store.get_dataset(name, url=db_url) is not None:
+    if db_datasets.get_dataset(store, name) is not None:
         raise DatasetError(f"a dataset named {name!r} already exists; pick another name")
 
 
@@ -140,18 +142,19 @@ def import_dataset(
     source: Path,
     name: str,
     data_dir: Path | None = None,
-    db_url: str | None = None,
+    store: Store | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Copy a category folder, a flat folder of normal images or a .zip of either into `data_dir/<name>/`
     (MVTec AD layout) and record every image in the store; on any failure nothing is left behind."""
+    store = store or Store.at()
     source = Path(source)
     check_dataset_name(name)
     data_dir = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
-    tidy_data_dir(data_dir, db_url)  # what killed imports left; may record a dataset of this name
-    validate_name(name, db_url)
+    tidy_data_dir(data_dir, store)  # what killed imports left; may record a dataset of this name
+    validate_name(name, store)
     final = data_dir / name
-    if final.exists() and not unrecorded(final, db_url):  # unrecorded: left by a killed import, replaced
+    if final.exists() and not unrecorded(final, store):  # unrecorded: left by a killed import, replaced
         raise DatasetError(f"a folder named {name!r} already exists in the data directory; pick another name")
     if not source.exists():
         raise DatasetError(f"import source {source} does not exist; give a folder or a .zip file")
@@ -161,7 +164,7 @@ def import_dataset(
     work = Path(tempfile.mkdtemp(prefix=f".import-{name}-", dir=data_dir))
     try:
         with owned(work):  # a tidy by another process leaves `work` (and `final` until recorded) alone
-            _take_unrecorded(final, work / "replaced", name, db_url)
+            _take_unrecorded(final, work / "replaced", name, store)
             skipped: list[tuple[str, str]] = []
             content = extract_zip(source, work / "source", skipped) if source.is_file() else source
             kind = "mvtec" if is_mvtec_folder(content) else "flat"
@@ -170,7 +173,7 @@ def import_dataset(
             write_manifest(work / "out", name, kind, report.channels, rows, work)  # if killed: recorded later
             _claim(work / "out", final, name)
             try:
-                store.add_dataset(name, kind, str(final), report.channels, rows, url=db_url)
+                db_datasets.add_dataset(store, name, kind, str(final), report.channels, rows)
             except Exception:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
@@ -200,14 +203,14 @@ def _claim(out: Path, final: Path, name: str) -> None:
         raise
 
 
-def _take_unrecorded(final: Path, aside: Path, name: str, db_url: str | None) -> None:
+def _take_unrecorded(final: Path, aside: Path, name: str, store: Store) -> None:
     """Move a folder at `final` that no dataset records (see `leftovers.unrecorded`) to `aside`, to be removed with
     it; moved back, and the import refused, when it turns out to be another import's, moved into place meanwhile."""
     try:
         final.rename(aside)
     except FileNotFoundError:  # none, or moved by another import of this name
         return
-    if not unrecorded(aside, db_url, name):
+    if not unrecorded(aside, store, name):
         aside.rename(final)
         raise DatasetError(
             f"a dataset named {name!r} already exists (imported meanwhile by someone else); pick another name"

@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from db import datasets, store
+from db import datasets as db_datasets
+from db.datasets import ImageRow
 from db.locations import data_dir as default_data_dir
-from db.store import ImageRow
+from db.store import Store
 from engine.data.mvtec import is_mvtec_folder
 
 STAGING_PREFIX = ".import-"
@@ -60,11 +61,12 @@ def write_manifest(
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
-def unrecorded(folder: Path, db_url: str | None = None, name: str | None = None) -> bool:
+def unrecorded(folder: Path, store: Store | None = None, name: str | None = None) -> bool:
     """True for a dataset folder (train/good inside) without a manifest that no dataset in the store, deleted or
     not, names (by `name`, default the folder's): an import by an older version killed before recording it. A new
     import of its name replaces it."""
-    return _unrecorded(folder, datasets.recorded_names(db_url), name)
+    store = store or Store.at()
+    return _unrecorded(folder, db_datasets.recorded_names(store), name)
 
 
 def _unrecorded(folder: Path, recorded: set[str], name: str | None = None) -> bool:
@@ -76,7 +78,7 @@ def _unrecorded(folder: Path, recorded: set[str], name: str | None = None) -> bo
     )
 
 
-def tidy_data_dir(data_dir: Path | None = None, db_url: str | None = None) -> list[str]:
+def tidy_data_dir(data_dir: Path | None = None, store: Store | None = None) -> list[str]:
     """Remove the staging folders and export zips of killed imports and exports, record the datasets whose import
     was killed after copying them, and name the folders that hold a dataset the store does not know; one sentence
     each."""
@@ -93,12 +95,13 @@ def tidy_data_dir(data_dir: Path | None = None, db_url: str | None = None) -> li
         if removed
         else []
     )
-    recorded = datasets.recorded_names(db_url)
+    store = store or Store.at()
+    recorded = db_datasets.recorded_names(store)
     for folder in sorted(data_dir.iterdir()):
         if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
             continue
         if (folder / MANIFEST_FILE).is_file():
-            said.extend(_record(folder, data_dir, recorded, db_url))
+            said.extend(_record(folder, data_dir, recorded, store))
         elif _unrecorded(folder, recorded):
             said.append(
                 f"folder {folder.name!r} in the data directory holds a dataset the store does not know (its import "
@@ -124,7 +127,7 @@ def remove_killed_exports(folder: Path) -> list[str]:
     return removed
 
 
-def _record(folder: Path, data_dir: Path, recorded: set[str], db_url: str | None) -> list[str]:
+def _record(folder: Path, data_dir: Path, recorded: set[str], store: Store) -> list[str]:
     """Record a dataset folder whose import was killed after moving it into place, unless that import still runs."""
     try:
         manifest = json.loads((folder / MANIFEST_FILE).read_text())
@@ -135,8 +138,8 @@ def _record(folder: Path, data_dir: Path, recorded: set[str], db_url: str | None
             (folder / MANIFEST_FILE).unlink(missing_ok=True)
             return []
         rows = [ImageRow(**row) for row in manifest["images"]]
-        store.add_dataset(
-            manifest["name"], manifest["kind"], str(folder), manifest["channels"], rows, url=db_url
+        db_datasets.add_dataset(
+            store, manifest["name"], manifest["kind"], str(folder), manifest["channels"], rows
         )
     except FileNotFoundError:  # recorded and tidied meanwhile by its import or another process
         return []

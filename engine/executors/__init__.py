@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
+from db.store import Store
+
 EXECUTORS = ("local", "ray")
 
 
@@ -21,15 +23,15 @@ class Executor(Protocol):
         ...
 
 
-def executor_from_config(db_url: str | None = None, kind: str | None = None) -> Executor:
+def executor_from_config(store: Store | None = None, kind: str | None = None) -> Executor:
     """The executor named by `kind` or `WORKBENCH_EXECUTOR` (default `local`)."""
     kind = kind or os.environ.get("WORKBENCH_EXECUTOR", "local")
     if kind == "local":
         from engine.executors.local import LocalProcessExecutor
 
-        return LocalProcessExecutor(db_url)
+        return LocalProcessExecutor(store)
     if kind == "ray":
         from engine.executors.ray_dispatch import RayExecutor
 
-        return RayExecutor(db_url)
+        return RayExecutor(store)
     raise ValueError(f"unknown WORKBENCH_EXECUTOR {kind!r}; choose from {list(EXECUTORS)}")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from db import locations
+from db.store import Store
 from engine.worker_lock import try_lock, worker_lock_path
 
 SPAWN_GRACE_SECONDS = 15.0  # a worker started this recently counts as running before it takes its lock
@@ -51,8 +52,8 @@ class LocalProcessExecutor:
     """One detached `python -m engine worker --once --executor KIND` on this machine; it exits when the queue
     is empty."""
 
-    def __init__(self, db_url: str | None = None, kind: str = "local") -> None:
-        self.db_url = db_url
+    def __init__(self, store: Store | None = None, kind: str = "local") -> None:
+        self.store = store
         self.kind = kind
         self._children: list[tuple[subprocess.Popen, float]] = []
 
@@ -65,7 +66,7 @@ class LocalProcessExecutor:
         self._children = alive
         if any(now - started < SPAWN_GRACE_SECONDS for _, started in alive):
             return True
-        lock = try_lock(worker_lock_path(self.db_url, self.kind))
+        lock = try_lock(worker_lock_path(self.store, self.kind))
         if lock is None:
             return True
         lock.close()
@@ -77,8 +78,8 @@ class LocalProcessExecutor:
         log = worker_log_path(self.kind)
         log.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        if self.db_url:
-            env["WORKBENCH_DB_URL"] = self.db_url
+        if self.store:
+            env["WORKBENCH_DB_URL"] = self.store.url
         with open(log, "ab") as out:
             child = subprocess.Popen(
                 [sys.executable, "-m", "engine", "worker", "--once", "--executor", self.kind],

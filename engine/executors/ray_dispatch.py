@@ -29,6 +29,7 @@ from typing import Any
 
 from db import jobs as db_jobs
 from db import locations
+from db.store import Store
 from engine import recovery
 from engine.executors import ray_tasks
 from engine.executors.local import LocalProcessExecutor
@@ -53,16 +54,16 @@ def ray_address() -> str:
 class RayExecutor(LocalProcessExecutor):
     """Keeps one `python -m engine worker --executor ray --once` running on this machine while jobs wait."""
 
-    def __init__(self, db_url: str | None = None) -> None:
+    def __init__(self, store: Store | None = None) -> None:
         ray_address()  # refused here, before anything is queued
-        super().__init__(db_url, kind="ray")
+        super().__init__(store, kind="ray")
 
 
 class Dispatcher:
     """The bookkeeping of one dispatcher: which job each of its tasks runs, and what became of it."""
 
-    def __init__(self, db_url: str | None = None, mlflow_uri: str | None = None) -> None:
-        self.db_url = db_url or locations.db_url()
+    def __init__(self, store: Store | None = None, mlflow_uri: str | None = None) -> None:
+        self.store = store or Store.at()
         self.mlflow_uri = mlflow_uri or locations.mlflow_uri()
         self.holder = Holder()  # holds the jobs while Ray runs or retries their tasks
         self.pending: dict[Any, int] = {}  # ObjectRef -> job id
@@ -71,22 +72,20 @@ class Dispatcher:
     def submit_queued(self) -> None:
         """A task for every QUEUED job that has none; a job no node could hold ends FAILED at once."""
         waiting = set(self.pending.values())
-        fresh = [
-            j for j in db_jobs.list_jobs(("QUEUED",), limit=10_000, url=self.db_url) if j.id not in waiting
-        ]
+        fresh = [j for j in db_jobs.list_jobs(self.store, ("QUEUED",), limit=10_000) if j.id not in waiting]
         if not fresh:
             return
         room = ray_tasks.capacity()
         for job in sorted(fresh, key=lambda j: j.id):
             try:
-                ask = ray_tasks.ask_for(config_from_json(job.payload_json), self.db_url, room)
+                ask = ray_tasks.ask_for(config_from_json(job.payload_json), self.store, room)
             except (ValueError, TypeError) as exc:
                 if db_jobs.fail_job_and_run(
-                    job.id, str(exc), holder=self.holder.name, queued_too=True, url=self.db_url
+                    self.store, job.id, str(exc), holder=self.holder.name, queued_too=True
                 ):
                     print(f"job {job.id}: FAILED before Ray: {exc}", file=sys.stderr)
                 continue
-            self.pending[ray_tasks.submit(job.id, self.holder.name, self.db_url, self.mlflow_uri, ask)] = (
+            self.pending[ray_tasks.submit(job.id, self.holder.name, self.store, self.mlflow_uri, ask)] = (
                 job.id
             )
 
@@ -100,20 +99,18 @@ class Dispatcher:
                 continue
             if status == "LOST":
                 why = f"interrupted: Ray lost the worker or node running it, and on its one retry too ({why})"
-            if db_jobs.fail_job_and_run(
-                job_id, why, holder=self.holder.name, queued_too=True, url=self.db_url
-            ):
+            if db_jobs.fail_job_and_run(self.store, job_id, why, holder=self.holder.name, queued_too=True):
                 print(f"job {job_id}: FAILED: {why}", file=sys.stderr)
 
     def renew(self) -> None:
         """Renew the leases of the jobs Ray still runs or retries (from the holder's heartbeat thread)."""
-        db_jobs.renew_held(sorted(list(self.pending.values())), self.holder.name, url=self.db_url)
+        db_jobs.renew_held(self.store, sorted(self.pending.values()), self.holder.name)
 
     def housekeeping(self) -> None:
         """Now and then fail the jobs of dead workers."""
         now = time.monotonic()
         if now - self._recovered >= RECOVER_EVERY_SECONDS:
-            for job_id in recovery.recover_abandoned(self.db_url, self.mlflow_uri):
+            for job_id in recovery.recover_abandoned(self.store, self.mlflow_uri):
                 print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
             self._recovered = now
 
@@ -131,23 +128,24 @@ class Dispatcher:
     def abandon(self, why: str) -> None:
         """Fail the running jobs of this dispatcher's tasks, which end with it."""
         for job_id in sorted(self.pending.values()):
-            db_jobs.fail_job_and_run(job_id, why, holder=self.holder.name, url=self.db_url)
+            db_jobs.fail_job_and_run(self.store, job_id, why, holder=self.holder.name)
         self.pending.clear()
 
 
 def run_dispatcher(
-    once: bool = False, poll_seconds: float = 1.0, db_url: str | None = None, mlflow_uri: str | None = None
+    once: bool = False, poll_seconds: float = 1.0, store: Store | None = None, mlflow_uri: str | None = None
 ) -> int:
     """Run the queue as Ray tasks on the cluster at RAY_ADDRESS; exit code 0. Exits at once when another
     dispatcher of this results store runs on this machine."""
+    store = store or Store.at()
     address = ray_address()
-    lock = try_lock(worker_lock_path(db_url, "ray"))
+    lock = try_lock(worker_lock_path(store, "ray"))
     if lock is None:
         print(
             "a Ray dispatcher already runs for this results store; leaving the queue to it", file=sys.stderr
         )
         return 0
-    dispatcher = Dispatcher(db_url, mlflow_uri)
+    dispatcher = Dispatcher(store, mlflow_uri)
     holder = dispatcher.holder
     try:
         with holder.exiting_on_sigterm(), holder.holding("ray-tasks", dispatcher.renew):
@@ -156,9 +154,9 @@ def run_dispatcher(
             while True:
                 dispatcher.run(once, poll_seconds)
                 lock.close()  # a page that queues a job now starts a new dispatcher...
-                if not db_jobs.list_jobs(("QUEUED",), limit=1, url=db_url):
+                if not db_jobs.list_jobs(store, ("QUEUED",), limit=1):
                     return 0
-                lock = try_lock(worker_lock_path(db_url, "ray"))  # ...or this one carries on
+                lock = try_lock(worker_lock_path(store, "ray"))  # ...or this one carries on
                 if lock is None:
                     return 0
     except BaseException as exc:

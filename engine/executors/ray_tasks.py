@@ -25,7 +25,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from db import jobs as db_jobs
-from db import locations, store
+from db import locations
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs
 from engine.methods import get_method
 from engine.methods.params import make_params
@@ -90,11 +92,11 @@ def capacity() -> Capacity:
     )
 
 
-def ask_for(config: Any, db_url: str | None, room: Capacity) -> Ask:
+def ask_for(config: Any, store: Store | None, room: Capacity) -> Ask:
     """What the task of a job with this RunConfig asks Ray for; a ValueError (one sentence) when no node of the
     cluster could ever hold it (Ray would keep such a task waiting forever)."""
     params = make_params(get_method(config.method), config.preset, dict(config.overrides))
-    size = dataset_size(config.dataset, db_url)
+    size = dataset_size(config.dataset, store)
     need = memory_need(size, config.dataset, config.image_size, batch_size(params)) if size else None
     memory = need.bytes if need else BASE_BYTES
     if memory > room.memory:
@@ -150,7 +152,7 @@ def disconnect() -> None:
 _remote: Any = None
 
 
-def submit(job_id: int, holder: str, db_url: str, mlflow_uri: str, ask: Ask) -> Any:
+def submit(job_id: int, holder: str, store: Store, mlflow_uri: str, ask: Ask) -> Any:
     """Submit the task of one job (claimed in `holder`'s name when it starts); returns its ObjectRef."""
     global _remote
     import ray
@@ -164,7 +166,7 @@ def submit(job_id: int, holder: str, db_url: str, mlflow_uri: str, ask: Ask) -> 
         max_retries=MAX_RETRIES,
         name=f"workbench job {job_id}",
     )
-    return task.remote(job_id, holder, without_password(db_url), without_password(mlflow_uri))
+    return task.remote(job_id, holder, without_password(store.url), without_password(mlflow_uri))
 
 
 def finished(refs: list[Any], timeout: float) -> list[Any]:
@@ -206,7 +208,8 @@ def run_queued_job(job_id: int, holder: str, db_where: str, mlflow_where: str) -
     db_url = on_this_worker(db_where, "WORKBENCH_DB_URL")
     mlflow_uri = on_this_worker(mlflow_where, "MLFLOW_TRACKING_URI")
     try:
-        job = db_jobs.claim(job_id, os.getpid(), holder, url=db_url, again=True)
+        store = Store.at(db_url)
+        job = db_jobs.claim(store, job_id, os.getpid(), holder, again=True)
     except Exception as exc:  # most often: this worker has no password for the store
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RuntimeError(
@@ -216,21 +219,21 @@ def run_queued_job(job_id: int, holder: str, db_where: str, mlflow_where: str) -
     if job is None:
         return "SKIPPED", node, host
     if job.run_id is not None:  # a retry: Ray lost the attempt that opened this run
-        _fail_lost_attempt(job.run_id, db_url, mlflow_uri)
-        db_jobs.update_job(job_id, url=db_url, run_id=None, progress=0.0, message="retried by Ray")
+        _fail_lost_attempt(job.run_id, store, mlflow_uri)
+        db_jobs.update_job(store, job_id, run_id=None, progress=0.0, message="retried by Ray")
     try:
-        preflight(jobs.config_from_json(job.payload_json), db_url)  # this node's free memory, before the run
+        preflight(jobs.config_from_json(job.payload_json), store)  # this node's free memory, before the run
     except (ValueError, TypeError) as exc:
-        db_jobs.finish_job(job_id, "FAILED", f"on Ray node {host}: {exc}", url=db_url)
+        db_jobs.finish_job(store, job_id, "FAILED", f"on Ray node {host}: {exc}")
         return "FAILED", node, host
-    return jobs.run_job(job, db_url, mlflow_uri), node, host
+    return jobs.run_job(job, store, mlflow_uri), node, host
 
 
-def _fail_lost_attempt(run_id: int, db_url: str | None, mlflow_uri: str | None) -> None:
+def _fail_lost_attempt(run_id: int, store: Store, mlflow_uri: str | None) -> None:
     """End the run of a job's lost attempt FAILED in both stores (the retry records a run of its own)."""
     why = "interrupted: Ray lost the worker or node running it; the job was retried"
-    run = store.get_run(run_id, url=db_url)
-    if run is None or not store.fail_run_if_running(run_id, why, url=db_url) or not run.mlflow_run_id:
+    run = db_runs.get_run(store, run_id)
+    if run is None or not db_runs.fail_run_if_running(store, run_id, why) or not run.mlflow_run_id:
         return
     try:
         fail_mlflow_run(run.mlflow_run_id, why, mlflow_uri)

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine.data import load_dataset
 from engine.methods.catalog import ENSEMBLE
 from engine.metrics import image_auroc
@@ -142,19 +143,20 @@ def export_run(
     fmt: str,
     out: Path,
     dataset: str | None = None,
-    db_url: str | None = None,
+    store: Store | None = None,
     mlflow_uri: str | None = None,
 ) -> ExportReport:
     """Export run `run_id` as `fmt` to `out` and check it on the test split of its dataset (or `dataset`)."""
+    store = store or Store.at()
     out = Path(out)
     check_format(fmt)
     _check_out(out, fmt)
-    run = store.get_run(run_id, url=db_url)
+    run = db_runs.get_run(store, run_id)
     if run is not None and run.method != ENSEMBLE:  # load_saved_model tells missing runs and ensembles
         check_exportable(run.method)
-    model = load_saved_model(run_id, db_url=db_url, mlflow_uri=mlflow_uri)
+    model = load_saved_model(run_id, store=store, mlflow_uri=mlflow_uri)
     check_graph(model.method)
-    data = load_dataset(dataset or model.dataset, model.image_size, int(model.spec["seed"]), db_url=db_url)
+    data = load_dataset(dataset or model.dataset, model.image_size, int(model.spec["seed"]), store=store)
     if len(data.test) == 0 or data.channels != model.channels:
         raise ValueError(
             f"dataset {data.name!r} has no {model.channels}-channel test images to check the export on; give "

@@ -10,7 +10,7 @@ from tests.bench.rows import make_row
 from tests.synthetic_mvtec import make_mvtec_folder
 
 
-def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_env, capsys):
+def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_env, env_store, capsys):
     folder = make_mvtec_folder(tmp_path / "toy")
     out = tmp_path / "results"
     code = cli.main(
@@ -40,9 +40,9 @@ def test_leaderboard_suite_runs_end_to_end_and_writes_csv(tmp_path, workbench_en
         assert float(r["image_auroc_low"]) <= float(r["image_auroc"]) <= float(r["image_auroc_high"])
     md = (out / "leaderboard.md").read_text()
     assert "| toy | autoencoder |" in md and "Suite runtime" in md
-    from db import store
+    from db import runs as db_runs
 
-    assert sorted(r.method for r in store.list_runs()) == [
+    assert sorted(r.method for r in db_runs.list_runs(env_store)) == [
         "autoencoder",
         "vae",
     ]  # --store main: each recorded, as a job of the sweep
@@ -101,7 +101,7 @@ def test_a_refused_configuration_becomes_a_row_not_an_abort(tmp_path, workbench_
     assert rows[0].notes.startswith("failed:") and "missing" in rows[0].notes
 
 
-def test_a_failed_job_becomes_a_row_with_its_error(tmp_path, workbench_env):
+def test_a_failed_job_becomes_a_row_with_its_error(tmp_path, workbench_env, env_store):
     from db import jobs as db_jobs
     from engine import jobs
     from engine.runconfig import RunConfig
@@ -109,7 +109,7 @@ def test_a_failed_job_becomes_a_row_with_its_error(tmp_path, workbench_env):
     folder = make_mvtec_folder(tmp_path / "toy")
     config = RunConfig(dataset=str(folder), method="vae", preset="smoke")
     cell = grid.queue("x", variants.Variant("vae", "vae"), config)
-    db_jobs.finish_job(cell.job_id, "FAILED", "out of memory while fitting")
+    db_jobs.finish_job(env_store, cell.job_id, "FAILED", "out of memory while fitting")
     row = grid.row_of(cell, None)
     assert (row.dataset, row.method, row.image_auroc) == ("toy", "vae", None)
     assert row.notes == "failed: out of memory while fitting"
@@ -153,17 +153,17 @@ def test_unknown_suite_lists_choices(capsys):
 
 
 @pytest.mark.slow  # a suite run in its own throw-away store (MLflow created afresh)
-def test_by_default_a_suite_records_nothing(tmp_path, workbench_env):
-    from db import store
+def test_by_default_a_suite_records_nothing(tmp_path, workbench_env, env_store):
+    from db import runs as db_runs
 
     folder = make_mvtec_folder(tmp_path / "toy")
     args = ["--preset", "smoke", "--datasets", str(folder), "--methods", "vae", "--out", str(tmp_path / "r")]
     assert cli.main(["leaderboard", *args]) == 0
     assert results.read_rows(tmp_path / "r" / "leaderboard.csv")[0]["image_size"] == "128"
-    assert store.list_runs() == [] and not (tmp_path / "r" / "store").exists()
+    assert db_runs.list_runs(env_store) == [] and not (tmp_path / "r" / "store").exists()
     from engine import jobs
 
-    assert jobs.list_jobs() == []  # the jobs went to a throw-away store
+    assert jobs.list_jobs(store=env_store) == []  # the jobs went to a throw-away store
 
 
 @pytest.mark.slow  # two suite runs, each in a throw-away store

@@ -18,20 +18,21 @@ spec.loader.exec_module(script)
 
 
 def _run(method, overrides=(), size=128, status="FINISHED", weights="imagenet"):
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
 
     params = asdict(make_params(get_method(method), "cpu", dict(overrides)))
     if "weights" in params:
         params["weights"] = weights  # as recorded: what "auto" resolved to
-    run_id = store.create_run(
-        dataset_name="d", method=method, preset="cpu", params=params, seed=0, image_size=size
+    run_id = db_runs.create_run(
+        Store.at(), dataset_name="d", method=method, preset="cpu", params=params, seed=0, image_size=size
     )
-    store.update_run(run_id, status=status)
+    db_runs.update_run(Store.at(), run_id, status=status)
     return run_id
 
 
-def test_tuned_members_match_each_variant_by_settings_and_image_size(workbench_env, monkeypatch):
-    from db import store
+def test_tuned_members_match_each_variant_by_settings_and_image_size(workbench_env, env_store, monkeypatch):
+    from db import runs as db_runs
 
     monkeypatch.setattr(
         variants,
@@ -50,5 +51,5 @@ def test_tuned_members_match_each_variant_by_settings_and_image_size(workbench_e
     patchcore = _run("patchcore", (("input_size", "320"),), size=256)
     assert script.tuned_members("d") == [ridge, patchcore]
     assert old_ridge not in script.tuned_members("d")
-    assert script.describe(store.get_run(ridge)) == f"#{ridge} padim 128 px ridge=1.0"
-    assert script.describe(store.get_run(_run("padim"))).endswith("128 px (preset)")
+    assert script.describe(db_runs.get_run(env_store, ridge)) == f"#{ridge} padim 128 px ridge=1.0"
+    assert script.describe(db_runs.get_run(env_store, _run("padim"))).endswith("128 px (preset)")

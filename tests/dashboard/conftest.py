@@ -40,7 +40,7 @@ def _env_for(root: Path, mlflow_template: Path) -> dict[str, str]:
 def dashboard_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path):
     """Dataset `toy` (16 train, 6 good + 6 'square' test images with masks, 32 px, RGB) imported into the
     store, and one finished smoke run of each of RUN_METHODS on it."""
-    from db import store
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
@@ -50,7 +50,7 @@ def dashboard_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: P
     patch = pytest.MonkeyPatch()
     for key, value in env.items():
         patch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     try:
         folder = make_mvtec_folder(root / "source", n_train=16, n_good=6, defects={"square": 6}, size=32)
         import_dataset(folder, DATASET)
@@ -60,7 +60,7 @@ def dashboard_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: P
         }
         yield DashboardStore(env=env, dataset=DATASET, run_ids=run_ids, root=root)
     finally:
-        store.dispose_engines()
+        Store.dispose_all()
         patch.undo()
 
 
@@ -74,29 +74,29 @@ def _clear_streamlit_caches() -> None:
 @pytest.fixture
 def dashboard_env(dashboard_store: DashboardStore, monkeypatch: pytest.MonkeyPatch) -> DashboardStore:
     """Point this test at the session store, with fresh Streamlit caches."""
-    from db import store
+    from db.store import Store
 
     for key, value in dashboard_store.env.items():
         monkeypatch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()
     yield dashboard_store
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()
 
 
 @pytest.fixture
 def fresh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_template: Path) -> dict[str, str]:
     """An empty store of this test's own (for tests that change labels or datasets), fresh caches."""
-    from db import store
+    from db.store import Store
 
     env = _env_for(tmp_path, mlflow_template)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()
     yield env
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()
 
 
@@ -140,7 +140,8 @@ class ResultsStore:
 def results_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path):
     """Dataset `parts` (16 train; 6 good, 4 'square', 4 'spot' test images with masks; 32 px RGB) with finished
     smoke runs autoencoder (seed 0), deep_svdd, autoencoder (seed 1), and a FAILED vae run, in this order."""
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
@@ -150,7 +151,7 @@ def results_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Pat
     patch = pytest.MonkeyPatch()
     for key, value in env.items():
         patch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     try:
         folder = make_mvtec_folder(
             root / "source", n_train=16, n_good=6, defects={"square": 4, "spot": 4}, size=32
@@ -163,14 +164,20 @@ def results_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Pat
             ).run_id
 
         old, svdd, new = train("autoencoder", 0), train("deep_svdd", 0), train("autoencoder", 1)
-        failed = store.create_run(
-            dataset_name=RESULTS_DATASET, method="vae", preset="smoke", params={}, seed=0, image_size=32
+        failed = db_runs.create_run(
+            Store.at(),
+            dataset_name=RESULTS_DATASET,
+            method="vae",
+            preset="smoke",
+            params={},
+            seed=0,
+            image_size=32,
         )
-        store.update_run(failed, status="FAILED", error="RuntimeError: boom")
-        store.dispose_engines()
+        db_runs.update_run(Store.at(), failed, status="FAILED", error="RuntimeError: boom")
+        Store.dispose_all()
         yield ResultsStore(env, RESULTS_DATASET, old, new, svdd, failed, root)
     finally:
-        store.dispose_engines()
+        Store.dispose_all()
         patch.undo()
 
 
@@ -178,7 +185,7 @@ def results_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Pat
 def results_env(results_store: ResultsStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ResultsStore:
     """This test's own copy of the results store and MLflow database (artifacts and images are shared,
     read-only), with fresh Streamlit caches: comments and flags a test adds stay in its copy."""
-    from db import store
+    from db.store import Store
 
     env = dict(results_store.env)
     for name in ("workbench.db", "workbench.db-wal", "mlruns/mlflow.db"):
@@ -190,7 +197,7 @@ def results_env(results_store: ResultsStore, tmp_path: Path, monkeypatch: pytest
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()
     yield ResultsStore(
         env,
@@ -201,5 +208,5 @@ def results_env(results_store: ResultsStore, tmp_path: Path, monkeypatch: pytest
         results_store.failed,
         results_store.root,
     )
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()

@@ -9,7 +9,9 @@ import streamlit as st
 
 from dashboard import results_cache, review_view
 from dashboard.run_info import run_info
-from db import comments, store
+from db import comments
+from db import runs as db_runs
+from db.store import Store
 from engine import ensemble_runs
 from engine.registry import champion, registered_name
 
@@ -33,7 +35,7 @@ def test_make_champion_on_compare_then_review_its_deck_and_the_report_name_it(re
     )
     assert at.button(key=f"compare_champion_{svdd}").disabled  # already the champion
     assert not at.button(key=f"compare_champion_{auto}").disabled
-    [note] = comments.list_comments(results_env.dataset, run_id=svdd)  # who and when, on the run
+    [note] = comments.list_comments(Store.at(), results_env.dataset, run_id=svdd)  # who and when, on the run
     assert note.author == "tester" and "alias champion" in note.text
 
     review = app(REVIEW, dataset=results_env.dataset)
@@ -46,7 +48,7 @@ def test_make_champion_on_compare_then_review_its_deck_and_the_report_name_it(re
     deck_board = deck.table[0].value.set_index("run")
     assert deck_board.loc[f"deep_svdd #{svdd}", "champion"] == "champion"
 
-    runs = [run_info(store.get_run(r)) for r in results_env.latest]
+    runs = [run_info(db_runs.get_run(Store.at(), r)) for r in results_env.latest]
     page = review_view.report_html(results_env.dataset, runs, "tester")
     assert f"Champion: <b>deep_svdd #{svdd}</b>" in page
 

@@ -3,7 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from db import store
+from db import datasets as db_datasets
+from db import runs as db_runs
+from db.store import Store
 from tests.dashboard.plotly_spec import figures_on as charts
 
 PAGE = "dashboard/pages/compare.py"
@@ -16,7 +18,10 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
     assert picker.value == results_env.latest  # latest finished run of each method
     assert len(picker.options) == 3  # the FAILED run is not offered
 
-    new, svdd = store.get_run(results_env.autoencoder), store.get_run(results_env.deep_svdd)
+    new, svdd = (
+        db_runs.get_run(Store.at(), results_env.autoencoder),
+        db_runs.get_run(Store.at(), results_env.deep_svdd),
+    )
     roc = charts(at)["ROC curves (image level)"]
     curves = {t["name"]: t for t in roc["data"] if t["name"] != "chance"}
     assert set(curves) == {
@@ -43,7 +48,7 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
     (lead,) = [d.value for d in at.dataframe if "verdict" in d.value.columns]
     assert sorted(lead["run"]) == sorted([f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"])
     assert list(lead["verdict"]).count("best") == 1
-    first = store.get_run(new.id if lead["run"][0] == f"autoencoder #{new.id}" else svdd.id)
+    first = db_runs.get_run(Store.at(), new.id if lead["run"][0] == f"autoencoder #{new.id}" else svdd.id)
     low, high = (json.loads(first.metrics_json)[k] for k in ("image_auroc_low", "image_auroc_high"))
     assert lead["95% interval"][0] == f"{low:.3f} to {high:.3f}"  # recorded with the run, computed again here
 
@@ -65,12 +70,12 @@ def _confusion(at, run_id: int) -> list[list[int]]:
 def test_the_threshold_is_typed_in_steps_of_a_thousandth_and_moves_the_confusion_matrix(results_env, app):
     at = app(PAGE, dataset=results_env.dataset)
     run_id = results_env.deep_svdd
-    rows = store.get_predictions(run_id)
+    rows = db_runs.get_predictions(Store.at(), run_id)
     labels = np.array([r.label for r in rows])
     normalized = np.array([r.score_normalized for r in rows])
 
     box = at.number_input(key=f"threshold_{run_id}")
-    metrics = json.loads(store.get_run(run_id).metrics_json)
+    metrics = json.loads(db_runs.get_run(Store.at(), run_id).metrics_json)
     assert box.value == pytest.approx(np.clip(metrics["best_f1_threshold_normalized"], 0, 1), abs=1e-3)
     assert box.step == pytest.approx(0.001) and box.format == "%.3f"  # 0.02-0.25 need this grain
 
@@ -121,9 +126,11 @@ def test_table_shows_n_per_run_and_defect_type_and_who_queued(results_env, app):
 def _relabel_one_square_as_normal() -> str:
     from db import labels
 
-    record = store.get_dataset(RESULTS_DATASET)
-    image = next(i for i in store.list_images(record.id, split="test") if i.defect_type == "square")
-    saved = labels.save_label(image.id, shown_version=image.label_version, author="ann", label=0)
+    record = db_datasets.get_dataset(Store.at(), RESULTS_DATASET)
+    image = next(
+        i for i in db_datasets.list_images(Store.at(), record.id, split="test") if i.defect_type == "square"
+    )
+    saved = labels.save_label(Store.at(), image.id, shown_version=image.label_version, author="ann", label=0)
     assert saved.saved
     return image.relpath
 
@@ -148,11 +155,11 @@ def test_changed_labels_are_warned_about_and_rescored(results_env, app):
     table = at.dataframe[0].value.set_index("method")
     assert table.loc["deep_svdd", "n"] == 14
     assert table.loc["deep_svdd", "test images"] == "good 7, spot 4, square 3"
-    new_svdd = store.get_run(int(table.loc["deep_svdd", "run"].split("#")[1]))
+    new_svdd = db_runs.get_run(Store.at(), int(table.loc["deep_svdd", "run"].split("#")[1]))
     assert new_svdd.queued_by == "tester" and table.loc["deep_svdd", "queued by"] == "tester"
-    rows = {r.image_name: r for r in store.get_predictions(new_svdd.id)}
+    rows = {r.image_name: r for r in db_runs.get_predictions(Store.at(), new_svdd.id)}
     assert rows[relabeled].label == 0
-    old = {r.image_name: r for r in store.get_predictions(results_env.deep_svdd)}
+    old = {r.image_name: r for r in db_runs.get_predictions(Store.at(), results_env.deep_svdd)}
     labels = np.array([rows[n].label for n in old])
     scores = np.array([old[n].score for n in old])
     assert new_svdd.image_auroc == pytest.approx(M.image_auroc(labels, scores))
@@ -171,7 +178,10 @@ def test_runs_of_one_setting_with_two_seeds_show_mean_and_std(results_env, app):
     assert not at.exception
     (seeds_table,) = [df.value for df in at.dataframe if "seeds" in df.value.columns]
     (row,) = seeds_table.to_dict("records")  # deep_svdd has one seed: no row
-    aurocs = [store.get_run(r).image_auroc for r in (results_env.old_autoencoder, results_env.autoencoder)]
+    aurocs = [
+        db_runs.get_run(Store.at(), r).image_auroc
+        for r in (results_env.old_autoencoder, results_env.autoencoder)
+    ]
     assert (row["method"], row["seeds"], row["runs"]) == ("autoencoder", "0, 1", 2)
     assert row["image AUROC"] == f"{np.mean(aurocs):.3f} ± {np.std(aurocs, ddof=1):.3f}"
 
@@ -192,7 +202,7 @@ def test_ensemble_of_the_chosen_runs_is_recorded_and_compared(results_env, app):
     assert not at.exception, at.exception
     (done,) = [m.value for m in at.success if "ensemble" in m.value]
     new_id = int(done.split("run #")[1].split(":")[0])
-    run = store.get_run(new_id)
+    run = db_runs.get_run(Store.at(), new_id)
     assert "over the best member (95% interval " in done
     assert (run.method, run.status, run.queued_by) == ("ensemble", "FINISHED", "tester")
     params = json.loads(run.params_json)
@@ -210,7 +220,7 @@ def test_ensemble_of_the_chosen_runs_is_recorded_and_compared(results_env, app):
     at = at.radio(key="ensemble_rule").set_value("mean").run()
     at = at.button(key="ensemble_record").click().run()
     assert not at.exception
-    newest = store.list_runs(dataset_name=results_env.dataset, method="ensemble")[0]
+    newest = db_runs.list_runs(Store.at(), dataset_name=results_env.dataset, method="ensemble")[0]
     assert json.loads(newest.params_json)["rule"] == "mean"
     members = json.loads(newest.params_json)["members"]
     assert sorted(members) == sorted(results_env.latest)  # ensembles left out

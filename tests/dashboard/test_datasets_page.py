@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from dashboard.datasets_view import stage_upload
-from db import store
+from db import datasets as db_datasets
+from db import runs as db_runs
 from db.datasets import summaries
+from db.store import Store
 from engine.data.importer import import_dataset
 from engine.data.types import DatasetError
 from tests.synthetic_mvtec import make_flat_zip, make_mvtec_folder
@@ -51,22 +53,22 @@ def test_upload_through_the_page_reports_skipped_files(fresh_env, app):
         ["train/good/zz_copy.png"],
         ["train/good/img_00.png"],
     )
-    assert store.get_dataset("line-3").kind == "flat"
+    assert db_datasets.get_dataset(Store.at(), "line-3").kind == "flat"
 
 
 def test_corrupt_zip_is_refused_with_its_name(fresh_env, app):
     at = _upload(app(PAGE), "bad", [("broken-upload.zip", b"PK\x03\x04 truncated", "application/zip")])
     assert not at.exception
     assert "broken-upload.zip" in at.error[0].value and "cannot read zip" in at.error[0].value
-    assert store.get_dataset("bad") is None
+    assert db_datasets.get_dataset(Store.at(), "bad") is None
 
 
 def test_delete_needs_the_typed_name_and_keeps_runs(fresh_env, app, tmp_path):
     import_dataset(
         make_mvtec_folder(tmp_path / "src", n_train=4, n_good=2, defects={"dent": 2}, size=16), "doomed"
     )
-    run_id = store.create_run(
-        dataset_name="doomed", method="vae", preset="smoke", params={}, seed=0, image_size=16
+    run_id = db_runs.create_run(
+        Store.at(), dataset_name="doomed", method="vae", preset="smoke", params={}, seed=0, image_size=16
     )
     at = app(PAGE)
     at.selectbox(key="delete_name").select("doomed").run()
@@ -75,9 +77,9 @@ def test_delete_needs_the_typed_name_and_keeps_runs(fresh_env, app, tmp_path):
     assert not at.button(key="delete_button").disabled
     at.button(key="delete_button").click().run()
     assert not at.exception
-    assert store.get_dataset("doomed") is None
-    assert [s.name for s in summaries()] == []
-    assert store.get_run(run_id).dataset_name == "doomed"  # runs stay readable
+    assert db_datasets.get_dataset(Store.at(), "doomed") is None
+    assert [s.name for s in summaries(Store.at())] == []
+    assert db_runs.get_run(Store.at(), run_id).dataset_name == "doomed"  # runs stay readable
     assert "doomed" not in list(at.dataframe[0].value["dataset"])
 
 
@@ -126,14 +128,14 @@ def test_names_of_internal_folders_are_refused(fresh_env, app, name):
     at = _upload(app(PAGE), name, [("x.zip", make_flat_zip(n=3), "application/zip")])
     assert not at.exception
     assert "start with a letter or digit" in at.error[0].value
-    assert store.get_dataset(name) is None
+    assert db_datasets.get_dataset(Store.at(), name) is None
 
 
 def test_an_empty_name_names_the_dataset_after_its_zip(fresh_env, app):
     at = _upload(app(PAGE), "", [("Bottle line 3.zip", make_flat_zip(n=3), "application/zip")])
     assert not at.exception
     assert "Imported 3 images into **Bottle-line-3**" in at.success[0].value
-    assert store.get_dataset("Bottle-line-3") is not None
+    assert db_datasets.get_dataset(Store.at(), "Bottle-line-3") is not None
 
 
 def test_refusals_name_the_upload_never_a_server_path(fresh_env, app):
@@ -179,10 +181,13 @@ def test_a_text_file_in_a_zip_is_named_among_the_skipped(fresh_env, app):
 
 
 def test_runs_count_as_numbers_for_built_in_sets_too(fresh_env, app):
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
 
     for dataset in ("mnist:3", "mnist:3", "mnist"):
-        store.create_run(dataset_name=dataset, method="vae", preset="smoke", params={}, seed=0, image_size=28)
+        db_runs.create_run(
+            Store.at(), dataset_name=dataset, method="vae", preset="smoke", params={}, seed=0, image_size=28
+        )
     table = app(PAGE).dataframe[0].value.set_index("dataset")
     assert table.loc["mnist", "runs"] == 3 and table.loc["mnist-noisy", "runs"] == 0  # never None
     assert table["runs"].notna().all()

@@ -4,7 +4,8 @@ import pytest
 import dashboard.projection
 from dashboard import embedding_view
 from dashboard.embedding_figures import SELECTED
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine.artifacts import load_predictions
 from tests.dashboard.plotly_spec import array, figures_on
 
@@ -22,8 +23,8 @@ def test_one_map_per_run_with_all_test_points_training_sample_and_centroid(resul
         f"deep_svdd #{results_env.deep_svdd} (t-SNE)",
     }
 
-    run = store.get_run(results_env.deep_svdd)
-    rows = {r.image_name: r for r in store.get_predictions(run.id)}
+    run = db_runs.get_run(Store.at(), results_env.deep_svdd)
+    rows = {r.image_name: r for r in db_runs.get_predictions(Store.at(), run.id)}
     traces = {t["name"]: t for t in figures[f"deep_svdd #{run.id} (t-SNE)"]["data"]}
     assert set(traces) == {"train (normal)", "normal (6)", "anomalous (8)", "normal centroid"}
     shown = {}
@@ -77,7 +78,7 @@ def test_side_panel_shows_the_image_and_its_score_in_each_run(results_env, app):
     assert name in [c for image in at.image for c in image.captions]
     text = " ".join(m.value for m in at.markdown)
     for run_id in results_env.latest:
-        row = next(r for r in store.get_predictions(run_id) if r.image_name == name)
+        row = next(r for r in db_runs.get_predictions(Store.at(), run_id) if r.image_name == name)
         assert f"score {row.score:.4g} (normalised {row.score_normalized:.2f})" in text
     assert "anomalous (square)" in text
 

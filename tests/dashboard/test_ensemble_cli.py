@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import cli, mlflow_store
 
 
@@ -13,7 +14,7 @@ def test_cli_records_the_latest_run_of_each_method(results_env, capsys):
     assert cli.main(["ensemble", "--dataset", results_env.dataset, "--rule", "rank_mean", "--json"]) == 0
     out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
-    run = store.get_run(summary["run_id"])
+    run = db_runs.get_run(Store.at(), summary["run_id"])
     assert run.method == "ensemble" and run.status == "FINISHED"
     assert json.loads(run.params_json)["members"] == sorted(results_env.latest)
     assert f"autoencoder #{results_env.autoencoder}: image AUROC" in out

@@ -1,14 +1,16 @@
 import numpy as np
 
 from dashboard import gallery_view
-from db import comments, store
+from db import comments
+from db import runs as db_runs
+from db.store import Store
 from tests.dashboard.plotly_spec import gallery_grid
 
 PAGE = "dashboard/pages/inspect.py"
 
 
 def _table(run_id: int):
-    rows = store.get_predictions(run_id)
+    rows = db_runs.get_predictions(Store.at(), run_id)
     return (
         [r.image_name for r in rows],
         np.array([r.label for r in rows]),
@@ -127,18 +129,18 @@ def test_a_click_on_a_thumbnail_opens_it_and_flag_for_review(results_env, app):
 
     at = at.button(key="flag").click().run()
     assert not at.exception
-    flags = comments.list_flags(results_env.dataset)
+    flags = comments.list_flags(Store.at(), results_env.dataset)
     assert [(f.image_name, f.author, f.run_id) for f in flags] == [
         (second, "tester", results_env.autoencoder)
     ]
     assert at.button(key="unflag").label == "Unflag"
     at = at.button(key="unflag").click().run()
-    assert comments.list_flags(results_env.dataset) == []
+    assert comments.list_flags(Store.at(), results_env.dataset) == []
 
 
 def _order(run_id: int) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     """Names, labels, defect types and normalised scores of a run, most anomalous first."""
-    rows = sorted(store.get_predictions(run_id), key=lambda r: -r.score)
+    rows = sorted(db_runs.get_predictions(Store.at(), run_id), key=lambda r: -r.score)
     return (
         [r.image_name for r in rows],
         np.array([r.label for r in rows]),
@@ -175,7 +177,7 @@ def test_gallery_filters_by_label_defect_type_score_and_flag(results_env, app):
         c for c in at.get("plotly_chart") if "gallery_grid_" in c.proto.id
     ]
     assert "No images match the gallery filters" in at.info[0].value
-    comments.flag_image(results_env.dataset, names[5], "ann", run_id=results_env.autoencoder)
+    comments.flag_image(Store.at(), results_env.dataset, names[5], "ann", run_id=results_env.autoencoder)
     at = at.run()
     assert _grid_names(at) == [names[5]]
     assert gallery_grid(at)["layout"]["annotations"][0]["text"].endswith("⚑")

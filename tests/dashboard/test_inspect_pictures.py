@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from dashboard import embedding_view, inspect_view, pictures, results_cache
-from db import store
+from db import runs as db_runs
+from db.store import Store
 
 pytestmark = pytest.mark.slow  # AppTest runs of the Inspect page's pictures over trained runs
 
@@ -15,7 +16,7 @@ EMBEDDINGS = "dashboard/pages/embeddings.py"
 
 
 def _names(run_id: int, label: int) -> list[str]:
-    return [r.image_name for r in store.get_predictions(run_id) if r.label == label]
+    return [r.image_name for r in db_runs.get_predictions(Store.at(), run_id) if r.label == label]
 
 
 def _captions(at) -> list[str]:

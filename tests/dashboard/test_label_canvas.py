@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from dashboard import label_canvas, labeling
-from db import labels, store
+from db import datasets as db_datasets
+from db import labels
+from db.store import Store
 from engine import jobs
 from engine.data.additions import add_test_images
 from engine.data.importer import import_dataset
@@ -28,7 +30,7 @@ def toy(fresh_env, tmp_path):
     import_dataset(
         make_mvtec_folder(tmp_path / "src", n_train=4, n_good=3, defects={"square": 3}, size=32), "toy"
     )
-    return store.get_dataset("toy")
+    return db_datasets.get_dataset(Store.at(), "toy")
 
 
 def _shown(at) -> str:

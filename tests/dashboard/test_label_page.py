@@ -7,7 +7,9 @@ import pytest
 
 from dashboard import label_canvas, label_panels, labeling
 from dashboard.label_panels import NEW_TYPE
-from db import labels, store
+from db import datasets as db_datasets
+from db import labels
+from db.store import Store
 from engine.data.importer import import_dataset
 from engine.data.masks import DRAW_COLOR, load_mask
 from engine.data.types import DatasetError
@@ -23,7 +25,7 @@ def toy(fresh_env, tmp_path):
     import_dataset(
         make_mvtec_folder(tmp_path / "src", n_train=4, n_good=3, defects={"square": 3}, size=32), "toy"
     )
-    return store.get_dataset("toy")
+    return db_datasets.get_dataset(Store.at(), "toy")
 
 
 def _shown(at) -> str:
@@ -48,15 +50,17 @@ def test_step_and_label_with_keyboard_buttons(toy, app):
     at.button(key="label_normal").click().run()  # saves and advances
     assert not at.exception
     assert "Image 3 of 6" in _shown(at)
-    state = next(s for s in labels.images_to_label(toy.id) if s.relpath == "test/good/001.png")
+    state = next(s for s in labels.images_to_label(Store.at(), toy.id) if s.relpath == "test/good/001.png")
     assert (state.label, state.labeled_by, state.version) == (0, "ann", 1)
     assert "Saved test/good/001.png: normal (version 1 by ann)" in at.success[0].value
 
 
 def test_conflict_is_shown_and_resolved_by_choice(toy, app):
     at = app(PAGE, dataset="toy", user="bob")  # bob is shown test/good/000.png at version 0
-    image = labels.images_to_label(toy.id)[0]
-    labels.save_label(image.image_id, shown_version=0, author="ann", label=1, defect_type="square")
+    image = labels.images_to_label(Store.at(), toy.id)[0]
+    labels.save_label(
+        Store.at(), image.image_id, shown_version=0, author="ann", label=1, defect_type="square"
+    )
 
     at.button(key="label_normal").click().run()
     assert not at.exception
@@ -64,36 +68,36 @@ def test_conflict_is_shown_and_resolved_by_choice(toy, app):
     assert (
         "Conflict" in warning and "ann" in warning and "anomalous (square)" in warning and "normal" in warning
     )
-    assert labels.label_state(image.image_id).labeled_by == "ann"  # nothing overwritten
+    assert labels.label_state(Store.at(), image.image_id).labeled_by == "ann"  # nothing overwritten
 
     at.button(key="use_mine").click().run()
-    state = labels.label_state(image.image_id)
+    state = labels.label_state(Store.at(), image.image_id)
     assert (state.label, state.labeled_by, state.version) == (0, "bob", 2)
-    assert [e.author for e in labels.label_history(image.image_id)] == ["bob", "ann"]
+    assert [e.author for e in labels.label_history(Store.at(), image.image_id)] == ["bob", "ann"]
     assert not at.warning
 
 
 def test_keep_theirs_leaves_their_label(toy, app):
     at = app(PAGE, dataset="toy", user="bob")
-    image = labels.images_to_label(toy.id)[0]
-    labels.save_label(image.image_id, shown_version=0, author="ann", label=0)
+    image = labels.images_to_label(Store.at(), toy.id)[0]
+    labels.save_label(Store.at(), image.image_id, shown_version=0, author="ann", label=0)
     at.button(key="label_anomalous").click().run()
     assert "Conflict" in at.warning[0].value
     at.button(key="keep_theirs").click().run()
-    assert labels.label_state(image.image_id).labeled_by == "ann"
+    assert labels.label_state(Store.at(), image.image_id).labeled_by == "ann"
     assert "Kept the other label" in at.info[0].value
 
 
 def test_drawn_strokes_become_the_mask(toy, app):
     at = app(PAGE, dataset="toy", user="ann")
-    image = labels.images_to_label(toy.id)[0]  # a normal 32x32 image
+    image = labels.images_to_label(Store.at(), toy.id)[0]  # a normal 32x32 image
     at.selectbox(key="defect_choice").select(NEW_TYPE).run()
     at.text_input(key="defect_new").input("blob").run()
     # what the canvas sends after a red stroke over its top-left quarter (448 px canvas -> 32 px image)
     at.session_state["label_strokes"] = (image.image_id, _strokes((slice(0, 224), slice(0, 224))))
     at.button(key="label_anomalous").click().run()
     assert not at.exception
-    state = labels.label_state(image.image_id)
+    state = labels.label_state(Store.at(), image.image_id)
     assert (state.label, state.defect_type) == (1, "blob")
     assert state.mask_relpath.startswith("ground_truth/blob/000_")
     mask = load_mask(toy.root, state.mask_relpath, 32, 32)
@@ -104,7 +108,7 @@ def test_drawn_strokes_become_the_mask(toy, app):
 
 
 def test_prepare_erases_part_of_an_existing_mask(toy):
-    image = labels.images_to_label(toy.id, split="test")[-1]  # test/square/002.png, has a mask
+    image = labels.images_to_label(Store.at(), toy.id, split="test")[-1]  # test/square/002.png, has a mask
     base = load_mask(toy.root, image.mask_relpath, 32, 32)
     erase = np.zeros((32, 32, 4), dtype=np.uint8)
     erase[..., 2], erase[..., 3] = 255, 255  # blue everywhere: erase all
@@ -117,10 +121,10 @@ def test_suggest_next_orders_by_disagreement(dashboard_env, app):
     at = app(PAGE, dataset="toy")
     at.selectbox(key="label_order").select("suggest next: methods disagree").run()
     assert not at.exception
-    record = store.get_dataset("toy")
-    scores = labels.latest_method_scores("toy")
+    record = db_datasets.get_dataset(Store.at(), "toy")
+    scores = labels.latest_method_scores(Store.at(), "toy")
     assert set(scores) == {"autoencoder", "vae"}
-    names = [s.relpath for s in labels.images_to_label(record.id)]
+    names = [s.relpath for s in labels.images_to_label(Store.at(), record.id)]
     top = labels.rank_for_labeling(names, scores, "disagreement")[0]
     assert top.name in _shown(at)
     assert f"spread {top.spread:.2f} over 2 method(s)" in " ".join(m.value for m in at.markdown)
@@ -144,7 +148,7 @@ def test_add_images_then_export(toy, app, tmp_path):
     assert not at.exception
     data = at.get("download_button")[0]
     assert data is not None
-    path = store.get_dataset("toy").root.rsplit("/", 1)[0]
+    path = db_datasets.get_dataset(Store.at(), "toy").root.rsplit("/", 1)[0]
     with zipfile.ZipFile(f"{path}/.exports/toy.zip") as archive:
         names = archive.namelist()
     assert "toy/test/square/000.png" in names and not any("unlabeled" in n for n in names)
@@ -152,8 +156,10 @@ def test_add_images_then_export(toy, app, tmp_path):
 
 def test_save_after_a_widget_interaction_still_shows_the_conflict(toy, app):
     at = app(PAGE, dataset="toy", user="bob")  # bob is shown test/good/000.png at version 0
-    image = labels.images_to_label(toy.id)[0]
-    labels.save_label(image.image_id, shown_version=0, author="ann", label=1, defect_type="square")
+    image = labels.images_to_label(Store.at(), toy.id)[0]
+    labels.save_label(
+        Store.at(), image.image_id, shown_version=0, author="ann", label=1, defect_type="square"
+    )
     at.selectbox(key="defect_choice").select(NEW_TYPE).run()  # a rerun: the page reads ann's version 1
     at.text_input(key="defect_new").input("dent").run()
     assert "version 0" in " ".join(m.value for m in at.markdown)  # still the version bob was shown
@@ -161,32 +167,34 @@ def test_save_after_a_widget_interaction_still_shows_the_conflict(toy, app):
     at.button(key="label_anomalous").click().run()
     assert not at.exception
     assert at.warning and "Conflict" in at.warning[0].value and "ann" in at.warning[0].value
-    state = labels.label_state(image.image_id)
+    state = labels.label_state(Store.at(), image.image_id)
     assert (state.labeled_by, state.defect_type, state.version) == ("ann", "square", 1)
 
 
 @pytest.mark.parametrize("rerun_first", [False, True], ids=["click", "rerun-then-click"])
 def test_save_in_only_unlabeled_mode_after_someone_else_labeled_it_shows_the_conflict(toy, app, rerun_first):
-    for image in labels.images_to_label(toy.id):
-        labels.save_label(image.image_id, shown_version=image.version, author="carl", label=None)
-    first = labels.images_to_label(toy.id)[0]
+    for image in labels.images_to_label(Store.at(), toy.id):
+        labels.save_label(Store.at(), image.image_id, shown_version=image.version, author="carl", label=None)
+    first = labels.images_to_label(Store.at(), toy.id)[0]
     at = app(PAGE, dataset="toy", user="bob")
     at.toggle(key="label_only_unlabeled").set_value(True).run()
     assert "Image 1 of 6" in _shown(at) and first.relpath in _shown(at)
-    labels.save_label(first.image_id, shown_version=first.version, author="ann", label=0)  # leaves the filter
+    labels.save_label(
+        Store.at(), first.image_id, shown_version=first.version, author="ann", label=0
+    )  # leaves the filter
     if rerun_first:
         at.slider(key="brush_size").set_value(20).run()  # any widget: a rerun reads the store again
         assert first.relpath in _shown(at)  # still the image bob was shown, at the version shown
     at.button(key="label_none").click().run()
     assert not at.exception
     assert at.warning and "Conflict" in at.warning[0].value and "ann" in at.warning[0].value
-    assert labels.label_state(first.image_id).labeled_by == "ann"
+    assert labels.label_state(Store.at(), first.image_id).labeled_by == "ann"
     at.button(key="keep_theirs").click().run()
     assert "Image 1 of 5" in _shown(at) and first.relpath not in _shown(at)
 
 
 def test_a_missing_image_file_is_one_sentence_and_the_page_goes_on(toy, app):
-    first, second = labels.images_to_label(toy.id)[:2]
+    first, second = labels.images_to_label(Store.at(), toy.id)[:2]
     (Path(toy.root) / first.relpath).unlink()
     at = app(PAGE, dataset="toy", user="ann")
     assert not at.exception
@@ -198,7 +206,7 @@ def test_a_missing_image_file_is_one_sentence_and_the_page_goes_on(toy, app):
     assert not at.exception and not at.error
     assert second.relpath in _shown(at)
     at.button(key="label_normal").click().run()
-    assert labels.label_state(second.image_id).labeled_by == "ann"
+    assert labels.label_state(Store.at(), second.image_id).labeled_by == "ann"
 
 
 def test_an_export_that_cannot_be_written_is_one_sentence(toy, app):
@@ -213,13 +221,13 @@ def test_an_export_that_cannot_be_written_is_one_sentence(toy, app):
 
 def test_a_defect_type_with_spaces_is_saved(toy, app):
     at = app(PAGE, dataset="toy", user="ann")
-    image = labels.images_to_label(toy.id)[0]
+    image = labels.images_to_label(Store.at(), toy.id)[0]
     at.selectbox(key="defect_choice").select(NEW_TYPE).run()
     at.text_input(key="defect_new").input(" dark  area ").run()
     at.session_state["label_strokes"] = (image.image_id, _strokes((slice(0, 100), slice(0, 100))))
     at.button(key="label_anomalous").click().run()
     assert not at.exception and not at.error
-    state = labels.label_state(image.image_id)
+    state = labels.label_state(Store.at(), image.image_id)
     assert (state.label, state.defect_type) == (1, "dark area")
     assert state.mask_relpath.startswith("ground_truth/dark area/")
     assert load_mask(toy.root, state.mask_relpath, 32, 32)[:4, :4].all()
@@ -235,8 +243,8 @@ def test_a_page_opened_without_a_name_asks_for_one_before_labeling(toy, app):
     at.session_state["user"] = "ann"
     at.run()
     at.button(key="label_normal").click().run()
-    first = labels.images_to_label(toy.id)[0]
-    assert labels.label_state(first.image_id).labeled_by == "ann"
+    first = labels.images_to_label(Store.at(), toy.id)[0]
+    assert labels.label_state(Store.at(), first.image_id).labeled_by == "ann"
 
 
 def test_the_url_keeps_the_image_shown_so_a_reload_comes_back_to_it(toy, app):
@@ -261,7 +269,7 @@ def test_the_url_keeps_the_image_shown_so_a_reload_comes_back_to_it(toy, app):
 
 
 def test_a_key_pressed_before_the_next_image_shows_saves_nothing(toy):
-    first, second = labels.images_to_label(toy.id)[:2]
+    first, second = labels.images_to_label(Store.at(), toy.id)[:2]
     assert labeling.early_press(first, second, None)  # the page shows the next image already
     assert labeling.early_press(first, None, (first.image_id, first.version))  # this session just saved it
     assert not labeling.early_press(first, first, None)
@@ -270,13 +278,14 @@ def test_a_key_pressed_before_the_next_image_shows_saves_nothing(toy):
 
 def test_a_press_for_an_image_no_longer_shown_says_so_and_saves_nothing(toy, app):
     at = app(PAGE, dataset="toy", user="ann")
-    first, second = labels.images_to_label(toy.id)[:2]
+    first, second = labels.images_to_label(Store.at(), toy.id)[:2]
     at.session_state["label_pinned"] = (toy.id, second)  # the next image is up; the press was for the first
     at.button(key="label_normal").click().run()
     assert not at.exception
     assert label_panels.EARLY_PRESS in [i.value for i in at.info]
     assert (
-        labels.label_state(first.image_id).version == 0 and labels.label_state(second.image_id).version == 0
+        labels.label_state(Store.at(), first.image_id).version == 0
+        and labels.label_state(Store.at(), second.image_id).version == 0
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from db.store import Store
 from tests.dashboard.conftest import _clear_streamlit_caches, _env_for
 from tests.dashboard.plotly_spec import gallery_grid
 from tests.synthetic_mvtec import make_sized_folder
@@ -30,7 +31,7 @@ INSPECT, REVIEW, LABEL = "dashboard/pages/inspect.py", "dashboard/pages/review.p
 @pytest.fixture(scope="module")
 def wide_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path):
     """Dataset `wide` imported, one autoencoder run at 32 px and one padim run at the native preset."""
-    from db import store
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
@@ -40,28 +41,28 @@ def wide_store(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path):
     patch = pytest.MonkeyPatch()
     for key, value in env.items():
         patch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     try:
         import_dataset(make_sized_folder(root / "source", SIZES, n_train=4, n_test=2), DATASET)
         square = train_and_evaluate(RunConfig(DATASET, "autoencoder", "smoke", image_size=32)).run_id
         native = train_and_evaluate(RunConfig(DATASET, "padim", "native", overrides=NATIVE)).run_id
         yield env, {"square": square, "native": native}
     finally:
-        store.dispose_engines()
+        Store.dispose_all()
         patch.undo()
 
 
 @pytest.fixture
 def wide(wide_store, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    from db import store
+    from db.store import Store
 
     env, run_ids = wide_store
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()
     yield run_ids
-    store.dispose_engines()
+    Store.dispose_all()
     _clear_streamlit_caches()
 
 
@@ -81,10 +82,11 @@ def _runs(run_ids: dict[str, int]):
 
 @pytest.mark.slow  # pages over a native run on full-size images
 def test_inspect_shows_each_runs_map_over_the_image_at_its_own_size(wide, app):
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
     from engine.artifacts import load_predictions
 
-    maps = load_predictions(store.get_run(wide["native"])).get("anomaly_maps")
+    maps = load_predictions(db_runs.get_run(Store.at(), wide["native"])).get("anomaly_maps")
     assert maps.shape == (4, 700, 1000)  # the 640x480 images' maps are padded with NaN in the artifact
     at = app(INSPECT, dataset=DATASET)
     for name, (height, width) in ((BIG, SIZES[1]), (SMALL, SIZES[0])):
@@ -146,12 +148,12 @@ def test_review_examples_deck_and_report_carry_full_size_pictures(wide, app):
     from dashboard import review_view
     from db import comments
 
-    comments.flag_image(DATASET, BIG, "ann", run_id=wide["square"])
+    comments.flag_image(Store.at(), DATASET, BIG, "ann", run_id=wide["square"])
     runs = _runs(wide)
     image = review_view.flagged_image(BIG, runs)
     assert image.picture.shape == (700, 1000, 3)  # the deck's zoomable figures draw on it
     assert {view.views.anomaly_map.shape for view in image.views} == {(32, 32), (700, 1000)}
-    flag = comments.list_flags(DATASET)[0]
+    flag = comments.list_flags(Store.at(), DATASET)[0]
     example = review_view.example(flag, runs)
     assert [_png_size(png) for _, png in example.pictures] == [(1000, 700)] * 3  # input and one map per run
     small = review_view.flagged_image(SMALL, runs)  # its native map is cropped out of the padded artifact
@@ -179,15 +181,17 @@ def _canvas(at) -> dict:
 def test_a_mask_drawn_on_a_large_image_is_saved_at_its_own_size(zoom, fresh_env, tmp_path, app):
     from dashboard import label_canvas
     from dashboard.label_panels import NEW_TYPE
-    from db import labels, store
+    from db import datasets as db_datasets
+    from db import labels
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.data.masks import DRAW_COLOR
 
     import_dataset(make_sized_folder(tmp_path / "src", [(700, 1000)], n_train=2, n_test=1), DATASET)
-    record = store.get_dataset(DATASET)
+    record = db_datasets.get_dataset(Store.at(), DATASET)
     at = app(LABEL, dataset=DATASET, user="ann")
     at.select_slider(key="label_zoom").set_value(zoom).run()
-    image = labels.images_to_label(record.id)[0]
+    image = labels.images_to_label(Store.at(), record.id)[0]
     assert Image.open(Path(record.root) / image.relpath).size == (1000, 700)
     canvas = _canvas(at)
     width, height = canvas["canvasWidth"], canvas["canvasHeight"]
@@ -202,7 +206,7 @@ def test_a_mask_drawn_on_a_large_image_is_saved_at_its_own_size(zoom, fresh_env,
     at.session_state["label_strokes"] = (image.image_id, strokes)
     at.button(key="label_anomalous").click().run()
     assert not at.exception
-    state = labels.label_state(image.image_id)
+    state = labels.label_state(Store.at(), image.image_id)
     with Image.open(Path(record.root) / state.mask_relpath) as saved:
         assert saved.size == (1000, 700)  # the image's own size, not the canvas's
         mask = np.asarray(saved) > 127

@@ -11,7 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import presentation, results_cache, review_slides
-from db import comments, store
+from db import comments
+from db import runs as db_runs
+from db.store import Store
 from engine import ensemble_runs
 from tests.dashboard.conftest import PROJECT
 from tests.dashboard.plotly_spec import figures_on
@@ -45,7 +47,7 @@ def test_the_deck_shows_the_runs_chosen_on_the_page_without_picker_title_or_side
     assert '[data-testid="stSidebar"]' in page_style.proto.body and "display: none" in page_style.proto.body
     assert "ArrowRight" in page_style.proto.body and "section_next" in page_style.proto.body  # the keys
     board = at.table[0].value
-    assert sorted(board["run"]) == sorted(f"{store.get_run(r).method} #{r}" for r in chosen)
+    assert sorted(board["run"]) == sorted(f"{db_runs.get_run(Store.at(), r).method} #{r}" for r in chosen)
 
     at = at.button(key="present_exit").click().run()  # back to the page, with its picker and the same runs
     assert not at.exception and at.toggle(key="presentation").value is False
@@ -57,8 +59,8 @@ def test_every_slide_is_projector_sized_and_every_run_has_its_matrix(results_env
     ids.append(ensemble_runs.record(ids[:2], author="ann")[0])  # four runs: the meeting
     results_cache.clear_results_caches()
     for name in FLAGGED:
-        comments.flag_image(results_env.dataset, name, "ann")
-    comments.add_comment(results_env.dataset, "bob", "glare?", image_name=FLAGGED[0])
+        comments.flag_image(Store.at(), results_env.dataset, name, "ann")
+    comments.add_comment(Store.at(), results_env.dataset, "bob", "glare?", image_name=FLAGGED[0])
     at = app(PAGE, dataset=results_env.dataset, selected_runs={results_env.dataset: ids}, presentation=True)
     names = at.selectbox(key="review_section").options
     assert names == [
@@ -83,7 +85,7 @@ def test_every_slide_is_projector_sized_and_every_run_has_its_matrix(results_env
         if name == "Thresholds":  # one matrix for each of the four runs, not the first three
             shown = [t for t in figures_on(at) if " at " in t]
             assert sorted(t.split(" at ")[0] for t in shown) == sorted(
-                f"{store.get_run(i).method} #{i}" for i in ids
+                f"{db_runs.get_run(Store.at(), i).method} #{i}" for i in ids
             )
         if k + 1 < len(names):
             at = at.button(key="section_next").click().run()
@@ -93,7 +95,7 @@ def test_every_slide_is_projector_sized_and_every_run_has_its_matrix(results_env
 
 def test_examples_show_maps_over_the_image_on_one_dark_to_bright_scale_per_run(results_env, app):
     for name in FLAGGED:
-        comments.flag_image(results_env.dataset, name, "ann")
+        comments.flag_image(Store.at(), results_env.dataset, name, "ann")
     scales: dict[str, list[tuple[float, float]]] = {}
     for k, name in enumerate(FLAGGED, 1):
         at = app(PAGE, dataset=results_env.dataset, presentation=True, review_section=f"Example {k}: {name}")
@@ -109,7 +111,7 @@ def test_examples_show_maps_over_the_image_on_one_dark_to_bright_scale_per_run(r
             if what != "attention":
                 scales.setdefault(run, []).append((heat["zmin"], heat["zmax"]))
     for run_id in results_env.latest:
-        label = f"{store.get_run(run_id).method} #{run_id}"
+        label = f"{db_runs.get_run(Store.at(), run_id).method} #{run_id}"
         assert scales[label] == [pytest.approx(results_cache.map_range(run_id))] * 2  # the same in both
 
 

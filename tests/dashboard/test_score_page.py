@@ -14,8 +14,9 @@ from PIL import Image
 
 from dashboard import label_suggest, model_cache, pictures, score_view
 from dashboard.run_info import RunInfo
-from db import labels, store
-from db.locations import db_url
+from db import datasets as db_datasets
+from db import labels
+from db.store import Store
 from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
@@ -71,13 +72,13 @@ def test_uploads_are_scored_highest_first_and_sent_with_their_score(padim):
     low, high = pictures.heat(np.array([[0.0, 1.0]]))[0]
     assert low.sum() < 20 < 600 < high.sum()  # the map's colour scale starts dark
 
-    record = store.get_dataset("toy")
-    before = len(labels.images_to_label(record.id))
+    record = db_datasets.get_dataset(Store.at(), "toy")
+    before = len(labels.images_to_label(Store.at(), record.id))
     sent = score_view.send_to_label(scoring, list(scoring.cards), "ann")
     assert (sent.added, sent.already, sent.skipped) == (2, 0, ())
-    new = labels.images_to_label(record.id, "test", only_unlabeled=True)
+    new = labels.images_to_label(Store.at(), record.id, "test", only_unlabeled=True)
     assert sorted(s.relpath for s in new) == ["test/unlabeled/flawed.png", "test/unlabeled/plain.png"]
-    assert len(labels.images_to_label(record.id)) == before + 2
+    assert len(labels.images_to_label(Store.at(), record.id)) == before + 2
     for state in new:
         score, decision = expected[state.relpath.rsplit("/", 1)[-1]]
         (note,) = score_view.score_notes("toy", state.relpath)
@@ -87,7 +88,7 @@ def test_uploads_are_scored_highest_first_and_sent_with_their_score(padim):
             and note.endswith(f"{decision}.")
         )
     # padim's latest run carries the scores into Suggest next
-    merged = label_suggest.method_scores("toy", db_url())
+    merged = label_suggest.method_scores("toy", Store.at())
     assert merged["padim"]["test/unlabeled/plain.png"] == pytest.approx(expected["plain.png"][0])
     assert model_cache.predicted(padim).keys() == {s.relpath for s in new}
 
@@ -128,7 +129,9 @@ def test_page_scores_uploads_and_sends_the_picked_one(padim, app):
     at.button(key="score_send").click().run()
     assert not at.exception
     assert at.success[0].value.startswith("Sent 1 image(s) to the Label page")
-    (added,) = labels.images_to_label(store.get_dataset("toy").id, "test", only_unlabeled=True)
+    (added,) = labels.images_to_label(
+        Store.at(), db_datasets.get_dataset(Store.at(), "toy").id, "test", only_unlabeled=True
+    )
     assert added.relpath == f"test/unlabeled/{order[0]}"
     assert f"Scored {expected[order[0]][0]:.2f}" in score_view.score_notes("toy", added.relpath)[0]
     assert not any(c.value for c in at.checkbox if c.key.startswith("score_pick_"))  # sent, so unpicked

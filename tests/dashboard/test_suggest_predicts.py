@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from db import store
+from db import datasets as db_datasets
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs
 from engine.data.additions import add_test_images
 from engine.data.importer import import_dataset
@@ -29,7 +31,7 @@ def toy(fresh_env, tmp_path):
     import_dataset(
         make_mvtec_folder(tmp_path / "src", n_train=8, n_good=3, defects={"square": 3}, size=32), "toy"
     )
-    return store.get_dataset("toy")
+    return db_datasets.get_dataset(Store.at(), "toy")
 
 
 def _why(at) -> str:
@@ -38,11 +40,11 @@ def _why(at) -> str:
 
 def test_score_new_images_predicts_with_saved_runs_and_queues_nothing(toy, app):
     run_id = train_and_evaluate(RunConfig("toy", "autoencoder", "smoke", image_size=32)).run_id
-    old = store.create_run(  # a finished run with scores but no model to rebuild, as older runs are
-        dataset_name="toy", method="vae", preset="smoke", params={}, seed=0, image_size=32
+    old = db_runs.create_run(  # a finished run with scores but no model to rebuild, as older runs are
+        Store.at(), dataset_name="toy", method="vae", preset="smoke", params={}, seed=0, image_size=32
     )
-    store.add_predictions(old, store.get_predictions(run_id))
-    store.update_run(old, status="FINISHED")
+    db_runs.add_predictions(Store.at(), old, db_runs.get_predictions(Store.at(), run_id))
+    db_runs.update_run(Store.at(), old, status="FINISHED")
     new = png_bytes(normal_image(np.random.default_rng(3), 32, 3))
     add_test_images("toy", [("fresh.png", new)])
 

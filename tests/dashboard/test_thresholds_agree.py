@@ -12,7 +12,8 @@ import streamlit as st
 
 from dashboard import review_view
 from dashboard.run_info import run_info
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from tests.dashboard.plotly_spec import array, figures_on
 
 pytestmark = pytest.mark.slow  # AppTest runs of four pages over trained runs
@@ -23,14 +24,14 @@ COMPARE, REVIEW = "dashboard/pages/compare.py", "dashboard/pages/review.py"
 def _between_steps(run_id: int) -> float:
     """A threshold a hair under an image's normalised score, whose 3-decimal rounding lies above that score:
     a page counting at the value as typed and one counting at the value as shown disagree on that image."""
-    for row in store.get_predictions(run_id):
+    for row in db_runs.get_predictions(Store.at(), run_id):
         if 0.55 < (row.score_normalized * 1000) % 1 < 0.95:
             return row.score_normalized - 1e-7
     raise AssertionError(f"no score of run {run_id} lies between two 0.001 steps as this test needs")
 
 
 def _expected(run_id: int, threshold: float) -> list[list[int]]:
-    rows = store.get_predictions(run_id)
+    rows = db_runs.get_predictions(Store.at(), run_id)
     labels = np.array([r.label for r in rows])
     called = np.array([r.score_normalized for r in rows]) >= round(threshold, 3)
     return [
@@ -46,7 +47,7 @@ def _matrix(at, label: str) -> tuple[str, list[list[int]]]:
 
 def test_compare_review_presentation_and_report_count_the_same(results_env, app):
     run_id = results_env.deep_svdd
-    run = run_info(store.get_run(run_id))
+    run = run_info(db_runs.get_run(Store.at(), run_id))
     typed = _between_steps(run_id)
     expected = _expected(run_id, typed)
     session = {"dataset": results_env.dataset, "thresholds": {run_id: typed}}

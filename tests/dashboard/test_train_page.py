@@ -5,7 +5,10 @@ from datetime import datetime
 import pytest
 
 from dashboard import params_form, train_panels
-from db import labels, store
+from db import datasets as db_datasets
+from db import labels
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs
 from engine.data.importer import import_dataset
 from engine.executors.local import LocalProcessExecutor
@@ -21,7 +24,7 @@ def toy(fresh_env, tmp_path):
     import_dataset(
         make_mvtec_folder(tmp_path / "src", n_train=8, n_good=3, defects={"square": 3}, size=32), "toy"
     )
-    return store.get_dataset("toy")
+    return db_datasets.get_dataset(Store.at(), "toy")
 
 
 @pytest.fixture
@@ -87,9 +90,16 @@ def test_progress_text():
 
 @pytest.mark.slow  # the Train page while two jobs train to the end
 def test_enqueue_two_methods_with_labeled_anomalies_and_watch_them_finish(toy, app, launches):
-    anomaly = next(s for s in labels.images_to_label(toy.id) if s.relpath == "test/square/001.png")
+    anomaly = next(
+        s for s in labels.images_to_label(Store.at(), toy.id) if s.relpath == "test/square/001.png"
+    )
     labels.save_label(
-        anomaly.image_id, shown_version=anomaly.version, author="ann", label=1, defect_type="square"
+        Store.at(),
+        anomaly.image_id,
+        shown_version=anomaly.version,
+        author="ann",
+        label=1,
+        defect_type="square",
     )
 
     at = app(PAGE, dataset="toy")
@@ -117,9 +127,9 @@ def test_enqueue_two_methods_with_labeled_anomalies_and_watch_them_finish(toy, a
     assert not at.exception
     table = at.dataframe[0].value
     assert sorted(table["status"]) == ["DONE", "DONE"]
-    run = store.get_run(jobs.get_job(queued["deep_svdd"].id).run_id)
+    run = db_runs.get_run(Store.at(), jobs.get_job(queued["deep_svdd"].id).run_id)
     assert json.loads(run.params_json)["labeled_anomalies"] == 1
-    assert "test/square/001.png" not in [p.image_name for p in store.get_predictions(run.id)]
+    assert "test/square/001.png" not in [p.image_name for p in db_runs.get_predictions(Store.at(), run.id)]
 
 
 def test_queue_shows_progress_cancel_and_failures(fresh_env, app, launches):

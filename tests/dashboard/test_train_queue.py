@@ -8,7 +8,9 @@ from streamlit.testing.v1 import AppTest
 from dashboard import train_estimates, train_panels
 from dashboard.train_estimates import Estimate, PastFit
 from dashboard.train_panels import ShownEta
-from db import store
+from db import datasets as db_datasets
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs
 from engine.data.importer import import_dataset
 from engine.executors.local import LocalProcessExecutor
@@ -26,7 +28,7 @@ def toy(fresh_env, tmp_path):
     import_dataset(
         make_mvtec_folder(tmp_path / "src", n_train=8, n_good=3, defects={"square": 3}, size=32), "toy"
     )
-    return store.get_dataset("toy")
+    return db_datasets.get_dataset(Store.at(), "toy")
 
 
 @pytest.fixture
@@ -90,7 +92,7 @@ def test_queue_comes_first_and_a_finished_job_shows_auroc_estimate_and_goes_to_c
     at.run()
     assert not at.exception
     run_id = jobs.list_jobs()[0].run_id
-    run = store.get_run(run_id)
+    run = db_runs.get_run(Store.at(), run_id)
     table = at.dataframe[0].value
     assert table["image AUROC"].tolist() == [f"{run.image_auroc:.3f}"]
     assert table["pixel AUROC"].tolist() == [f"{run.pixel_auroc:.3f}"]
@@ -149,7 +151,9 @@ def test_a_retried_job_loses_its_banner_and_a_stale_retry_button_queues_nothing(
 
     from db import jobs as db_jobs
 
-    db_jobs.finish_job(retry.id, "DONE")  # the retry ran meanwhile: retrying the cancelled job stays refused
+    db_jobs.finish_job(
+        Store.at(), retry.id, "DONE"
+    )  # the retry ran meanwhile: retrying the cancelled job stays refused
     with pytest.raises(db_jobs.NotRetriable, match=f"as job #{retry.id}, which is done"):
         jobs.retry(cancelled_id)
     with pytest.raises(db_jobs.NotRetriable, match="is done; only failed or cancelled jobs are retried"):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from db import comments, store
+from db import comments
+from db import runs as db_runs
+from db.store import Store
 from engine.artifacts import predictions_path
 from tests.dashboard.plotly_spec import figures_on, gallery_grid
 
@@ -21,22 +23,22 @@ FLAGGED = "test/square/001.png"
 def damaged(request, results_env, tmp_path: Path):
     """The newer autoencoder run of this test's store copy with its results file cut in half, or gone from
     both the local disk and the MLflow artifact store (the shared artifacts stay untouched)."""
-    run = store.get_run(results_env.autoencoder)
+    run = db_runs.get_run(Store.at(), results_env.autoencoder)
     if request.param == "truncated":
         data = predictions_path(run).read_bytes()
         cut = tmp_path / "cut" / "predictions.npz"
         cut.parent.mkdir()
         cut.write_bytes(data[: len(data) // 2])
-        store.update_run(run.id, predictions_path=str(cut))
+        db_runs.update_run(Store.at(), run.id, predictions_path=str(cut))
     else:
-        store.update_run(run.id, predictions_path=str(tmp_path / "gone" / "predictions.npz"))
+        db_runs.update_run(Store.at(), run.id, predictions_path=str(tmp_path / "gone" / "predictions.npz"))
         (tmp_path / "empty-artifacts").mkdir()
         with sqlite3.connect(tmp_path / "mlruns" / "mlflow.db") as db:
             db.execute(
                 "UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
                 ((tmp_path / "empty-artifacts").as_uri(), run.mlflow_run_id),
             )
-    store.dispose_engines()
+    Store.dispose_all()
     return results_env
 
 
@@ -80,7 +82,7 @@ def test_inspect_shows_the_other_runs_row(damaged, app, caplog):
 def test_review_shows_the_other_runs_example_and_builds_the_report(damaged, app):
     from dashboard import results_cache, review_view
 
-    comments.flag_image(damaged.dataset, FLAGGED, "ann", run_id=damaged.deep_svdd)
+    comments.flag_image(Store.at(), damaged.dataset, FLAGGED, "ann", run_id=damaged.deep_svdd)
     at = app("dashboard/pages/review.py", dataset=damaged.dataset)
     assert not at.exception
     captions = [c for image in at.image for c in image.captions]

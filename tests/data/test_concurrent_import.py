@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from db import store
+from db import datasets as db_datasets
 from engine.data.importer import import_dataset
 from tests.data.conftest import build_mvtec
 
@@ -22,16 +22,17 @@ PEOPLE = 3
 IMPORTER = """
 import json, sys, time
 from pathlib import Path
+from engine.data import DatasetError, import_dataset
+from db.store import Store
 from engine.data.importer import import_dataset
 from engine.data.types import DatasetError
-from db import store
 source, data_dir, db_url, ready, go = sys.argv[1:]
-store.get_engine(db_url)
+store = Store.at(db_url)
 Path(ready).touch()
 while not Path(go).exists():
     time.sleep(0.01)
 try:
-    report = import_dataset(Path(source), "line-3", Path(data_dir), db_url)
+    report = import_dataset(Path(source), "line-3", Path(data_dir), store)
     print(json.dumps({"ok": report.total}))
 except DatasetError as exc:
     print(json.dumps({"refused": str(exc)}))
@@ -39,9 +40,9 @@ except DatasetError as exc:
 
 
 @pytest.mark.slow  # three importing processes
-def test_one_of_three_imports_of_one_name_wins_and_the_others_are_refused_in_words(tmp_path, db_url):
+def test_one_of_three_imports_of_one_name_wins_and_the_others_are_refused_in_words(tmp_path, db_url, store):
     data_dir = tmp_path / "data"
-    import_dataset(build_mvtec(tmp_path / "first"), "other", data_dir, db_url)  # the store exists already
+    import_dataset(build_mvtec(tmp_path / "first"), "other", data_dir, store)  # the store exists already
     sources = [build_mvtec(tmp_path / f"src{i}", n_train=40, n_good=10, size=(64, 64)) for i in range(PEOPLE)]
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
@@ -85,5 +86,5 @@ def test_one_of_three_imports_of_one_name_wins_and_the_others_are_refused_in_wor
         assert "'line-3'" in text and "already exists" in text, text
         assert str(tmp_path) not in text, text  # no server paths
     assert sorted(p.name for p in data_dir.iterdir()) == ["line-3", "other"]
-    record = store.get_dataset("line-3", url=db_url)
-    assert len(store.list_images(record.id, url=db_url)) == 40 + 10 + 2
+    record = db_datasets.get_dataset(store, "line-3")
+    assert len(db_datasets.list_images(store, record.id)) == 40 + 10 + 2

@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import create_engine, text
 
-from db import comments, schema, store
+from db import comments, schema
+from db.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,25 +48,25 @@ def test_comments_of_an_older_schema_are_kept_and_can_be_answered(any_db_url, wo
             )
     engine.dispose()
 
-    assert store.migrate(any_db_url) == schema.head_revision()  # 0004 and every later revision
-    rows = comments.list_comments("kept", url=any_db_url)
+    assert Store.migrate(any_db_url) == schema.head_revision()  # 0004 and every later revision
+    rows = comments.list_comments(Store.at(any_db_url), "kept")
     assert [(r.author, r.text, r.run_id, r.image_name, r.parent_id, r.edited_at) for r in rows] == [
         ("ann", "on the run", run_id, None, None, None),
         ("bob", "a 2nd", run_id, "test/a.png", None, None),
     ]
     assert rows[0].created_at == datetime(2026, 11, 30, 10, 0)
-    reply = comments.add_comment("kept", "bob", "answered", parent_id=rows[0].id, url=any_db_url)
-    comments.edit_comment(rows[0].id, "ann", "on the run, edited", url=any_db_url)
-    after = {r.id: r for r in comments.list_comments("kept", url=any_db_url)}
+    reply = comments.add_comment(Store.at(any_db_url), "kept", "bob", "answered", parent_id=rows[0].id)
+    comments.edit_comment(Store.at(any_db_url), rows[0].id, "ann", "on the run, edited")
+    after = {r.id: r for r in comments.list_comments(Store.at(any_db_url), "kept")}
     assert after[reply].parent_id == rows[0].id and after[reply].run_id == run_id
     assert after[rows[0].id].text == "on the run, edited" and after[rows[0].id].edited_at is not None
-    store.dispose_engines()
+    Store.dispose_all()
 
 
 def test_the_threads_revision_downgrades_and_upgrades_again(db_url):
     from alembic import command
 
-    store.migrate(db_url)
+    Store.migrate(db_url)
     config = schema._alembic_config(db_url)
     command.downgrade(config, "0003")
     engine = create_engine(db_url)

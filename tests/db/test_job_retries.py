@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from db import jobs as db_jobs
-from db import schema, store
+from db import schema
+from db.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -33,14 +34,14 @@ def test_a_failed_job_of_the_older_schema_is_retried_once_by_racing_clicks(any_d
         )
         failed = conn.scalar(text("SELECT id FROM jobs"))
     engine.dispose()
-    store.migrate(any_db_url)
+    Store.migrate(any_db_url)
 
     start, queued, refused = threading.Barrier(4), [], []
 
     def click() -> None:
         start.wait()
         try:
-            queued.append(db_jobs.add_job("{}", url=any_db_url, retry_of=failed))
+            queued.append(db_jobs.add_job(Store.at(any_db_url), "{}", retry_of=failed))
         except db_jobs.NotRetriable as exc:
             refused.append(str(exc))
 
@@ -51,5 +52,5 @@ def test_a_failed_job_of_the_older_schema_is_retried_once_by_racing_clicks(any_d
         thread.join()
     assert len(queued) == 1 and len(refused) == 3
     assert set(refused) == {f"job #{failed} was retried already as job #{queued[0]}, which is queued"}
-    assert db_jobs.get_job(queued[0], url=any_db_url).retry_of == failed
-    assert db_jobs.get_job(failed, url=any_db_url).retry_of is None
+    assert db_jobs.get_job(Store.at(any_db_url), queued[0]).retry_of == failed
+    assert db_jobs.get_job(Store.at(any_db_url), failed).retry_of is None

@@ -1,6 +1,8 @@
 import pytest
 
-from db import labels, store
+from db import datasets as db_datasets
+from db import labels
+from db.store import Store
 from engine.data.importer import import_dataset
 from tests.synthetic_mvtec import make_mvtec_folder
 
@@ -9,57 +11,59 @@ from tests.synthetic_mvtec import make_mvtec_folder
 def dataset(workbench_env, tmp_path):
     folder = make_mvtec_folder(tmp_path / "src", n_train=4, n_good=2, defects={"square": 2}, size=16)
     import_dataset(folder, "toy")
-    return store.get_dataset("toy")
+    return db_datasets.get_dataset(Store.at(), "toy")
 
 
 def _first_test(dataset) -> labels.LabelState:
-    return labels.images_to_label(dataset.id, split="test")[0]
+    return labels.images_to_label(Store.at(), dataset.id, split="test")[0]
 
 
 def test_save_records_author_version_and_history(dataset):
     shown = _first_test(dataset)
     result = labels.save_label(
-        shown.image_id, shown_version=shown.version, author="ann", label=1, defect_type="scratch"
+        Store.at(), shown.image_id, shown_version=shown.version, author="ann", label=1, defect_type="scratch"
     )
     assert result.saved
     assert result.state.version == shown.version + 1
     assert (result.state.label, result.state.defect_type, result.state.labeled_by) == (1, "scratch", "ann")
-    history = labels.label_history(shown.image_id)
+    history = labels.label_history(Store.at(), shown.image_id)
     assert [(e.author, e.label, e.version) for e in history] == [("ann", 1, shown.version + 1)]
-    assert labels.labeled_anomalies(dataset.id) == [shown.relpath]  # folder labels have no author
-    assert "scratch" in labels.defect_types(dataset.id)
+    assert labels.labeled_anomalies(Store.at(), dataset.id) == [shown.relpath]  # folder labels have no author
+    assert "scratch" in labels.defect_types(Store.at(), dataset.id)
 
 
 def test_second_save_on_same_version_is_refused_with_first_authors_value(dataset):
     shown = _first_test(dataset)  # both people were shown this version
     first = labels.save_label(
-        shown.image_id, shown_version=shown.version, author="ann", label=1, defect_type="dent"
+        Store.at(), shown.image_id, shown_version=shown.version, author="ann", label=1, defect_type="dent"
     )
-    second = labels.save_label(shown.image_id, shown_version=shown.version, author="bob", label=0)
+    second = labels.save_label(Store.at(), shown.image_id, shown_version=shown.version, author="bob", label=0)
     assert first.saved and not second.saved
     assert second.state.labeled_by == "ann"
     assert (second.state.label, second.state.defect_type) == (1, "dent")
-    stored = labels.label_state(shown.image_id)
+    stored = labels.label_state(Store.at(), shown.image_id)
     assert (stored.label, stored.labeled_by) == (1, "ann")  # bob did not overwrite
-    assert len(labels.label_history(shown.image_id)) == 1
+    assert len(labels.label_history(Store.at(), shown.image_id)) == 1
     # bob saw the conflict and chose to overwrite: he saves on top of ann's version
-    third = labels.save_label(shown.image_id, shown_version=second.state.version, author="bob", label=0)
+    third = labels.save_label(
+        Store.at(), shown.image_id, shown_version=second.state.version, author="bob", label=0
+    )
     assert third.saved and third.state.label == 0 and third.state.defect_type == "good"
-    assert [e.author for e in labels.label_history(shown.image_id)] == ["bob", "ann"]
+    assert [e.author for e in labels.label_history(Store.at(), shown.image_id)] == ["bob", "ann"]
 
 
 def test_bad_labels_are_refused(dataset):
     shown = _first_test(dataset)
     with pytest.raises(ValueError, match="defect type"):
-        labels.save_label(shown.image_id, shown_version=shown.version, author="a", label=1)
+        labels.save_label(Store.at(), shown.image_id, shown_version=shown.version, author="a", label=1)
     with pytest.raises(ValueError, match="bad label"):
-        labels.save_label(shown.image_id, shown_version=shown.version, author="a", label=2)
+        labels.save_label(Store.at(), shown.image_id, shown_version=shown.version, author="a", label=2)
 
 
 def test_unlabeled_filter(dataset):
     shown = _first_test(dataset)
-    labels.save_label(shown.image_id, shown_version=shown.version, author="a", label=None)
-    unlabeled = labels.images_to_label(dataset.id, split="test", only_unlabeled=True)
+    labels.save_label(Store.at(), shown.image_id, shown_version=shown.version, author="a", label=None)
+    unlabeled = labels.images_to_label(Store.at(), dataset.id, split="test", only_unlabeled=True)
     assert [s.image_id for s in unlabeled] == [shown.image_id]
 
 

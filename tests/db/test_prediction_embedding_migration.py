@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from db import schema, store
+from db import runs as db_runs
+from db import schema
+from db.store import Store
 
 INSERT_PREDICTION = (
     "INSERT INTO predictions (run_id, image_name, label, defect_type, score, score_normalized, embedding) "
@@ -55,15 +57,15 @@ def test_predictions_of_the_older_schema_are_kept_without_their_embedding(any_db
             conn.execute(text(INSERT_PREDICTION), {"run": run_id, **row, "embedding": embedding})
     engine.dispose()
 
-    assert store.migrate(any_db_url) == schema.head_revision()
+    assert Store.migrate(any_db_url) == schema.head_revision()
     columns, indexes = _columns_and_indexes(any_db_url)
     assert "embedding" not in columns and "ix_predictions_run_id" in indexes
-    rows = store.get_predictions(run_id, url=any_db_url)
+    rows = db_runs.get_predictions(Store.at(any_db_url), run_id)
     assert [(r.image_name, r.label, r.defect_type, r.score) for r in rows] == [
         ("test/good/000.png", 0, "good", 0.25),
         ("test/crack/000.png", 1, "crack", 0.75),
     ]
-    store.dispose_engines()
+    Store.dispose_all()
     engine = create_engine(any_db_url)
     with pytest.raises(IntegrityError), engine.begin() as conn:  # still one row per run and image
         conn.execute(
@@ -79,5 +81,5 @@ def test_predictions_of_the_older_schema_are_kept_without_their_embedding(any_db
     assert "embedding" in _columns_and_indexes(any_db_url)[0]
     command.upgrade(config, "head")
     assert schema.is_current(any_db_url)
-    assert len(store.get_predictions(run_id, url=any_db_url)) == 2
-    store.dispose_engines()
+    assert len(db_runs.get_predictions(Store.at(any_db_url), run_id)) == 2
+    Store.dispose_all()

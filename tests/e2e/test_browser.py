@@ -29,6 +29,7 @@ from tests.e2e.harness import ARTIFACTS, CHROMIUM, PROJECT_ROOT, Flow, Server
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from db.store import Store
 from tests.e2e.driver import RUN_MS, App, no_exception  # noqa: E402
 
 pytestmark = [
@@ -113,7 +114,7 @@ def distinct_images(folder: Path) -> int:
 def jobs_text(server: Server) -> str:
     from engine import jobs
 
-    rows = jobs.list_jobs(db_url=server.db_url)
+    rows = jobs.list_jobs(store=Store.at(server.db_url))
     return "\n".join(f"#{j.id} {j.method} {j.status} {j.phase or ''} {j.error or ''}" for j in rows)
 
 
@@ -143,16 +144,17 @@ def _needs_real_data() -> None:
 @pytest.fixture(scope="module", autouse=True)
 def _close_store_connections():
     yield
-    from db import store
+    from db.store import Store
 
-    store.dispose_engines()
+    Store.dispose_all()
 
 
 # --- the steps ---------------------------------------------------------------------------------------
 
 
 def test_01_datasets_imports_a_zip(app: App, server: Server, flow: Flow, shared_datasets: Path, tmp_path):
-    from db import store
+    from db import datasets as db_datasets
+    from db.store import Store
 
     page = app.page
     source = shared_datasets / CATEGORY
@@ -168,9 +170,9 @@ def test_01_datasets_imports_a_zip(app: App, server: Server, flow: Flow, shared_
     success = page.get_by_test_id("stAlertContentSuccess")
     expect(success).to_contain_text(f"Imported {expected} images into {DATASET} (mvtec, 3 channel(s))")
     no_exception(page)
-    record = store.get_dataset(DATASET, url=server.db_url)
+    record = db_datasets.get_dataset(Store.at(server.db_url), DATASET)
     assert record is not None and record.kind == "mvtec"
-    images = store.list_images(record.id, url=server.db_url)
+    images = db_datasets.list_images(Store.at(server.db_url), record.id)
     assert len(images) == expected
     assert {i.split for i in images} == {"train", "test"}
     # the new dataset is in the overview table and picked in the sidebar for the next pages
@@ -195,7 +197,7 @@ def test_02_label_draws_and_saves_a_mask(app: App, server: Server, flow: Flow):
     position = page.get_by_test_id("stProgress").filter(has_text=re.compile(r"Image \d+ of \d+"))
     expect(position).to_contain_text("Image 1 of")
     relpath = re.search(r"Image 1 of \d+: (\S+)", position.inner_text()).group(1)
-    before = {s.relpath: s for s in labels.images_to_label(flow.facts["dataset_id"], url=server.db_url)}
+    before = {s.relpath: s for s in labels.images_to_label(Store.at(server.db_url), flow.facts["dataset_id"])}
     assert relpath in before, f"{relpath} is not a test image of {DATASET}"
     assert before[relpath].label == 0, "the first test image in file order should be a normal one"
 
@@ -225,7 +227,7 @@ def test_02_label_draws_and_saves_a_mask(app: App, server: Server, flow: Flow):
         f"Saved {relpath}: anomalous ({NEW_DEFECT})"
     )
     no_exception(page)
-    state = labels.label_state(before[relpath].image_id, url=server.db_url)
+    state = labels.label_state(Store.at(server.db_url), before[relpath].image_id)
     assert (state.label, state.defect_type, state.labeled_by) == (1, NEW_DEFECT, LABELER)
     assert state.version == before[relpath].version + 1
     assert state.mask_relpath, "the drawn stroke was not saved as a mask"
@@ -277,7 +279,7 @@ def test_03_train_runs_two_smoke_jobs(app: App, server: Server, flow: Flow):
             f"the two smoke jobs did not finish within {TRAIN_SECONDS} s.\nJobs:\n{jobs_text(server)}\n"
             f"{server.log_tail()}"
         ) from exc
-    views = {v.method: v for v in jobs.list_jobs(db_url=server.db_url)}
+    views = {v.method: v for v in jobs.list_jobs(store=Store.at(server.db_url))}
     assert {m: views[m].status for m in METHODS} == dict.fromkeys(METHODS, "DONE"), jobs_text(server)
     assert all(views[m].run_id for m in METHODS)
     expect(page.get_by_text(re.compile(r"Job #\d+ .* failed"))).to_have_count(0)
@@ -324,18 +326,20 @@ def test_04b_a_reload_keeps_the_user_and_the_dataset(app: App, flow: Flow):
 
 
 def test_04c_runs_on_two_label_sets_are_warned_about_and_rescored(app: App, server: Server, flow: Flow):
-    from db import labels, store
+    from db import labels
+    from db import runs as db_runs
+    from db.store import Store
 
     page = app.page
-    states = labels.images_to_label(flow.facts["dataset_id"], "test", url=server.db_url)
+    states = labels.images_to_label(Store.at(server.db_url), flow.facts["dataset_id"], "test")
     normal = next(s for s in reversed(states) if s.label == 0)
     saved = labels.save_label(  # a colleague relabels an image after the runs were scored
+        Store.at(server.db_url),
         normal.image_id,
         shown_version=normal.version,
         author="bob",
         label=1,
         defect_type=NEW_DEFECT,
-        url=server.db_url,
     )
     assert saved.saved
     app.open("Inspect")  # and back, so Compare reads the labels again
@@ -359,7 +363,7 @@ def test_04c_runs_on_two_label_sets_are_warned_about_and_rescored(app: App, serv
     app.act(lambda: page.keyboard.press("Backspace"), "removing the old run")
     page.keyboard.press("Escape")
     expect(warning).to_have_count(0)
-    finished = store.list_runs(dataset_name=DATASET, status="FINISHED", url=server.db_url)
+    finished = db_runs.list_runs(Store.at(server.db_url), dataset_name=DATASET, status="FINISHED")
     flow.facts["runs"] = {m: max(r.id for r in finished if r.method == m) for m in METHODS}
 
 
@@ -387,7 +391,7 @@ def test_06_inspect_opens_and_flags_an_image(app: App, server: Server, flow: Flo
     app.act(page.get_by_role("button", name="Flag for review").click, "Flag for review")
     expect(page.get_by_role("button", name="Unflag")).to_be_visible()
     no_exception(page)
-    assert image in {f.image_name for f in comments.list_flags(DATASET, url=server.db_url)}
+    assert image in {f.image_name for f in comments.list_flags(Store.at(server.db_url), DATASET)}
     snap(page, "06-inspect")
     flow.facts["flagged"] = image
 
@@ -407,7 +411,7 @@ def test_07_review_comments_and_exports_the_report(app: App, server: Server, flo
     message = page.get_by_test_id("stChatMessage").filter(has_text=text)
     expect(message).to_be_visible()
     expect(message).to_contain_text("ada")  # the name typed before the reload (step 04b)
-    assert [c.text for c in comments.list_comments(DATASET, url=server.db_url)] == [text]
+    assert [c.text for c in comments.list_comments(Store.at(server.db_url), DATASET)] == [text]
     no_exception(page)
 
     with page.expect_download(timeout=RUN_MS) as download_info:

@@ -44,7 +44,7 @@ POINT_JS = """(el, [t, i]) => {
 def runs(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
     """`gal` in the server's store (16 train; 20 good, 6 'square', 4 'spot' test images, 32 px) with one
     finished smoke run of each of METHODS."""
-    from db import store
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
@@ -59,12 +59,12 @@ def runs(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     with pytest.MonkeyPatch.context() as patch:
         for key in ("WORKBENCH_DB_URL", "MLFLOW_TRACKING_URI", "WORKBENCH_DATA_DIR"):
             patch.setenv(key, server.env[key])
-        store.dispose_engines()
+        Store.dispose_all()
         import_dataset(folder, DATASET)
         ids = {m: train_and_evaluate(RunConfig(DATASET, m, "smoke", image_size=32)).run_id for m in METHODS}
-        store.dispose_engines()
+        Store.dispose_all()
     yield ids
-    store.dispose_engines()
+    Store.dispose_all()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from tests.synthetic_mvtec import make_mvtec_folder
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from db.store import Store
 from tests.e2e.driver import App, no_exception  # noqa: E402
 
 pytestmark = [
@@ -38,7 +39,9 @@ def app(server: Server, chromium, tmp_path_factory: pytest.TempPathFactory) -> A
     folder = make_mvtec_folder(
         tmp_path_factory.mktemp("canvas") / "src", n_train=4, n_good=3, defects={"square": 3}, size=64
     )
-    import_dataset(folder, DATASET, data_dir=Path(server.env["WORKBENCH_DATA_DIR"]), db_url=server.db_url)
+    import_dataset(
+        folder, DATASET, data_dir=Path(server.env["WORKBENCH_DATA_DIR"]), store=Store.at(server.db_url)
+    )
     context = chromium.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -117,7 +120,9 @@ def test_a_stroke_leaves_the_image_visible_under_it(app: App):
 def test_zoom_keeps_the_stroke_and_the_a_key_saves_it(app: App, server: Server):
     from PIL import Image
 
-    from db import labels, store
+    from db import datasets as db_datasets
+    from db import labels
+    from db.store import Store
 
     page = app.page
     before = page.locator("canvas.upper-canvas").first.bounding_box()
@@ -144,9 +149,9 @@ def test_zoom_keeps_the_stroke_and_the_a_key_saves_it(app: App, server: Server):
 
     assert zoom.evaluate("e => e === document.activeElement")  # an input has the focus: Streamlit skips keys
     app.act(lambda: page.keyboard.press("a"), "the A key")
-    record = store.get_dataset(DATASET, url=server.db_url)
-    first = labels.images_to_label(record.id, url=server.db_url)[0]
-    state = labels.label_state(first.image_id, url=server.db_url)
+    record = db_datasets.get_dataset(Store.at(server.db_url), DATASET)
+    first = labels.images_to_label(Store.at(server.db_url), record.id)[0]
+    state = labels.label_state(Store.at(server.db_url), first.image_id)
     assert (state.label, state.labeled_by) == (1, "ann"), state
     root = Path(server.env["WORKBENCH_DATA_DIR"]) / Path(record.root).name
     mask = np.asarray(Image.open(root / state.mask_relpath).convert("L")) > 127

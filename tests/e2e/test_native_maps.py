@@ -35,7 +35,7 @@ IMAGE_BOX_JS = """el => {
 @pytest.fixture(scope="module")
 def run_id(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`wide` (1000x700 grayscale images, a 12 px defect with its mask) with one autoencoder run at 32 px."""
-    from db import store
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
@@ -44,12 +44,12 @@ def run_id(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with pytest.MonkeyPatch.context() as patch:
         for key in ("WORKBENCH_DB_URL", "MLFLOW_TRACKING_URI", "WORKBENCH_DATA_DIR"):
             patch.setenv(key, server.env[key])
-        store.dispose_engines()
+        Store.dispose_all()
         import_dataset(folder, DATASET)
         run = train_and_evaluate(RunConfig(DATASET, "autoencoder", "smoke", image_size=32)).run_id
-        store.dispose_engines()
+        Store.dispose_all()
     yield run
-    store.dispose_engines()
+    Store.dispose_all()
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,8 @@ FONTS_JS = """() => {
 def deck(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """`deck` in the server's store (16 train; 8 good, 4 'square', 3 'spot', 1 'dent' test images, 32 px) with
     a smoke run of each of METHODS, an ensemble of two of them, two flagged images and some comments."""
-    from db import comments, store
+    from db import comments
+    from db.store import Store
     from engine import ensemble_runs
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
@@ -77,24 +78,27 @@ def deck(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[l
     with pytest.MonkeyPatch.context() as patch:
         for key in ("WORKBENCH_DB_URL", "MLFLOW_TRACKING_URI", "WORKBENCH_DATA_DIR"):
             patch.setenv(key, server.env[key])
-        store.dispose_engines()
+        Store.dispose_all()
         import_dataset(folder, DATASET)
         ids = [train_and_evaluate(RunConfig(DATASET, m, "smoke", image_size=32)).run_id for m in METHODS]
         ids.append(ensemble_runs.record(ids[:2], author="ann")[0])
         for name in FLAGGED:
-            comments.flag_image(DATASET, name, "ann", run_id=ids[0], note="worth a look")
+            comments.flag_image(Store.at(), DATASET, name, "ann", run_id=ids[0], note="worth a look")
         first = comments.add_comment(
+            Store.at(),
             DATASET,
             "bob",
             "Glare on the left edge, or a real dent? The mask covers only half of the bright area, so the "
             "pixel figures may undersell the autoencoder here.",
             image_name=FLAGGED[0],
         )
-        comments.add_comment(DATASET, "ann", "A real dent: the line operator confirmed it.", parent_id=first)
-        comments.add_comment(DATASET, "ann", "padim is best", run_id=None)
-        store.dispose_engines()
+        comments.add_comment(
+            Store.at(), DATASET, "ann", "A real dent: the line operator confirmed it.", parent_id=first
+        )
+        comments.add_comment(Store.at(), DATASET, "ann", "padim is best", run_id=None)
+        Store.dispose_all()
     yield ids
-    store.dispose_engines()
+    Store.dispose_all()
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ FIRST_LOAD_MS = 120_000  # the first script run imports torch
 @pytest.fixture(scope="module")
 def padim(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`line` in the server's store (16 train; 4 good, 4 'square' test images, 32 px) with a smoke padim run."""
-    from db import store
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
@@ -41,25 +41,25 @@ def padim(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with pytest.MonkeyPatch.context() as patch:
         for key in ("WORKBENCH_DB_URL", "MLFLOW_TRACKING_URI", "WORKBENCH_DATA_DIR"):
             patch.setenv(key, server.env[key])
-        store.dispose_engines()
+        Store.dispose_all()
         import_dataset(folder, DATASET)
         run_id = train_and_evaluate(RunConfig(DATASET, "padim", "smoke", image_size=32)).run_id
-        store.dispose_engines()
+        Store.dispose_all()
     yield run_id
-    store.dispose_engines()
+    Store.dispose_all()
 
 
 def _expected(server: Server, run_id: int, path: Path) -> float:
     """The run's normalised score of the image, rebuilt here apart from the server."""
-    from db import store
+    from db.store import Store
     from engine.saved_model import load_saved_model
 
     with pytest.MonkeyPatch.context() as patch:
         for key in ("WORKBENCH_DB_URL", "MLFLOW_TRACKING_URI", "WORKBENCH_DATA_DIR"):
             patch.setenv(key, server.env[key])
-        store.dispose_engines()
+        Store.dispose_all()
         model = load_saved_model(run_id)
-        store.dispose_engines()
+        Store.dispose_all()
     with Image.open(path) as image:
         raw = model.score(model.prepare([image])).score.numpy()
     return float(model.normalize(raw)[0])

@@ -19,6 +19,7 @@ from tests.synthetic_mvtec import make_mvtec_folder, normal_image, png_bytes
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from db.store import Store
 from tests.e2e.driver import App, no_exception  # noqa: E402
 
 pytestmark = [
@@ -36,19 +37,22 @@ UNLABELED = [f"test/unlabeled/new{i}.png" for i in range(3)]
 @pytest.fixture(scope="module")
 def dataset(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`pair` in the server's store: 2 good and 2 'square' test images from folders, 3 uploaded unlabeled."""
-    from db import store
+    from db import datasets as db_datasets
+    from db.store import Store
     from engine.data.additions import add_test_images
     from engine.data.importer import import_dataset
 
     folder = make_mvtec_folder(
         tmp_path_factory.mktemp("pair") / "src", n_train=4, n_good=2, defects={"square": 2}, size=64
     )
-    import_dataset(folder, DATASET, data_dir=Path(server.env["WORKBENCH_DATA_DIR"]), db_url=server.db_url)
+    import_dataset(
+        folder, DATASET, data_dir=Path(server.env["WORKBENCH_DATA_DIR"]), store=Store.at(server.db_url)
+    )
     rng = np.random.default_rng(5)
     uploads = [(Path(name).name, png_bytes(normal_image(rng, 64, 3))) for name in UNLABELED]
-    assert add_test_images(DATASET, uploads, server.db_url).total == len(UNLABELED)
-    yield store.get_dataset(DATASET, url=server.db_url).id
-    store.dispose_engines()
+    assert add_test_images(DATASET, uploads, Store.at(server.db_url)).total == len(UNLABELED)
+    yield db_datasets.get_dataset(Store.at(server.db_url), DATASET).id
+    Store.dispose_all()
 
 
 def _open_label_page(browser, server: Server, person: str) -> App:
@@ -100,7 +104,7 @@ def _draw_a_stroke(app: App) -> None:
 def _state(server: Server, dataset: int, relpath: str):
     from db import labels
 
-    return next(s for s in labels.images_to_label(dataset, url=server.db_url) if s.relpath == relpath)
+    return next(s for s in labels.images_to_label(Store.at(server.db_url), dataset) if s.relpath == relpath)
 
 
 def test_a_save_after_picking_a_type_and_drawing_shows_the_conflict(people, server: Server, dataset: int):
@@ -157,5 +161,5 @@ def test_a_save_under_only_unlabeled_after_the_other_saved_shows_the_conflict(
     no_exception(bob.page)
     from db import labels
 
-    history = labels.label_history(_state(server, dataset, UNLABELED[0]).image_id, url=server.db_url)
+    history = labels.label_history(Store.at(server.db_url), _state(server, dataset, UNLABELED[0]).image_id)
     assert [(e.author, e.version) for e in history] == [("bob", 2), ("ann", 1)]

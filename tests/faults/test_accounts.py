@@ -17,7 +17,9 @@ from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
-from db import accounts, labels, store
+from db import accounts, labels
+from db import datasets as db_datasets
+from db.store import Store
 from engine.data.importer import import_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +34,10 @@ def team(workbench_env, toy_folder):
     """A store with dataset `toy` and three accounts: ann (admin), bob (member), val (viewer)."""
     url = workbench_env["WORKBENCH_DB_URL"]
     st.cache_data.clear()  # dataset lists of an earlier test's store
-    store.migrate(url)
+    Store.migrate(url)
     import_dataset(toy_folder, "toy")
     for name, role in (("ann", "admin"), ("bob", "member"), ("val", "viewer")):
-        accounts.add_account(name, role, PASSWORDS[name], url=url)
+        accounts.add_account(Store.at(url), name, role, PASSWORDS[name])
     return url
 
 
@@ -64,7 +66,7 @@ def _app(**query) -> AppTest:
 
 
 def test_no_accounts_on_127_0_0_1_opens_as_today_and_any_other_address_refuses(workbench_env, monkeypatch):
-    store.migrate(workbench_env["WORKBENCH_DB_URL"])
+    Store.migrate(workbench_env["WORKBENCH_DB_URL"])
     at = _app()
     assert not at.exception and at.sidebar.text_input(key="user")  # the free-text name, no sign-in
     assert not [t for t in at.text_input if t.key == "sign_in_password"]
@@ -94,14 +96,14 @@ def test_the_sign_in_form_comes_first_and_a_wrong_password_changes_nothing(team)
     assert [e.value for e in at.error] == [accounts.WRONG]
     at = _sign_in(at, "nobody", "whatever-password")
     assert [e.value for e in at.error] == [accounts.WRONG]  # the same words: the form does not say who exists
-    assert accounts.get_account("ann", url=team).last_sign_in_at is None
+    assert accounts.get_account(Store.at(team), "ann").last_sign_in_at is None
 
     at = _sign_in(at, "ann", PASSWORDS["ann"])
     assert not at.exception and not at.error
     assert "Datasets" in _texts(at) and "**ann** · admin" in _texts(at)
     assert [b.label for b in at.sidebar.button] == ["Sign out"] and not at.sidebar.text_input
     assert at.session_state["user"] == "ann"
-    assert accounts.get_account("ann", url=team).last_sign_in_at is not None
+    assert accounts.get_account(Store.at(team), "ann").last_sign_in_at is not None
 
     at.sidebar.button(key="auth_sign_out").click().run()
     assert [t.label for t in at.text_input] == ["Name", "Password"] and "Datasets" not in _texts(at)
@@ -110,7 +112,7 @@ def test_the_sign_in_form_comes_first_and_a_wrong_password_changes_nothing(team)
 def test_a_disabled_account_and_an_ended_session_stop_at_the_next_action(team):
     at = _sign_in(_app(), "bob", PASSWORDS["bob"])
     assert "**bob** · member" in _texts(at)
-    accounts.set_disabled("bob", True, url=team)
+    accounts.set_disabled(Store.at(team), "bob", True)
     at.run()
     assert [w.value for w in at.warning] == [
         "This account was disabled by an admin; nothing more is done in its name."
@@ -139,7 +141,7 @@ def test_a_viewer_pressing_delete_and_a_forged_press_change_nothing(team):
     at = _delete_toy(_sign_in(_app(), "val", PASSWORDS["val"]))
     assert not at.exception
     assert "A viewer may not delete datasets or runs; nothing was changed" in _texts(at)
-    assert store.get_dataset("toy", url=team) is not None
+    assert db_datasets.get_dataset(Store.at(team), "toy") is not None
 
     # the admin's page with the Delete button drawn, then the sign-in gone (a session that never signed in,
     # or one ended on the server) and the button pressed: the press reaches no page
@@ -150,11 +152,11 @@ def test_a_viewer_pressing_delete_and_a_forged_press_change_nothing(team):
     del at.session_state[auth.SESSION]
     at.button(key="delete_button").click().run()
     assert not at.exception
-    assert store.get_dataset("toy", url=team) is not None
+    assert db_datasets.get_dataset(Store.at(team), "toy") is not None
     assert [t.label for t in at.text_input] == ["Name", "Password"]
 
     at = _delete_toy(_sign_in(_app(), "ann", PASSWORDS["ann"]))  # an admin may
-    assert not at.exception and store.get_dataset("toy", url=team) is None
+    assert not at.exception and db_datasets.get_dataset(Store.at(team), "toy") is None
 
 
 def _label_page(at: AppTest) -> AppTest:
@@ -168,14 +170,14 @@ def test_labels_are_recorded_in_the_signed_in_name_whatever_the_url_says_and_vie
     shown = at.session_state["label_pinned"][1]
     at.button(key="label_normal").click().run()
     assert not at.exception
-    assert labels.label_state(shown.image_id, url=team).labeled_by == "bob"
+    assert labels.label_state(Store.at(team), shown.image_id).labeled_by == "bob"
 
     at = _label_page(_sign_in(_app(), "val", PASSWORDS["val"]))
-    shown = labels.label_state(at.session_state["label_pinned"][1].image_id, url=team)
+    shown = labels.label_state(Store.at(team), at.session_state["label_pinned"][1].image_id)
     at.button(key="label_anomalous").click().run()
     assert not at.exception
     assert "A viewer may not label images; nothing was changed" in _texts(at)
-    assert labels.label_state(shown.image_id, url=team) == shown
+    assert labels.label_state(Store.at(team), shown.image_id) == shown
 
 
 OIDC = {
@@ -197,7 +199,9 @@ def _provider_app(**claims) -> AppTest:
 
 
 def test_an_identity_provider_sign_in_maps_to_an_account_by_e_mail_and_unknown_ones_are_refused(team):
-    accounts.add_account("Carol@Corp.example", "member", None, url=team)  # no password: the provider only
+    accounts.add_account(
+        Store.at(team), "Carol@Corp.example", "member", None
+    )  # no password: the provider only
     at = _provider_app(email="carol@corp.example", email_verified=True)
     assert not at.exception and "**Carol@Corp.example** · member" in _texts(at)
     assert at.session_state["user"] == "Carol@Corp.example"
@@ -218,7 +222,7 @@ def test_an_identity_provider_sign_in_maps_to_an_account_by_e_mail_and_unknown_o
     at.run()
     assert [b.label for b in at.button if b.key == "auth_login_None"] == ["Sign in with your organisation"]
     with pytest.raises(accounts.SignInRefused):  # an account without a password never signs in with one
-        accounts.sign_in("Carol@Corp.example", "", url=team)
+        accounts.sign_in(Store.at(team), "Carol@Corp.example", "")
 
 
 def _users(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str]:
@@ -278,4 +282,4 @@ def test_the_users_command_keeps_only_hashes_and_refuses_in_one_sentence(workben
     assert stored[0][1].startswith("$argon2id$") and secret not in repr(stored)
     assert stored[1] == ("val", None)
     with pytest.raises(accounts.SignInRefused, match="disabled"):
-        accounts.sign_in("ann", secret, url=url)
+        accounts.sign_in(Store.at(url), "ann", secret)

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import cli, jobs, tracking
 from engine.methods import METHODS
 from engine.methods.params import PRESETS, make_params
@@ -32,7 +33,7 @@ CASES = [
 
 
 def _nothing_recorded() -> None:
-    assert store.list_runs() == []
+    assert db_runs.list_runs(Store.at()) == []
     client = tracking.mlflow_client()
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert client.search_runs(experiments) == []

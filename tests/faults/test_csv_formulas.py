@@ -11,7 +11,8 @@ import pytest
 
 from benchmarks.harness.results import COLUMNS, Row, read_rows, row_from_csv, write_rows
 from benchmarks.harness.scores import read_scores, write_scores
-from db import labels, store
+from db import datasets as db_datasets
+from db import labels
 from engine.csv_cells import csv_cell
 from engine.data.export import export_mvtec
 from engine.data.importer import import_dataset
@@ -32,10 +33,10 @@ def test_numbers_and_plain_text_are_unchanged(value):
     assert csv_cell(value) == value
 
 
-def test_an_exported_labelers_name_is_text_in_labels_csv(workbench_env, toy_folder, tmp_path):
-    dataset = store.get_dataset(import_dataset(toy_folder, "toy").name)
-    state = next(s for s in labels.images_to_label(dataset.id) if s.relpath == "test/good/000.png")
-    labels.save_label(state.image_id, shown_version=state.version, author=FORMULA, label=0)
+def test_an_exported_labelers_name_is_text_in_labels_csv(workbench_env, env_store, toy_folder, tmp_path):
+    dataset = db_datasets.get_dataset(env_store, import_dataset(toy_folder, "toy").name)
+    state = next(s for s in labels.images_to_label(env_store, dataset.id) if s.relpath == "test/good/000.png")
+    labels.save_label(env_store, state.image_id, shown_version=state.version, author=FORMULA, label=0)
 
     report = export_mvtec("toy", tmp_path / "toy.zip")
     with zipfile.ZipFile(report.path) as archive:

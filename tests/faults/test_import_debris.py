@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from db import store
+from db import datasets as db_datasets
 from engine.data.export import export_mvtec
 from engine.data.importer import import_dataset
 from engine.data.leftovers import MANIFEST_FILE, tidy_data_dir
@@ -31,11 +31,11 @@ BIG = 3000  # images in the big zip: an import of it takes seconds, long enough 
 STOP_IN = """
 import os, signal, sys
 from pathlib import Path
-from db import store
+from db import datasets as db_datasets
 from engine.data import export
 how = getattr(signal, sys.argv[2])
 if sys.argv[1] == "import":
-    store.add_dataset = lambda *a, **k: os.kill(os.getpid(), how)  # copied and moved into place, not recorded
+    db_datasets.add_dataset = lambda *a, **k: os.kill(os.getpid(), how)  # copied and moved into place, not recorded
     from engine.data.importer import import_dataset
     import_dataset(Path(sys.argv[3]), sys.argv[4])
 else:
@@ -98,7 +98,9 @@ def stopped(proc: subprocess.Popen) -> bool:
     return Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
-def test_killed_import_is_cleared_by_the_next_import_of_the_same_name(engine_cli, workbench_env, big_zip):
+def test_killed_import_is_cleared_by_the_next_import_of_the_same_name(
+    engine_cli, workbench_env, env_store, big_zip
+):
     data = data_dir(workbench_env)
     killed = engine_cli("import", str(big_zip), "--name", "k5")
     wait_for(lambda: staged_files(data) >= 300 or killed.poll() is not None, what="the import to copy files")
@@ -112,16 +114,18 @@ def test_killed_import_is_cleared_by_the_next_import_of_the_same_name(engine_cli
     assert again.returncode == 0, err
     assert f"imported {BIG} images into 'k5'" in out
     assert staging(data) == []
-    assert len(store.list_images(store.get_dataset("k5").id)) == BIG
+    assert len(db_datasets.list_images(env_store, db_datasets.get_dataset(env_store, "k5").id)) == BIG
 
 
 def test_migrate_records_a_dataset_whose_import_was_killed_after_copying(
-    engine_cli, stopping, workbench_env, toy_folder
+    engine_cli, stopping, workbench_env, env_store, toy_folder
 ):
     data = data_dir(workbench_env)
     killed = stopping("import", "SIGKILL", str(toy_folder), "k5_5")  # killed after copying, before recording
     assert killed.wait(timeout=300) == -signal.SIGKILL
-    assert (data / "k5_5").is_dir() and store.get_dataset("k5_5") is None  # the issue's invisible dataset
+    assert (data / "k5_5").is_dir() and db_datasets.get_dataset(
+        env_store, "k5_5"
+    ) is None  # the issue's invisible dataset
     left = staging(data)
     assert len(left) == 1
 
@@ -131,11 +135,13 @@ def test_migrate_records_a_dataset_whose_import_was_killed_after_copying(
     assert f"removed 1 staging folder(s) of killed imports: {left[0].name}" in out
     assert "recorded dataset 'k5_5' (14 images)" in out
     assert staging(data) == [] and not (data / "k5_5" / MANIFEST_FILE).exists()
-    assert len(store.list_images(store.get_dataset("k5_5").id)) == 14  # toy_folder: 8 train, 6 test
+    assert (
+        len(db_datasets.list_images(env_store, db_datasets.get_dataset(env_store, "k5_5").id)) == 14
+    )  # toy_folder: 8 train, 6 test
 
 
 def test_a_live_import_is_left_alone_by_another_import(
-    engine_cli, stopping, workbench_env, big_zip, toy_folder
+    engine_cli, stopping, workbench_env, env_store, big_zip, toy_folder
 ):
     data = data_dir(workbench_env)
     running = engine_cli("import", str(big_zip), "--name", "slow")
@@ -145,7 +151,7 @@ def test_a_live_import_is_left_alone_by_another_import(
     assert staging(data), "the running import's staging folder was removed"
     out, err = running.communicate(timeout=600)
     assert running.returncode == 0, err
-    assert {d.name for d in store.list_datasets()} == {"quick", "slow"}
+    assert {d.name for d in db_datasets.list_datasets(env_store)} == {"quick", "slow"}
 
     paused = stopping("import", "SIGSTOP", str(toy_folder), "paused")  # moved into place, recording
     wait_for(lambda: stopped(paused), what="the import to stop before recording")
@@ -154,7 +160,7 @@ def test_a_live_import_is_left_alone_by_another_import(
     paused.kill()
     paused.wait()
     assert tidy_data_dir()[0].startswith("removed 1 staging folder(s) of killed imports")
-    assert store.get_dataset("paused") is not None and staging(data) == []
+    assert db_datasets.get_dataset(env_store, "paused") is not None and staging(data) == []
 
 
 def test_an_older_versions_leftovers_are_named_and_replaced_or_removed_when_stale(

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from db import jobs as db_jobs
-from db import store
+from db import runs as db_runs
 from db.models import Job, utcnow
+from db.store import Store
 from engine import jobs, recovery, tracking
 from engine.holder import Holder
 from engine.runconfig import RunConfig
@@ -24,7 +25,7 @@ LONG_FIT = ("--preset", "smoke", "--set", "epochs=5000", "--image-size", "32")  
 
 
 def _running_run():
-    runs = store.running_runs()
+    runs = db_runs.running_runs(Store.at())
     return runs[0] if runs else None
 
 
@@ -38,30 +39,32 @@ def test_sigterm_ends_a_train_run_failed_at_once(engine_cli, toy_folder):
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     assert proc.returncode != 0
-    run = store.get_run(run.id)  # no recovery command in between
+    run = db_runs.get_run(Store.at(), run.id)  # no recovery command in between
     assert run.status == "FAILED" and "SIGTERM" in run.error
     assert _mlflow_status(run) == "FAILED"
 
 
-def test_a_sigterm_while_the_record_opens_still_ends_the_run_failed(workbench_env, toy_folder, monkeypatch):
+def test_a_sigterm_while_the_record_opens_still_ends_the_run_failed(
+    workbench_env, env_store, toy_folder, monkeypatch
+):
     """The signal lands right after the RUNNING row is written (CI once hit this window by chance)."""
     from engine.run import train_and_evaluate
 
-    original, fired = store.update_run, []
+    original, fired = db_runs.update_run, []
 
-    def update_then_sigterm(run_id, **fields):
-        original(run_id, **fields)
+    def update_then_sigterm(store, run_id, **fields):
+        original(store, run_id, **fields)
         if not fired:
             fired.append(run_id)
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(store, "update_run", update_then_sigterm)
+    monkeypatch.setattr(db_runs, "update_run", update_then_sigterm)
     holder = Holder()
     config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
     with pytest.raises(SystemExit, match="SIGTERM"), holder.exiting_on_sigterm():
         train_and_evaluate(config, holder=holder)
     assert signal.getsignal(signal.SIGTERM) is not holder.on_sigterm  # the previous handler is back
-    run = store.get_run(fired[0])
+    run = db_runs.get_run(env_store, fired[0])
     assert run.status == "FAILED" and "SIGTERM" in run.error
     assert _mlflow_status(run) == "FAILED"
 
@@ -72,7 +75,7 @@ def test_sigkill_of_train_is_seen_by_the_next_command(engine_cli, toy_folder):
     assert run.worker_id.split(":")[1] == str(proc.pid)
     proc.kill()
     proc.wait(timeout=60)
-    assert store.get_run(run.id).status == "RUNNING"  # nothing ran in the killed process
+    assert db_runs.get_run(Store.at(), run.id).status == "RUNNING"  # nothing ran in the killed process
     listing = engine_cli("runs", "--json")
     out, err = listing.communicate(timeout=120)
     assert listing.returncode == 0, err
@@ -98,16 +101,16 @@ def test_killed_worker_with_the_only_job_shows_failed_on_the_train_page(engine_c
     views = jobs.list_jobs()  # what the Train page polls; no new job queued, no worker started
     job = next(v for v in views if v.id == job_id)
     assert job.status == "FAILED" and "stopped while running it" in job.error
-    assert store.get_run(job.run_id).status == "FAILED"
+    assert db_runs.get_run(Store.at(), job.run_id).status == "FAILED"
 
 
-def test_a_job_on_another_host_is_failed_by_lease_expiry_alone(workbench_env, toy_folder):
+def test_a_job_on_another_host_is_failed_by_lease_expiry_alone(workbench_env, env_store, toy_folder):
     config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
     job_id = jobs.enqueue(config)
     other = "gpu-node-7:4242:abc123"  # a pid that may well exist here: only the lease may decide
-    db_jobs.claim_next(worker_pid=4242, worker_id=other)
+    db_jobs.claim_next(env_store, worker_pid=4242, worker_id=other)
     assert recovery.recover_abandoned() == []  # alive: its lease is fresh
-    with store.session_scope() as s:
+    with env_store.session() as s:
         s.get(Job, job_id).lease_expires_at = utcnow() - timedelta(seconds=1)
     assert recovery.recover_abandoned() == [job_id]
     assert "stopped renewing its lease" in jobs.get_job(job_id).error
@@ -117,7 +120,7 @@ def _remove_mlflow_store(env: dict[str, str]) -> None:
     Path(env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).unlink()
 
 
-def test_two_workers_on_fresh_stores_run_every_job_once(workbench_env, engine_cli, toy_folder):
+def test_two_workers_on_fresh_stores_run_every_job_once(workbench_env, env_store, engine_cli, toy_folder):
     for method in ("autoencoder", "vae", "deep_svdd", "padim", "patchcore", "autoencoder"):
         jobs.enqueue(RunConfig(dataset=str(toy_folder), method=method, preset="smoke", image_size=32))
     _remove_mlflow_store(workbench_env)
@@ -129,10 +132,10 @@ def test_two_workers_on_fresh_stores_run_every_job_once(workbench_env, engine_cl
     assert [v.status for v in views] == ["DONE"] * 6, [v.error for v in views]
     run_ids = [v.run_id for v in views]
     assert len(set(run_ids)) == 6
-    assert all(store.get_run(r).status == "FINISHED" for r in run_ids)
+    assert all(db_runs.get_run(env_store, r).status == "FINISHED" for r in run_ids)
 
 
-def test_two_train_commands_at_once_on_fresh_stores(workbench_env, engine_cli, toy_folder):
+def test_two_train_commands_at_once_on_fresh_stores(workbench_env, env_store, engine_cli, toy_folder):
     _remove_mlflow_store(workbench_env)  # and the results store does not exist yet either
     args = ("train", "--dataset", str(toy_folder), "--preset", "smoke", "--image-size", "32", "--json")
     procs = [engine_cli(*args, "--method", m) for m in ("autoencoder", "vae")]
@@ -140,7 +143,7 @@ def test_two_train_commands_at_once_on_fresh_stores(workbench_env, engine_cli, t
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
         assert json.loads(out.strip().splitlines()[-1])["image_auroc"] is not None
-    assert [r.status for r in store.list_runs()] == ["FINISHED", "FINISHED"]
+    assert [r.status for r in db_runs.list_runs(env_store)] == ["FINISHED", "FINISHED"]
 
 
 def test_renewal_stops_once_the_held_row_has_ended():
@@ -176,5 +179,5 @@ def test_a_tracker_keeps_renewing_the_store_it_started_in(workbench_env, tmp_pat
         dataset="toy", method="vae", preset="smoke", params={}, seed=0, image_size=32, device="cpu"
     ).open()
     monkeypatch.setenv("WORKBENCH_DB_URL", f"sqlite:///{tmp_path / 'other.db'}")  # another test's store
-    assert tracker.db_url == workbench_env["WORKBENCH_DB_URL"]
+    assert tracker.store.url == workbench_env["WORKBENCH_DB_URL"]
     tracker.fail("done")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from db import store
+from db import datasets as db_datasets
 from engine import jobs
 from engine.data.importer import import_dataset
 from engine.runconfig import RunConfig
@@ -17,9 +17,11 @@ GONE = "test/good/001.png"
 SENTENCE = f"image {GONE} of dataset 'toy' is missing from the data directory"
 
 
-def test_a_job_on_a_dataset_that_lost_an_image_fails_naming_the_image(workbench_env, toy_folder, engine_cli):
+def test_a_job_on_a_dataset_that_lost_an_image_fails_naming_the_image(
+    workbench_env, env_store, toy_folder, engine_cli
+):
     import_dataset(toy_folder, "toy")
-    (Path(store.get_dataset("toy").root) / GONE).unlink()
+    (Path(db_datasets.get_dataset(env_store, "toy").root) / GONE).unlink()
     job_id = jobs.enqueue(RunConfig("toy", "autoencoder", "smoke", image_size=32))
 
     worker = engine_cli("worker", "--once")

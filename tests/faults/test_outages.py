@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import tracking
 from tests.faults.conftest import wait_for
 
@@ -34,7 +35,7 @@ def _free_port() -> int:
 
 
 def _running_run():
-    runs = store.running_runs()
+    runs = db_runs.running_runs(Store.at())
     return runs[0] if runs else None
 
 
@@ -117,7 +118,7 @@ def test_a_killed_tracking_server_ends_train_in_seconds_and_its_run_failed_once_
     uri = mlflow_server.uri
     assert f"run #{run.id} ended FAILED: the tracking server at {uri} did not answer" in last
     assert took < 60, f"train took {took:.0f} s to give up"
-    failed = store.get_run(run.id)
+    failed = db_runs.get_run(Store.at(), run.id)
     assert failed.status == "FAILED"
     assert failed.error.startswith(f"the tracking server at {uri} did not answer (connection refused")
     assert f"its MLflow run is marked FAILED once {uri} answers again" in failed.error
@@ -180,10 +181,10 @@ def own_postgres(workbench_env, monkeypatch):
         pg.start()
         workbench_env["WORKBENCH_DB_URL"] = pg.url
         monkeypatch.setenv("WORKBENCH_DB_URL", pg.url)
-        store.dispose_engines()
+        Store.dispose_all()
         yield pg
     finally:
-        store.dispose_engines()
+        Store.dispose_all()
         with_server = (pg.data / "postmaster.pid").exists()
         if with_server:
             pg.stop()
@@ -208,7 +209,7 @@ def test_a_stopped_database_ends_train_with_one_sentence_and_the_run_failed_once
     assert PG_PASSWORD not in err
 
     own_postgres.start()
-    store.dispose_engines()
+    Store.dispose_all()
     rows = {row["run_id"]: row for row in _runs_listing(engine_cli)}
     assert rows[run.id]["status"] == "FAILED"
     assert "stopped while running it" in rows[run.id]["error"]

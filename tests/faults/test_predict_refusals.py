@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import ensemble_runs, mlflow_store, tracking
 from engine.artifacts import RunArrays, predictions_path
 from engine.batch_images import list_sources
@@ -25,7 +26,7 @@ from engine.saved_model import ModelUnavailable, load_saved_model
 def model_bytes(run_id: int) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow_store.client().download_artifacts(
-            store.get_run(run_id).mlflow_run_id, MODEL_ARTIFACT, tmp
+            db_runs.get_run(Store.at(), run_id).mlflow_run_id, MODEL_ARTIFACT, tmp
         )
         return Path(local).read_bytes()
 
@@ -36,7 +37,7 @@ def replace_model_file(run_id: int, data: bytes) -> None:
         path = Path(tmp) / "weights.pt"
         path.write_bytes(data)
         mlflow_store.client().log_artifact(
-            store.get_run(run_id).mlflow_run_id, str(path), artifact_path="model"
+            db_runs.get_run(Store.at(), run_id).mlflow_run_id, str(path), artifact_path="model"
         )
 
 
@@ -51,11 +52,11 @@ def train(toy: Path, method: str = "autoencoder", seed: int = 0, **overrides: st
     return train_and_evaluate(config).run_id
 
 
-def test_unknown_unfinished_and_modelless_runs_are_refused(workbench_env):
+def test_unknown_unfinished_and_modelless_runs_are_refused(workbench_env, env_store):
     with pytest.raises(ModelUnavailable, match=r"^there is no run 99 in the results store$"):
         load_saved_model(99)
-    running = store.create_run(
-        dataset_name="d", method="vae", preset="smoke", params={}, seed=0, image_size=32
+    running = db_runs.create_run(
+        env_store, dataset_name="d", method="vae", preset="smoke", params={}, seed=0, image_size=32
     )
     with pytest.raises(ModelUnavailable, match=rf"^run {running} is RUNNING; only a finished run"):
         load_saved_model(running)
@@ -82,7 +83,9 @@ def test_an_ensemble_run_is_refused(workbench_env, toy_folder):
     assert load_saved_model(members[0]).method_key == "autoencoder"  # its members are models
 
 
-def test_old_truncated_and_missing_records_are_refused(workbench_env, toy_folder, engine_cli, tmp_path):
+def test_old_truncated_and_missing_records_are_refused(
+    workbench_env, env_store, toy_folder, engine_cli, tmp_path
+):
     run_id = train(toy_folder)
     good = model_bytes(run_id)
     replace_model_file(
@@ -106,7 +109,7 @@ def test_old_truncated_and_missing_records_are_refused(workbench_env, toy_folder
         load_saved_model(run_id)
     replace_model_file(run_id, good)
     assert load_saved_model(run_id).run_id == run_id
-    predictions = predictions_path(store.get_run(run_id))
+    predictions = predictions_path(db_runs.get_run(env_store, run_id))
     predictions.write_bytes(predictions.read_bytes()[:100])
     with pytest.raises(ModelUnavailable, match=rf"^run {run_id}: its predictions .* cannot be read"):
         load_saved_model(run_id)

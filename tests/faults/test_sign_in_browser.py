@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from db import accounts, store
+from db import accounts
+from db.store import Store
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT, free_port, healthy, processes_of, stop
 from tests.faults.oidc_provider import Provider
 
@@ -31,10 +32,10 @@ def team_server(tmp_path: Path, mlflow_template: Path):
     (tmp_path / "mlruns").mkdir()
     shutil.copy(mlflow_template, tmp_path / "mlruns" / "mlflow.db")
     db_url = f"sqlite:///{tmp_path / 'workbench.db'}"
-    store.migrate(db_url)
-    accounts.add_account("ann", "admin", ANN_PASSWORD, url=db_url)
-    accounts.add_account(CAROL, "member", None, url=db_url)
-    store.dispose_engines()
+    Store.migrate(db_url)
+    accounts.add_account(Store.at(db_url), "ann", "admin", ANN_PASSWORD)
+    accounts.add_account(Store.at(db_url), CAROL, "member", None)
+    Store.dispose_all()
     port = free_port()
     client_secret = secrets.token_urlsafe(16)
     with Provider("workbench", client_secret, email=CAROL) as provider:
@@ -141,5 +142,5 @@ def test_signing_in_with_a_password_and_with_the_identity_provider(team_server):
         finally:
             browser.close()
     assert provider.tokens_issued == 1, log.read_text(errors="replace")[-3000:]
-    assert accounts.get_account(CAROL, url=db_url).last_sign_in_at is not None
+    assert accounts.get_account(Store.at(db_url), CAROL).last_sign_in_at is not None
     assert ANN_PASSWORD not in log.read_text(errors="replace")  # the server log never shows a password

@@ -10,17 +10,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from db import schema, store
+from db import schema
+from db.store import Store
 from engine import mlflow_store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 OPEN_BOTH = """
 import sys
-from db import store
+from db.store import Store
 from engine.mlflow_run import experiment_id
 from engine.tracking import mlflow_client
-store.get_engine(sys.argv[1])
+Store.at(sys.argv[1])
 print(experiment_id(mlflow_client(sys.argv[2]), "race"))
 """
 
@@ -106,7 +107,7 @@ def test_unversioned_empty_results_store_is_repaired(tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     with create_engine(url).begin() as conn:  # an interrupted first start: a table and no version row
         conn.execute(text("CREATE TABLE datasets (id INTEGER PRIMARY KEY, name TEXT)"))
-    assert store.migrate(url) == schema.head_revision()
+    assert Store.migrate(url) == schema.head_revision()
     assert schema.is_current(url)
 
 
@@ -116,6 +117,6 @@ def test_unversioned_results_store_with_rows_is_refused(tmp_path):
         conn.execute(text("CREATE TABLE datasets (id INTEGER PRIMARY KEY, name TEXT)"))
         conn.execute(text("INSERT INTO datasets (name) VALUES ('kept')"))
     with pytest.raises(schema.SchemaError, match=r"hold rows.*python -m engine migrate"):
-        store.migrate(url)
+        Store.migrate(url)
     with create_engine(url).connect() as conn:
         assert conn.scalar(text("SELECT name FROM datasets")) == "kept"

@@ -54,7 +54,9 @@ def bait() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_user_text_fetches_nothing_and_shows_as_typed(server: Server, chromium, bait, tmp_path, monkeypatch):  # noqa: F811
-    from db import comments, labels, store
+    from db import comments, labels
+    from db import datasets as db_datasets
+    from db.store import Store
     from engine.data.importer import import_dataset
     from engine.run import train_and_evaluate
     from engine.runconfig import RunConfig
@@ -64,17 +66,22 @@ def test_user_text_fetches_nothing_and_shows_as_typed(server: Server, chromium, 
     note = f"note ![i]({address}/note.png) and [a link]({address}/link)"
     for key in ("WORKBENCH_DB_URL", "MLFLOW_TRACKING_URI", "WORKBENCH_DATA_DIR"):
         monkeypatch.setenv(key, server.env[key])  # this process writes into the server's stores
-    store.dispose_engines()
+    Store.dispose_all()
     import_dataset(
         make_mvtec_folder(tmp_path / "toy", n_train=8, n_good=3, defects={"square": 3}, size=32), "toy"
     )
-    states = {s.relpath: s for s in labels.images_to_label(store.get_dataset("toy").id)}
-    labels.save_label(states[FIRST_IMAGE].image_id, shown_version=0, author=name, label=0)
-    labels.save_label(states[FLAGGED].image_id, shown_version=0, author=name, label=1, defect_type=defect)
+    states = {
+        s.relpath: s
+        for s in labels.images_to_label(Store.at(), db_datasets.get_dataset(Store.at(), "toy").id)
+    }
+    labels.save_label(Store.at(), states[FIRST_IMAGE].image_id, shown_version=0, author=name, label=0)
+    labels.save_label(
+        Store.at(), states[FLAGGED].image_id, shown_version=0, author=name, label=1, defect_type=defect
+    )
     run_id = train_and_evaluate(RunConfig("toy", "autoencoder", "smoke", image_size=32, user=name)).run_id
-    comments.flag_image("toy", FLAGGED, name, run_id=run_id, note=note)
-    comments.add_comment("toy", name, note, run_id=run_id)
-    store.dispose_engines()
+    comments.flag_image(Store.at(), "toy", FLAGGED, name, run_id=run_id, note=note)
+    comments.add_comment(Store.at(), "toy", name, note, run_id=run_id)
+    Store.dispose_all()
 
     app = App(new_page(chromium))
     page = app.page

@@ -12,7 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.safe_text import literal, literal_table
-from db import comments, labels, store
+from db import comments, labels
+from db import datasets as db_datasets
+from db import runs as db_runs
+from db.store import Store
 from engine.data.importer import import_dataset
 from engine.run import train_and_evaluate
 from engine.runconfig import RunConfig
@@ -67,14 +70,14 @@ def test_streamlit_marks_are_escaped_too():
 def nasty_store(workbench_env, toy_folder) -> int:
     """Dataset `toy` labeled, trained, flagged and commented on by NAME, with NOTE and defect type DEFECT."""
     import_dataset(toy_folder, "toy")
-    toy = store.get_dataset("toy")
-    image = next(s for s in labels.images_to_label(toy.id) if s.relpath == IMAGE)
-    labels.save_label(image.image_id, shown_version=0, author=NAME, label=1, defect_type=DEFECT)
+    toy = db_datasets.get_dataset(Store.at(), "toy")
+    image = next(s for s in labels.images_to_label(Store.at(), toy.id) if s.relpath == IMAGE)
+    labels.save_label(Store.at(), image.image_id, shown_version=0, author=NAME, label=1, defect_type=DEFECT)
     run_id = train_and_evaluate(RunConfig("toy", "autoencoder", "smoke", image_size=32, user=NAME)).run_id
-    store.update_run(run_id, notes=NOTE)
-    comments.flag_image("toy", IMAGE, NAME, run_id=run_id, note=NOTE)
-    comments.add_comment("toy", NAME, NOTE, run_id=run_id)
-    comments.add_comment("toy", NAME, NOTE, image_name=IMAGE)
+    db_runs.update_run(Store.at(), run_id, notes=NOTE)
+    comments.flag_image(Store.at(), "toy", IMAGE, NAME, run_id=run_id, note=NOTE)
+    comments.add_comment(Store.at(), "toy", NAME, NOTE, run_id=run_id)
+    comments.add_comment(Store.at(), "toy", NAME, NOTE, image_name=IMAGE)
     return run_id
 
 

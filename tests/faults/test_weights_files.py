@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs, tracking
 from engine.methods import get_method
 from engine.methods.components.backbone import load_backbone, save_backbone
@@ -41,7 +42,7 @@ def _train(
 
 
 def _nothing_recorded() -> None:
-    assert store.list_runs() == []
+    assert db_runs.list_runs(Store.at()) == []
     client = tracking.mlflow_client()
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert client.search_runs(experiments) == []

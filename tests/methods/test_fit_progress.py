@@ -35,9 +35,9 @@ def test_a_padim_job_shows_its_feature_pass_image_by_image(workbench_env, tmp_pa
     monkeypatch.setattr(compute_module.FitPace, "REPORT_SECONDS", 0.0)  # every batch, not once a second
     written, update = [], db_jobs.update_job
 
-    def recording(job_id, url=None, **fields):  # the real update, remembered on the way
+    def recording(store, job_id, **fields):  # the real update, remembered on the way
         written.append(dict(fields))
-        update(job_id, url=url, **fields)
+        update(store, job_id, **fields)
 
     monkeypatch.setattr(db_jobs, "update_job", recording)
     job_id = jobs.enqueue(

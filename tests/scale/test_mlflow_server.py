@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from db import store
+from db import runs as db_runs
 from engine import jobs, sweep, tracking
 from engine.artifacts import load_predictions, predictions_path
 from engine.runconfig import RunConfig
@@ -70,7 +70,7 @@ def mlflow_server(tmp_path):
 
 
 def test_a_ray_task_records_through_the_server_and_the_dashboard_reads_it(
-    workbench_env, monkeypatch, mlflow_server, toy_folder, ray_cluster
+    workbench_env, env_store, monkeypatch, mlflow_server, toy_folder, ray_cluster
 ):
     from engine.executors.ray_dispatch import RayExecutor
 
@@ -80,7 +80,7 @@ def test_a_ray_task_records_through_the_server_and_the_dashboard_reads_it(
     ids = sweep.enqueue_sweep([RunConfig(str(toy_folder), "autoencoder", "smoke", image_size=32, user="ann")])
     final = sweep.wait(ids, RayExecutor(), timeout=600)
     assert final == {ids[0]: "DONE"}, jobs.get_job(ids[0]).error
-    run = store.get_run(jobs.get_job(ids[0]).run_id)
+    run = db_runs.get_run(env_store, jobs.get_job(ids[0]).run_id)
     assert run.predictions_path is None  # nothing on a local disk: the server holds it
     stored = list(Path(artifacts).rglob("predictions.npz"))
     assert len(stored) == 1  # written through the server into its artifact store

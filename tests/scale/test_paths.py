@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from db import store
+from db import datasets as db_datasets
+from db.store import Store
 from engine.data import load_dataset
 from engine.data.importer import import_dataset
 
@@ -22,6 +23,6 @@ def test_a_data_dir_moved_with_its_store_still_finds_every_image(workbench_env, 
     moved = data_dir.parent / "moved-data"
     shutil.move(data_dir, moved)
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(moved))
-    store.dispose_engines()
-    assert store.get_dataset("toy").root == str(moved / stored)
+    Store.dispose_all()
+    assert db_datasets.get_dataset(Store.at(), "toy").root == str(moved / stored)
     assert len(load_dataset("toy", image_size=32).test) == 6

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from db import jobs as db_jobs
-from db import store
+from db import runs as db_runs
 from engine import jobs, sweep
 from engine.executors import executor_from_config
 from engine.executors.ray_dispatch import NO_CLUSTER, RayExecutor
@@ -38,7 +38,7 @@ def test_ray_without_a_cluster_is_refused_in_one_sentence_and_queues_nothing(
 
 
 def test_a_sweep_runs_each_job_once_and_each_task_checks_memory_where_it_runs(
-    ray_cluster, toy_folder, workbench_env
+    ray_cluster, toy_folder, workbench_env, env_store
 ):
     ray_cluster(head_cpus=2, memory=2**40)  # Ray believes the node offers 1 TiB; the machine has far less
     configs = sweep.grid([str(toy_folder)], ["autoencoder", "vae"], ["smoke"], [0, 1], image_size=32)
@@ -51,7 +51,7 @@ def test_a_sweep_runs_each_job_once_and_each_task_checks_memory_where_it_runs(
     assert final == {**dict.fromkeys(ids, "DONE"), huge_id: "FAILED"}, [jobs.get_job(i).error for i in ids]
     error = jobs.get_job(huge_id).error
     assert error.startswith("on Ray node ") and "this run needs about" in error and "GiB free" in error
-    runs = store.list_runs()  # the huge job was refused before its run started
+    runs = db_runs.list_runs(env_store)  # the huge job was refused before its run started
     assert sorted((r.method, r.seed) for r in runs) == [
         ("autoencoder", 0),
         ("autoencoder", 1),
@@ -60,11 +60,13 @@ def test_a_sweep_runs_each_job_once_and_each_task_checks_memory_where_it_runs(
     ]
     assert all(r.status == "FINISHED" for r in runs)
     assert all(str(os.getpid()) != r.worker_id.split(":")[1] for r in runs)  # run in Ray workers
-    holders = {db_jobs.get_job(i).worker_id for i in ids}
+    holders = {db_jobs.get_job(env_store, i).worker_id for i in ids}
     assert len(holders) == 1 and str(os.getpid()) != holders.pop().split(":")[1]  # held by the dispatcher
 
 
-def test_a_killed_task_is_retried_once_then_its_job_fails_with_why(ray_cluster, toy_folder, workbench_env):
+def test_a_killed_task_is_retried_once_then_its_job_fails_with_why(
+    ray_cluster, toy_folder, workbench_env, env_store
+):
     ray_cluster(head_cpus=2)
     long = RunConfig(str(toy_folder), "autoencoder", "smoke", image_size=32, overrides=(("epochs", "5000"),))
     short = RunConfig(str(toy_folder), "vae", "smoke", image_size=32)
@@ -74,7 +76,7 @@ def test_a_killed_task_is_retried_once_then_its_job_fails_with_why(ray_cluster, 
 
     def holder_of_its_run() -> str | None:
         job = jobs.get_job(ids[0])
-        return job.run_id and store.get_run(job.run_id).worker_id
+        return job.run_id and db_runs.get_run(env_store, job.run_id).worker_id
 
     first = wait_for(holder_of_its_run, 300, "the long job's run")
     os.kill(int(first.split(":")[1]), signal.SIGKILL)  # the Ray worker process running the long job
@@ -90,5 +92,5 @@ def test_a_killed_task_is_retried_once_then_its_job_fails_with_why(ray_cluster, 
     assert final == {ids[0]: "FAILED", ids[1]: "DONE"}
     error = jobs.get_job(ids[0]).error
     assert error.startswith("interrupted: Ray lost the worker or node running it, and on its one retry too")
-    attempts = store.list_runs(method="autoencoder")
+    attempts = db_runs.list_runs(env_store, method="autoencoder")
     assert sorted(r.status for r in attempts) == ["FAILED", "FAILED"]  # one run per attempt, both ended

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from db import jobs as db_jobs
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs
 from engine.data.importer import import_dataset
 from engine.executors.ray_dispatch import RayExecutor
@@ -169,9 +170,9 @@ def test_restarting_the_dashboard_mid_ray_sweep_loses_no_job(
 ):
     sync_api.expect.set_options(timeout=90_000)  # a script run on a busy 2-core machine
     cluster = ray_cluster(head_cpus=1)  # one job at a time: the restart falls in the middle of the sweep
-    store.migrate()
+    Store.migrate()
     import_dataset(toy_folder, DATASET)
-    store.dispose_engines()
+    Store.dispose_all()
     port = free_port()
     first = dashboards(port)
     page = headless_chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
@@ -195,7 +196,7 @@ def test_restarting_the_dashboard_mid_ray_sweep_loses_no_job(
     wait_for(lambda: all(v.status in ENDED for v in jobs.list_jobs()), SWEEP_SECONDS, "every job to end")
     views = jobs.list_jobs()
     assert [v.status for v in views] == ["DONE"] * len(queued), f"{jobs_text()}\n{dispatcher_log()[-3000:]}"
-    holders = {db_jobs.get_job(v.id).worker_id.split(":")[1] for v in views}
+    holders = {db_jobs.get_job(Store.at(), v.id).worker_id.split(":")[1] for v in views}
     assert holders == dispatchers, "the jobs were not all held by the dispatcher started before the restart"
 
     try:
@@ -206,7 +207,7 @@ def test_restarting_the_dashboard_mid_ray_sweep_loses_no_job(
     expect(finished).to_have_count(len(queued))  # the restarted page shows every job of the sweep
     no_exception(page)
 
-    runs = store.list_runs()
+    runs = db_runs.list_runs(Store.at())
     assert sorted(r.id for r in runs) == sorted(v.run_id for v in views)  # one run per job
     assert all(r.status == "FINISHED" for r in runs)
     client = mlflow_client(workbench_env["MLFLOW_TRACKING_URI"])

@@ -8,7 +8,7 @@ import os
 import signal
 
 from db import jobs as db_jobs
-from db import store
+from db import runs as db_runs
 from engine import jobs
 from engine.executors.ray_dispatch import RayExecutor
 from engine.tracking import mlflow_client
@@ -24,7 +24,9 @@ def _sweep(cluster, folder, seeds: str):
     )  # fmt: skip
 
 
-def test_killing_the_command_that_queued_a_ray_sweep_loses_no_job(ray_cluster, toy_folder, workbench_env):
+def test_killing_the_command_that_queued_a_ray_sweep_loses_no_job(
+    ray_cluster, toy_folder, workbench_env, env_store
+):
     cluster = ray_cluster(head_cpus=2)
     first = _sweep(cluster, toy_folder, "0,1")
     wait_for(lambda: jobs.list_jobs(("RUNNING",)), 300, "a job of the first sweep to run")
@@ -40,9 +42,9 @@ def test_killing_the_command_that_queued_a_ray_sweep_loses_no_job(ray_cluster, t
 
     views = jobs.list_jobs()
     assert [v.status for v in views] == ["DONE"] * 6, [(v.id, v.status, v.error) for v in views]
-    holders = {db_jobs.get_job(v.id).worker_id.split(":")[1] for v in views}
+    holders = {db_jobs.get_job(env_store, v.id).worker_id.split(":")[1] for v in views}
     assert not holders & {str(first.pid), str(again.pid), str(os.getpid())}  # held by the dispatcher
-    runs = store.list_runs()
+    runs = db_runs.list_runs(env_store)
     assert sorted(r.id for r in runs) == sorted(v.run_id for v in views)  # one run per job
     assert all(r.status == "FINISHED" for r in runs)
     client = mlflow_client(workbench_env["MLFLOW_TRACKING_URI"])

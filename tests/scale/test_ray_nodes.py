@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from db import store
+from db import runs as db_runs
+from db.store import Store
 from engine import jobs, sweep
 from engine.executors.ray_dispatch import RayExecutor
 from engine.tracking import mlflow_client
@@ -18,14 +19,16 @@ ENDED = ("DONE", "FAILED", "CANCELLED")
 def _running_on(cluster, node) -> int | None:
     """A job RUNNING in a Ray worker process of `node` right now."""
     for view in jobs.list_jobs(("RUNNING",)):
-        run = store.get_run(view.run_id) if view.run_id else None
+        run = db_runs.get_run(Store.at(), view.run_id) if view.run_id else None
         pid = int(run.worker_id.split(":")[1]) if run is not None and run.status == "RUNNING" else None
         if pid is not None and cluster.node_of(pid) is node:
             return view.id
     return None
 
 
-def test_a_sweep_spreads_over_two_nodes_and_survives_losing_one(ray_cluster, toy_folder, workbench_env):
+def test_a_sweep_spreads_over_two_nodes_and_survives_losing_one(
+    ray_cluster, toy_folder, workbench_env, env_store
+):
     cluster = ray_cluster(head_cpus=1, workers=1)
     head, worker = cluster.cluster.head_node, next(iter(cluster.cluster.worker_nodes))
     configs = sweep.grid([str(toy_folder)], ["autoencoder"], ["smoke"], list(range(6)), image_size=32)
@@ -51,9 +54,11 @@ def test_a_sweep_spreads_over_two_nodes_and_survives_losing_one(ray_cluster, toy
     if views[lost].status == "DONE":
         assert ran[lost] == head.node_id  # retried by Ray on the node that is left
     done = [v for v in views.values() if v.status == "DONE"]
-    finished = store.list_runs(status="FINISHED")
+    finished = db_runs.list_runs(env_store, status="FINISHED")
     assert sorted(r.id for r in finished) == sorted(v.run_id for v in done)  # each DONE job's run, once
-    assert not store.list_runs(status="RUNNING")  # a lost attempt's run is FAILED, by the retry itself
+    assert not db_runs.list_runs(
+        env_store, status="RUNNING"
+    )  # a lost attempt's run is FAILED, by the retry itself
     client = mlflow_client(workbench_env["MLFLOW_TRACKING_URI"])
     statuses = [
         r.info.status for r in client.search_runs([e.experiment_id for e in client.search_experiments()])

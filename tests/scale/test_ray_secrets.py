@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from db import store
+from db.store import Store
 from engine import jobs
 from engine.executors.local import worker_log_path
 
@@ -40,7 +40,7 @@ def pg_secret(pg_url: str) -> Iterator[tuple[str, bytes]]:
         make_url(pg_url).set(username=role, password=password).render_as_string(hide_password=False),
         password.encode(),
     )
-    store.dispose_engines()
+    Store.dispose_all()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
@@ -52,7 +52,7 @@ def test_no_password_reaches_rays_logs_after_a_sweep_on_postgresql(
 ):
     url, needle = pg_secret
     monkeypatch.setenv("WORKBENCH_DB_URL", url)
-    store.migrate(url)
+    Store.migrate(url)
     cluster = ray_cluster(head_cpus=2)  # its node, like `ray start`, has WORKBENCH_DB_URL with the password
     sweep = cluster.engine(
         "sweep", "--datasets", str(toy_folder), "--methods", "autoencoder,vae", "--presets", "smoke",
@@ -60,7 +60,7 @@ def test_no_password_reaches_rays_logs_after_a_sweep_on_postgresql(
     )  # fmt: skip
     out, err = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, err[-3000:]
-    assert [v.status for v in jobs.list_jobs(db_url=url)] == ["DONE", "DONE"]
+    assert [v.status for v in jobs.list_jobs(store=Store.at(url))] == ["DONE", "DONE"]
 
     files = [p for p in cluster.temp_dir.rglob("*") if p.is_file() and not p.is_socket()]
     assert any(p.name == "runtime_env_agent.log" and p.stat().st_size for p in files)  # Ray did log the env

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from db import datasets as db_datasets
 from db import jobs as db_jobs
-from db import schema, store
+from db import runs as db_runs
+from db import schema
+from db.store import Store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,26 +52,26 @@ def test_an_older_schema_with_rows_is_upgraded_in_place(any_db_url):
             )
         )
     engine.dispose()
-    assert store.migrate(any_db_url) == schema.head_revision()
-    assert store.get_dataset("kept", url=any_db_url).root == "/data/kept"
-    (run,) = store.list_runs(url=any_db_url)
+    assert Store.migrate(any_db_url) == schema.head_revision()
+    assert db_datasets.get_dataset(Store.at(any_db_url), "kept").root == "/data/kept"
+    (run,) = db_runs.list_runs(Store.at(any_db_url))
     assert (run.method, run.image_auroc, run.worker_id, run.queued_by) == ("vae", 0.875, None, None)
-    (job,) = db_jobs.list_jobs(url=any_db_url)
+    (job,) = db_jobs.list_jobs(Store.at(any_db_url))
     assert job.status == "DONE" and job.lease_expires_at is None
 
 
 def test_claims_are_atomic_and_leased(any_db_url):
-    store.migrate(any_db_url)  # explicit, as `python -m engine migrate` (SQLite would also do it itself)
-    ids = [db_jobs.add_job("{}", url=any_db_url) for _ in range(3)]
-    first = db_jobs.claim_next(1, url=any_db_url, worker_id="a:1:x")
+    Store.migrate(any_db_url)  # explicit, as `python -m engine migrate` (SQLite would also do it itself)
+    ids = [db_jobs.add_job(Store.at(any_db_url), "{}") for _ in range(3)]
+    first = db_jobs.claim_next(Store.at(any_db_url), 1, worker_id="a:1:x")
     assert first.id == ids[0] and first.lease_expires_at is not None
-    assert db_jobs.claim(ids[0], 2, "b:2:y", url=any_db_url) is None  # already RUNNING
-    assert db_jobs.claim(ids[2], 2, "b:2:y", url=any_db_url).worker_id == "b:2:y"
-    assert db_jobs.claim_next(3, url=any_db_url, worker_id="c:3:z").id == ids[1]
-    assert db_jobs.claim_next(3, url=any_db_url, worker_id="c:3:z") is None
+    assert db_jobs.claim(Store.at(any_db_url), ids[0], 2, "b:2:y") is None  # already RUNNING
+    assert db_jobs.claim(Store.at(any_db_url), ids[2], 2, "b:2:y").worker_id == "b:2:y"
+    assert db_jobs.claim_next(Store.at(any_db_url), 3, worker_id="c:3:z").id == ids[1]
+    assert db_jobs.claim_next(Store.at(any_db_url), 3, worker_id="c:3:z") is None
 
 
-MIGRATE = "import sys; from db import store; print(store.migrate(sys.argv[1]))"
+MIGRATE = "import sys; from db.store import Store; print(Store.migrate(sys.argv[1]))"
 
 
 def test_four_processes_migrate_a_fresh_postgres_at_once(pg_url):
@@ -88,9 +91,9 @@ def test_a_worker_never_migrates_a_database_server(pg_url):
     with pytest.raises(
         schema.SchemaError, match=r"revision none and this version needs .*python -m engine migrate"
     ):
-        db_jobs.add_job("{}", url=pg_url)
-    store.migrate(pg_url)
-    assert db_jobs.add_job("{}", url=pg_url) == 1
+        db_jobs.add_job(Store.at(pg_url), "{}")
+    Store.migrate(pg_url)
+    assert db_jobs.add_job(Store.at(pg_url), "{}") == 1
 
 
 def _restart_postgres() -> None:
@@ -105,16 +108,16 @@ def test_a_restarted_database_loses_no_finished_run(pg_url, workbench_env, toy_f
     from engine.executors.local import LocalProcessExecutor
 
     monkeypatch.setenv("WORKBENCH_DB_URL", pg_url)
-    store.migrate(pg_url)
+    Store.migrate(pg_url)
     configs = sweep.grid(
         [str(toy_folder)], ["autoencoder", "vae", "autoencoder"], ["smoke"], [0], image_size=32
     )
     ids = sweep.enqueue_sweep(configs)
     jobs.run_worker(once=True, max_jobs=1)  # one finished run before the restart
-    done_before = {r.id for r in store.list_runs(status="FINISHED")}
+    done_before = {r.id for r in db_runs.list_runs(Store.at(), status="FINISHED")}
     assert len(done_before) == 1
     _restart_postgres()
     final = sweep.wait(ids, LocalProcessExecutor(), timeout=600)
     assert final == dict.fromkeys(ids, "DONE"), [jobs.get_job(i).error for i in ids]
-    finished = {r.id for r in store.list_runs(status="FINISHED")}
+    finished = {r.id for r in db_runs.list_runs(Store.at(), status="FINISHED")}
     assert done_before <= finished and len(finished) == 3

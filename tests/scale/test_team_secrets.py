@@ -102,9 +102,9 @@ def secret_pg_url(pg_url):
         conn.execute(text(f'ALTER DATABASE "{make_url(pg_url).database}" OWNER TO {role}'))
         conn.execute(text(f"GRANT ALL ON SCHEMA public TO {role}"))
     yield make_url(pg_url).set(username=role, password=PG_PASSWORD).render_as_string(hide_password=False)
-    from db import store
+    from db.store import Store
 
-    store.dispose_engines()
+    Store.dispose_all()
     base = create_engine(
         os.environ["WORKBENCH_TEST_PG_URL"], isolation_level="AUTOCOMMIT", poolclass=NullPool
     )
@@ -197,15 +197,16 @@ def test_no_password_reaches_a_page_a_log_an_mlflow_param_or_the_report(
     outputs["migrate with a wrong password"] = out
 
     # the dashboard: credentials from the environment, as MLflow reads them
-    from db import store
+    from db import runs as db_runs
+    from db.store import Store
     from engine import mlflow_store
 
     for key, value in {**env, "MLFLOW_TRACKING_URI": uri}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
-    store.dispose_engines()
-    [run] = store.list_runs(url=secret_pg_url)
+    Store.dispose_all()
+    [run] = db_runs.list_runs(Store.at(secret_pg_url))
     assert run.status == "FINISHED", run.error
     pages = _visit_pages(run.id)
 
@@ -222,7 +223,7 @@ def test_no_password_reaches_a_page_a_log_an_mlflow_param_or_the_report(
     artifacts = Path(client.download_artifacts(run.mlflow_run_id, "", str(tmp_path / "downloaded")))
     readable = [p.read_bytes().decode("latin-1") for p in artifacts.rglob("*") if p.is_file()]
     assert readable, "the run has artifacts"
-    stored = repr([(r.params_json, r.error, r.notes) for r in store.list_runs(url=secret_pg_url)])
+    stored = repr([(r.params_json, r.error, r.notes) for r in db_runs.list_runs(Store.at(secret_pg_url))])
 
     leaks = [leak for step, out in outputs.items() for leak in _leaks(f"CLI {step}", out)]
     leaks += [leak for page, content in pages.items() for leak in _leaks(f"page {page}", content)]
