@@ -66,6 +66,32 @@ def test_a_sigterm_while_the_record_opens_still_ends_the_run_failed(workbench_en
     assert _mlflow_status(run) == "FAILED"
 
 
+def test_a_sigterm_inside_the_row_s_creation_still_ends_the_run_failed(
+    workbench_env, toy_folder, monkeypatch
+):
+    """The signal lands after the RUNNING row is committed but before its id is known (what `train` saw when
+    killed as soon as its run showed RUNNING): the exit waits until the record is whole, then fails it."""
+    from engine.run import train_and_evaluate
+
+    original, created = store.create_run, []
+
+    def create_then_sigterm(*args, **kwargs):
+        run_id = original(*args, **kwargs)
+        created.append(run_id)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return run_id
+
+    monkeypatch.setattr(store, "create_run", create_then_sigterm)
+    holder = Holder()
+    config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
+    with pytest.raises(SystemExit, match="SIGTERM"), holder.exiting_on_sigterm():
+        train_and_evaluate(config, holder=holder)
+    run = store.get_run(created[0])
+    assert run.status == "FAILED" and "SIGTERM" in run.error
+    assert _mlflow_status(run) == "FAILED"
+    assert holder.held() == []  # no lease is renewed for it any more
+
+
 def test_sigkill_of_train_is_seen_by_the_next_command(engine_cli, toy_folder):
     proc = engine_cli("train", "--dataset", str(toy_folder), "--method", "autoencoder", *LONG_FIT)
     run = wait_for(_running_run, what="the run to start")
