@@ -204,3 +204,37 @@ def test_a_tracker_keeps_renewing_the_store_it_started_in(workbench_env, tmp_pat
     monkeypatch.setenv("WORKBENCH_DB_URL", f"sqlite:///{tmp_path / 'other.db'}")  # another test's store
     assert tracker.db_url == workbench_env["WORKBENCH_DB_URL"]
     tracker.fail("done")
+
+
+def test_a_sigterm_dropped_by_a_garbage_collector_callback_still_stops_the_run(workbench_env, toy_folder):
+    """Python prints and drops an exception raised inside a GC callback; a SIGTERM whose handler ran there
+    must still end the run FAILED at the next check instead of training on (CI once saw `train` ignore it)."""
+    import gc
+
+    from engine.run import train_and_evaluate
+
+    holder = Holder()
+    epochs = []
+
+    def drop_a_sigterm(progress) -> None:
+        if progress.epoch == 1 and not epochs:
+            epochs.append(progress.run_id)
+
+            class Dropping:  # its finalizer runs in the collector, where an exception is only printed
+                def __del__(self):
+                    holder.on_sigterm(signal.SIGTERM, None)
+
+            Dropping()
+            gc.collect()
+
+    config = RunConfig(
+        dataset=str(toy_folder),
+        method="autoencoder",
+        preset="smoke",
+        image_size=32,
+        overrides=(("epochs", "50"),),
+    )
+    with pytest.raises(SystemExit, match="SIGTERM"), holder.exiting_on_sigterm():
+        train_and_evaluate(config, progress=drop_a_sigterm, holder=holder)
+    run = store.get_run(epochs[0])
+    assert run.status == "FAILED" and "SIGTERM" in run.error
