@@ -101,12 +101,19 @@ class Holder:
             signal.signal(signal.SIGTERM, previous)
 
     def on_sigterm(self, signum: int, frame: object) -> None:
-        """Raise SystemExit now, or at the end of the current `uninterrupted` step."""
+        """Raise SystemExit now, or at the end of the current `uninterrupted` step. The exit also stays asked
+        for: a handler that runs inside a garbage collector's callback (SQLAlchemy has some) raises where
+        Python prints and drops the exception, so `exit_if_asked` raises it again at the next safe point."""
         message = f"stopped by signal {signum} (SIGTERM)"
+        self._pending_exit = message
         if self._critical_depth:
-            self._pending_exit = message
             return
         raise SystemExit(message)
+
+    def exit_if_asked(self) -> None:
+        """Raise the SIGTERM exit asked for, unless inside an `uninterrupted` step (it is raised at its end)."""
+        if self._pending_exit is not None and not self._critical_depth:
+            raise SystemExit(self._pending_exit)
 
     @contextmanager
     def uninterrupted(self) -> Iterator[None]:

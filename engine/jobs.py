@@ -243,6 +243,7 @@ def run_worker(
                 print(f"job {job_id}: its worker died; marked FAILED", file=sys.stderr)
             last_recovery, done = time.monotonic(), 0
             while max_jobs is None or done < max_jobs:
+                holder.exit_if_asked()  # a SIGTERM that landed where Python dropped its exit
                 job = db_jobs.claim_next(store, os.getpid(), worker_id=holder.name)
                 if job is None:
                     if once:

@@ -125,7 +125,7 @@ def train_and_evaluate(
     with open_record(config, inputs.start, holder, store, mlflow_uri) as tracker:
         events = RunEvents(
             progress=lambda p: report(dataclasses.replace(p, run_id=tracker.run_id)),
-            should_stop=should_stop or (lambda: False),
+            should_stop=lambda: holder.exit_if_asked() or bool(should_stop and should_stop()),
             on_epoch=tracker.log_epoch,
         )
         outcome = compute(config, inputs, events)

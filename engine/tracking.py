@@ -70,7 +70,11 @@ class RunTracker:
         """Open the record: an MLflow run and a RUNNING row held by a lease. Whatever breaks it (a SIGTERM
         included) ends what was opened FAILED in both stores before the exception goes on."""
         try:
-            self._open()
+            # A SIGTERM while opening is held back until the record is whole (its run id known), then raised
+            # here, so the handler below can end the run FAILED: a SystemExit inside `db.runs.create_run`, after
+            # its commit, would leave a RUNNING row that nothing knows the id of.
+            with self.holder.uninterrupted():
+                self._open()
         except BaseException as exc:  # nothing may stay RUNNING because opening the record broke
             recorded = self._abandon_partial(exc)
             if isinstance(exc, TrackingServerDown) and self.run_id is not None:

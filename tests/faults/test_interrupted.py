@@ -69,6 +69,32 @@ def test_a_sigterm_while_the_record_opens_still_ends_the_run_failed(
     assert _mlflow_status(run) == "FAILED"
 
 
+def test_a_sigterm_inside_the_row_s_creation_still_ends_the_run_failed(
+    workbench_env, env_store, toy_folder, monkeypatch
+):
+    """The signal lands after the RUNNING row is committed but before its id is known (what `train` saw when
+    killed as soon as its run showed RUNNING): the exit waits until the record is whole, then fails it."""
+    from engine.run import train_and_evaluate
+
+    original, created = db_runs.create_run, []
+
+    def create_then_sigterm(*args, **kwargs):
+        run_id = original(*args, **kwargs)
+        created.append(run_id)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return run_id
+
+    monkeypatch.setattr(db_runs, "create_run", create_then_sigterm)
+    holder = Holder()
+    config = RunConfig(dataset=str(toy_folder), method="autoencoder", preset="smoke", image_size=32)
+    with pytest.raises(SystemExit, match="SIGTERM"), holder.exiting_on_sigterm():
+        train_and_evaluate(config, holder=holder)
+    run = db_runs.get_run(env_store, created[0])
+    assert run.status == "FAILED" and "SIGTERM" in run.error
+    assert _mlflow_status(run) == "FAILED"
+    assert holder.held() == []  # no lease is renewed for it any more
+
+
 def test_sigkill_of_train_is_seen_by_the_next_command(engine_cli, toy_folder):
     proc = engine_cli("train", "--dataset", str(toy_folder), "--method", "autoencoder", *LONG_FIT)
     run = wait_for(_running_run, what="the run to start")
@@ -181,3 +207,39 @@ def test_a_tracker_keeps_renewing_the_store_it_started_in(workbench_env, tmp_pat
     monkeypatch.setenv("WORKBENCH_DB_URL", f"sqlite:///{tmp_path / 'other.db'}")  # another test's store
     assert tracker.store.url == workbench_env["WORKBENCH_DB_URL"]
     tracker.fail("done")
+
+
+def test_a_sigterm_dropped_by_a_garbage_collector_callback_still_stops_the_run(
+    workbench_env, env_store, toy_folder
+):
+    """Python prints and drops an exception raised inside a GC callback; a SIGTERM whose handler ran there
+    must still end the run FAILED at the next check instead of training on (CI once saw `train` ignore it)."""
+    import gc
+
+    from engine.run import train_and_evaluate
+
+    holder = Holder()
+    epochs = []
+
+    def drop_a_sigterm(progress) -> None:
+        if progress.epoch == 1 and not epochs:
+            epochs.append(progress.run_id)
+
+            class Dropping:  # its finalizer runs in the collector, where an exception is only printed
+                def __del__(self):
+                    holder.on_sigterm(signal.SIGTERM, None)
+
+            Dropping()
+            gc.collect()
+
+    config = RunConfig(
+        dataset=str(toy_folder),
+        method="autoencoder",
+        preset="smoke",
+        image_size=32,
+        overrides=(("epochs", "50"),),
+    )
+    with pytest.raises(SystemExit, match="SIGTERM"), holder.exiting_on_sigterm():
+        train_and_evaluate(config, progress=drop_a_sigterm, holder=holder)
+    run = db_runs.get_run(env_store, epochs[0])
+    assert run.status == "FAILED" and "SIGTERM" in run.error
