@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import time
@@ -41,7 +40,7 @@ def preset_diff(method: str, preset: str, params: dict) -> dict:
 
 
 def run_diff(run) -> dict:
-    return preset_diff(run.method, run.preset, json.loads(run.params_json or "{}"))
+    return preset_diff(run.method, run.preset, (run.params or {}))
 
 
 def describe(run) -> str:

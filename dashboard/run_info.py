@@ -3,12 +3,12 @@ how its figures are written, and whether runs compare (the test sets they were s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from db.store import to_json
 from engine.methods.components.weights import shown_origin
 
 
@@ -62,7 +62,7 @@ class RunInfo:
 
 def run_info(run: Any) -> RunInfo:
     """A `RunInfo` from a `db.models.Run` row."""
-    metrics = json.loads(run.metrics_json or "{}")
+    metrics = run.metrics or {}
     roc = metrics.get("roc") or {}
     return RunInfo(
         id=run.id,
@@ -96,7 +96,7 @@ def run_info(run: Any) -> RunInfo:
         queued_by=getattr(run, "queued_by", None),
         rescored_from=metrics.get("rescored_from"),
         seed=int(getattr(run, "seed", 0) or 0),
-        variant=f"{run.preset} {run.image_size}px {getattr(run, 'params_json', None) or '{}'}",
+        variant=f"{run.preset} {run.image_size}px {to_json(getattr(run, 'params', None) or {})}",
     )
 
 

@@ -22,14 +22,14 @@ class NotRetriable(ValueError):
     """A retry of a job that did not fail or get cancelled, or that was retried already."""
 
 
-def add_job(store: Store, payload_json: str, kind: str = "train", retry_of: int | None = None) -> int:
+def add_job(store: Store, payload: dict[str, Any], kind: str = "train", retry_of: int | None = None) -> int:
     """A new QUEUED job; returns its id. `retry_of`: the FAILED or CANCELLED job it retries, once only (a unique
     column, so two clicks on Retry, by one person or two, queue one job); NotRetriable otherwise."""
     try:
         with store.session() as s:
             if retry_of is not None and (refusal := _retry_refusal(s, retry_of)):
                 raise NotRetriable(refusal)
-            job = Job(kind=kind, payload_json=payload_json, status="QUEUED", progress=0.0, retry_of=retry_of)
+            job = Job(kind=kind, payload=payload, status="QUEUED", progress=0.0, retry_of=retry_of)
             s.add(job)
             s.flush()
             return job.id

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     DateTime,
     Float,
@@ -132,12 +134,12 @@ class Run(Base):
     dataset_name: Mapped[str] = mapped_column(String(200), index=True)
     method: Mapped[str] = mapped_column(String(50), index=True)
     preset: Mapped[str] = mapped_column(String(20))
-    params_json: Mapped[str] = mapped_column(Text, default="{}")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the method's parameters
     seed: Mapped[int] = mapped_column(Integer, default=0)
     image_size: Mapped[int] = mapped_column(Integer, default=128)
     status: Mapped[str] = mapped_column(String(20), default="RUNNING", index=True)  # RUNNING|FINISHED|FAILED
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # ROC, intervals, per-type AUROC
     image_auroc: Mapped[float | None] = mapped_column(Float, nullable=True)
     pixel_auroc: Mapped[float | None] = mapped_column(Float, nullable=True)
     fit_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -184,7 +186,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="train")
-    payload_json: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the RunConfig of a train job
     status: Mapped[str] = mapped_column(
         String(20), default="QUEUED", index=True
     )  # QUEUED|RUNNING|DONE|FAILED|CANCELLED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,7 +34,7 @@ def create_run(
             dataset_name=dataset_name,
             method=method,
             preset=preset,
-            params_json=json.dumps(params, sort_keys=True, default=str),
+            params=params,
             seed=seed,
             image_size=image_size,
             mlflow_run_id=mlflow_run_id,
@@ -49,7 +48,7 @@ def create_run(
 
 
 def update_run(store: Store, run_id: int, **fields: Any) -> None:
-    """Set columns of a run (e.g. status, metrics_json, fit_seconds)."""
+    """Set columns of a run (e.g. status, metrics, fit_seconds)."""
     with store.session() as s:
         run = s.get(Run, run_id)
         if run is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 import threading
 import time
@@ -38,6 +40,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_ready(value: Any) -> Any:
+    """`value` as plain JSON: NumPy values as Python numbers and lists, a non-finite number as null (JSON has
+    no NaN, and PostgreSQL refuses it), anything else unknown (a path) as its text."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "tolist"):  # a NumPy scalar or array
+        return _json_ready(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """The text a JSON column stores for `value` (keys sorted, so equal settings compare equal as text)."""
+    return json.dumps(_json_ready(value), sort_keys=True)
+
+
 class Store:
     """The results store at `url`: an `Engine` and a `sessionmaker`. Get it with `Store.at(url)`, which makes
     one per URL per process; every function of the db package takes it as its first argument."""
@@ -69,11 +92,11 @@ class Store:
             if url in cls._opened:
                 return cls._opened[url]
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"timeout": 30})
+                engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=to_json)
                 event.listen(engine, "connect", _sqlite_pragmas)
                 cls.migrate(url)
             else:  # a server that may restart: test pooled connections before use
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = create_engine(url, pool_pre_ping=True, json_serializer=to_json)
                 schema.require_current(url)
             store = cls._opened[url] = cls(url, engine)
             return store

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from db import runs as db_runs
-from db.store import Store
+from db.store import Store, to_json
 from engine.artifacts import load_predictions
 from engine.ensemble import Combined, Member, combine
 from engine.ensemble_rules import DEFAULT_RULE, check_rule
@@ -62,7 +62,7 @@ def latest_members(dataset: str, store: Store | None = None, by: str = "method")
 
 MEMBER_KEYS: dict[str, Callable[[Any], tuple]] = {
     "method": lambda run: (run.method,),
-    "settings": lambda run: (run.method, run.preset, run.params_json, run.image_size),
+    "settings": lambda run: (run.method, run.preset, to_json(run.params), run.image_size),
 }
 
 

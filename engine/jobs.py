@@ -9,7 +9,6 @@ that any later command marks FAILED (engine.recovery). What starts the work is a
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -33,13 +32,18 @@ RECOVER_EVERY_SECONDS = 30.0  # how often an idle worker looks for abandoned job
 # --- the queue -----------------------------------------------------------------------------------
 
 
-def config_to_json(config: RunConfig) -> str:
-    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+def config_to_payload(config: RunConfig) -> dict[str, Any]:
+    """A job's payload (its `jobs.payload` JSON column): the RunConfig's fields."""
+    return dataclasses.asdict(config)
 
 
-def config_from_json(payload: str) -> RunConfig:
-    """The RunConfig of a job payload; unknown keys are refused by name."""
-    data = json.loads(payload)
+def config_from_payload(payload: Any) -> RunConfig:
+    """The RunConfig of a job payload; anything but an object of RunConfig's fields is refused by name."""
+    if not isinstance(payload, dict):
+        raise ValueError(
+            f"job payload must be a JSON object of RunConfig fields, got {type(payload).__name__}"
+        )
+    data = dict(payload)
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = sorted(set(data) - fields)
     if unknown:
@@ -61,7 +65,7 @@ def enqueue(config: RunConfig, store: Store | None = None) -> int:
     id."""
     store = store or Store.at()
     preflight(config, store, memory_here=memory_checked_here())
-    return db_jobs.add_job(store, config_to_json(config), kind="train")
+    return db_jobs.add_job(store, config_to_payload(config), kind="train")
 
 
 def retry(job_id: int, store: Store | None = None) -> int:
@@ -71,8 +75,8 @@ def retry(job_id: int, store: Store | None = None) -> int:
     job = db_jobs.get_job(store, job_id)
     if job is None:
         raise ValueError(f"there is no job #{job_id}")
-    preflight(config_from_json(job.payload_json), store, memory_here=memory_checked_here())
-    return db_jobs.add_job(store, job.payload_json, kind=job.kind, retry_of=job_id)
+    preflight(config_from_payload(job.payload), store, memory_here=memory_checked_here())
+    return db_jobs.add_job(store, job.payload, kind=job.kind, retry_of=job_id)
 
 
 def cancel(job_id: int, store: Store | None = None) -> str:
@@ -108,7 +112,7 @@ class JobView:
 
 def _view(job: Job) -> JobView:
     try:
-        config: RunConfig | None = config_from_json(job.payload_json)
+        config: RunConfig | None = config_from_payload(job.payload)
     except (ValueError, TypeError):
         config = None
     return JobView(
@@ -180,7 +184,7 @@ def run_job(
     store = store or Store.at()
     holder = holder or Holder()
     try:
-        config = config_from_json(job.payload_json)
+        config = config_from_payload(job.payload)
     except (ValueError, TypeError) as exc:
         db_jobs.finish_job(store, job.id, "FAILED", f"bad job payload: {exc}")
         return "FAILED"

@@ -137,7 +137,7 @@ def _requirements(spec: dict[str, Any]) -> list[str]:
 
 def auroc_text(run: Any) -> str:
     """'image AUROC 0.875 (95% interval 0.740 to 0.980)' from a run's record."""
-    metrics = json.loads(run.metrics_json or "{}")
+    metrics = run.metrics or {}
     if run.image_auroc is None:
         return "no image AUROC (its test set has one class)"
     low, high = metrics.get("image_auroc_low"), metrics.get("image_auroc_high")

@@ -3,7 +3,6 @@ they are now, recorded as a new run (no re-training), so runs scored before and 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,7 @@ def rescore(run_id: int, author: str, store: Store | None = None, mlflow_uri: st
         embedding=torch.from_numpy(part("embeddings").astype(np.float32)),
     )
     metrics = {
-        **json.loads(run.metrics_json or "{}"),
+        **(run.metrics or {}),
         **evaluate(prediction, new_labels, defects, masks, train_scores),
     }
     metrics.update(label_set([r.name for r in kept], new_labels, defects), rescored_from=run.id)
@@ -111,7 +110,7 @@ def rescore(run_id: int, author: str, store: Store | None = None, mlflow_uri: st
         dataset=run.dataset_name,
         method=run.method,
         preset=run.preset,
-        params=json.loads(run.params_json or "{}"),
+        params=(run.params or {}),
         seed=run.seed,
         image_size=run.image_size,
         device=run.device or "cpu",

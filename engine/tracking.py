@@ -5,7 +5,6 @@ What goes to MLflow and under which name is engine.mlflow_run's; the per-image a
 
 from __future__ import annotations
 
-import json
 import traceback
 from contextlib import ExitStack, suppress
 from typing import Any
@@ -188,8 +187,8 @@ class RunTracker:
             self.store,
             self.run_id,
             status="FINISHED",
-            params_json=json.dumps(self.method_params, sort_keys=True, default=str),
-            metrics_json=json.dumps(metrics, default=float),
+            params=self.method_params,
+            metrics=metrics,
             image_auroc=metrics.get("image_auroc"),
             pixel_auroc=metrics.get("pixel_auroc"),
             fit_seconds=timings.get("fit_seconds"),

@@ -31,11 +31,14 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_payload_round_trip():
+def test_payload_round_trip_through_the_store(store):
     config = RunConfig("d", "deep_svdd", "smoke", overrides=(("mode", "semi"),), labeled_anomalies=("a", "b"))
-    assert jobs.config_from_json(jobs.config_to_json(config)) == config
+    job_id = db_jobs.add_job(store, jobs.config_to_payload(config))
+    assert jobs.config_from_payload(db_jobs.get_job(store, job_id).payload) == config
     with pytest.raises(ValueError, match="unknown RunConfig fields"):
-        jobs.config_from_json('{"dataset": "d", "method": "vae", "bogus": 1}')
+        jobs.config_from_payload({"dataset": "d", "method": "vae", "bogus": 1})
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        jobs.config_from_payload(["d", "vae"])
 
 
 def test_job_runs_to_done_with_progress(workbench_env, env_store, folder):

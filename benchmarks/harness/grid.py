@@ -5,7 +5,6 @@ throw-away store unless `record` asks for the one the environment names (benchma
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -93,7 +92,7 @@ def row_of(cell: Cell, scores_dir: Path | None) -> Row:
             [p.label for p in scored],
             [p.score for p in scored],
         )
-    metrics = json.loads(run.metrics_json)
+    metrics = run.metrics
     return Row(
         cell.suite,
         run.dataset_name,

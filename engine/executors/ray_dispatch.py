@@ -34,7 +34,7 @@ from engine import recovery
 from engine.executors import ray_tasks
 from engine.executors.local import LocalProcessExecutor
 from engine.holder import Holder
-from engine.jobs import RECOVER_EVERY_SECONDS, config_from_json
+from engine.jobs import RECOVER_EVERY_SECONDS, config_from_payload
 from engine.worker_lock import try_lock, worker_lock_path
 
 NO_CLUSTER = (
@@ -78,7 +78,7 @@ class Dispatcher:
         room = ray_tasks.capacity()
         for job in sorted(fresh, key=lambda j: j.id):
             try:
-                ask = ray_tasks.ask_for(config_from_json(job.payload_json), self.store, room)
+                ask = ray_tasks.ask_for(config_from_payload(job.payload), self.store, room)
             except (ValueError, TypeError) as exc:
                 if db_jobs.fail_job_and_run(
                     self.store, job.id, str(exc), holder=self.holder.name, queued_too=True

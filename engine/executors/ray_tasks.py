@@ -222,7 +222,7 @@ def run_queued_job(job_id: int, holder: str, db_where: str, mlflow_where: str) -
         _fail_lost_attempt(job.run_id, store, mlflow_uri)
         db_jobs.update_job(store, job_id, run_id=None, progress=0.0, message="retried by Ray")
     try:
-        preflight(jobs.config_from_json(job.payload_json), store)  # this node's free memory, before the run
+        preflight(jobs.config_from_payload(job.payload), store)  # this node's free memory, before the run
     except (ValueError, TypeError) as exc:
         db_jobs.finish_job(store, job_id, "FAILED", f"on Ray node {host}: {exc}")
         return "FAILED", node, host

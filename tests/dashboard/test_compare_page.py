@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 
@@ -28,14 +26,14 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
         f"autoencoder #{new.id} (AUROC {new.image_auroc:.3f})",
         f"deep_svdd #{svdd.id} (AUROC {svdd.image_auroc:.3f})",
     }
-    stored_roc = json.loads(new.metrics_json)["roc"]
+    stored_roc = new.metrics["roc"]
     curve = curves[f"autoencoder #{new.id} (AUROC {new.image_auroc:.3f})"]
     assert curve["x"] == pytest.approx(stored_roc["fpr"]) and curve["y"] == pytest.approx(stored_roc["tpr"])
 
     table = at.dataframe[0].value.set_index("run")
     assert list(table.index) == [f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"]
     row = table.loc[f"deep_svdd #{svdd.id}"]
-    metrics = json.loads(svdd.metrics_json)
+    metrics = svdd.metrics
     assert row["image AUROC"] == pytest.approx(svdd.image_auroc)
     assert row["AP"] == pytest.approx(metrics["average_precision"])
     assert row["pixel AUROC"] == pytest.approx(svdd.pixel_auroc)
@@ -49,7 +47,7 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
     assert sorted(lead["run"]) == sorted([f"autoencoder #{new.id}", f"deep_svdd #{svdd.id}"])
     assert list(lead["verdict"]).count("best") == 1
     first = db_runs.get_run(Store.at(), new.id if lead["run"][0] == f"autoencoder #{new.id}" else svdd.id)
-    low, high = (json.loads(first.metrics_json)[k] for k in ("image_auroc_low", "image_auroc_high"))
+    low, high = (first.metrics[k] for k in ("image_auroc_low", "image_auroc_high"))
     assert lead["95% interval"][0] == f"{low:.3f} to {high:.3f}"  # recorded with the run, computed again here
 
     bars = charts(at)["AUROC per defect type"]["data"]
@@ -75,7 +73,7 @@ def test_the_threshold_is_typed_in_steps_of_a_thousandth_and_moves_the_confusion
     normalized = np.array([r.score_normalized for r in rows])
 
     box = at.number_input(key=f"threshold_{run_id}")
-    metrics = json.loads(db_runs.get_run(Store.at(), run_id).metrics_json)
+    metrics = db_runs.get_run(Store.at(), run_id).metrics
     assert box.value == pytest.approx(np.clip(metrics["best_f1_threshold_normalized"], 0, 1), abs=1e-3)
     assert box.step == pytest.approx(0.001) and box.format == "%.3f"  # 0.02-0.25 need this grain
 
@@ -163,7 +161,7 @@ def test_changed_labels_are_warned_about_and_rescored(results_env, app):
     labels = np.array([rows[n].label for n in old])
     scores = np.array([old[n].score for n in old])
     assert new_svdd.image_auroc == pytest.approx(M.image_auroc(labels, scores))
-    assert json.loads(new_svdd.metrics_json)["rescored_from"] == results_env.deep_svdd
+    assert new_svdd.metrics["rescored_from"] == results_env.deep_svdd
 
     at = at.multiselect[0].select(results_env.deep_svdd).run()  # an old run next to the re-scored ones
     assert len(at.warning) == 1
@@ -205,7 +203,7 @@ def test_ensemble_of_the_chosen_runs_is_recorded_and_compared(results_env, app):
     run = db_runs.get_run(Store.at(), new_id)
     assert "over the best member (95% interval " in done
     assert (run.method, run.status, run.queued_by) == ("ensemble", "FINISHED", "tester")
-    params = json.loads(run.params_json)
+    params = run.params
     assert params["rule"] == "max_margin" and sorted(params["members"]) == sorted(results_env.latest)
     assert at.multiselect[0].value == [*results_env.latest, new_id]  # added to the comparison
     roc = charts(at)["ROC curves (image level)"]
@@ -221,8 +219,8 @@ def test_ensemble_of_the_chosen_runs_is_recorded_and_compared(results_env, app):
     at = at.button(key="ensemble_record").click().run()
     assert not at.exception
     newest = db_runs.list_runs(Store.at(), dataset_name=results_env.dataset, method="ensemble")[0]
-    assert json.loads(newest.params_json)["rule"] == "mean"
-    members = json.loads(newest.params_json)["members"]
+    assert newest.params["rule"] == "mean"
+    members = newest.params["members"]
     assert sorted(members) == sorted(results_env.latest)  # ensembles left out
 
 

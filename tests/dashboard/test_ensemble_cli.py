@@ -16,7 +16,7 @@ def test_cli_records_the_latest_run_of_each_method(results_env, capsys):
     summary = json.loads(out.strip().splitlines()[-1])
     run = db_runs.get_run(Store.at(), summary["run_id"])
     assert run.method == "ensemble" and run.status == "FINISHED"
-    assert json.loads(run.params_json)["members"] == sorted(results_env.latest)
+    assert run.params["members"] == sorted(results_env.latest)
     assert f"autoencoder #{results_env.autoencoder}: image AUROC" in out
     assert summary["image_auroc"] == run.image_auroc
     low, high = summary["gain_over_best_member_low"], summary["gain_over_best_member_high"]

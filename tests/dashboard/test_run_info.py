@@ -1,4 +1,3 @@
-import json
 from types import SimpleNamespace
 
 from dashboard.leaderboard import leaderboard
@@ -7,7 +6,7 @@ from dashboard.thresholds import default_threshold
 from tests.dashboard.test_figures import make_run
 
 
-def test_run_info_parses_metrics_json():
+def test_run_info_reads_the_metrics_column():
     run = SimpleNamespace(
         id=4,
         method="vae",
@@ -24,18 +23,16 @@ def test_run_info_parses_metrics_json():
         device="cpu",
         notes="n",
         mlflow_run_id="abc",
-        metrics_json=json.dumps(
-            {
-                "average_precision": 0.7,
-                "best_f1": 0.6,
-                "best_f1_threshold_normalized": 0.55,
-                "detection_rate": 0.65,
-                "pro": 0.4,
-                "pixel_auroc": 0.9,
-                "roc": {"fpr": [0, 1], "tpr": [0, 1], "thresholds": [2, 1]},
-                "auroc_per_defect_type": {"crack": 0.75},
-            }
-        ),
+        metrics={
+            "average_precision": 0.7,
+            "best_f1": 0.6,
+            "best_f1_threshold_normalized": 0.55,
+            "detection_rate": 0.65,
+            "pro": 0.4,
+            "pixel_auroc": 0.9,
+            "roc": {"fpr": [0, 1], "tpr": [0, 1], "thresholds": [2, 1]},
+            "auroc_per_defect_type": {"crack": 0.75},
+        },
     )
     info = run_info(run)
     assert (info.label, info.average_precision, info.pro, info.pixel_auroc) == ("vae #4", 0.7, 0.4, 0.9)

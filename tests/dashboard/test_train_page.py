@@ -1,5 +1,4 @@
 import dataclasses
-import json
 from datetime import datetime
 
 import pytest
@@ -128,7 +127,7 @@ def test_enqueue_two_methods_with_labeled_anomalies_and_watch_them_finish(toy, a
     table = at.dataframe[0].value
     assert sorted(table["status"]) == ["DONE", "DONE"]
     run = db_runs.get_run(Store.at(), jobs.get_job(queued["deep_svdd"].id).run_id)
-    assert json.loads(run.params_json)["labeled_anomalies"] == 1
+    assert run.params["labeled_anomalies"] == 1
     assert "test/square/001.png" not in [p.image_name for p in db_runs.get_predictions(Store.at(), run.id)]
 
 

@@ -41,7 +41,7 @@ def test_a_failed_job_of_the_older_schema_is_retried_once_by_racing_clicks(any_d
     def click() -> None:
         start.wait()
         try:
-            queued.append(db_jobs.add_job(Store.at(any_db_url), "{}", retry_of=failed))
+            queued.append(db_jobs.add_job(Store.at(any_db_url), {}, retry_of=failed))
         except db_jobs.NotRetriable as exc:
             refused.append(str(exc))
 

@@ -28,11 +28,11 @@ def test_the_default_store_follows_the_environment(workbench_env):
 
 def test_a_session_rolls_back_on_error(store):
     with pytest.raises(RuntimeError, match="boom"), store.session() as s:
-        s.add(Job(kind="train", payload_json="{}", status="QUEUED", progress=0.0))
+        s.add(Job(kind="train", payload={}, status="QUEUED", progress=0.0))
         s.flush()
         raise RuntimeError("boom")
     assert db_jobs.list_jobs(store) == []
-    assert db_jobs.add_job(store, "{}") == 1
+    assert db_jobs.add_job(store, {}) == 1
 
 
 def test_dispose_all_forgets_every_store(store):

@@ -62,7 +62,7 @@ def test_an_older_schema_with_rows_is_upgraded_in_place(any_db_url):
 
 def test_claims_are_atomic_and_leased(any_db_url):
     Store.migrate(any_db_url)  # explicit, as `python -m engine migrate` (SQLite would also do it itself)
-    ids = [db_jobs.add_job(Store.at(any_db_url), "{}") for _ in range(3)]
+    ids = [db_jobs.add_job(Store.at(any_db_url), {}) for _ in range(3)]
     first = db_jobs.claim_next(Store.at(any_db_url), 1, worker_id="a:1:x")
     assert first.id == ids[0] and first.lease_expires_at is not None
     assert db_jobs.claim(Store.at(any_db_url), ids[0], 2, "b:2:y") is None  # already RUNNING
@@ -91,9 +91,9 @@ def test_a_worker_never_migrates_a_database_server(pg_url):
     with pytest.raises(
         schema.SchemaError, match=r"revision none and this version needs .*python -m engine migrate"
     ):
-        db_jobs.add_job(Store.at(pg_url), "{}")
+        db_jobs.add_job(Store.at(pg_url), {})
     Store.migrate(pg_url)
-    assert db_jobs.add_job(Store.at(pg_url), "{}") == 1
+    assert db_jobs.add_job(Store.at(pg_url), {}) == 1
 
 
 def _restart_postgres() -> None:

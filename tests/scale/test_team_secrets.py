@@ -223,7 +223,7 @@ def test_no_password_reaches_a_page_a_log_an_mlflow_param_or_the_report(
     artifacts = Path(client.download_artifacts(run.mlflow_run_id, "", str(tmp_path / "downloaded")))
     readable = [p.read_bytes().decode("latin-1") for p in artifacts.rglob("*") if p.is_file()]
     assert readable, "the run has artifacts"
-    stored = repr([(r.params_json, r.error, r.notes) for r in db_runs.list_runs(Store.at(secret_pg_url))])
+    stored = repr([(r.params, r.error, r.notes) for r in db_runs.list_runs(Store.at(secret_pg_url))])
 
     leaks = [leak for step, out in outputs.items() for leak in _leaks(f"CLI {step}", out)]
     leaks += [leak for page, content in pages.items() for leak in _leaks(f"page {page}", content)]
