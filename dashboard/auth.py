@@ -131,12 +131,6 @@ def current(store: Store | None = None) -> Who | None:
     return _signed_in(store)
 
 
-def allowed(action: str) -> bool:
-    """Whether the person working now may do `action` (a key of ACTIONS)."""
-    who = current()
-    return who is not None and who.role in ACTIONS[action][0]
-
-
 def require(action: str, author: str | None = None) -> bool:
     """True when the person working may do `action` (and, given `author`, is that author); otherwise one
     sentence on the page and False, so the caller changes nothing."""

@@ -78,11 +78,6 @@ def _plan(runs: Sequence[RunInfo], flags: Sequence[FlagRow], lead: bool) -> dict
     return plan
 
 
-def sections(runs: Sequence[RunInfo], flags: Sequence[FlagRow], lead: bool = False) -> list[str]:
-    """The slides, in order (a leaderboard or thresholds slide per BOARD_ROWS / MATRICES runs)."""
-    return list(_plan(runs, flags, lead))
-
-
 def grid(pictures: int) -> tuple[int, int]:
     """(pictures per row, figure height in px) that shows `pictures` maps largest in the example slide's
     picture area, each with its title and colour bar."""

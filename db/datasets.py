@@ -70,17 +70,6 @@ def image_counts(store: Store, dataset_id: int) -> dict[tuple[str, str], int]:
         return {(split, defect): n for split, defect, n in rows}
 
 
-def scorable_count(store: Store, dataset_id: int) -> int:
-    """Images a run can be scored on: labeled test images plus train images labeled anomalous."""
-    with store.session() as s:
-        labeled_test = (Image.split == "test") & Image.label.is_not(None)
-        return int(
-            s.scalar(
-                select(func.count()).where(Image.dataset_id == dataset_id, labeled_test | (Image.label == 1))
-            )
-        )
-
-
 @dataclass(frozen=True)
 class DatasetSummary:
     id: int

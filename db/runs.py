@@ -95,20 +95,6 @@ def failed_runs_whose_error_contains(store: Store, text: str) -> list[Run]:
         return list(s.scalars(query.order_by(Run.id)))
 
 
-def fail_stale_runs(store: Store, older_than_id: int | None = None) -> int:
-    """Mark RUNNING runs FAILED (after a crash of the process that ran them); returns how many."""
-    with store.session() as s:
-        query = select(Run).where(Run.status == "RUNNING")
-        if older_than_id is not None:
-            query = query.where(Run.id < older_than_id)
-        runs = list(s.scalars(query))
-        for run in runs:
-            run.status = "FAILED"
-            run.error = run.error or "interrupted: the process running it stopped"
-            run.ended_at = utcnow()
-        return len(runs)
-
-
 def get_run(store: Store, run_id: int) -> Run | None:
     with store.session() as s:
         return s.get(Run, run_id)

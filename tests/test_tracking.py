@@ -91,13 +91,6 @@ def test_a_tracker_writes_nothing_until_it_is_entered(workbench_env, env_store):
     assert tracker.holder.held() == []
 
 
-def test_stale_running_runs_can_be_failed(workbench_env, env_store):
-    t = _tracker().open()
-    assert db_runs.get_run(env_store, t.run_id).status == "RUNNING"
-    assert db_runs.fail_stale_runs(env_store) == 1
-    assert db_runs.get_run(env_store, t.run_id).status == "FAILED"
-
-
 def _finished_run():
     with _tracker() as t:
         t.finish(metrics={"image_auroc": 0.5}, arrays=_arrays(), weights=None, notes=[], timings={})
