@@ -11,13 +11,10 @@ Waiting: every widget action waits until the script run that saw it has finished
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import re
 import sqlite3
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +28,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from db.store import Store
 from tests.e2e.driver import RUN_MS, App, no_exception  # noqa: E402
+from tests.e2e.files import distinct_images, save_for_readme, snap, zip_category  # noqa: E402
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,64 +49,9 @@ COMPARE_PNG = PROJECT_ROOT / "docs" / "compare.png"
 PRESENTATION_PNG = PROJECT_ROOT / "docs" / "presentation.png"
 MEETING_SCREEN = {"width": 1280, "height": 720}
 SHARED_DATASETS = (PROJECT_ROOT / ".." / "shared" / "datasets").resolve()  # as tests/conftest.py finds it
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-
-
-def snap(page: Page, name: str) -> Path:
-    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the window is made as tall
-    as that content first."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    height = page.evaluate(
-        """() => Math.max(document.body.scrollHeight,
-            ...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')]
-                .map(e => e.scrollHeight))"""
-    )
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 10_000)})
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    page.screenshot(path=path, full_page=True)
-    page.set_viewport_size(size)
-    return path
-
-
-def save_for_readme(screenshot: Path, target: Path, width: int = 1000, max_bytes: int = 200_000) -> None:
-    """`screenshot` at most `width` px wide, palette-quantised, made smaller until under `max_bytes`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(screenshot) as original:
-        picture = original.convert("RGB")
-    while True:
-        scale = min(1.0, width / picture.width)
-        small = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.LANCZOS)
-        buffer = io.BytesIO()
-        small.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(buffer, format="PNG", optimize=True)
-        if buffer.tell() <= max_bytes or width < 400:
-            break
-        width = int(width * 0.85)
-    target.write_bytes(buffer.getvalue())
-
-
-def zip_category(folder: Path, target: Path) -> Path:
-    """The category folder zipped with its top folder, as someone would zip it for the upload."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, Path(folder.name) / path.relative_to(folder))
-    return target
-
-
-def distinct_images(folder: Path) -> int:
-    """Images under train/ and test/ with distinct content (the importer skips duplicates by hash)."""
-    digests = {
-        hashlib.sha256(p.read_bytes()).hexdigest()
-        for split in ("train", "test")
-        for p in (folder / split).rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-    }
-    return len(digests)
 
 
 def jobs_text(server: Server) -> str:
