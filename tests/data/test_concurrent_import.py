@@ -22,7 +22,6 @@ PEOPLE = 3
 IMPORTER = """
 import json, sys, time
 from pathlib import Path
-from engine.data import DatasetError, import_dataset
 from db.store import Store
 from engine.data.importer import import_dataset
 from engine.data.types import DatasetError
