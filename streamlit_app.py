@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import auth, cache, sidebar, state
+from dashboard import auth, cache, page_times, sidebar, state
 
 st.set_page_config(page_title="Anomaly Workbench", page_icon=":material/troubleshoot:", layout="wide")
 
@@ -26,7 +26,8 @@ PAGES = {
 cache.stores_ready()  # the app migrates the stores explicitly; workers never do on a shared database
 auth.gate()  # the sign-in form (or a refused start) before any page, when the store has accounts
 page = st.navigation(PAGES)
-state.restore()  # the URL's choices on a reload; widget values kept across pages
-sidebar.render()
-state.remember()
-page.run()
+with page_times.timed(page.title):  # the server's part of the page's time, for benchmarks
+    state.restore()  # the URL's choices on a reload; widget values kept across pages
+    sidebar.render()
+    state.remember()
+    page.run()

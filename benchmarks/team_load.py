@@ -141,6 +141,22 @@ def _row(title: str, runs: list[dict]) -> str:
     return f"| {title} | {len(first) + len(later)} | {cold} | {statistics.median(later):.2f} | {max(later):.2f} | {ok} |"
 
 
+def page_runs(path: Path) -> dict[str, list[float]]:
+    """Seconds of each page run the server wrote (dashboard/page_times.py), by page title."""
+    found: dict[str, list[float]] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        title, seconds = line.rsplit("\t", 1)
+        found.setdefault(title, []).append(float(seconds))
+    return found
+
+
+def _server_row(title: str, seconds: list[float]) -> str:
+    if not seconds:
+        return f"| {title} | 0 | - | - | - |"
+    ninetieth = statistics.quantiles(seconds, n=10)[-1] if len(seconds) > 1 else seconds[0]
+    return f"| {title} | {len(seconds)} | {statistics.median(seconds):.2f} | {ninetieth:.2f} | {max(seconds):.2f} |"
+
+
 def writes(runs: list[dict], store: Store) -> tuple[int, int, int, int]:
     """(confirmed saves, stored events of the people, lost, duplicated)."""
     from collections import Counter
@@ -197,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
         "WORKBENCH_DATA_DIR": str(root / "data"),
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "WORKBENCH_PAGE_TIMES": str(root / "page-times.tsv"),  # the server's own time per page run
     }
     began = time.monotonic()
     passwords, images = build(root, env, args)
@@ -240,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         server.wait(timeout=30)
         stop(processes_of(db_url))
     confirmed, stored, lost, duplicated = writes(runs, Store.at(db_url))
+    server_times = page_runs(Path(env["WORKBENCH_PAGE_TIMES"]))
     conflicts = sum(r["conflicts"] for r in runs)
     lines = [
         "# Team load",
@@ -254,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         "| page | opens | first open s | later opens median s | later max s | later < 2 s |",
         "|---|---|---|---|---|---|",
         *(_row(title, runs) for title in PAGES),
+        "",
+        "The server's own part (`WORKBENCH_PAGE_TIMES`: every script run of the page, sign-in, widget reruns and "
+        "label saves included; the rest of a page's time is the browser and the wire):",
+        "",
+        "| page | server runs | median s | 90th percentile s | max s |",
+        "|---|---|---|---|---|",
+        *(_server_row(title, server_times.get(title, [])) for title in PAGES),
         "",
         f"Writes: {confirmed} saves confirmed on the page, {stored} label events stored, **{lost} lost**, "
         f"**{duplicated} duplicated**, {conflicts} conflict(s) shown.",
