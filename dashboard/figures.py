@@ -12,6 +12,7 @@ from plotly.colors import qualitative
 
 from dashboard.evidence import MIN_IMAGES, weak_defect_type
 from dashboard.pictures import HEAT_COLOURS, data_url
+from dashboard.plot_template import WHITE
 from dashboard.run_info import RunInfo, fmt
 from dashboard.thresholds import Confusion, threshold_text
 
@@ -40,9 +41,7 @@ def run_colours(runs: Sequence[RunInfo]) -> dict[int, str]:
 
 
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
-    fig.update_layout(
-        title=title, height=height, margin={"l": 50, "r": 20, "t": 50, "b": 45}, template="plotly_white"
-    )
+    fig.update_layout(title=title, height=height, margin={"l": 50, "r": 20, "t": 50, "b": 45}, template=WHITE)
     return fig
 
 
@@ -210,6 +209,6 @@ def zoom_figure(
         height=ZOOM_FIGURE_PX,
         margin={"l": 4, "r": 4, "t": 36, "b": 4},
         dragmode="zoom",
-        template="plotly_white",
+        template=WHITE,
     )
     return fig

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import plotly.graph_objects as go
 
 from dashboard.pictures import data_url
+from dashboard.plot_template import WHITE
 
 COLUMNS = 6
 ROW_PITCH = 1.3  # a row is one thumbnail (1 unit) plus its caption
@@ -47,33 +48,48 @@ def grid_figure(tiles: Sequence[Tile], current: str | None = None, columns: int 
             name="images",
         )
     )
+    # Collected and set once: adding them one by one re-validates every earlier one (quadratic; 0.1 s for a page)
+    images, notes, rings = [], [], []
     for tile, (x, y) in zip(tiles, centres, strict=True):
         if tile.png is not None:
-            fig.add_layout_image(
-                source=data_url(tile.png),
-                x=x,
-                y=y,
-                xref="x",
-                yref="y",
-                sizex=0.94,
-                sizey=0.94,
-                xanchor="center",
-                yanchor="middle",
-                layer="below",
+            images.append(
+                {
+                    "source": data_url(tile.png),
+                    "x": x,
+                    "y": y,
+                    "xref": "x",
+                    "yref": "y",
+                    "sizex": 0.94,
+                    "sizey": 0.94,
+                    "xanchor": "center",
+                    "yanchor": "middle",
+                    "layer": "below",
+                }
             )
         else:
-            fig.add_annotation(x=x, y=y, text="no picture", showarrow=False, font={"color": "#888"})
-        fig.add_annotation(
-            x=x, y=y - 0.5, text=tile.caption, showarrow=False, yanchor="top", font={"size": 13}
+            notes.append(
+                {"x": x, "y": y, "text": "no picture", "showarrow": False, "font": {"color": "#888"}}
+            )
+        notes.append(
+            {
+                "x": x,
+                "y": y - 0.5,
+                "text": tile.caption,
+                "showarrow": False,
+                "yanchor": "top",
+                "font": {"size": 13},
+            }
         )
         if tile.name == current:
-            fig.add_shape(
-                type="rect",
-                x0=x - 0.5,
-                x1=x + 0.5,
-                y0=y - 0.5,
-                y1=y + 0.5,
-                line={"color": CURRENT_COLOUR, "width": 3},
+            rings.append(
+                {
+                    "type": "rect",
+                    "x0": x - 0.5,
+                    "x1": x + 0.5,
+                    "y0": y - 0.5,
+                    "y1": y + 0.5,
+                    "line": {"color": CURRENT_COLOUR, "width": 3},
+                }
             )
     rows = max(1, -(-len(tiles) // columns))
     fig.update_xaxes(visible=False, range=[-0.5, columns - 0.5], fixedrange=True)
@@ -90,8 +106,11 @@ def grid_figure(tiles: Sequence[Tile], current: str | None = None, columns: int 
         showlegend=False,
         clickmode="event+select",
         dragmode=False,
-        template="plotly_white",
+        template=WHITE,
         hovermode="closest",
+        images=images,
+        annotations=notes,
+        shapes=rings,
     )
     return fig
 

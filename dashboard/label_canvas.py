@@ -5,6 +5,7 @@ opaque) for the next save. A zoom change keeps the strokes drawn so far (scaled 
 from __future__ import annotations
 
 import copy
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,16 @@ def _keep_drawing(
     }
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def background_png(pixels: np.ndarray, mask: np.ndarray | None, width: int, height: int) -> bytes:
+    """The canvas's background, the image with its saved mask tinted, as a PNG at `width` x `height`: made once
+    per image, mask and zoom (given a picture, the canvas encodes it again on every run of the page, which was
+    the Label page's largest cost on a busy server)."""
+    buffer = io.BytesIO()
+    resized(overlay(pixels, mask), width, height).convert("RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def draw(state: LabelState, pixels: np.ndarray, mask: np.ndarray | None) -> None:
     """The canvas at the chosen zoom; the strokes go to `label_strokes` with the image they were drawn on."""
     from streamlit_drawable_canvas import st_canvas  # registers itself: only inside a running app
@@ -136,7 +147,7 @@ def draw(state: LabelState, pixels: np.ndarray, mask: np.ndarray | None) -> None
     canvas = st_canvas(
         stroke_color=stroke_color(brush),
         stroke_width=round(stroke * zoom),
-        background_image=resized(overlay(pixels, mask), canvas_width, canvas_height),
+        background_image=background_png(pixels, mask, canvas_width, canvas_height),
         height=canvas_height,
         width=canvas_width,
         drawing_mode="freedraw",

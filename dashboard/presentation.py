@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, sequential
 
+from dashboard.plot_template import WHITE
 from dashboard.run_info import fmt
 from dashboard.thresholds import Confusion
 
@@ -122,7 +123,7 @@ def _picture_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
         height=height,
         margin={"l": 4, "r": 4, "t": 34, "b": 4},
         dragmode="zoom",
-        template="plotly_white",
+        template=WHITE,
     )
     return fig
 
