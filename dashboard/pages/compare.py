@@ -17,6 +17,7 @@ from dashboard import (
     test_set_panel,
     thresholds,
 )
+from dashboard.confusion_table import confusion_html
 from dashboard.safe_text import literal
 
 st.title("Compare")
@@ -80,7 +81,7 @@ for start in range(0, len(runs), per_row):
             value = selection.threshold_input(run)
             table = results_cache.score_table(run.id)
             confusion = thresholds.confusion_at(table.labels, table.scores_normalized, value)
-            st.plotly_chart(figures.confusion_figure(confusion, run.label), key=f"confusion_{run.id}")
+            st.markdown(confusion_html(confusion, run.label), unsafe_allow_html=True)
             st.markdown(
                 f"precision **{run_info.fmt(confusion.precision, 2)}** · recall **{run_info.fmt(confusion.recall, 2)}**"
                 f" · {confusion.fp} false positive(s) · {confusion.fn} false negative(s)"

@@ -4,6 +4,7 @@ import pytest
 from db import datasets as db_datasets
 from db import runs as db_runs
 from db.store import Store
+from tests.dashboard.confusion_tables import confusion_tables
 from tests.dashboard.plotly_spec import figures_on as charts
 
 PAGE = "dashboard/pages/compare.py"
@@ -59,9 +60,9 @@ def test_default_runs_roc_table_and_defect_types(results_env, app):
 
 
 def _confusion(at, run_id: int) -> list[list[int]]:
-    for title, spec in charts(at).items():
+    for title, matrix in confusion_tables(at).items():
         if title.startswith(f"autoencoder #{run_id} at") or title.startswith(f"deep_svdd #{run_id} at"):
-            return spec["data"][0]["z"]
+            return matrix
     raise AssertionError(f"no confusion matrix of run {run_id}")
 
 
@@ -89,7 +90,9 @@ def test_the_threshold_is_typed_in_steps_of_a_thousandth_and_moves_the_confusion
         [int((~called & (labels == 1)).sum()), int((called & (labels == 1)).sum())],
     ]
     assert _confusion(at, run_id) == expected
-    assert f"deep_svdd #{run_id} at {cut:.3f}" in charts(at)  # the matrix's title: the threshold it counts at
+    assert f"deep_svdd #{run_id} at {cut:.3f}" in confusion_tables(
+        at
+    )  # the matrix's title: the threshold it counts at
     tp, fp = expected[1][1], expected[0][1]
     text = " ".join(m.value for m in at.markdown)
     assert f"precision **{tp / (tp + fp):.2f}**" in text

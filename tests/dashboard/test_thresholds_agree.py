@@ -14,6 +14,7 @@ from dashboard import review_view
 from dashboard.run_info import run_info
 from db import runs as db_runs
 from db.store import Store
+from tests.dashboard.confusion_tables import confusion_tables
 from tests.dashboard.plotly_spec import array, figures_on
 
 pytestmark = pytest.mark.slow  # AppTest runs of four pages over trained runs
@@ -41,8 +42,16 @@ def _expected(run_id: int, threshold: float) -> list[list[int]]:
 
 
 def _matrix(at, label: str) -> tuple[str, list[list[int]]]:
-    [(title, spec)] = [(t, s) for t, s in figures_on(at).items() if t.startswith(f"{label} at ")]
-    return title.split(" at ")[1], [[int(v) for v in row] for row in spec["data"][0]["z"]]
+    """The threshold and counts of `label`'s matrix: a table on Compare, a heatmap in the presentation."""
+    mine = f"{label} at "
+    found = {t: m for t, m in confusion_tables(at).items() if t.startswith(mine)}
+    found |= {
+        t: [[int(v) for v in row] for row in s["data"][0]["z"]]
+        for t, s in figures_on(at).items()
+        if t.startswith(mine)
+    }
+    [(title, matrix)] = found.items()
+    return title.split(" at ")[1], matrix
 
 
 def test_compare_review_presentation_and_report_count_the_same(results_env, app):
