@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -164,6 +165,51 @@ def zoom_picture(
     return drawn
 
 
+class RowPictures(NamedTuple):
+    """What a run's row shows of one image, encoded once: (PNG, caption) pictures side by side, what the method
+    lacks, and the zoomable error map over the image (PNG, width, height, title)."""
+
+    shown: list[tuple[bytes, str]]
+    missing: list[str]
+    zoom: tuple[bytes, int, int, str]
+
+
+@st.cache_data(max_entries=64, ttl=60, show_spinner=False)  # ttl: as the mask files it outlines
+def row_pictures(run: RunInfo, name: str) -> RowPictures:
+    """The pictures of `run`'s row for image `name` (which its artifact holds), made and PNG-encoded once per run
+    and image instead of on every page run: heat maps, overlays and encoding were most of a cached Inspect run."""
+    views = cropped(results_cache.image_views(run.id, name))
+    lo, hi = results_cache.map_range(run.id)
+    picture = own_picture(run, name)
+    size = shown_size(original_picture(run.dataset, name))
+    height, width = (picture if picture is not None else pictures.own_extent(views.anomaly_map)).shape[:2]
+    shown: list[tuple[np.ndarray, str]] = []
+    if (given := input_picture(run, name, views.mask, size, views.anomaly_map)) is not None:
+        shown.append(given)
+    if views.reconstruction is not None:
+        stretched = np.asarray(resized(pictures.to_uint8(views.reconstruction), width, height))
+        shown.append((pictures.resized(stretched, size), "reconstruction"))
+    error = pictures.at_size(views.anomaly_map, height, width)
+    shown.append((map_picture(error, lo, hi, size), "error map (scale shared by the run)"))
+    if views.attention is not None:
+        attention = pictures.at_size(views.attention, height, width)
+        scale = float(attention.min()), float(attention.max())
+        shown.append((map_picture(attention, *scale, size, picture), "attention"))
+    missing = [
+        what
+        for what, v in (("reconstruction", views.reconstruction), ("attention map", views.attention))
+        if v is None
+    ]
+    defect = None if picture is None else defect_mask(run, name, views.mask, views.anomaly_map, height, width)
+    zoom = zoom_picture(picture, views, lo, hi, defect)
+    title = f"{run.label}: error map over the image, {width}x{height} px"
+    return RowPictures(
+        shown=[(pictures.png_bytes(drawn), caption) for drawn, caption in shown],
+        missing=missing,
+        zoom=(pictures.png_bytes(zoom), zoom.shape[1], zoom.shape[0], title),
+    )
+
+
 def run_row(run: RunInfo, name: str, threshold: float) -> None:
     """Score, rank and the call at `threshold`, then the input (defect outlined where it has a mask), the
     reconstruction and attention where the method has them, and the error map (one colour scale per run), all at
@@ -185,38 +231,16 @@ def run_row(run: RunInfo, name: str, threshold: float) -> None:
         )
         return
     st.markdown(_facts(table, i, threshold))
-    views = cropped(views)
-    picture = own_picture(run, name)
-    size = shown_size(original_picture(run.dataset, name))
-    height, width = (picture if picture is not None else pictures.own_extent(views.anomaly_map)).shape[:2]
-    shown: list[tuple[np.ndarray, str]] = []
-    if (given := input_picture(run, name, views.mask, size, views.anomaly_map)) is not None:
-        shown.append(given)
-    if views.reconstruction is not None:
-        stretched = np.asarray(resized(pictures.to_uint8(views.reconstruction), width, height))
-        shown.append((pictures.resized(stretched, size), "reconstruction"))
-    error = pictures.at_size(views.anomaly_map, height, width)
-    shown.append((map_picture(error, lo, hi, size), "error map (scale shared by the run)"))
-    if views.attention is not None:
-        attention = pictures.at_size(views.attention, height, width)
-        scale = float(attention.min()), float(attention.max())
-        shown.append((map_picture(attention, *scale, size, picture), "attention"))
-    for column, (drawn, caption) in zip(st.columns(len(shown)), shown, strict=True):
-        column.image(pictures.png_bytes(drawn), caption=caption, width="stretch")
-    missing = [
-        what
-        for what, v in (("reconstruction", views.reconstruction), ("attention map", views.attention))
-        if v is None
-    ]
+    row = row_pictures(run, name)
+    for column, (png, caption) in zip(st.columns(len(row.shown)), row.shown, strict=True):
+        column.image(png, caption=caption, width="stretch")
     st.caption(
-        (f"No {' or '.join(missing)}: the method has none. " if missing else "")
+        (f"No {' or '.join(row.missing)}: the method has none. " if row.missing else "")
         + "Hover a picture for its full-size button."
     )
-    defect = None if picture is None else defect_mask(run, name, views.mask, views.anomaly_map, height, width)
-    zoom = zoom_picture(picture, views, lo, hi, defect)
-    title = f"{run.label}: error map over the image, {width}x{height} px"
+    png, width, height, title = row.zoom
     with st.expander(f"Zoom: {title}", expanded=True, icon=":material/zoom_in:"):
-        fig = figures.zoom_figure(pictures.png_bytes(zoom), zoom.shape[1], zoom.shape[0], title, (lo, hi))
+        fig = figures.zoom_figure(png, width, height, title, (lo, hi))
         st.plotly_chart(fig, key=f"inspect_zoom_{run.id}", config=ZOOM_CONFIG)
         st.caption("Drag a box or scroll to zoom, Shift + drag to pan, double-click to see it all.")
 
