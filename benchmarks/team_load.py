@@ -153,7 +153,9 @@ def page_runs(path: Path) -> dict[str, list[float]]:
 def _server_row(title: str, seconds: list[float]) -> str:
     if not seconds:
         return f"| {title} | 0 | - | - | - |"
-    ninetieth = statistics.quantiles(seconds, n=10)[-1] if len(seconds) > 1 else seconds[0]
+    ninetieth = (
+        statistics.quantiles(seconds, n=10, method="inclusive")[-1] if len(seconds) > 1 else seconds[0]
+    )
     return f"| {title} | {len(seconds)} | {statistics.median(seconds):.2f} | {ninetieth:.2f} | {max(seconds):.2f} |"
 
 
