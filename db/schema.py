@@ -111,9 +111,22 @@ def describe(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+CONNECT_TIMEOUT_SECONDS = 10  # a database server that never answers a new connection (down host, firewall)
+
+
+def connect_args(url: str) -> dict[str, int]:
+    """The driver options every engine of the store uses: SQLite waits up to 30 s for a lock; a database server
+    that does not answer a new connection is given up after CONNECT_TIMEOUT_SECONDS (the URL's own
+    `connect_timeout` wins), so a page or a command says so in one sentence instead of hanging for minutes."""
+    if url.startswith("sqlite"):
+        return {"timeout": 30}
+    if url.startswith("postgresql") and "connect_timeout" not in make_url(url).query:
+        return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return {}
+
+
 def _scratch_engine(url: str) -> Engine:
-    args = {"timeout": 30} if url.startswith("sqlite") else {}
-    return create_engine(url, poolclass=pool.NullPool, connect_args=args)
+    return create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(url))
 
 
 def is_current(url: str) -> bool:

@@ -92,11 +92,13 @@ class Store:
             if url in cls._opened:
                 return cls._opened[url]
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=to_json)
+                engine = create_engine(url, connect_args=schema.connect_args(url), json_serializer=to_json)
                 event.listen(engine, "connect", _sqlite_pragmas)
                 cls.migrate(url)
             else:  # a server that may restart: test pooled connections before use
-                engine = create_engine(url, pool_pre_ping=True, json_serializer=to_json)
+                engine = create_engine(
+                    url, pool_pre_ping=True, connect_args=schema.connect_args(url), json_serializer=to_json
+                )
                 schema.require_current(url)
             store = cls._opened[url] = cls(url, engine)
             return store

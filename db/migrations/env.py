@@ -7,17 +7,17 @@ from alembic import context
 from sqlalchemy import create_engine, event, pool, text
 
 from db.models import Base
-from db.store import Store
+from db.schema import connect_args
 
 config = context.config
 target_metadata = Base.metadata
 PG_MIGRATION_LOCK = 7_302_077  # any constant: every workbench process takes the same advisory lock
 
 
-def _engine(store: Store):
-    if not store.startswith("sqlite"):
-        return create_engine(store, poolclass=pool.NullPool)
-    engine = create_engine(store, poolclass=pool.NullPool, connect_args={"timeout": 60})
+def _engine(url: str):
+    if not url.startswith("sqlite"):
+        return create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(url))
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
     def _driver_leaves_transactions_to_us(dbapi_conn, _record):
