@@ -6,15 +6,10 @@ from __future__ import annotations
 
 import html
 
-from dashboard.thresholds import Confusion, threshold_text
+from dashboard.thresholds import Confusion, at_threshold
 
 CELLS = (("normal", (("tn", "TN"), ("fp", "FP"))), ("anomalous", (("fn", "FN"), ("tp", "TP"))))
 TINT_RGB = (49, 130, 189)  # the blue of the heatmaps it replaces
-
-
-def title(confusion: Confusion, run_label: str) -> str:
-    """'vae #3 at 0.512': whose matrix, at which threshold."""
-    return f"{run_label} at {threshold_text(confusion.threshold)}"
 
 
 def confusion_html(confusion: Confusion, run_label: str) -> str:
@@ -34,7 +29,7 @@ def confusion_html(confusion: Confusion, run_label: str) -> str:
             tds.append(f'<td data-cell="{key}" style="{style}">{name}<br><b>{count}</b></td>')
         rows.append(f"<tr><th>{truth}</th>{''.join(tds)}</tr>")
     return (
-        f'<div class="confusion"><b>{html.escape(title(confusion, run_label))}</b>'
+        f'<div class="confusion"><b>{html.escape(at_threshold(run_label, confusion.threshold))}</b>'
         '<table style="width:100%;margin-top:0.3rem"><tr><th>truth \\ call</th><th>called normal</th>'
         f"<th>called anomalous</th></tr>{''.join(rows)}</table></div>"
     )

@@ -14,7 +14,7 @@ from dashboard.evidence import MIN_IMAGES, weak_defect_type
 from dashboard.pictures import HEAT_COLOURS, data_url
 from dashboard.plot_template import WHITE
 from dashboard.run_info import RunInfo, fmt
-from dashboard.thresholds import Confusion, threshold_text
+from dashboard.thresholds import Confusion, at_threshold, threshold_text
 
 PALETTE = qualitative.Plotly + qualitative.Dark2 + qualitative.Set1
 DEFECT_PALETTE = [
@@ -101,7 +101,7 @@ def add_threshold_markers(
                 y=[point[1]],
                 mode="markers",
                 marker={"color": run_colour(run.id), "size": 13, "line": {"width": 2, "color": "white"}},
-                name=f"{run.label} at {threshold_text(confusion.threshold)}",
+                name=at_threshold(run.label, confusion.threshold),
                 hovertemplate=f"threshold {threshold_text(confusion.threshold)}: {confusion.fp} false positive(s), "
                 f"{confusion.fn} false negative(s)<br>FPR %{{x:.3f}}, TPR %{{y:.3f}}<extra>{run.label}</extra>",
             )
@@ -177,7 +177,7 @@ def confusion_figure(confusion: Confusion, title: str) -> go.Figure:
         )
     )
     fig.update_yaxes(autorange="reversed", title="truth")
-    return _layout(fig, f"{title} at {threshold_text(confusion.threshold)}", height=260)
+    return _layout(fig, at_threshold(title, confusion.threshold), height=260)
 
 
 ZOOM_FIGURE_PX = 560  # height of a zoomable picture on the page; its width follows the column

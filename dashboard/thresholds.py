@@ -28,6 +28,11 @@ def threshold_text(threshold: float) -> str:
     return f"{snap_threshold(threshold):.{THRESHOLD_DIGITS}f}"
 
 
+def at_threshold(label: str, threshold: float) -> str:
+    """'vae #3 at 0.512': a run's matrix, ROC marker or slide title at a threshold, the same on every page."""
+    return f"{label} at {threshold_text(threshold)}"
+
+
 def default_threshold(run: RunInfo) -> float:
     """The normalised best-F1 threshold of a run rounded down to the grid (so the image that sets it stays
     called anomalous), else 0.5 (the highest normal training score)."""
