@@ -48,7 +48,7 @@ def grid_figure(tiles: Sequence[Tile], current: str | None = None, columns: int 
             name="images",
         )
     )
-    # Collected and set once: adding them one by one re-validates every earlier one (quadratic; 0.1 s for a page)
+    # Collected and set once: adding them one by one re-validates every earlier one (quadratic in the tiles)
     images, notes, rings = [], [], []
     for tile, (x, y) in zip(tiles, centres, strict=True):
         if tile.png is not None:

@@ -1,7 +1,7 @@
 """The look of every Plotly figure on the pages: Plotly's "plotly_white", cut to what they draw (2-D axes; scatter,
 bar and heatmap traces; images and annotations). Naming the whole template on a figure copies and validates the
-defaults of every trace type Plotly has, about 25 ms a figure and most of a cached Compare run on the server;
-this one costs a quarter of that and draws the same."""
+defaults of every trace type Plotly has, on every figure (a large part of a cached Compare run on the server);
+this one is a fraction of that work and draws the same."""
 
 from __future__ import annotations
 
